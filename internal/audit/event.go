@@ -1,0 +1,86 @@
+// Package audit is gatehouse's one audit emitter: typed events with stable
+// codes, appended to a hash-chained log with Ed25519-signed checkpoints.
+//
+// Every plane writes through an Emitter. Emit returns only once the event is
+// durable under the configured mode (sync: fsynced on its own; group: fsynced
+// with its batch). If Emit returns an error the caller must fail the request:
+// an access that cannot be recorded does not happen (fail closed).
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Code is a stable event code. Codes never change meaning once released;
+// add new ones instead.
+type Code string
+
+// Stable event codes. The prefix names the plane.
+const (
+	CodeLoginSucceeded  Code = "GH1000I"
+	CodeLoginFailed     Code = "GH1001W"
+	CodeTokenCreated    Code = "GH1010I"
+	CodeTokenRevoked    Code = "GH1011I"
+	CodeAuthDenied      Code = "GH1020W" // bad/expired/revoked bearer token, disabled principal
+	CodeBootstrap       Code = "GH1030I"
+	CodeUserCreated     Code = "GH2000I"
+	CodeUserUpdated     Code = "GH2001I"
+	CodeUserDeleted     Code = "GH2002I"
+	CodeUserDisabled    Code = "GH2003I"
+	CodeGroupCreated    Code = "GH2010I"
+	CodeGroupUpdated    Code = "GH2011I"
+	CodeGroupDeleted    Code = "GH2012I"
+	CodeAdminDenied     Code = "GH2090W" // authenticated but not allowed
+	CodeRequestRejected Code = "GH2091W" // malformed input refused, nothing changed
+	CodeServerStarted   Code = "GH9000I"
+	CodeServerStopped   Code = "GH9001I"
+)
+
+// Decision is the outcome recorded with an event.
+type Decision string
+
+const (
+	Allow Decision = "allow"
+	Deny  Decision = "deny"
+	Error Decision = "error"
+)
+
+// Actor is who did it. User is the end user (or service principal);
+// Impersonator is set when someone acted on the user's behalf.
+type Actor struct {
+	UserID       string `json:"userId,omitempty"`
+	User         string `json:"user,omitempty"`
+	Impersonator string `json:"impersonator,omitempty"`
+	SourceIP     string `json:"sourceIp,omitempty"`
+	UserAgent    string `json:"userAgent,omitempty"`
+	// AuthMethod: "token", "session", "password", "scim", "system", ...
+	AuthMethod string `json:"authMethod,omitempty"`
+}
+
+// Resource is what was acted upon.
+type Resource struct {
+	Type string `json:"type"`           // "user", "group", "token", "server", ...
+	ID   string `json:"id,omitempty"`   // stable id
+	Name string `json:"name,omitempty"` // human name at the time of the event
+}
+
+// Event is one audit record's payload. Action is a dotted verb such as
+// "scim.user.create" or "api.token.revoke". Details holds extra typed fields;
+// secrets never go in it (record keyed hashes instead).
+type Event struct {
+	Code      Code           `json:"code"`
+	Action    string         `json:"action"`
+	Time      time.Time      `json:"time"`
+	RequestID string         `json:"requestId,omitempty"`
+	Actor     Actor          `json:"actor"`
+	Resource  Resource       `json:"resource"`
+	Decision  Decision       `json:"decision"`
+	Reason    string         `json:"reason,omitempty"`
+	Details   map[string]any `json:"details,omitempty"`
+}
+
+// Emitter is the one audit write path. Implementations fill Time when zero.
+type Emitter interface {
+	Emit(ctx context.Context, e Event) error
+}

@@ -1,0 +1,55 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Principal is an authenticated caller, resolved fresh on every request so
+// that disabling a user or revoking a token takes effect on the next request.
+type Principal struct {
+	UserID     string
+	UserName   string
+	Kind       string   // "user" or "service"
+	Groups     []string // display names, transitive
+	Admin      bool     // member (transitively) of the configured admin group
+	TokenID    string   // the token or session used, if any
+	AuthMethod string   // "token", "session", "password"
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal on ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// InGroup reports whether p is (transitively) a member of the named group.
+func (p *Principal) InGroup(name string) bool {
+	for _, g := range p.Groups {
+		if strings.EqualFold(g, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnauthenticated is returned when a request carries no valid credential:
+// missing, malformed, unknown, expired or revoked token, or a disabled
+// principal. Front ends answer 401 without saying which part was wrong.
+var ErrUnauthenticated = errors.New("identity: unauthenticated")
+
+// Authenticator resolves the caller of an HTTP request. Front ends that have
+// their own error model (SCIM, S3, STS) call it directly; the REST API wraps
+// it in middleware.
+type Authenticator interface {
+	AuthenticateRequest(r *http.Request) (*Principal, error)
+}
