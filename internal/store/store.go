@@ -15,6 +15,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,12 @@ var (
 	// not exist.
 	ErrInvalid = errors.New("store: invalid")
 )
+
+// FoldName returns the canonical form under which user and group names are
+// compared and kept unique (Unicode lower case). Every implementation uses
+// it, so all backends agree on which names collide, whatever the database's
+// collation.
+func FoldName(name string) string { return strings.ToLower(name) }
 
 // PrincipalKind distinguishes people from machine identities.
 type PrincipalKind string
@@ -119,6 +126,22 @@ type Token struct {
 // Store is the metadata store. Times are stored with at least millisecond
 // precision and returned in UTC. Create* fill ID (if empty), Revision (1),
 // CreatedAt and UpdatedAt on the record passed in.
+//
+// Clarifications shared by every implementation (storetest checks them):
+//   - Get*, Update*, Delete*, RevokeToken and TouchToken of an unknown id
+//     yield ErrNotFound; GetMeta of an absent key yields ErrNotFound.
+//   - A taken ID or name (case-insensitively) yields ErrAlreadyExists; an
+//     empty UserName/DisplayName, an unknown Kind, or a token whose
+//     PrincipalID does not exist yields ErrInvalid. An empty User.Kind
+//     means KindUser.
+//   - Stored times are truncated to microseconds; the record passed to a
+//     Create*/Update* method is updated to hold exactly what was stored.
+//   - A Member with an empty Type is resolved (user first, then group) and
+//     the record is updated; duplicate members are stored once. Members
+//     keep their order; Group.Members is never nil on records returned.
+//   - Deleting a user or group bumps the Revision of every group that named
+//     it as a direct member, since that group's member list changed.
+//   - Token.ExpiresAt may be zero (no expiry); it is stored as given.
 type Store interface {
 	// Users and service principals.
 	CreateUser(ctx context.Context, u *User) error
@@ -135,22 +158,29 @@ type Store interface {
 	CreateGroup(ctx context.Context, g *Group) error
 	GetGroup(ctx context.Context, id string) (*Group, error)
 	GetGroupByName(ctx context.Context, displayName string) (*Group, error)
+	// ListGroups returns every group ordered by CreatedAt then ID.
 	ListGroups(ctx context.Context) ([]*Group, error)
 	// UpdateGroup replaces name, external id and the whole member list atomically.
 	UpdateGroup(ctx context.Context, g *Group) error
 	// DeleteGroup removes the group and every membership that names it.
 	DeleteGroup(ctx context.Context, id string) error
 	// GroupsOfUser returns the groups the user belongs to, directly and
-	// through nesting (transitively), each once, ordered by DisplayName.
+	// through nesting (transitively), each once, ordered by DisplayName
+	// (bytewise) then ID. An unknown user yields ErrNotFound.
 	GroupsOfUser(ctx context.Context, userID string) ([]*Group, error)
 
 	// Tokens.
 	CreateToken(ctx context.Context, t *Token) error
 	GetToken(ctx context.Context, id string) (*Token, error)
+	// ListTokens returns the principal's tokens, revoked and expired ones
+	// included, ordered by CreatedAt then ID; none (not an error) for an
+	// unknown principal.
 	ListTokens(ctx context.Context, principalID string) ([]*Token, error)
-	// RevokeToken sets RevokedAt once; revoking again is a no-op.
+	// RevokeToken sets RevokedAt once; revoking again is a no-op that keeps
+	// the first time.
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 	// TouchToken records LastUsedAt; best effort, callers may ignore errors.
+	// LastUsedAt never moves backwards.
 	TouchToken(ctx context.Context, id string, at time.Time) error
 
 	// Meta is a small key/value space for server state (bootstrap markers,

@@ -1,0 +1,111 @@
+// Package config holds gatehouse's configuration tree and its loader.
+//
+// Precedence, lowest to highest: built-in defaults, the YAML file, GATEHOUSE_*
+// environment variables, then command-line overrides. Every leaf has one key
+// path (e.g. "api.listen"); its environment variable is GATEHOUSE_ followed by
+// the path upper-cased with "." replaced by "_" (GATEHOUSE_API_LISTEN).
+// Loading is strict: unknown keys and ill-typed values are errors, and Load
+// reports every error at once, each prefixed with its key path and source.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole server configuration. Field tags name the key path
+// segment; `doc` is shown by `gatehouse serve --help-config`.
+type Config struct {
+	DataDir         string        `yaml:"data_dir" doc:"directory for the SQLite store, audit log, keys and bootstrap token"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" doc:"how long graceful shutdown waits for in-flight requests"`
+	Log             Log           `yaml:"log"`
+	API             API           `yaml:"api"`
+	Admin           Admin         `yaml:"admin"`
+	Store           Store         `yaml:"store"`
+	Audit           Audit         `yaml:"audit"`
+	Identity        Identity      `yaml:"identity"`
+	Secrets         Secrets       `yaml:"secrets"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Format string `yaml:"format" doc:"json or text"`
+	Level  string `yaml:"level" doc:"debug, info, warn or error"`
+}
+
+// API is the public listener: REST, SCIM and later the data planes.
+type API struct {
+	Listen            string        `yaml:"listen" doc:"host:port of the API listener"`
+	PublicURL         string        `yaml:"public_url" doc:"externally visible base URL (default http://<listen>)"`
+	TLSCertFile       string        `yaml:"tls_cert_file" doc:"PEM certificate; TLS is on when set together with tls_key_file"`
+	TLSKeyFile        string        `yaml:"tls_key_file" doc:"PEM private key"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes" doc:"largest accepted request body for REST and SCIM"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" doc:"largest accepted request header block"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"slow-client guard for request headers"`
+	ReadTimeout       time.Duration `yaml:"read_timeout" doc:"limit for reading a whole request"`
+	WriteTimeout      time.Duration `yaml:"write_timeout" doc:"limit for writing a response"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" doc:"keep-alive idle limit"`
+}
+
+// Admin is the operations listener: /livez, /readyz, /metrics.
+type Admin struct {
+	Listen string `yaml:"listen" doc:"host:port of the admin listener (health and metrics)"`
+}
+
+// Store selects the metadata store backend.
+type Store struct {
+	Driver     string `yaml:"driver" doc:"sqlite or postgres"`
+	SQLitePath string `yaml:"sqlite_path" doc:"SQLite file (default <data_dir>/gatehouse.db)"`
+	DSN        string `yaml:"dsn" doc:"PostgreSQL DSN, for driver postgres" secret:"true"`
+}
+
+// Audit configures the hash-chained audit log.
+type Audit struct {
+	Mode               string        `yaml:"mode" doc:"sync (fsync per record) or group (batched fsync; each request waits for its batch)"`
+	GroupWindow        time.Duration `yaml:"group_window" doc:"longest a record waits for its batch in group mode"`
+	CheckpointEvery    int           `yaml:"checkpoint_every" doc:"records between signed checkpoints"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval" doc:"time between signed checkpoints"`
+}
+
+// Identity configures local principals and SCIM.
+type Identity struct {
+	AdminGroup     string        `yaml:"admin_group" doc:"members (transitively) are gatehouse administrators"`
+	SCIMGroup      string        `yaml:"scim_group" doc:"members may call the SCIM API (admins always may)"`
+	SessionTTL     time.Duration `yaml:"session_ttl" doc:"lifetime of login sessions"`
+	BootstrapToken string        `yaml:"bootstrap_token_file" doc:"where the first-run admin token is written (default <data_dir>/bootstrap-admin.token)"`
+}
+
+// Secrets configures encryption of secrets at rest.
+type Secrets struct {
+	MasterKeyFile string `yaml:"master_key_file" doc:"32-byte key file sealing signing keys at rest (default <data_dir>/master.key, created 0600); GATEHOUSE_MASTER_KEY (base64) takes precedence"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		DataDir:         "./gatehouse-data",
+		ShutdownTimeout: 30 * time.Second,
+		Log:             Log{Format: "text", Level: "info"},
+		API: API{
+			Listen:            "127.0.0.1:8080",
+			MaxBodyBytes:      1 << 20,
+			MaxHeaderBytes:    64 << 10,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       5 * time.Minute,
+			WriteTimeout:      5 * time.Minute,
+			IdleTimeout:       2 * time.Minute,
+		},
+		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Store: Store{Driver: "sqlite"},
+		Audit: Audit{
+			Mode:               "group",
+			GroupWindow:        2 * time.Millisecond,
+			CheckpointEvery:    1000,
+			CheckpointInterval: 10 * time.Second,
+		},
+		Identity: Identity{
+			AdminGroup: "gatehouse-admins",
+			SCIMGroup:  "gatehouse-scim",
+			SessionTTL: 12 * time.Hour,
+		},
+	}
+}

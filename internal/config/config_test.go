@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	p := writeFile(t, "data_dir: /tmp/x\napi:\n  listen: 127.0.0.1:1111\naudit:\n  mode: sync\nlog:\n  format: json\n")
+	cfg, err := Load(p, envMap(map[string]string{
+		"GATEHOUSE_API_LISTEN": "127.0.0.1:2222",
+		"GATEHOUSE_LOG_FORMAT": "text",
+	}), []Override{{Path: "api.listen", Value: "127.0.0.1:3333"}})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:3333", cfg.API.Listen, "flag beats env beats file")
+	require.Equal(t, "text", cfg.Log.Format, "env beats file")
+	require.Equal(t, "sync", cfg.Audit.Mode, "file beats default")
+	require.Equal(t, "/tmp/x", cfg.DataDir)
+	require.Equal(t, filepath.Join("/tmp/x", "gatehouse.db"), cfg.Store.SQLitePath)
+	require.Equal(t, "http://127.0.0.1:3333", cfg.API.PublicURL)
+}
+
+func TestEveryErrorReportedWithPath(t *testing.T) {
+	p := writeFile(t, `
+data_dir: ""
+api:
+  listen: nonsense
+  lisen: typo
+  max_body_bytes: lots
+audit:
+  mode: eventually
+  group_window: soon
+store:
+  driver: postgres
+extra: 1
+`)
+	_, err := Load(p, envMap(map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}), []Override{{Path: "audit.nope", Value: "1"}})
+	require.Error(t, err)
+	msg := err.Error()
+	// Type and unknown-key errors come first (validation runs only on a well-typed tree).
+	for _, want := range []string{
+		"api.lisen: unknown key",
+		"api.max_body_bytes: invalid integer",
+		"audit.group_window: invalid duration",
+		"extra: unknown key",
+		"audit.nope: unknown key (flag)",
+	} {
+		require.Contains(t, msg, want)
+	}
+	var ce *Error
+	require.True(t, errors.As(err, &ce))
+	require.Contains(t, msg, "line ")
+}
+
+func TestValidationReportsAll(t *testing.T) {
+	p := writeFile(t, "data_dir: \"\"\napi:\n  listen: nonsense\naudit:\n  mode: eventually\nstore:\n  driver: postgres\n")
+	_, err := Load(p, envMap(map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}), nil)
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		"data_dir: must not be empty",
+		"api.listen: must be host:port",
+		"audit.mode: must be sync or group",
+		"store.dsn: must be set for driver postgres",
+		"log.level: must be debug, info, warn or error",
+	} {
+		require.Contains(t, msg, want)
+	}
+	require.Equal(t, 5, strings.Count(msg, "\n")+1, "one line per error: %s", msg)
+}
+
+func TestDefaultsValid(t *testing.T) {
+	cfg, err := Load("", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, "group", cfg.Audit.Mode)
+	require.Equal(t, 30*time.Second, cfg.ShutdownTimeout)
+}
+
+func TestBadYAMLAndMissingFile(t *testing.T) {
+	_, err := Load(writeFile(t, "api: [unclosed"), nil, nil)
+	require.ErrorContains(t, err, "invalid YAML")
+	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, nil)
+	require.ErrorContains(t, err, "cannot read config file")
+	_, err = Load(writeFile(t, "api: 3\n"), nil, nil)
+	require.ErrorContains(t, err, "api: expected a mapping")
+	_, err = Load(writeFile(t, "api:\n  listen: [a, b]\n"), nil, nil)
+	require.ErrorContains(t, err, "api.listen: expected a single value")
+}
+
+func TestKeysHaveEnvNames(t *testing.T) {
+	keys := Keys()
+	require.NotEmpty(t, keys)
+	found := false
+	for _, k := range keys {
+		require.NotEmpty(t, k[2], "key %s lacks doc", k[0])
+		if k[0] == "audit.group_window" {
+			require.Equal(t, "GATEHOUSE_AUDIT_GROUP_WINDOW", k[1])
+			found = true
+		}
+	}
+	require.True(t, found)
+}
