@@ -1,0 +1,906 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// adminOpts are the admin CLI's global flags.
+type adminOpts struct {
+	server    string
+	token     string
+	tokenFile string
+	json      bool
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// newAdminCmd returns `gatehouse admin`, a client of the admin REST API of
+// a running server.
+func newAdminCmd() *cobra.Command {
+	o := &adminOpts{}
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage users, groups and tokens on a running gatehouse server",
+		Long: `Manage users, groups and tokens through the admin REST API of a running server.
+
+The bearer token comes from --token, --token-file, $GATEHOUSE_TOKEN, or the
+credentials stored by 'gatehouse login' for the server, in that order.`,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			cmd.SilenceUsage = true // usage on flag errors only, not server errors
+		},
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.server, "server", envOr("GATEHOUSE_SERVER", "http://127.0.0.1:8080"), "server base URL (env GATEHOUSE_SERVER)")
+	pf.StringVar(&o.token, "token", "", "bearer token (env GATEHOUSE_TOKEN)")
+	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
+	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
+	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o))
+	return cmd
+}
+
+// ---- client ----
+
+type adminClient struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// serverError is an error answered by the server in the REST error shape.
+type serverError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+}
+
+func (e *serverError) Error() string {
+	s := fmt.Sprintf("%s (%s, HTTP %d", e.Message, e.Code, e.Status)
+	if e.RequestID != "" {
+		s += ", request id " + e.RequestID
+	}
+	return s + ")"
+}
+
+// serverBase checks a --server value and returns it without trailing slashes.
+func serverBase(server string) (string, error) {
+	base := strings.TrimRight(server, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("--server %q is not an http(s) URL", server)
+	}
+	return base, nil
+}
+
+func (o *adminOpts) client() (*adminClient, error) {
+	base, err := serverBase(o.server)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := o.resolveToken(base)
+	if err != nil {
+		return nil, err
+	}
+	return &adminClient{base: base, token: tok, hc: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+func (o *adminOpts) resolveToken(base string) (string, error) {
+	switch {
+	case o.token != "":
+		return o.token, nil
+	case o.tokenFile != "":
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read --token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case os.Getenv("GATEHOUSE_TOKEN") != "":
+		return strings.TrimSpace(os.Getenv("GATEHOUSE_TOKEN")), nil
+	}
+	if c, err := loadCredentials(); err == nil {
+		if e, ok := c.Servers[base]; ok && e.Token != "" {
+			return e.Token, nil
+		}
+	}
+	return "", errors.New("no token: pass --token or --token-file, set GATEHOUSE_TOKEN, or run 'gatehouse login'")
+}
+
+// do sends a JSON request and decodes a JSON answer into out (if non-nil).
+// It returns the raw body too, for --json.
+func (c *adminClient) do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("User-Agent", "gatehouse-cli/"+version)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if res.StatusCode >= 400 {
+		se := &serverError{Status: res.StatusCode, RequestID: res.Header.Get("X-Request-Id")}
+		var eb struct {
+			Error struct {
+				Code      string `json:"code"`
+				Message   string `json:"message"`
+				RequestID string `json:"request_id"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+			se.Code, se.Message = eb.Error.Code, eb.Error.Message
+			if eb.Error.RequestID != "" {
+				se.RequestID = eb.Error.RequestID
+			}
+		} else {
+			se.Code, se.Message = "http_error", http.StatusText(res.StatusCode)
+		}
+		return raw, se
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("%s %s: decode response: %w", method, path, err)
+		}
+	}
+	return raw, nil
+}
+
+func pathEsc(s string) string { return url.PathEscape(s) }
+
+// emit prints raw JSON (indented) with --json, or calls human otherwise.
+func (o *adminOpts) emit(cmd *cobra.Command, raw []byte, human func(w io.Writer)) error {
+	w := cmd.OutOrStdout()
+	if o.json {
+		var buf bytes.Buffer
+		if len(raw) == 0 {
+			raw = []byte("{}")
+		}
+		if err := json.Indent(&buf, raw, "", "  "); err != nil {
+			_, err = w.Write(raw)
+			return err
+		}
+		buf.WriteByte('\n')
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	human(w)
+	return nil
+}
+
+func table(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		for i := range r {
+			r[i] = oneLine(r[i])
+		}
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	_ = tw.Flush()
+}
+
+// oneLine keeps server-supplied strings from breaking the table or the terminal.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// ---- users ----
+
+type cliUser struct {
+	ID          string              `json:"id"`
+	Kind        string              `json:"kind"`
+	UserName    string              `json:"userName"`
+	ExternalID  string              `json:"externalId"`
+	DisplayName string              `json:"displayName"`
+	GivenName   string              `json:"givenName"`
+	FamilyName  string              `json:"familyName"`
+	Title       string              `json:"title"`
+	Emails      []cliEmail          `json:"emails"`
+	Active      bool                `json:"active"`
+	HasPassword bool                `json:"hasPassword"`
+	Attributes  map[string][]string `json:"attributes"`
+	Revision    int64               `json:"revision"`
+	CreatedAt   time.Time           `json:"createdAt"`
+	UpdatedAt   time.Time           `json:"updatedAt"`
+}
+
+type cliEmail struct {
+	Value   string `json:"value"`
+	Type    string `json:"type,omitempty"`
+	Primary bool   `json:"primary,omitempty"`
+}
+
+func (u *cliUser) primaryEmail() string {
+	for _, e := range u.Emails {
+		if e.Primary {
+			return e.Value
+		}
+	}
+	if len(u.Emails) > 0 {
+		return u.Emails[0].Value
+	}
+	return ""
+}
+
+func printUser(w io.Writer, u *cliUser) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	kv("ID", u.ID)
+	kv("User name", u.UserName)
+	kv("Kind", u.Kind)
+	kv("Active", strconv.FormatBool(u.Active))
+	kv("Display name", u.DisplayName)
+	if u.GivenName != "" || u.FamilyName != "" {
+		kv("Name", strings.TrimSpace(u.GivenName+" "+u.FamilyName))
+	}
+	if u.Title != "" {
+		kv("Title", u.Title)
+	}
+	if u.ExternalID != "" {
+		kv("External ID", u.ExternalID)
+	}
+	for _, e := range u.Emails {
+		v := e.Value
+		if e.Primary {
+			v += " (primary)"
+		}
+		kv("Email", v)
+	}
+	kv("Password", map[bool]string{true: "set", false: "none"}[u.HasPassword])
+	keys := make([]string, 0, len(u.Attributes))
+	for k := range u.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kv("Attribute "+k, strings.Join(u.Attributes[k], ", "))
+	}
+	kv("Revision", strconv.FormatInt(u.Revision, 10))
+	kv("Created", fmtTime(&u.CreatedAt))
+	kv("Updated", fmtTime(&u.UpdatedAt))
+	_ = tw.Flush()
+}
+
+// parseAttrs turns repeated key=v1,v2 flags into a map; a key given twice
+// accumulates values.
+func parseAttrs(in []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, a := range in {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attr %q: want key=value[,value...]", a)
+		}
+		out[k] = append(out[k], strings.Split(v, ",")...)
+	}
+	return out, nil
+}
+
+func parseEmails(in []string) []cliEmail {
+	var out []cliEmail
+	for i, e := range in {
+		out = append(out, cliEmail{Value: e, Primary: i == 0})
+	}
+	return out
+}
+
+func adminUsersCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Manage users and service principals"}
+
+	var filter, kind string
+	list := &cobra.Command{
+		Use: "list", Short: "List users and service principals", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if filter != "" {
+				q.Set("filter", filter)
+			}
+			if kind != "" {
+				q.Set("kind", kind)
+			}
+			path := "/api/v1/users"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			var out struct {
+				Users []cliUser `json:"users"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Users))
+				for _, u := range out.Users {
+					rows = append(rows, []string{u.ID, u.UserName, u.Kind, strconv.FormatBool(u.Active), u.DisplayName, u.primaryEmail()})
+				}
+				table(w, []string{"ID", "USERNAME", "KIND", "ACTIVE", "DISPLAY NAME", "EMAIL"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&filter, "filter", "", "only user names starting with this prefix")
+	list.Flags().StringVar(&kind, "kind", "", "only this kind: user or service")
+
+	get := &cobra.Command{
+		Use: "get USER", Short: "Show a user (by id or user name)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.userCall(cmd, "GET", "/api/v1/users/"+pathEsc(args[0]), nil)
+		},
+	}
+
+	var (
+		cf struct {
+			displayName, givenName, familyName, title, externalID string
+			emails, attrs                                         []string
+			service, inactive, passwordStdin                      bool
+		}
+	)
+	create := &cobra.Command{
+		Use: "create USERNAME", Short: "Create a user (or, with --service, a service principal)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"userName": args[0]}
+			for k, v := range map[string]string{"displayName": cf.displayName, "givenName": cf.givenName,
+				"familyName": cf.familyName, "title": cf.title, "externalId": cf.externalID} {
+				if v != "" {
+					body[k] = v
+				}
+			}
+			if len(cf.emails) > 0 {
+				body["emails"] = parseEmails(cf.emails)
+			}
+			if len(cf.attrs) > 0 {
+				attrs, err := parseAttrs(cf.attrs)
+				if err != nil {
+					return err
+				}
+				body["attributes"] = attrs
+			}
+			if cf.service {
+				body["kind"] = "service"
+			}
+			if cf.inactive {
+				body["active"] = false
+			}
+			if cf.passwordStdin {
+				pw, err := readPassword(cmd, "Password for "+args[0]+": ")
+				if err != nil {
+					return err
+				}
+				body["password"] = pw
+			}
+			return o.userCall(cmd, "POST", "/api/v1/users", body)
+		},
+	}
+	cfl := create.Flags()
+	cfl.StringVar(&cf.displayName, "display-name", "", "display name")
+	cfl.StringVar(&cf.givenName, "given-name", "", "given name")
+	cfl.StringVar(&cf.familyName, "family-name", "", "family name")
+	cfl.StringVar(&cf.title, "title", "", "title")
+	cfl.StringVar(&cf.externalID, "external-id", "", "external (IdP) id")
+	cfl.StringArrayVar(&cf.emails, "email", nil, "e-mail address (repeatable; the first is primary)")
+	cfl.StringArrayVar(&cf.attrs, "attr", nil, "attribute key=value[,value...] (repeatable)")
+	cfl.BoolVar(&cf.service, "service", false, "create a service principal (token auth only)")
+	cfl.BoolVar(&cf.inactive, "inactive", false, "create disabled")
+	cfl.BoolVar(&cf.passwordStdin, "password", false, "set a password, read from the terminal or the first line of stdin")
+
+	var uf struct {
+		displayName, givenName, familyName, title, externalID, userName string
+		emails, attrs                                                   []string
+		active                                                          bool
+		revision                                                        int64
+	}
+	update := &cobra.Command{
+		Use: "update USER", Short: "Change fields of a user (only the flags given)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			body := map[string]any{}
+			for flag, field := range map[string]string{"display-name": "displayName", "given-name": "givenName",
+				"family-name": "familyName", "title": "title", "external-id": "externalId", "user-name": "userName"} {
+				if fl.Changed(flag) {
+					v, _ := fl.GetString(flag)
+					body[field] = v
+				}
+			}
+			if fl.Changed("email") {
+				body["emails"] = parseEmails(uf.emails)
+				if len(uf.emails) == 0 {
+					body["emails"] = []cliEmail{}
+				}
+			}
+			if fl.Changed("attr") {
+				attrs, err := parseAttrs(uf.attrs)
+				if err != nil {
+					return err
+				}
+				body["attributes"] = attrs
+			}
+			if fl.Changed("active") {
+				body["active"] = uf.active
+			}
+			if len(body) == 0 {
+				return errors.New("nothing to change: give at least one field flag")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			rev := uf.revision
+			if rev == 0 {
+				var cur cliUser
+				if _, err := c.do(cmd.Context(), "GET", "/api/v1/users/"+pathEsc(args[0]), nil, &cur); err != nil {
+					return err
+				}
+				rev = cur.Revision
+			}
+			body["revision"] = rev
+			return o.userCallWith(cmd, c, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body)
+		},
+	}
+	ufl := update.Flags()
+	ufl.StringVar(&uf.userName, "user-name", "", "new user name")
+	ufl.StringVar(&uf.displayName, "display-name", "", "display name")
+	ufl.StringVar(&uf.givenName, "given-name", "", "given name")
+	ufl.StringVar(&uf.familyName, "family-name", "", "family name")
+	ufl.StringVar(&uf.title, "title", "", "title")
+	ufl.StringVar(&uf.externalID, "external-id", "", "external (IdP) id")
+	ufl.StringArrayVar(&uf.emails, "email", nil, "replace e-mail addresses (repeatable)")
+	ufl.StringArrayVar(&uf.attrs, "attr", nil, "replace all attributes with key=value[,value...] (repeatable)")
+	ufl.BoolVar(&uf.active, "active", true, "enable (true) or disable (false)")
+	ufl.Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
+
+	del := &cobra.Command{
+		Use: "delete USER", Short: "Delete a user with its memberships and tokens", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0]), nil, "deleted "+args[0])
+		},
+	}
+	disable := &cobra.Command{
+		Use: "disable USER", Short: "Disable a user; its tokens and sessions stop working at once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.userCall(cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/disable", nil)
+		},
+	}
+	enable := &cobra.Command{
+		Use: "enable USER", Short: "Enable a user", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.userCall(cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/enable", nil)
+		},
+	}
+	setAttr := &cobra.Command{
+		Use: "set-attr USER KEY VALUE...", Short: "Set the values of one attribute", Args: cobra.MinimumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.attrCall(cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]),
+				map[string]any{"values": args[2:]})
+		},
+	}
+	unsetAttr := &cobra.Command{
+		Use: "unset-attr USER KEY", Short: "Remove one attribute", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.attrCall(cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]), nil)
+		},
+	}
+	setPassword := &cobra.Command{
+		Use:   "set-password USER",
+		Short: "Set a local user's password (read from the terminal or the first line of stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd, "New password for "+args[0]+": ")
+			if err != nil {
+				return err
+			}
+			return o.noContentCall(cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/password",
+				map[string]any{"password": pw}, "password set for "+args[0]+"; existing sessions were revoked")
+		},
+	}
+	cmd.AddCommand(list, get, create, update, del, disable, enable, setAttr, unsetAttr, setPassword)
+	return cmd
+}
+
+func (o *adminOpts) userCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	return o.userCallWith(cmd, c, method, path, body)
+}
+
+func (o *adminOpts) userCallWith(cmd *cobra.Command, c *adminClient, method, path string, body any) error {
+	var u cliUser
+	raw, err := c.do(cmd.Context(), method, path, body, &u)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { printUser(w, &u) })
+}
+
+func (o *adminOpts) attrCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Attributes map[string][]string `json:"attributes"`
+		Revision   int64               `json:"revision"`
+	}
+	raw, err := c.do(cmd.Context(), method, path, body, &out)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) {
+		keys := make([]string, 0, len(out.Attributes))
+		for k := range out.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		rows := make([][]string, 0, len(keys))
+		for _, k := range keys {
+			rows = append(rows, []string{k, strings.Join(out.Attributes[k], ", ")})
+		}
+		table(w, []string{"KEY", "VALUES"}, rows)
+	})
+}
+
+func (o *adminOpts) noContentCall(cmd *cobra.Command, method, path string, body any, done string) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.do(cmd.Context(), method, path, body, nil)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintln(w, oneLine(done)) })
+}
+
+// readPassword reads a password without echo from a terminal (asking
+// twice), or the first line of a non-terminal stdin.
+func readPassword(cmd *cobra.Command, prompt string) (string, error) {
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		errw := cmd.ErrOrStderr()
+		fmt.Fprint(errw, prompt)
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(errw, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return "", err
+		}
+		if !bytes.Equal(a, b) {
+			return "", errors.New("the passwords do not match")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password on stdin")
+	}
+	return pw, nil
+}
+
+// ---- groups ----
+
+type cliGroup struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId"`
+	Members     []struct {
+		Value string `json:"value"`
+		Type  string `json:"type"`
+	} `json:"members"`
+	Revision  int64     `json:"revision"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func printGroup(w io.Writer, g *cliGroup) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	kv("ID", g.ID)
+	kv("Display name", g.DisplayName)
+	if g.ExternalID != "" {
+		kv("External ID", g.ExternalID)
+	}
+	kv("Revision", strconv.FormatInt(g.Revision, 10))
+	kv("Members", strconv.Itoa(len(g.Members)))
+	_ = tw.Flush()
+	if len(g.Members) > 0 {
+		rows := make([][]string, 0, len(g.Members))
+		for _, m := range g.Members {
+			rows = append(rows, []string{m.Type, m.Value})
+		}
+		table(w, []string{"TYPE", "MEMBER ID"}, rows)
+	}
+}
+
+func adminGroupsCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "groups", Short: "Manage groups"}
+
+	var filter string
+	list := &cobra.Command{
+		Use: "list", Short: "List groups", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/groups"
+			if filter != "" {
+				path += "?filter=" + url.QueryEscape(filter)
+			}
+			var out struct {
+				Groups []cliGroup `json:"groups"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Groups))
+				for _, g := range out.Groups {
+					rows = append(rows, []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))})
+				}
+				table(w, []string{"ID", "DISPLAY NAME", "MEMBERS"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&filter, "filter", "", "only display names starting with this prefix")
+
+	get := &cobra.Command{
+		Use: "get GROUP", Short: "Show a group (by id or display name)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.groupCall(cmd, "GET", "/api/v1/groups/"+pathEsc(args[0]), nil)
+		},
+	}
+	var members []string
+	var externalID string
+	create := &cobra.Command{
+		Use: "create NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"displayName": args[0]}
+			if externalID != "" {
+				body["externalId"] = externalID
+			}
+			if len(members) > 0 {
+				refs := make([]map[string]string, 0, len(members))
+				for _, m := range members {
+					refs = append(refs, map[string]string{"value": m})
+				}
+				body["members"] = refs
+			}
+			return o.groupCall(cmd, "POST", "/api/v1/groups", body)
+		},
+	}
+	create.Flags().StringArrayVar(&members, "member", nil, "member user or group, by id or name (repeatable)")
+	create.Flags().StringVar(&externalID, "external-id", "", "external (IdP) id")
+
+	del := &cobra.Command{
+		Use: "delete GROUP", Short: "Delete a group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0]), nil, "deleted group "+args[0])
+		},
+	}
+	var memberType string
+	add := &cobra.Command{
+		Use: "add-member GROUP MEMBER", Short: "Add a user or group (by id or name) to a group", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"value": args[1]}
+			if memberType != "" {
+				switch strings.ToLower(memberType) {
+				case "user":
+					body["type"] = "User"
+				case "group":
+					body["type"] = "Group"
+				default:
+					return fmt.Errorf("--type %q: want user or group", memberType)
+				}
+			}
+			return o.groupCall(cmd, "POST", "/api/v1/groups/"+pathEsc(args[0])+"/members", body)
+		},
+	}
+	add.Flags().StringVar(&memberType, "type", "", "member type when the name is ambiguous: user or group")
+	remove := &cobra.Command{
+		Use: "remove-member GROUP MEMBER", Short: "Remove a direct member from a group", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.groupCall(cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0])+"/members/"+pathEsc(args[1]), nil)
+		},
+	}
+	cmd.AddCommand(list, get, create, del, add, remove)
+	return cmd
+}
+
+func (o *adminOpts) groupCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var g cliGroup
+	raw, err := c.do(cmd.Context(), method, path, body, &g)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { printGroup(w, &g) })
+}
+
+// ---- tokens ----
+
+type cliToken struct {
+	ID          string     `json:"id"`
+	PrincipalID string     `json:"principalId"`
+	Kind        string     `json:"kind"`
+	Name        string     `json:"name"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	ExpiresAt   time.Time  `json:"expiresAt"`
+	RevokedAt   *time.Time `json:"revokedAt"`
+	LastUsedAt  *time.Time `json:"lastUsedAt"`
+	Token       string     `json:"token"`
+}
+
+func (t *cliToken) state(now time.Time) string {
+	switch {
+	case t.RevokedAt != nil:
+		return "revoked"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
+func adminTokensCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "tokens", Short: "Manage bearer tokens"}
+
+	var principal string
+	list := &cobra.Command{
+		Use: "list", Short: "List your tokens, or (admin) another principal's", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/tokens"
+			if principal != "" {
+				path += "?principal_id=" + url.QueryEscape(principal)
+			}
+			var out struct {
+				Tokens []cliToken `json:"tokens"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Tokens))
+				for _, t := range out.Tokens {
+					rows = append(rows, []string{t.ID, t.Kind, t.Name, t.state(now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)})
+				}
+				table(w, []string{"ID", "KIND", "NAME", "STATE", "CREATED", "EXPIRES", "LAST USED"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&principal, "principal", "", "principal id or user name (admin)")
+
+	var name, forPrincipal string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a personal access token; prints the secret once",
+		Long: `Create a personal access token. The secret is printed alone on stdout (so that
+TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body := map[string]any{}
+			if name != "" {
+				body["name"] = name
+			}
+			if forPrincipal != "" {
+				body["principalId"] = forPrincipal
+			}
+			if ttl != 0 {
+				if ttl < time.Minute || ttl%time.Second != 0 {
+					return fmt.Errorf("--ttl %s: want whole seconds, at least 1m", ttl)
+				}
+				body["ttlSeconds"] = int64(ttl / time.Second)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var t cliToken
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/tokens", body, &t)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (expires %s); the secret below is shown only once\n",
+					t.ID, fmtTime(&t.ExpiresAt))
+				fmt.Fprintln(w, t.Token)
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "a name to recognise the token by")
+	create.Flags().StringVar(&forPrincipal, "principal", "", "create for this principal id or user name (admin)")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, e.g. 720h (default 90 days, at most 8760h)")
+
+	revoke := &cobra.Command{
+		Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var t cliToken
+			raw, err := c.do(cmd.Context(), "DELETE", "/api/v1/tokens/"+pathEsc(args[0]), nil, &t)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintf(w, "revoked token %s\n", oneLine(t.ID)) })
+		},
+	}
+	cmd.AddCommand(list, create, revoke)
+	return cmd
+}

@@ -1,0 +1,1220 @@
+// Package scim is gatehouse's SCIM 2.0 service provider (RFC 7643, RFC 7644)
+// for provisioning users and groups from an identity provider such as Okta
+// or Microsoft Entra ID.
+//
+// New returns an http.Handler that serves paths relative to its mount
+// point: the server mounts it with http.StripPrefix("/scim/v2", h), so the
+// handler sees "/Users", "/Groups/{id}", "/ServiceProviderConfig", ... and
+// Options.BaseURL ("https://host/scim/v2") is used only to build
+// meta.location and $ref values.
+//
+// Every request is authenticated with Options.Auth (a gatehouse bearer
+// token) and must come from an admin or a member of Options.AllowedGroup.
+// Discovery endpoints are authenticated too.
+//
+// Filtering, sorting and pagination are evaluated in memory over
+// store.ListUsers / store.ListGroups (ordered by creation time, then id), so
+// the cost of a list request is linear in the size of the directory.
+//
+// Audit: every change (create, update, disable, delete of users and groups,
+// membership changes) emits one event after the store write; every denied,
+// unauthenticated or rejected (4xx) mutating call emits one event before
+// the answer. If an event cannot be recorded the client gets 500. For a
+// failed create or update the write is then undone (best effort, guarded by
+// the revision, so a concurrent writer is never overwritten); a delete
+// cannot be undone, so it stays done and the failure is logged. Reads are
+// not audited.
+//
+// Concurrency: PUT and PATCH read the resource, compute the new state and
+// write it with the revision they read; on store.ErrConflict they retry with
+// fresh state, unless the client sent If-Match, in which case a stale
+// version is 412 Precondition Failed.
+package scim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// MaxResults is the largest page a list request returns (advertised as
+// filter.maxResults in /ServiceProviderConfig); larger counts are capped.
+const MaxResults = 200
+
+// maxAttempts bounds read-modify-write retries on revision conflicts.
+const maxAttempts = 20
+
+// Options configures the SCIM handler.
+type Options struct {
+	Store store.Store            // required
+	Audit audit.Emitter          // required
+	Auth  identity.Authenticator // required
+	// Logger receives internal errors; component=scim is added. Nil discards.
+	Logger *slog.Logger
+	// BaseURL is the absolute URL the handler is mounted at, e.g.
+	// "https://gatehouse.example.com/scim/v2". Required.
+	BaseURL string
+	// AllowedGroup names a group whose members (transitively) may call SCIM,
+	// in addition to admins. Empty: admins only.
+	AllowedGroup string
+	// MaxBodyBytes limits request bodies; larger ones get 413. 0: 1 MiB.
+	MaxBodyBytes int64
+	// Clock stamps audit events. Nil: time.Now.
+	Clock func() time.Time
+}
+
+// Validate checks opts without side effects.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Store == nil {
+		errs = append(errs, errors.New("scim: Options.Store is required"))
+	}
+	if o.Audit == nil {
+		errs = append(errs, errors.New("scim: Options.Audit is required"))
+	}
+	if o.Auth == nil {
+		errs = append(errs, errors.New("scim: Options.Auth is required"))
+	}
+	if u, err := url.Parse(o.BaseURL); o.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, fmt.Errorf("scim: Options.BaseURL %q must be an absolute http(s) URL without query", o.BaseURL))
+	}
+	if o.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("scim: Options.MaxBodyBytes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+type handler struct {
+	st      store.Store
+	audit   audit.Emitter
+	auth    identity.Authenticator
+	log     *slog.Logger
+	base    string
+	group   string
+	maxBody int64
+	clock   func() time.Time
+}
+
+// New returns the SCIM handler. It serves paths relative to the mount point
+// (see the package documentation) and is safe for concurrent use.
+func New(opts Options) (http.Handler, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	h := &handler{
+		st: opts.Store, audit: opts.Audit, auth: opts.Auth, log: opts.Logger,
+		base: strings.TrimRight(opts.BaseURL, "/"), group: opts.AllowedGroup,
+		maxBody: opts.MaxBodyBytes, clock: opts.Clock,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.log = h.log.With("component", "scim")
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	return h, nil
+}
+
+// call is one request in flight.
+type call struct {
+	h   *handler
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	p   *identity.Principal
+	res audit.Resource // what the request is about, for rejection events
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{h: h, w: w, r: r, ctx: r.Context(), res: audit.Resource{Type: "scim"}}
+	p, err := h.auth.AuthenticateRequest(r)
+	if err != nil || p == nil {
+		ev := c.event(audit.CodeAuthDenied, "scim.authenticate", audit.Deny)
+		ev.Reason = "missing or invalid bearer token"
+		internal := err != nil && !errors.Is(err, identity.ErrUnauthenticated)
+		if internal {
+			h.log.ErrorContext(c.ctx, "authenticate", "err", err, "request_id", requestid.From(c.ctx))
+			ev.Decision, ev.Reason = audit.Error, "authentication failed with an internal error"
+		}
+		if err := c.emit(ev); err != nil {
+			c.internal(err)
+			return
+		}
+		if internal {
+			c.internal(err)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
+		c.write(http.StatusUnauthorized, (&Error{Status: http.StatusUnauthorized, Detail: "authentication required"}).body())
+		return
+	}
+	c.p = p
+	if !p.Admin && (h.group == "" || !p.InGroup(h.group)) {
+		ev := c.event(audit.CodeAdminDenied, "scim.authorize", audit.Deny)
+		ev.Reason = "principal is neither an admin nor in the SCIM group"
+		if err := c.emit(ev); err != nil {
+			c.internal(err)
+			return
+		}
+		c.write(http.StatusForbidden, (&Error{Status: http.StatusForbidden, Detail: "not allowed to use SCIM"}).body())
+		return
+	}
+	c.route()
+}
+
+func (c *call) route() {
+	segs := strings.Split(strings.Trim(c.r.URL.Path, "/"), "/")
+	n := len(segs)
+	first := segs[0]
+	eq := strings.EqualFold
+	switch {
+	case eq(first, "ServiceProviderConfig") && n == 1:
+		if c.allow(http.MethodGet) {
+			c.serviceProviderConfig()
+		}
+	case eq(first, "ResourceTypes") && n <= 2:
+		if c.allow(http.MethodGet) {
+			c.resourceTypes(segs[1:])
+		}
+	case eq(first, "Schemas") && n <= 2:
+		if c.allow(http.MethodGet) {
+			c.schemas(segs[1:])
+		}
+	case eq(first, ".search") && n == 1:
+		if c.allow(http.MethodPost) {
+			c.fail(newError(http.StatusNotImplemented, "", "search across resource types is not supported; use /Users/.search or /Groups/.search"))
+		}
+	case (eq(first, "Users") || eq(first, "Groups")) && n <= 2:
+		rt := userType
+		c.res.Type = "user"
+		if eq(first, "Groups") {
+			rt, c.res.Type = groupType, "group"
+		}
+		switch {
+		case n == 1:
+			if c.allow(http.MethodGet, http.MethodPost) {
+				if c.r.Method == http.MethodGet {
+					c.list(rt, nil)
+				} else {
+					c.create(rt)
+				}
+			}
+		case segs[1] == ".search":
+			if c.allow(http.MethodPost) {
+				c.search(rt)
+			}
+		case segs[1] == "":
+			c.fail(newError(http.StatusNotFound, "", "not found"))
+		default:
+			c.res.ID = segs[1]
+			if c.allow(http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete) {
+				c.one(rt, segs[1])
+			}
+		}
+	default:
+		c.fail(newError(http.StatusNotFound, "", "no SCIM endpoint at %q", c.r.URL.Path))
+	}
+}
+
+func (c *call) allow(methods ...string) bool {
+	if slices.Contains(methods, c.r.Method) {
+		return true
+	}
+	c.w.Header().Set("Allow", strings.Join(methods, ", "))
+	c.fail(newError(http.StatusMethodNotAllowed, "", "method %s is not allowed here", c.r.Method))
+	return false
+}
+
+func (c *call) one(rt *resourceType, id string) {
+	switch {
+	case rt == userType && c.r.Method == http.MethodGet:
+		c.getUser(id)
+	case rt == userType && c.r.Method == http.MethodDelete:
+		c.deleteUser(id)
+	case rt == userType:
+		c.updateUser(id)
+	case c.r.Method == http.MethodGet:
+		c.getGroup(id)
+	case c.r.Method == http.MethodDelete:
+		c.deleteGroup(id)
+	default:
+		c.updateGroup(id)
+	}
+}
+
+// ---- responses, errors and audit ----
+
+func (c *call) write(status int, body any) {
+	c.w.Header().Set("Content-Type", "application/scim+json")
+	c.w.Header().Set("Cache-Control", "no-store")
+	c.w.WriteHeader(status)
+	if body != nil {
+		enc := jsonEncoder(c.w)
+		if err := enc.Encode(body); err != nil {
+			c.h.log.DebugContext(c.ctx, "write response", "err", err)
+		}
+	}
+}
+
+func (c *call) writeResource(status int, doc map[string]any) {
+	if meta, ok := doc["meta"].(map[string]any); ok {
+		if v, ok := meta["version"].(string); ok {
+			c.w.Header().Set("ETag", v)
+		}
+		if status == http.StatusCreated {
+			if l, ok := meta["location"].(string); ok {
+				c.w.Header().Set("Location", l)
+			}
+		}
+	}
+	c.write(status, doc)
+}
+
+// fail answers with err. A SCIM *Error is answered as is (after auditing a
+// rejected mutating request); anything else is logged and answered 500.
+func (c *call) fail(err error) {
+	var se *Error
+	if !errors.As(err, &se) {
+		c.internal(err)
+		return
+	}
+	if c.r.Method != http.MethodGet && se.Status >= 400 && se.Status < 500 {
+		ev := c.event(audit.CodeRequestRejected, "scim."+c.res.Type+".reject", audit.Deny)
+		ev.Reason = se.Detail
+		ev.Details = map[string]any{"status": se.Status, "method": c.r.Method}
+		if se.Type != "" {
+			ev.Details["scimType"] = se.Type
+		}
+		if err := c.emit(ev); err != nil {
+			c.internal(err)
+			return
+		}
+	}
+	c.write(se.Status, se.body())
+}
+
+func (c *call) internal(err error) {
+	rid := requestid.From(c.ctx)
+	c.h.log.ErrorContext(c.ctx, "internal error", "err", err, "request_id", rid, "method", c.r.Method, "path", c.r.URL.Path)
+	detail := "internal error"
+	if rid != "" {
+		detail += " (request id " + rid + ")"
+	}
+	c.write(http.StatusInternalServerError, (&Error{Status: http.StatusInternalServerError, Detail: detail}).body())
+}
+
+func (c *call) event(code audit.Code, action string, d audit.Decision) audit.Event {
+	a := audit.Actor{UserAgent: c.r.UserAgent()}
+	if len(a.UserAgent) > 256 {
+		a.UserAgent = a.UserAgent[:256]
+	}
+	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
+		a.SourceIP = host
+	} else {
+		a.SourceIP = c.r.RemoteAddr
+	}
+	if c.p != nil {
+		a.UserID, a.User, a.AuthMethod = c.p.UserID, c.p.UserName, c.p.AuthMethod
+	}
+	return audit.Event{
+		Code: code, Action: action, Time: c.h.clock().UTC(),
+		RequestID: requestid.From(c.ctx), Actor: a, Resource: c.res, Decision: d,
+	}
+}
+
+func (c *call) emit(e audit.Event) error {
+	if err := c.h.audit.Emit(c.ctx, e); err != nil {
+		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// storeErr translates a store error for a resource of kind ("User", "Group").
+func storeErr(err error, kind, id, uniqueAttr string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newError(http.StatusNotFound, "", "%s %q not found", kind, id)
+	case errors.Is(err, store.ErrAlreadyExists):
+		return newError(http.StatusConflict, errUniqueness, "a %s with this %s already exists", kind, uniqueAttr)
+	case errors.Is(err, store.ErrInvalid):
+		msg := err.Error()
+		if i := strings.LastIndex(msg, store.ErrInvalid.Error()+": "); i >= 0 {
+			msg = msg[i+len(store.ErrInvalid.Error())+2:]
+		}
+		return errValue("%s", msg)
+	}
+	return err
+}
+
+// ---- request bodies and preconditions ----
+
+func (c *call) readBody() (map[string]any, error) {
+	if ct := c.r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+			return nil, newError(http.StatusUnsupportedMediaType, "", "Content-Type must be application/scim+json or application/json")
+		}
+	}
+	if c.r.ContentLength > c.h.maxBody {
+		return nil, newError(http.StatusRequestEntityTooLarge, "", "request body larger than %d bytes", c.h.maxBody)
+	}
+	return decodeJSON(http.MaxBytesReader(c.w, c.r.Body, c.h.maxBody))
+}
+
+// ifMatch returns the If-Match header, or "" when absent.
+func (c *call) ifMatch() string { return strings.TrimSpace(c.r.Header.Get("If-Match")) }
+
+// checkVersion enforces If-Match (RFC 7644 §3.14) against revision rev.
+func (c *call) checkVersion(rev int64) error {
+	im := c.ifMatch()
+	if im == "" || im == "*" {
+		return nil
+	}
+	want := strconv.FormatInt(rev, 10)
+	for _, t := range strings.Split(im, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if strings.Trim(t, `"`) == want {
+			return nil
+		}
+	}
+	return newError(http.StatusPreconditionFailed, "", "the resource has changed: current version is %s", etag(rev))
+}
+
+func backoff(attempt int) {
+	time.Sleep(time.Duration(1+rand.IntN(1+attempt*2)) * time.Millisecond)
+}
+
+// ---- users ----
+
+func (c *call) userDoc(u *store.User) (map[string]any, error) {
+	gs, err := c.h.st.GroupsOfUser(c.ctx, u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return userToDoc(u, refsFor(u.ID, gs), c.h.base), nil
+}
+
+func refsFor(userID string, gs []*store.Group) []groupRef {
+	refs := make([]groupRef, 0, len(gs))
+	for _, g := range gs {
+		direct := slices.Contains(g.Members, store.Member{ID: userID, Type: store.MemberUser})
+		refs = append(refs, groupRef{ID: g.ID, Name: g.DisplayName, Direct: direct})
+	}
+	return refs
+}
+
+func (c *call) getUser(id string) {
+	u, err := c.h.st.GetUser(c.ctx, id)
+	if err != nil {
+		c.fail(storeErr(err, "User", id, "userName"))
+		return
+	}
+	doc, err := c.userDoc(u)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if err := c.project(userType, []map[string]any{doc}, c.r.URL.Query().Get("attributes"), c.r.URL.Query().Get("excludedAttributes")); err != nil {
+		c.fail(err)
+		return
+	}
+	c.writeResource(http.StatusOK, doc)
+}
+
+func (c *call) create(rt *resourceType) {
+	raw, err := c.readBody()
+	if err == nil {
+		err = checkSchemas(rt, raw)
+	}
+	var doc map[string]any
+	if err == nil {
+		doc, err = normResource(rt, raw)
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if rt == userType {
+		c.createUser(doc)
+	} else {
+		c.createGroup(doc)
+	}
+}
+
+func (c *call) createUser(doc map[string]any) {
+	u, err := docToUser(doc, &store.User{Kind: store.KindUser, Active: true})
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if err := c.h.st.CreateUser(c.ctx, u); err != nil {
+		c.fail(storeErr(err, "User", u.UserName, "userName"))
+		return
+	}
+	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
+	ev := c.event(audit.CodeUserCreated, "scim.user.create", audit.Allow)
+	ev.Details = map[string]any{"active": u.Active, "externalId": u.ExternalID}
+	if err := c.emit(ev); err != nil {
+		if derr := c.h.st.DeleteUser(context.WithoutCancel(c.ctx), u.ID); derr != nil {
+			c.h.log.ErrorContext(c.ctx, "undo user create after audit failure", "err", derr, "user_id", u.ID)
+		}
+		c.internal(err)
+		return
+	}
+	c.writeResource(http.StatusCreated, userToDoc(u, nil, c.h.base))
+}
+
+// updateUser serves PUT (replace) and PATCH on a user.
+func (c *call) updateUser(id string) {
+	raw, err := c.readBody()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var ops []patchOp
+	var doc map[string]any
+	action := "scim.user.patch"
+	if c.r.Method == http.MethodPatch {
+		ops, err = parsePatch(userType, raw)
+	} else {
+		action = "scim.user.replace"
+		if err = checkSchemas(userType, raw); err == nil {
+			doc, err = normResource(userType, raw)
+		}
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var cur, nu *store.User
+	for attempt := 0; ; attempt++ {
+		cur, err = c.h.st.GetUser(c.ctx, id)
+		if err != nil {
+			c.fail(storeErr(err, "User", id, "userName"))
+			return
+		}
+		if err := c.checkVersion(cur.Revision); err != nil {
+			c.fail(err)
+			return
+		}
+		d := doc
+		if ops != nil {
+			d = userToDoc(cur, nil, c.h.base)
+			if err := applyPatch(d, ops); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		if nu, err = docToUser(d, cur); err != nil {
+			c.fail(err)
+			return
+		}
+		if sameUser(cur, nu) {
+			c.respondUser(cur)
+			return
+		}
+		err = c.h.st.UpdateUser(c.ctx, nu)
+		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
+			backoff(attempt)
+			continue
+		}
+		break
+	}
+	if errors.Is(err, store.ErrConflict) {
+		c.fail(newError(http.StatusPreconditionFailed, "", "the resource was modified concurrently"))
+		return
+	}
+	if err != nil {
+		c.fail(storeErr(err, "User", id, "userName"))
+		return
+	}
+	c.res = audit.Resource{Type: "user", ID: nu.ID, Name: nu.UserName}
+	code := audit.CodeUserUpdated
+	if cur.Active && !nu.Active {
+		code, action = audit.CodeUserDisabled, "scim.user.disable"
+	}
+	ev := c.event(code, action, audit.Allow)
+	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": nu.Revision}
+	if err := c.emit(ev); err != nil {
+		undo := *cur
+		undo.Revision = nu.Revision
+		if uerr := c.h.st.UpdateUser(context.WithoutCancel(c.ctx), &undo); uerr != nil {
+			c.h.log.ErrorContext(c.ctx, "undo user update after audit failure", "err", uerr, "user_id", id)
+		}
+		c.internal(err)
+		return
+	}
+	c.respondUser(nu)
+}
+
+func (c *call) respondUser(u *store.User) {
+	doc, err := c.userDoc(u)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	c.writeResource(http.StatusOK, doc)
+}
+
+func (c *call) deleteUser(id string) {
+	u, err := c.h.st.GetUser(c.ctx, id)
+	if err == nil {
+		err = c.checkVersion(u.Revision)
+	}
+	if err == nil {
+		err = c.h.st.DeleteUser(c.ctx, id)
+	}
+	if err != nil {
+		c.fail(storeErr(err, "User", id, "userName"))
+		return
+	}
+	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
+	if err := c.emit(c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)); err != nil {
+		c.internal(err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- groups ----
+
+// memberNames returns a display-name lookup for group members. With
+// preload it loads every user and group once (for lists and big groups);
+// otherwise it looks members up one by one.
+func (c *call) memberNames(preload bool) (func(store.Member) string, error) {
+	names := map[store.Member]string{}
+	if preload {
+		us, err := c.h.st.ListUsers(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			names[store.Member{ID: u.ID, Type: store.MemberUser}] = u.UserName
+		}
+		gs, err := c.h.st.ListGroups(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			names[store.Member{ID: g.ID, Type: store.MemberGroup}] = g.DisplayName
+		}
+		return func(m store.Member) string { return names[m] }, nil
+	}
+	return func(m store.Member) string {
+		if n, ok := names[m]; ok {
+			return n
+		}
+		var n string
+		if m.Type == store.MemberGroup {
+			if g, err := c.h.st.GetGroup(c.ctx, m.ID); err == nil {
+				n = g.DisplayName
+			}
+		} else if u, err := c.h.st.GetUser(c.ctx, m.ID); err == nil {
+			n = u.UserName
+		}
+		names[m] = n
+		return n
+	}, nil
+}
+
+func (c *call) groupDoc(g *store.Group) (map[string]any, error) {
+	names, err := c.memberNames(len(g.Members) > 50)
+	if err != nil {
+		return nil, err
+	}
+	return groupToDoc(g, names, c.h.base), nil
+}
+
+func (c *call) getGroup(id string) {
+	g, err := c.h.st.GetGroup(c.ctx, id)
+	if err != nil {
+		c.fail(storeErr(err, "Group", id, "displayName"))
+		return
+	}
+	q := c.r.URL.Query()
+	var doc map[string]any
+	if excludes(q.Get("excludedAttributes"), "members") {
+		doc = groupToDoc(g, nil, c.h.base)
+	} else if doc, err = c.groupDoc(g); err != nil {
+		c.fail(err)
+		return
+	}
+	if err := c.project(groupType, []map[string]any{doc}, q.Get("attributes"), q.Get("excludedAttributes")); err != nil {
+		c.fail(err)
+		return
+	}
+	c.writeResource(http.StatusOK, doc)
+}
+
+func excludes(list, name string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if strings.EqualFold(strings.TrimSpace(s), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *call) createGroup(doc map[string]any) {
+	g, err := docToGroup(doc, &store.Group{})
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if err := c.h.st.CreateGroup(c.ctx, g); err != nil {
+		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
+		return
+	}
+	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
+	ev := c.event(audit.CodeGroupCreated, "scim.group.create", audit.Allow)
+	ev.Details = map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID}
+	if err := c.emit(ev); err != nil {
+		if derr := c.h.st.DeleteGroup(context.WithoutCancel(c.ctx), g.ID); derr != nil {
+			c.h.log.ErrorContext(c.ctx, "undo group create after audit failure", "err", derr, "group_id", g.ID)
+		}
+		c.internal(err)
+		return
+	}
+	c.respondGroup(http.StatusCreated, g)
+}
+
+func (c *call) respondGroup(status int, g *store.Group) {
+	doc, err := c.groupDoc(g)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	c.writeResource(status, doc)
+}
+
+func memberIDs(ms []store.Member) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// memberDiff returns the member ids in b but not a, and in a but not b.
+func memberDiff(a, b []store.Member) (added, removed []string) {
+	in := func(ms []store.Member, id string) bool {
+		return slices.ContainsFunc(ms, func(m store.Member) bool { return m.ID == id })
+	}
+	for _, m := range b {
+		if !in(a, m.ID) {
+			added = append(added, m.ID)
+		}
+	}
+	for _, m := range a {
+		if !in(b, m.ID) {
+			removed = append(removed, m.ID)
+		}
+	}
+	return added, removed
+}
+
+// updateGroup serves PUT (replace) and PATCH on a group.
+func (c *call) updateGroup(id string) {
+	raw, err := c.readBody()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var ops []patchOp
+	var doc map[string]any
+	action := "scim.group.patch"
+	if c.r.Method == http.MethodPatch {
+		ops, err = parsePatch(groupType, raw)
+	} else {
+		action = "scim.group.replace"
+		if err = checkSchemas(groupType, raw); err == nil {
+			doc, err = normResource(groupType, raw)
+		}
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var cur, ng *store.Group
+	var added, removed []string
+	for attempt := 0; ; attempt++ {
+		cur, err = c.h.st.GetGroup(c.ctx, id)
+		if err != nil {
+			c.fail(storeErr(err, "Group", id, "displayName"))
+			return
+		}
+		if err := c.checkVersion(cur.Revision); err != nil {
+			c.fail(err)
+			return
+		}
+		d := doc
+		if ops != nil {
+			d = groupToDoc(cur, nil, c.h.base)
+			if err := applyPatch(d, ops); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		if ng, err = docToGroup(d, cur); err != nil {
+			c.fail(err)
+			return
+		}
+		added, removed = memberDiff(cur.Members, ng.Members)
+		if len(added) == 0 && len(removed) == 0 && cur.DisplayName == ng.DisplayName && cur.ExternalID == ng.ExternalID {
+			c.respondGroup(http.StatusOK, cur)
+			return
+		}
+		err = c.h.st.UpdateGroup(c.ctx, ng)
+		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
+			backoff(attempt)
+			continue
+		}
+		break
+	}
+	if errors.Is(err, store.ErrConflict) {
+		c.fail(newError(http.StatusPreconditionFailed, "", "the resource was modified concurrently"))
+		return
+	}
+	if err != nil {
+		c.fail(storeErr(err, "Group", id, "displayName"))
+		return
+	}
+	c.res = audit.Resource{Type: "group", ID: ng.ID, Name: ng.DisplayName}
+	ev := c.event(audit.CodeGroupUpdated, action, audit.Allow)
+	ev.Details = map[string]any{"revision": ng.Revision}
+	if len(added) > 0 {
+		ev.Details["membersAdded"] = added
+	}
+	if len(removed) > 0 {
+		ev.Details["membersRemoved"] = removed
+	}
+	if cur.DisplayName != ng.DisplayName {
+		ev.Details["previousDisplayName"] = cur.DisplayName
+	}
+	if cur.ExternalID != ng.ExternalID {
+		ev.Details["externalId"] = ng.ExternalID
+	}
+	if err := c.emit(ev); err != nil {
+		undo := *cur
+		undo.Revision = ng.Revision
+		if uerr := c.h.st.UpdateGroup(context.WithoutCancel(c.ctx), &undo); uerr != nil {
+			c.h.log.ErrorContext(c.ctx, "undo group update after audit failure", "err", uerr, "group_id", id)
+		}
+		c.internal(err)
+		return
+	}
+	c.respondGroup(http.StatusOK, ng)
+}
+
+func (c *call) deleteGroup(id string) {
+	g, err := c.h.st.GetGroup(c.ctx, id)
+	if err == nil {
+		err = c.checkVersion(g.Revision)
+	}
+	if err == nil {
+		err = c.h.st.DeleteGroup(c.ctx, id)
+	}
+	if err != nil {
+		c.fail(storeErr(err, "Group", id, "displayName"))
+		return
+	}
+	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
+	ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
+	ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
+	if err := c.emit(ev); err != nil {
+		c.internal(err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- list, search, projection ----
+
+type listParams struct {
+	filter, sortBy, sortOrder string
+	attributes, excluded      string
+	startIndex, count         int
+}
+
+func listParamsFromQuery(q url.Values) (*listParams, error) {
+	lp := &listParams{
+		filter: q.Get("filter"), sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"),
+		attributes: q.Get("attributes"), excluded: q.Get("excludedAttributes"),
+		startIndex: 1, count: MaxResults,
+	}
+	for name, dst := range map[string]*int{"startIndex": &lp.startIndex, "count": &lp.count} {
+		if s := q.Get(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return nil, errValue("%s must be an integer", name)
+			}
+			*dst = n
+		}
+	}
+	return lp, nil
+}
+
+func (c *call) search(rt *resourceType) {
+	raw, err := c.readBody()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	lp := &listParams{startIndex: 1, count: MaxResults}
+	okSchema := false
+	for _, k := range sortedKeys(raw) {
+		v := raw[k]
+		str := func() (string, error) {
+			s, ok := v.(string)
+			if !ok {
+				return "", errValue("%q must be a string", k)
+			}
+			return s, nil
+		}
+		list := func() (string, error) {
+			l, ok := v.([]any)
+			if !ok {
+				return str()
+			}
+			var parts []string
+			for _, x := range l {
+				s, ok := x.(string)
+				if !ok {
+					return "", errValue("%q must be a list of strings", k)
+				}
+				parts = append(parts, s)
+			}
+			return strings.Join(parts, ","), nil
+		}
+		integer := func() (int, error) {
+			n, ok := v.(interface{ Int64() (int64, error) })
+			if !ok {
+				return 0, errValue("%q must be an integer", k)
+			}
+			i, err := n.Int64()
+			if err != nil || i > 1<<31 || i < -(1<<31) {
+				return 0, errValue("%q must be an integer", k)
+			}
+			return int(i), nil
+		}
+		switch strings.ToLower(k) {
+		case "schemas":
+			l, _ := v.([]any)
+			for _, s := range l {
+				if s == URNSearchRequest {
+					okSchema = true
+				}
+			}
+		case "filter":
+			lp.filter, err = str()
+		case "sortby":
+			lp.sortBy, err = str()
+		case "sortorder":
+			lp.sortOrder, err = str()
+		case "attributes":
+			lp.attributes, err = list()
+		case "excludedattributes":
+			lp.excluded, err = list()
+		case "startindex":
+			lp.startIndex, err = integer()
+		case "count":
+			lp.count, err = integer()
+		default:
+			err = errSyntax("unknown attribute %q in a SearchRequest", k)
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	if !okSchema {
+		c.fail(errSyntax(`"schemas" must be [%q]`, URNSearchRequest))
+		return
+	}
+	c.list(rt, lp)
+}
+
+// list serves GET /Users, GET /Groups and their /.search (RFC 7644 §3.4.2).
+func (c *call) list(rt *resourceType, lp *listParams) {
+	var err error
+	if lp == nil {
+		if lp, err = listParamsFromQuery(c.r.URL.Query()); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	lp.startIndex = max(lp.startIndex, 1)
+	lp.count = min(max(lp.count, 0), MaxResults)
+	var f filterNode
+	if strings.TrimSpace(lp.filter) != "" {
+		if f, err = parseFilter(lp.filter); err == nil {
+			err = compileFilter(rt, nil, f)
+		}
+		if err != nil {
+			c.fail(newError(http.StatusBadRequest, errInvalidFilter, "invalid filter: %v", err))
+			return
+		}
+	}
+	var sortSegs []*attribute
+	if lp.sortBy != "" {
+		if sortSegs, err = resolvePath(rt, nil, lp.sortBy); err != nil {
+			c.fail(errValue("invalid sortBy: %v", err))
+			return
+		}
+	}
+	descending := strings.EqualFold(lp.sortOrder, "descending")
+	if lp.sortOrder != "" && !descending && !strings.EqualFold(lp.sortOrder, "ascending") {
+		c.fail(errValue(`sortOrder must be "ascending" or "descending"`))
+		return
+	}
+
+	var docs []map[string]any
+	var fill func(docs []map[string]any) error // adds groups / member names
+	if rt == userType {
+		users, err := c.h.st.ListUsers(c.ctx)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		byID := map[string]*store.User{}
+		for _, u := range users {
+			byID[u.ID] = u
+			docs = append(docs, userToDoc(u, nil, c.h.base))
+		}
+		fill = func(ds []map[string]any) error {
+			for i, d := range ds {
+				u := byID[d["id"].(string)]
+				full, err := c.userDoc(u)
+				if err != nil {
+					return err
+				}
+				ds[i] = full
+			}
+			return nil
+		}
+	} else {
+		groups, err := c.h.st.ListGroups(c.ctx)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		byID := map[string]*store.Group{}
+		for _, g := range groups {
+			byID[g.ID] = g
+			docs = append(docs, groupToDoc(g, nil, c.h.base))
+		}
+		fill = func(ds []map[string]any) error {
+			names, err := c.memberNames(true)
+			if err != nil {
+				return err
+			}
+			for i, d := range ds {
+				ds[i] = groupToDoc(byID[d["id"].(string)], names, c.h.base)
+			}
+			return nil
+		}
+	}
+	needsFill := rt.attr("groups") != nil && !excludes(lp.excluded, "groups") ||
+		rt.attr("members") != nil && !excludes(lp.excluded, "members")
+	filled := false
+	if f != nil && (refersTo(f, rt.attr("groups")) || refersTo(f, rt.attr("members"))) || sortSegs != nil && (sortSegs[0].Name == "groups" || sortSegs[0].Name == "members") {
+		if err := fill(docs); err != nil {
+			c.fail(err)
+			return
+		}
+		filled = true
+	}
+	if f != nil {
+		kept := docs[:0]
+		for _, d := range docs {
+			if eval(f, d) {
+				kept = append(kept, d)
+			}
+		}
+		docs = kept
+	}
+	if sortSegs != nil {
+		sortDocs(docs, sortSegs, descending)
+	}
+	total := len(docs)
+	start := min(lp.startIndex-1, total)
+	page := docs[start:min(start+lp.count, total)]
+	if needsFill && !filled {
+		if err := fill(page); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	if err := c.project(rt, page, lp.attributes, lp.excluded); err != nil {
+		c.fail(err)
+		return
+	}
+	resources := make([]any, len(page))
+	for i, d := range page {
+		resources[i] = d
+	}
+	c.write(http.StatusOK, map[string]any{
+		"schemas":      []string{URNListResponse},
+		"totalResults": total,
+		"itemsPerPage": len(page),
+		"startIndex":   lp.startIndex,
+		"Resources":    resources,
+	})
+}
+
+// sortDocs sorts stably by the first value at segs (RFC 7644 §3.4.2.3);
+// resources without a value sort last in either order.
+func sortDocs(docs []map[string]any, segs []*attribute, desc bool) {
+	last := segs[len(segs)-1]
+	if last.Type == typeComplex {
+		if v := last.sub("value"); v != nil {
+			segs = append(append([]*attribute(nil), segs...), v)
+			last = v
+		}
+	}
+	key := func(d map[string]any) (string, bool) {
+		for _, v := range collect(d, segs) {
+			switch v := v.(type) {
+			case string:
+				if !last.CaseExact {
+					return strings.ToLower(v), true
+				}
+				return v, true
+			case bool:
+				return strconv.FormatBool(v), true
+			}
+		}
+		return "", false
+	}
+	sort.SliceStable(docs, func(i, j int) bool {
+		a, aok := key(docs[i])
+		b, bok := key(docs[j])
+		if aok != bok {
+			return aok
+		}
+		if desc {
+			return a > b
+		}
+		return a < b
+	})
+}
+
+// project applies the attributes / excludedAttributes parameters
+// (RFC 7644 §3.4.2.5) to docs in place. id and schemas are always returned.
+func (c *call) project(rt *resourceType, docs []map[string]any, attrs, excluded string) error {
+	parse := func(list string) ([][]*attribute, error) {
+		var out [][]*attribute
+		for _, s := range strings.Split(list, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			segs, err := resolvePath(rt, nil, s)
+			if err != nil {
+				return nil, errValue("invalid attribute in attributes/excludedAttributes: %v", err)
+			}
+			out = append(out, segs)
+		}
+		return out, nil
+	}
+	inc, err := parse(attrs)
+	if err != nil {
+		return err
+	}
+	exc, err := parse(excluded)
+	if err != nil {
+		return err
+	}
+	for i, d := range docs {
+		if len(inc) > 0 {
+			out := map[string]any{"id": d["id"], "schemas": d["schemas"]}
+			for _, segs := range inc {
+				copyPath(d, out, segs)
+			}
+			docs[i] = out
+			d = out
+		}
+		for _, segs := range exc {
+			if segs[0].Name == "id" || segs[0].Returned == "always" {
+				continue
+			}
+			deletePath(d, segs)
+		}
+	}
+	return nil
+}
+
+func copyPath(src, dst map[string]any, segs []*attribute) {
+	name := segs[0].Name
+	v, ok := src[name]
+	if !ok {
+		return
+	}
+	if len(segs) == 1 {
+		dst[name] = v
+		return
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		sub, ok := dst[name].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			dst[name] = sub
+		}
+		copyPath(v, sub, segs[1:])
+	case []any:
+		var out []any
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				o := map[string]any{}
+				copyPath(m, o, segs[1:])
+				if len(o) > 0 {
+					out = append(out, o)
+				}
+			}
+		}
+		if len(out) > 0 {
+			dst[name] = out
+		}
+	}
+}
+
+func deletePath(d map[string]any, segs []*attribute) {
+	name := segs[0].Name
+	if len(segs) == 1 {
+		delete(d, name)
+		return
+	}
+	switch v := d[name].(type) {
+	case map[string]any:
+		deletePath(v, segs[1:])
+	case []any:
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				deletePath(m, segs[1:])
+			}
+		}
+	}
+}

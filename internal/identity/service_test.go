@@ -1,0 +1,398 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func bearer(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/whoami", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+func TestTokenLifecycle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	alice := e.user(t, "alice", store.KindUser, "engineers")
+	// nested: engineers ⊂ gatehouse-admins
+	eng, err := e.st.GetGroupByName(ctx, "engineers")
+	require.NoError(t, err)
+	admins := &store.Group{DisplayName: DefaultAdminGroup, Members: []store.Member{{ID: eng.ID, Type: store.MemberGroup}}}
+	require.NoError(t, e.st.CreateGroup(ctx, admins))
+
+	secret, tok, err := e.svc.CreateToken(ctx, alice.ID, "laptop", 0)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(secret, "ghp_"+tok.ID+"_"))
+	require.Equal(t, store.TokenPAT, tok.Kind)
+	require.WithinDuration(t, e.clock.Now().Add(DefaultTokenTTL), tok.ExpiresAt, time.Second)
+	stored, err := e.st.GetToken(ctx, tok.ID)
+	require.NoError(t, err)
+	require.NotContains(t, string(stored.Hash), secret)
+	require.Len(t, stored.Hash, 32)
+
+	p, err := e.svc.AuthenticateRequest(bearer(secret))
+	require.NoError(t, err)
+	require.Equal(t, alice.ID, p.UserID)
+	require.Equal(t, "alice", p.UserName)
+	require.Equal(t, "token", p.AuthMethod)
+	require.Equal(t, tok.ID, p.TokenID)
+	require.True(t, p.Admin, "transitive member of the admin group")
+	require.ElementsMatch(t, []string{"engineers", DefaultAdminGroup}, p.Groups)
+
+	touched, err := e.st.GetToken(ctx, tok.ID)
+	require.NoError(t, err)
+	require.NotNil(t, touched.LastUsedAt)
+
+	list, err := e.svc.ListTokens(ctx, alice.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+
+	require.NoError(t, e.svc.RevokeToken(ctx, tok.ID))
+	require.NoError(t, e.svc.RevokeToken(ctx, tok.ID), "idempotent")
+	_, err = e.svc.AuthenticateRequest(bearer(secret))
+	require.ErrorIs(t, err, ErrUnauthenticated)
+	require.NotContains(t, err.Error(), secret)
+}
+
+func TestTokenTTL(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "bob", store.KindUser)
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+		ok   bool
+	}{
+		{"default", 0, true},
+		{"one hour", time.Hour, true},
+		{"max", MaxTokenTTL, true},
+		{"over max", MaxTokenTTL + time.Second, false},
+		{"negative", -time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := e.svc.CreateToken(ctx, u.ID, tc.name, tc.ttl)
+			if tc.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, ErrInvalidTokenRequest)
+			}
+		})
+	}
+	_, _, err := e.svc.CreateToken(ctx, "no-such-principal", "x", 0)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, _, err = e.svc.CreateToken(ctx, u.ID, strings.Repeat("n", 200), 0)
+	require.ErrorIs(t, err, ErrInvalidTokenRequest)
+}
+
+func TestAuthenticateRefusals(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	mk := func(name string) (*store.User, string) {
+		u := e.user(t, name, store.KindUser)
+		secret, _, err := e.svc.CreateToken(ctx, u.ID, "t", time.Hour)
+		require.NoError(t, err)
+		return u, secret
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		_, secret := mk("exp")
+		_, err := e.svc.AuthenticateRequest(bearer(secret))
+		require.NoError(t, err)
+		e.clock.Add(time.Hour)
+		_, err = e.svc.AuthenticateRequest(bearer(secret))
+		require.ErrorIs(t, err, ErrUnauthenticated)
+		e.clock.Add(-time.Hour)
+	})
+	t.Run("disabled on next request", func(t *testing.T) {
+		u, secret := mk("dis")
+		_, err := e.svc.AuthenticateRequest(bearer(secret))
+		require.NoError(t, err)
+		u, err = e.st.GetUser(ctx, u.ID)
+		require.NoError(t, err)
+		u.Active = false
+		require.NoError(t, e.st.UpdateUser(ctx, u))
+		_, err = e.svc.AuthenticateRequest(bearer(secret))
+		require.ErrorIs(t, err, ErrUnauthenticated)
+		_, _, err = e.svc.CreateToken(ctx, u.ID, "again", 0)
+		require.ErrorIs(t, err, ErrInvalidTokenRequest)
+	})
+	t.Run("deleted", func(t *testing.T) {
+		u, secret := mk("del")
+		require.NoError(t, e.st.DeleteUser(ctx, u.ID))
+		_, err := e.svc.AuthenticateRequest(bearer(secret))
+		require.ErrorIs(t, err, ErrUnauthenticated)
+	})
+	t.Run("tampered secret", func(t *testing.T) {
+		_, secret := mk("tamper")
+		last := secret[len(secret)-1]
+		repl := byte('a')
+		if last == 'a' {
+			repl = 'b'
+		}
+		_, err := e.svc.AuthenticateRequest(bearer(secret[:len(secret)-1] + string(repl)))
+		require.ErrorIs(t, err, ErrUnauthenticated)
+	})
+	t.Run("kind swapped", func(t *testing.T) {
+		_, secret := mk("kind")
+		_, err := e.svc.AuthenticateRequest(bearer("ghs_" + strings.TrimPrefix(secret, "ghp_")))
+		require.ErrorIs(t, err, ErrUnauthenticated)
+	})
+	t.Run("malformed headers", func(t *testing.T) {
+		_, secret := mk("hdr")
+		for _, h := range []string{"", "Bearer", "Bearer ", "Basic " + secret, "bearer" + secret, "Token " + secret} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			if h != "" {
+				r.Header.Set("Authorization", h)
+			}
+			_, err := e.svc.AuthenticateRequest(r)
+			require.ErrorIs(t, err, ErrUnauthenticated, h)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "bEaReR "+secret)
+		_, err := e.svc.AuthenticateRequest(r)
+		require.NoError(t, err, "scheme is case-insensitive")
+	})
+	t.Run("cookie takes sessions only", func(t *testing.T) {
+		_, secret := mk("cookie")
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: secret})
+		_, err := e.svc.AuthenticateRequest(r)
+		require.ErrorIs(t, err, ErrUnauthenticated)
+	})
+	require.NotContains(t, e.logs.String(), "ghp_", "token secrets never reach the log")
+}
+
+func TestLogin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const pw = "s3cret-Password"
+	carol := e.user(t, "carol", store.KindUser)
+	require.NoError(t, e.svc.SetPassword(ctx, carol.ID, pw))
+	svc := e.user(t, "robot", store.KindService)
+	require.ErrorIs(t, e.svc.SetPassword(ctx, svc.ID, pw), ErrNoPassword)
+	require.ErrorIs(t, e.svc.SetPassword(ctx, carol.ID, ""), ErrInvalidPassword)
+	meta := LoginMeta{SourceIP: "192.0.2.1", UserAgent: "test", RequestID: "rid-1"}
+
+	raw, tok, err := e.svc.Login(ctx, "CAROL", pw, meta)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(raw, "ghs_"))
+	require.Equal(t, store.TokenSession, tok.Kind)
+	require.WithinDuration(t, e.clock.Now().Add(DefaultSessionTTL), tok.ExpiresAt, time.Second)
+
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: SessionCookie, Value: raw})
+	p, err := e.svc.AuthenticateRequest(r)
+	require.NoError(t, err)
+	require.Equal(t, "session", p.AuthMethod)
+	require.False(t, p.Admin)
+	require.True(t, CredentialFromCookie(r))
+
+	var failMsgs []string
+	for _, tc := range []struct{ name, user, pw string }{
+		{"wrong password", "carol", pw + "x"},
+		{"unknown user", "mallory", pw},
+		{"service principal", "robot", pw},
+		{"empty password", "carol", ""},
+		{"empty user", "", pw},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := e.svc.Login(ctx, tc.user, tc.pw, meta)
+			require.ErrorIs(t, err, ErrUnauthenticated)
+			failMsgs = append(failMsgs, err.Error())
+		})
+	}
+	for _, m := range failMsgs {
+		require.Equal(t, failMsgs[0], m, "failures must not say which part was wrong")
+	}
+
+	// Disabled user with the right password is refused too.
+	u, err := e.st.GetUser(ctx, carol.ID)
+	require.NoError(t, err)
+	u.Active = false
+	require.NoError(t, e.st.UpdateUser(ctx, u))
+	_, _, err = e.svc.Login(ctx, "carol", pw, meta)
+	require.ErrorIs(t, err, ErrUnauthenticated)
+	_, err = e.svc.AuthenticateRequest(r)
+	require.ErrorIs(t, err, ErrUnauthenticated, "existing session cut off")
+
+	codes := e.rec.codes()
+	require.Equal(t, audit.CodeLoginSucceeded, codes[0])
+	require.Len(t, codes, 7)
+	for _, c := range codes[1:] {
+		require.Equal(t, audit.CodeLoginFailed, c)
+	}
+	all := e.rec.json(t)
+	require.NotContains(t, all, pw, "passwords are never audited")
+	require.NotContains(t, all, "mallory", "unknown user names are recorded as keyed hashes")
+	require.Contains(t, all, "attemptedUserHash")
+	require.Contains(t, all, "192.0.2.1")
+	require.NotContains(t, e.logs.String(), pw)
+
+	// The keyed hash is stable across services sharing the store.
+	h1, err := e.svc.keyedHash(ctx, "mallory")
+	require.NoError(t, err)
+	h2, err := e.service().keyedHash(ctx, "mallory")
+	require.NoError(t, err)
+	require.Equal(t, h1, h2)
+}
+
+func TestLoginAuditFailClosed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const pw = "s3cret-Password"
+	u := e.user(t, "dave", store.KindUser)
+	require.NoError(t, e.svc.SetPassword(ctx, u.ID, pw))
+	e.rec.setFail(true)
+	raw, _, err := e.svc.Login(ctx, "dave", pw, LoginMeta{})
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.Empty(t, raw)
+	toks, err := e.st.ListTokens(ctx, u.ID)
+	require.NoError(t, err)
+	for _, tk := range toks {
+		require.NotNil(t, tk.RevokedAt, "an unaudited session must not stay usable")
+	}
+	_, _, err = e.svc.Login(ctx, "dave", "wrong-password", LoginMeta{})
+	require.ErrorIs(t, err, ErrUnavailable)
+}
+
+func TestSetPasswordRevokesSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "erin", store.KindUser)
+	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "first-password"))
+	sess, _, err := e.svc.Login(ctx, "erin", "first-password", LoginMeta{})
+	require.NoError(t, err)
+	pat, _, err := e.svc.CreateToken(ctx, u.ID, "pat", 0)
+	require.NoError(t, err)
+	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "second-password"))
+	_, err = e.svc.AuthenticateRequest(bearer(sess))
+	require.ErrorIs(t, err, ErrUnauthenticated)
+	_, err = e.svc.AuthenticateRequest(bearer(pat))
+	require.NoError(t, err, "personal access tokens survive a password change")
+	_, _, err = e.svc.Login(ctx, "erin", "first-password", LoginMeta{})
+	require.ErrorIs(t, err, ErrUnauthenticated)
+}
+
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "admin.token")
+
+	created, err := e.svc.Bootstrap(ctx, path)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	secret := strings.TrimSpace(string(b))
+	require.True(t, strings.HasPrefix(secret, "ghp_"))
+
+	p, err := e.svc.AuthenticateRequest(bearer(secret))
+	require.NoError(t, err)
+	require.True(t, p.Admin)
+	require.Equal(t, BootstrapPrincipal, p.UserName)
+	require.Equal(t, "service", p.Kind)
+
+	require.Contains(t, e.logs.String(), path, "the path is logged")
+	require.NotContains(t, e.logs.String(), secret, "the secret is not")
+	require.NotContains(t, e.rec.json(t), secret)
+	require.Contains(t, e.rec.codes(), audit.CodeBootstrap)
+
+	// Idempotent: a second run, and a second replica, do nothing.
+	require.NoError(t, os.Remove(path))
+	for _, svc := range []*Service{e.svc, e.service()} {
+		created, err = svc.Bootstrap(ctx, path)
+		require.NoError(t, err)
+		require.False(t, created)
+	}
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "no token file on later runs")
+}
+
+func TestBootstrapRace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	results := make([]bool, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			created, err := e.service().Bootstrap(ctx, filepath.Join(dir, "token-"+string(rune('a'+i))))
+			require.NoError(t, err)
+			results[i] = created
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range results {
+		if c {
+			n++
+		}
+	}
+	require.Equal(t, 1, n, "exactly one replica bootstraps")
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, files, 1, "losers remove their token files")
+}
+
+func TestBootstrapRefusals(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "admin.token")
+
+	// An existing file is never overwritten.
+	require.NoError(t, os.WriteFile(path, []byte("keep me"), 0o600))
+	_, err := e.svc.Bootstrap(ctx, path)
+	require.Error(t, err)
+	b, _ := os.ReadFile(path)
+	require.Equal(t, "keep me", string(b))
+	require.NoError(t, os.Remove(path))
+
+	// Audit down: fail closed, no file, no usable token; a later run succeeds.
+	e.rec.setFail(true)
+	_, err = e.svc.Bootstrap(ctx, path)
+	require.ErrorIs(t, err, ErrUnavailable)
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	bp, err := e.st.GetUserByName(ctx, BootstrapPrincipal)
+	require.NoError(t, err)
+	toks, err := e.st.ListTokens(ctx, bp.ID)
+	require.NoError(t, err)
+	for _, tk := range toks {
+		require.NotNil(t, tk.RevokedAt)
+	}
+	e.rec.setFail(false)
+	created, err := e.svc.Bootstrap(ctx, path)
+	require.NoError(t, err)
+	require.True(t, created)
+	g, err := e.st.GetGroupByName(ctx, DefaultAdminGroup)
+	require.NoError(t, err)
+	require.Len(t, g.Members, 1)
+
+	_, err = e.service().Bootstrap(ctx, "")
+	require.NoError(t, err, "already done: the path is not needed")
+	e2 := newEnv(t)
+	_, err = e2.svc.Bootstrap(ctx, "")
+	require.Error(t, err)
+	require.False(t, errors.Is(err, store.ErrNotFound))
+}
