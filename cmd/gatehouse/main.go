@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newAdminCmd(),
 		newLoginCmd(),
+		newPolicyCmd(),
 	)
 	return root
 }

@@ -1,0 +1,20 @@
+// Package iam implements the AWS IAM policy language: parsing and validation
+// of JSON policy documents, compilation into an indexed form, and evaluation
+// of requests against identity policies, session policies and permissions
+// boundaries with AWS semantics.
+//
+// The package is pure: it performs no I/O, opens no network connections and
+// never reads the clock. Time-dependent conditions (Date* operators on
+// aws:CurrentTime, aws:EpochTime, …) see only what the caller puts in
+// [Request.Context].
+//
+// References (AWS IAM User Guide):
+//   - "Policy evaluation logic" (explicit deny > allow > implicit deny; identity
+//     ∩ session ∩ boundary).
+//   - "IAM JSON policy elements: Condition operators" (operators, IfExists,
+//     Null, missing keys: negated operators are true, the others false).
+//   - "Single-valued vs multivalued context keys" (ForAnyValue / ForAllValues;
+//     ForAllValues on an empty or missing key is true, ForAnyValue false).
+//   - "IAM policy elements: Variables and tags" (${…}, ${*}, ${?}, ${$},
+//     defaults; an unresolvable variable makes that value not match).
+package iam

@@ -1,0 +1,71 @@
+package simulate
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+)
+
+func files(m map[string]string) ReadFileFunc {
+	return func(name string) ([]byte, error) {
+		if s, ok := m[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, fs.ErrNotExist
+	}
+}
+
+func TestRun(t *testing.T) {
+	read := files(map[string]string{
+		"role.json":     `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::data/home/${aws:username}/*","Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}}`,
+		"boundary.json": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"DenyHR","Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::data/home/hr/*"}]}`,
+	})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		o        Options
+		code     int
+		contains string
+	}{
+		{"allow", Options{Policies: []string{"role.json"}, Action: "s3:GetObject", Resource: "arn:aws:s3:::data/home/alice/x", Context: []string{"aws:username=alice"}, Now: now}, ExitAllow, "decision: Allow"},
+		{"boundary deny", Options{Policies: []string{"role.json"}, Boundaries: []string{"boundary.json"}, Action: "s3:GetObject", Resource: "arn:aws:s3:::data/home/hr/x", Context: []string{"aws:username=hr"}, Now: now}, ExitDeny, "denied by statement 'DenyHR' of policy 'boundary'"},
+		{"session inline", Options{Policies: []string{"role.json"}, SessionPolicies: []string{`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}}`}, Action: "s3:GetObject", Resource: "arn:aws:s3:::data/home/alice/x", Context: []string{"aws:username=alice"}, Now: now}, ExitDeny, "session policy does not allow"},
+		{"expired by clock", Options{Policies: []string{"role.json"}, Action: "s3:GetObject", Resource: "arn:aws:s3:::data/home/alice/x", Context: []string{"aws:username=alice"}, Now: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)}, ExitDeny, "no statement allows"},
+		{"missing file", Options{Policies: []string{"nope.json"}, Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"}, ExitInvalid, "file does not exist"},
+		{"bad policy", Options{Policies: []string{`{"Statement":{"Effect":"Allow"}}`}, Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"}, ExitInvalid, "missing Action or NotAction"},
+		{"bad context", Options{Policies: []string{"role.json"}, Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k", Context: []string{"novalue"}}, ExitInvalid, "want key=value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Run(tc.o, read, &out, &errOut)
+			if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.contains) {
+				t.Fatalf("code %d, output %q %q; want %d and %q", code, out.String(), errOut.String(), tc.code, tc.contains)
+			}
+		})
+	}
+}
+
+func TestRunJSONAndMultiValues(t *testing.T) {
+	o := Options{
+		Policies: []string{`{"Version":"2012-10-17","Statement":{"Sid":"Tags","Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["a","b"]}}}}`},
+		Action:   "s3:GetObject", Resource: "arn:aws:s3:::b/k", Context: []string{"aws:TagKeys=a", "aws:TagKeys=b"}, JSON: true,
+	}
+	var out bytes.Buffer
+	if code := Run(o, files(nil), &out, &bytes.Buffer{}); code != ExitAllow {
+		t.Fatalf("code %d: %s", code, out.String())
+	}
+	var got struct {
+		Decision   string `json:"decision"`
+		Statements []struct{ Sid string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Decision != "Allow" || got.Statements[0].Sid != "Tags" {
+		t.Fatalf("json %s: %v", out.String(), err)
+	}
+	in, _ := Input(Options{Policies: []string{"{}"}, Context: []string{"A:B=1", "a:b=2"}}, files(nil))
+	if len(in.Context["a:b"]) != 2 {
+		t.Fatalf("context %v", in.Context)
+	}
+}
