@@ -33,6 +33,15 @@ const (
 	CodeGroupDeleted    Code = "GH2012I"
 	CodeAdminDenied     Code = "GH2090W" // authenticated but not allowed
 	CodeRequestRejected Code = "GH2091W" // malformed input refused, nothing changed
+	// Credentials plane: IAM roles and the identity providers they trust.
+	CodeRoleCreated     Code = "GH3000I"
+	CodeRoleUpdated     Code = "GH3001I" // fields, trust policy or inline policies changed
+	CodeRoleDeleted     Code = "GH3002I"
+	CodeProviderCreated Code = "GH3010I" // SAML or OIDC provider; Resource.Type says which
+	CodeProviderUpdated Code = "GH3011I"
+	CodeProviderDeleted Code = "GH3012I"
+	CodeSTSIssued       Code = "GH4000I" // STS issued temporary credentials
+	CodeSTSDenied       Code = "GH4001W" // STS refused a federation, AssumeRole or signed call
 	CodeServerStarted   Code = "GH9000I"
 	CodeServerStopped   Code = "GH9001I"
 )
