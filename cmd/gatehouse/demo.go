@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// demoUser is one seeded person of the demo organization. Demo passwords are
+// public by design: the demo binds to loopback only and is not for real data.
+type demoUser struct {
+	userName, given, family, title, password string
+	attrs                                    map[string][]string
+	groups                                   []string
+}
+
+var demoUsers = []demoUser{
+	{"alice", "Alice", "Analyst", "Data analyst", "alice-demo-pw",
+		map[string][]string{"region": {"EU"}, "department": {"analytics"}, "purpose": {"fraud-detection", "reporting"}},
+		[]string{"analysts", "eu-staff"}},
+	{"bob", "Bob", "Hr", "HR partner", "bob-demo-pw",
+		map[string][]string{"region": {"US"}, "department": {"hr"}},
+		[]string{"hr"}},
+	{"carol", "Carol", "Privacy", "Privacy officer", "carol-demo-pw",
+		map[string][]string{"region": {"EU"}, "department": {"legal"}, "clearance": {"pii"}},
+		[]string{"privacy-officers", "eu-staff"}},
+}
+
+// demoGroups lists the demo groups; "staff" nests the others to show
+// transitive membership.
+var demoGroups = []struct {
+	name   string
+	nested []string
+}{
+	{"analysts", nil},
+	{"hr", nil},
+	{"privacy-officers", nil},
+	{"eu-staff", nil},
+	{"staff", []string{"analysts", "hr", "privacy-officers"}},
+}
+
+func newDemoCmd() *cobra.Command {
+	var cf configFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run gatehouse on loopback with a seeded demo organization (no set-up needed)",
+		Long: "Start the server on loopback with embedded defaults (SQLite and local files in --data-dir,\n" +
+			"default ./gatehouse-demo), seed the demo organization (alice, bob, carol and their groups)\n" +
+			"and print what to try next. Demo passwords are public: never use the demo for real data.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.load(cmd,
+				config.Override{Path: "data_dir", Value: "./gatehouse-demo"},
+				config.Override{Path: "log.level", Value: "warn"},
+			)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			return runServer(cmd.Context(), cfg, func(s *server.Server) error {
+				if err := seedDemo(cmd.Context(), s); err != nil {
+					return fmt.Errorf("demo: seed: %w", err)
+				}
+				printDemoHelp(out, cfg, s)
+				return nil
+			})
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+// seedDemo creates the demo organization. It is idempotent: existing users
+// and groups are left as they are, so a restarted demo keeps its state.
+func seedDemo(ctx context.Context, s *server.Server) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	st := s.Store
+	ids := map[string]string{}
+	for _, du := range demoUsers {
+		u, err := st.GetUserByName(ctx, du.userName)
+		if errors.Is(err, store.ErrNotFound) {
+			u = &store.User{
+				Kind: store.KindUser, UserName: du.userName, Active: true,
+				DisplayName: du.given + " " + du.family, GivenName: du.given, FamilyName: du.family,
+				Title:      du.title,
+				Emails:     []store.Email{{Value: du.userName + "@demo.gatehouse.test", Type: "work", Primary: true}},
+				Attributes: du.attrs,
+			}
+			if err := st.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			if err := s.Identity.SetPassword(ctx, u.ID, du.password); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		ids["u:"+du.userName] = u.ID
+	}
+	for _, dg := range demoGroups {
+		g, err := st.GetGroupByName(ctx, dg.name)
+		if errors.Is(err, store.ErrNotFound) {
+			g = &store.Group{DisplayName: dg.name}
+			for _, du := range demoUsers {
+				for _, gn := range du.groups {
+					if gn == dg.name {
+						g.Members = append(g.Members, store.Member{ID: ids["u:"+du.userName], Type: store.MemberUser})
+					}
+				}
+			}
+			for _, n := range dg.nested {
+				g.Members = append(g.Members, store.Member{ID: ids["g:"+n], Type: store.MemberGroup})
+			}
+			if err := st.CreateGroup(ctx, g); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		ids["g:"+dg.name] = g.ID
+	}
+	return nil
+}
+
+func printDemoHelp(w io.Writer, cfg config.Config, s *server.Server) {
+	api := s.APIURL()
+	tokenFile, _ := filepath.Abs(cfg.Identity.BootstrapToken)
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	fmt.Fprintf(w, `
+gatehouse demo is running (DEMO ONLY: public passwords, loopback only).
+
+  API      %[1]s        (REST /api/v1, SCIM /scim/v2)
+  admin    http://%[2]s  (/livez /readyz /metrics)
+  data     %[3]s
+
+Demo organization:
+  alice  analyst, region EU     groups analysts, eu-staff (and staff, through nesting)   password alice-demo-pw
+  bob    HR partner, region US  group hr (and staff)                                      password bob-demo-pw
+  carol  privacy officer, EU    groups privacy-officers, eu-staff (and staff)             password carol-demo-pw
+
+Try next (in another terminal):
+
+  export GATEHOUSE_SERVER=%[1]s
+  export GATEHOUSE_TOKEN=$(cat %[4]s)    # the bootstrap admin token
+
+  # who am I, and the directory
+  go run ./cmd/gatehouse admin users list
+  go run ./cmd/gatehouse admin groups list
+
+  # log in as alice with her demo password
+  curl -s -X POST $GATEHOUSE_SERVER/api/v1/login -H 'Content-Type: application/json' \
+       -d '{"username":"alice","password":"alice-demo-pw"}'
+
+  # SCIM, the way an IdP provisions: create a user, add to a group, deactivate
+  curl -s -X POST $GATEHOUSE_SERVER/scim/v2/Users -H "Authorization: Bearer $GATEHOUSE_TOKEN" \
+       -H 'Content-Type: application/scim+json' \
+       -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"dave","active":true}'
+  curl -s "$GATEHOUSE_SERVER/scim/v2/Groups?filter=displayName%%20eq%%20%%22analysts%%22" -H "Authorization: Bearer $GATEHOUSE_TOKEN"
+  curl -s -X PATCH $GATEHOUSE_SERVER/scim/v2/Groups/<group-id> -H "Authorization: Bearer $GATEHOUSE_TOKEN" \
+       -H 'Content-Type: application/scim+json' \
+       -d '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"<dave-id>"}]}]}'
+  curl -s -X PATCH $GATEHOUSE_SERVER/scim/v2/Users/<dave-id> -H "Authorization: Bearer $GATEHOUSE_TOKEN" \
+       -H 'Content-Type: application/scim+json' \
+       -d '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}'
+
+  # the audit trail: verify the chain, search it
+  go run ./cmd/gatehouse audit verify --data-dir %[3]s
+  go run ./cmd/gatehouse audit search --data-dir %[3]s --action scim.
+
+Press Ctrl-C to stop (the audit log is flushed on exit).
+`, api, s.AdminAddr(), dataDir, tokenFile)
+}

@@ -1,0 +1,331 @@
+package main
+
+// End-to-end tests: build the real binary, run `gatehouse demo` as a child
+// process on loopback, drive it with curl (a real SCIM/HTTP client) and the
+// binary's own CLI, stop it with SIGTERM and verify the audit chain offline.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gatehouse-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "gatehouse")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build gatehouse: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// demoProc is a running `gatehouse demo` child.
+type demoProc struct {
+	cmd      *exec.Cmd
+	api      string
+	admin    string
+	dataDir  string
+	token    string
+	stderr   *bytes.Buffer
+	exitedCh chan error
+}
+
+func startDemo(t *testing.T, extra ...string) *demoProc {
+	t.Helper()
+	dataDir := t.TempDir()
+	args := append([]string{"demo", "--data-dir", dataDir, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_MASTER_KEY=")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	p := &demoProc{cmd: cmd, dataDir: dataDir, stderr: &stderr, exitedCh: make(chan error, 1)}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.exitedCh
+		}
+	})
+	apiRe := regexp.MustCompile(`^\s+API\s+(http://\S+)`)
+	adminRe := regexp.MustCompile(`^\s+admin\s+(http://\S+)`)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		p.exitedCh <- cmd.Wait()
+	}()
+	deadline := time.After(60 * time.Second)
+	for p.api == "" || p.admin == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("demo exited before printing its URLs; stderr:\n%s", stderr.String())
+			}
+			if m := apiRe.FindStringSubmatch(l); m != nil {
+				p.api = m[1]
+			}
+			if m := adminRe.FindStringSubmatch(l); m != nil {
+				p.admin = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("demo did not start in time; stderr:\n%s", stderr.String())
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	tok, err := os.ReadFile(filepath.Join(dataDir, "bootstrap-admin.token"))
+	require.NoError(t, err, "bootstrap token file")
+	p.token = strings.TrimSpace(string(tok))
+	require.NotEmpty(t, p.token)
+	return p
+}
+
+func (p *demoProc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.exitedCh:
+		require.NoError(t, err, "demo exit after SIGTERM; stderr:\n%s", p.stderr.String())
+	case <-time.After(40 * time.Second):
+		t.Fatal("demo did not stop after SIGTERM")
+	}
+}
+
+// curl runs the real curl client and returns status code and body.
+func curl(t *testing.T, args ...string) (int, []byte) {
+	t.Helper()
+	full := append([]string{"-sS", "-o", "-", "-w", "\n%{http_code}"}, args...)
+	out, err := exec.Command("curl", full...).Output()
+	require.NoError(t, err, "curl %v", args)
+	i := bytes.LastIndexByte(out, '\n')
+	var code int
+	_, err = fmt.Sscanf(string(out[i+1:]), "%d", &code)
+	require.NoError(t, err)
+	return code, out[:i]
+}
+
+func jsonField(t *testing.T, body []byte, path ...string) any {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal(body, &v), "body: %s", body)
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		require.True(t, ok, "no object at %q in %s", k, body)
+		v = m[k]
+	}
+	return v
+}
+
+func runCLI(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestDemoSCIMFlowWithCurlAndAuditVerify(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is required (installed by .ci/run)")
+	}
+	p := startDemo(t)
+	auth := "Authorization: Bearer " + p.token
+	scimCT := "Content-Type: application/scim+json"
+
+	// Health and metrics on the admin listener.
+	code, _ := curl(t, p.admin+"/livez")
+	require.Equal(t, 200, code)
+	code, _ = curl(t, p.admin+"/readyz")
+	require.Equal(t, 200, code)
+	var body []byte
+
+	// Alice logs in with her demo password and gets a session.
+	code, body = curl(t, "-X", "POST", p.api+"/api/v1/login", "-H", "Content-Type: application/json",
+		"-d", `{"username":"alice","password":"alice-demo-pw"}`)
+	require.Equal(t, 200, code, "%s", body)
+	aliceTok := jsonField(t, body, "token").(string)
+	code, body = curl(t, p.api+"/api/v1/whoami", "-H", "Authorization: Bearer "+aliceTok)
+	require.Equal(t, 200, code, "%s", body)
+	require.Contains(t, string(body), "alice")
+
+	// A wrong password is refused without saying which part was wrong.
+	code, body = curl(t, "-X", "POST", p.api+"/api/v1/login", "-H", "Content-Type: application/json",
+		"-d", `{"username":"alice","password":"nope"}`)
+	require.Equal(t, 401, code, "%s", body)
+
+	// SCIM: create a user.
+	code, body = curl(t, "-X", "POST", p.api+"/scim/v2/Users", "-H", auth, "-H", scimCT, "-d",
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"dave@example.com","name":{"givenName":"Dave","familyName":"Doe"},"emails":[{"value":"dave@example.com","type":"work","primary":true}],"active":true}`)
+	require.Equal(t, 201, code, "%s", body)
+	daveID := jsonField(t, body, "id").(string)
+
+	// Duplicate userName: SCIM uniqueness error, nothing created.
+	code, body = curl(t, "-X", "POST", p.api+"/scim/v2/Users", "-H", auth, "-H", scimCT, "-d",
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"DAVE@example.com"}`)
+	require.Equal(t, 409, code, "%s", body)
+	require.Equal(t, "uniqueness", jsonField(t, body, "scimType"))
+
+	// Find the analysts group with a filter and add dave (Okta/Entra PATCH shape).
+	code, body = curl(t, "-G", p.api+"/scim/v2/Groups", "-H", auth, "--data-urlencode", `filter=displayName eq "analysts"`)
+	require.Equal(t, 200, code, "%s", body)
+	res := jsonField(t, body, "Resources").([]any)
+	require.Len(t, res, 1)
+	groupID := res[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-X", "PATCH", p.api+"/scim/v2/Groups/"+groupID, "-H", auth, "-H", scimCT, "-d",
+		fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, daveID))
+	require.Contains(t, []int{200, 204}, code, "%s", body)
+	code, body = curl(t, p.api+"/scim/v2/Users/"+daveID, "-H", auth)
+	require.Equal(t, 200, code)
+	require.Contains(t, string(body), "analysts")
+
+	// A malformed filter is a SCIM invalidFilter error.
+	code, body = curl(t, "-G", p.api+"/scim/v2/Users", "-H", auth, "--data-urlencode", `filter=userName eq`)
+	require.Equal(t, 400, code, "%s", body)
+	require.Equal(t, "invalidFilter", jsonField(t, body, "scimType"))
+
+	// Deactivate alice through SCIM: her live session stops working at once.
+	code, body = curl(t, "-G", p.api+"/scim/v2/Users", "-H", auth, "--data-urlencode", `filter=userName eq "alice"`)
+	require.Equal(t, 200, code, "%s", body)
+	aliceID := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-X", "PATCH", p.api+"/scim/v2/Users/"+aliceID, "-H", auth, "-H", scimCT, "-d",
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`)
+	require.Contains(t, []int{200, 204}, code, "%s", body)
+	code, body = curl(t, p.api+"/api/v1/whoami", "-H", "Authorization: Bearer "+aliceTok)
+	require.Equal(t, 401, code, "disabled user's session must stop working: %s", body)
+	code, _ = curl(t, "-X", "POST", p.api+"/api/v1/login", "-H", "Content-Type: application/json",
+		"-d", `{"username":"alice","password":"alice-demo-pw"}`)
+	require.Equal(t, 401, code, "disabled user cannot log in")
+
+	// Metrics count what the API served (bounded labels: no principals, no ids).
+	code, body = curl(t, p.admin+"/metrics")
+	require.Equal(t, 200, code)
+	require.Contains(t, string(body), `gatehouse_http_requests_total{code="2xx",frontend="scim",method="PATCH"}`)
+	require.NotContains(t, string(body), daveID)
+
+	// The admin CLI talks to the running server.
+	env := []string{"GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_TOKEN=" + p.token}
+	out, err := runCLI(t, env, "admin", "users", "list")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "dave@example.com")
+	require.Contains(t, out, "carol")
+
+	p.stop(t)
+
+	// The audit chain verifies offline and holds the SCIM changes and logins.
+	out, err = runCLI(t, nil, "audit", "verify", "--data-dir", p.dataDir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "OK")
+	out, err = runCLI(t, nil, "audit", "export", "--data-dir", p.dataDir)
+	require.NoError(t, err, out)
+	for _, want := range []string{"scim.", "dave@example.com", `"deny"`, "server.stop"} {
+		require.Contains(t, out, want)
+	}
+
+	// Hand-edit one record: verify must fail and name it.
+	logFile := auditLogFile(t, p.dataDir)
+	raw, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	lines := bytes.Split(raw, []byte("\n"))
+	edited := -1
+	for i, l := range lines {
+		if bytes.Contains(l, []byte("dave@example.com")) {
+			lines[i] = bytes.Replace(l, []byte("dave@example.com"), []byte("eve@example.com!"), 1)
+			edited = i
+			break
+		}
+	}
+	require.GreaterOrEqual(t, edited, 0)
+	require.NoError(t, os.WriteFile(logFile, bytes.Join(lines, []byte("\n")), 0o600))
+	out, err = runCLI(t, nil, "audit", "verify", "--data-dir", p.dataDir)
+	require.Error(t, err, "verify must fail on an edited record: %s", out)
+	require.Regexp(t, fmt.Sprintf(`(line %d|seq )`, edited+1), out)
+}
+
+// auditLogFile finds the hash-chained log in the data dir's audit folder.
+func auditLogFile(t *testing.T, dataDir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dataDir, "audit"))
+	require.NoError(t, err)
+	var best string
+	var size int64
+	for _, e := range entries {
+		info, err := e.Info()
+		require.NoError(t, err)
+		if !e.IsDir() && info.Size() > size {
+			best, size = filepath.Join(dataDir, "audit", e.Name()), info.Size()
+		}
+	}
+	require.NotEmpty(t, best)
+	return best
+}
+
+func TestServeRejectsBadConfigListingEveryError(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("api:\n  listen: nowhere\naudit:\n  mode: whenever\n"), 0o600))
+	cmd := exec.Command(binPath, "serve", "--config", cfgFile, "--set", "log.format=xml", "--data-dir", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode())
+	for _, want := range []string{"api.listen", "audit.mode", "log.format"} {
+		require.Contains(t, string(out), want)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := runCLI(t, nil, "version")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(out, "gatehouse "), out)
+}
+
+// TestUnknownAPIRouteAndOversizedBody checks the REST error shape end to end.
+func TestUnknownAPIRouteAndOversizedBody(t *testing.T) {
+	p := startDemo(t)
+	resp, err := http.Get(p.api + "/api/v1/no-such-thing")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 404, resp.StatusCode)
+	require.NotEmpty(t, jsonField(t, body, "error", "request_id"))
+
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	req, _ := http.NewRequest("POST", p.api+"/api/v1/users", bytes.NewReader(append([]byte(`{"userName":"`), append(big, []byte(`"}`)...)...)))
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 413, resp.StatusCode, "%s", body)
+	require.Equal(t, "payload_too_large", jsonField(t, body, "error", "code"))
+	p.stop(t)
+}

@@ -1,0 +1,328 @@
+// Package server wires gatehouse together: it opens the store and the audit
+// log, builds the front ends, binds the API and admin listeners, and runs
+// until its context ends, then shuts down gracefully. It is the only package
+// (besides cmd/) that knows the concrete implementations.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/scim"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+)
+
+// Version is the build version, set by cmd/gatehouse.
+var Version = "dev"
+
+// Server is a running gatehouse instance. Create it with New, then call
+// Serve exactly once.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	Store    store.Store
+	Audit    *audit.Log
+	Identity *identity.Service
+
+	apiSrv, adminSrv *http.Server
+	apiLn, adminLn   net.Listener
+	ready            atomic.Bool
+	closers          []func() error
+}
+
+// New opens every component and binds both listeners, so that on return
+// the addresses are known (useful with port 0). On error everything opened
+// so far is closed again.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	masterKey, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	switch cfg.Store.Driver {
+	case "postgres":
+		pg, err := postgres.Open(ctx, cfg.Store.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("server: open postgres store: %w", err)
+		}
+		s.Store = pg
+	default:
+		sq, err := sqlite.Open(ctx, cfg.Store.SQLitePath)
+		if err != nil {
+			return nil, fmt.Errorf("server: open sqlite store: %w", err)
+		}
+		s.Store = sq
+	}
+	s.closers = append(s.closers, s.Store.Close)
+
+	s.Audit, err = audit.Open(audit.Options{
+		Dir:                cfg.AuditDir(),
+		Mode:               cfg.Audit.Mode,
+		GroupWindow:        cfg.Audit.GroupWindow,
+		CheckpointEvery:    cfg.Audit.CheckpointEvery,
+		CheckpointInterval: cfg.Audit.CheckpointInterval,
+		MasterKey:          masterKey,
+		Logger:             log.With("component", "audit"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: open audit log: %w", err)
+	}
+	// The audit log closes before the store so its final flush sees a live process.
+	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
+
+	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
+		AdminGroup: cfg.Identity.AdminGroup,
+		SessionTTL: cfg.Identity.SessionTTL,
+		Logger:     log.With("component", "identity"),
+	})
+	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
+	if err != nil {
+		return nil, fmt.Errorf("server: bootstrap: %w", err)
+	}
+	if created {
+		log.Warn("first run: bootstrap admin token written; read it once, then delete the file",
+			"path", cfg.Identity.BootstrapToken)
+	}
+
+	apiHandler, err := api.New(api.Options{
+		Store:        s.Store,
+		Identity:     s.Identity,
+		Audit:        s.Audit,
+		Logger:       log.With("component", "api"),
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: api: %w", err)
+	}
+	scimHandler, err := scim.New(scim.Options{
+		Store:        s.Store,
+		Audit:        s.Audit,
+		Auth:         s.Identity,
+		Logger:       log.With("component", "scim"),
+		BaseURL:      cfg.API.PublicURL + "/scim/v2",
+		AllowedGroup: cfg.Identity.SCIMGroup,
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: scim: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range s.Audit.Collectors() {
+		reg.MustRegister(c)
+	}
+	metrics := newHTTPMetrics(reg)
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiHandler)
+	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", scimHandler))
+	mux.Handle("/scim/v2", http.StripPrefix("/scim/v2", scimHandler))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
+			w.Header().Get("X-Request-Id"))
+	})
+	s.apiSrv = &http.Server{
+		Handler:           instrument(mux, log.With("component", "http"), metrics),
+		ReadHeaderTimeout: cfg.API.ReadHeaderTimeout,
+		ReadTimeout:       cfg.API.ReadTimeout,
+		WriteTimeout:      cfg.API.WriteTimeout,
+		IdleTimeout:       cfg.API.IdleTimeout,
+		MaxHeaderBytes:    cfg.API.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: api.tls: %w", err)
+		}
+		s.apiSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	admin.HandleFunc("GET /readyz", s.readyz)
+	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
+
+	if s.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+		return nil, fmt.Errorf("server: api.listen: %w", err)
+	}
+	s.closers = append(s.closers, ignoreClosed(s.apiLn.Close))
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		return nil, fmt.Errorf("server: admin.listen: %w", err)
+	}
+	s.closers = append(s.closers, ignoreClosed(s.adminLn.Close))
+	return s, nil
+}
+
+func ignoreClosed(f func() error) func() error {
+	return func() error {
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// loadMasterKey returns the key that seals signing keys at rest:
+// GATEHOUSE_MASTER_KEY (base64 of 32 bytes) if set, else the key file,
+// created on first run with mode 0600.
+func loadMasterKey(cfg config.Config) ([]byte, error) {
+	if v := strings.TrimSpace(os.Getenv("GATEHOUSE_MASTER_KEY")); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			return nil, errors.New("server: GATEHOUSE_MASTER_KEY must be the base64 encoding of 32 bytes")
+		}
+		return k, nil
+	}
+	k, err := secrets.LoadOrCreateMasterKey(cfg.Secrets.MasterKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: secrets.master_key_file: %w", err)
+	}
+	return k, nil
+}
+
+// APIAddr is the bound API address (host:port).
+func (s *Server) APIAddr() string { return s.apiLn.Addr().String() }
+
+// AdminAddr is the bound admin address (host:port).
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// APIURL is the base URL clients use to reach the API listener.
+func (s *Server) APIURL() string {
+	scheme := "http"
+	if s.cfg.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + s.APIAddr()
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if !s.ready.Load() {
+		problems = append(problems, "not serving")
+	}
+	if err := s.Store.Ping(ctx); err != nil {
+		problems = append(problems, "store unreachable")
+		s.log.WarnContext(ctx, "readiness: store ping failed", "err", err)
+	}
+	if err := s.Audit.Healthy(); err != nil {
+		problems = append(problems, "audit log unavailable")
+		s.log.WarnContext(ctx, "readiness: audit unhealthy", "err", err)
+	}
+	if len(problems) > 0 {
+		http.Error(w, strings.Join(problems, "; "), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Serve runs both listeners until ctx is done, then drains in-flight
+// requests (up to shutdown_timeout), flushes the audit log and closes the
+// store. It returns the first listener error, if any.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if s.cfg.TLS() {
+			err = s.apiSrv.ServeTLS(s.apiLn, "", "")
+		} else {
+			err = s.apiSrv.Serve(s.apiLn)
+		}
+		errc <- err
+	}()
+	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
+	s.ready.Store(true)
+	s.emitLifecycle(audit.CodeServerStarted, "server.start")
+	s.log.Info("gatehouse serving", "version", Version, "api", s.APIURL(), "admin", "http://"+s.AdminAddr(),
+		"store", s.cfg.Store.Driver, "audit_mode", s.cfg.Audit.Mode)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.apiSrv.Shutdown(sctx); err != nil {
+		s.log.Warn("api shutdown incomplete", "err", err)
+	}
+	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
+	if err := s.adminSrv.Shutdown(sctx); err != nil {
+		s.log.Warn("admin shutdown incomplete", "err", err)
+	}
+	if err := s.closeAll(); err != nil && runErr == nil {
+		runErr = err
+	}
+	s.log.Info("gatehouse stopped")
+	return runErr
+}
+
+func (s *Server) emitLifecycle(code audit.Code, action string) {
+	err := s.Audit.Emit(context.Background(), audit.Event{
+		Code: code, Action: action, Decision: audit.Allow,
+		Actor:    audit.Actor{User: "gatehouse", AuthMethod: "system"},
+		Resource: audit.Resource{Type: "server", Name: s.cfg.API.PublicURL},
+		Details:  map[string]any{"version": Version},
+	})
+	if err != nil {
+		s.log.Error("audit: lifecycle event not recorded", "action", action, "err", err)
+	}
+}
+
+// Close releases everything without serving; for callers that got a Server
+// from New but will not call Serve.
+func (s *Server) Close() error { return s.closeAll() }
+
+func (s *Server) closeAll() error {
+	var errs []error
+	for _, c := range s.closers {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
