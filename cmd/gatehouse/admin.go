@@ -42,8 +42,9 @@ func newAdminCmd() *cobra.Command {
 	o := &adminOpts{}
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage users, groups and tokens on a running gatehouse server",
-		Long: `Manage users, groups and tokens through the admin REST API of a running server.
+		Short: "Manage users, groups, tokens, roles and identity providers on a running gatehouse server",
+		Long: `Manage users, groups, tokens, IAM roles and SAML/OIDC identity providers through
+the admin REST API of a running server.
 
 The bearer token comes from --token, --token-file, $GATEHOUSE_TOKEN, or the
 credentials stored by 'gatehouse login' for the server, in that order.`,
@@ -56,7 +57,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.StringVar(&o.token, "token", "", "bearer token (env GATEHOUSE_TOKEN)")
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
-	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o))
+	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
 	return cmd
 }
 
@@ -902,5 +903,497 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 		},
 	}
 	cmd.AddCommand(list, create, revoke)
+	return cmd
+}
+
+// ---- roles ----
+
+type cliPolicy struct {
+	Name     string          `json:"name"`
+	Document json.RawMessage `json:"document"`
+}
+
+type cliRole struct {
+	ID                  string            `json:"id"`
+	ARN                 string            `json:"arn"`
+	Name                string            `json:"name"`
+	Path                string            `json:"path"`
+	Description         string            `json:"description"`
+	TrustPolicy         json.RawMessage   `json:"trustPolicy"`
+	Policies            []cliPolicy       `json:"policies"`
+	PermissionsBoundary json.RawMessage   `json:"permissionsBoundary"`
+	MaxSessionDuration  int               `json:"maxSessionDuration"`
+	Tags                map[string]string `json:"tags"`
+	Revision            int64             `json:"revision"`
+	CreatedAt           time.Time         `json:"createdAt"`
+	UpdatedAt           time.Time         `json:"updatedAt"`
+}
+
+func printRole(w io.Writer, r *cliRole) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	kv("ID", r.ID)
+	kv("Name", r.Name)
+	kv("ARN", r.ARN)
+	kv("Path", r.Path)
+	if r.Description != "" {
+		kv("Description", r.Description)
+	}
+	kv("Max session", (time.Duration(r.MaxSessionDuration) * time.Second).String())
+	keys := make([]string, 0, len(r.Tags))
+	for k := range r.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kv("Tag "+k, r.Tags[k])
+	}
+	names := make([]string, 0, len(r.Policies))
+	for _, p := range r.Policies {
+		names = append(names, p.Name)
+	}
+	kv("Policies", strings.Join(names, ", "))
+	kv("Boundary", map[bool]string{true: "set", false: "none"}[len(r.PermissionsBoundary) > 0])
+	kv("Revision", strconv.FormatInt(r.Revision, 10))
+	kv("Created", fmtTime(&r.CreatedAt))
+	kv("Updated", fmtTime(&r.UpdatedAt))
+	_ = tw.Flush()
+	var buf bytes.Buffer
+	if json.Indent(&buf, r.TrustPolicy, "  ", "  ") == nil {
+		fmt.Fprintf(w, "Trust policy:\n  %s\n", buf.String())
+	}
+}
+
+// readJSONFile reads a JSON document from path ("-" is stdin) for flag, and
+// checks locally that it is JSON; the server validates the policy itself.
+func readJSONFile(cmd *cobra.Command, flag, path string) (json.RawMessage, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%s %s: not valid JSON", flag, path)
+	}
+	return json.RawMessage(b), nil
+}
+
+// parseTags turns repeated key=value flags into a map.
+func parseTags(in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, t := range in {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--tag %q: want key=value", t)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func durationSeconds(flag string, d time.Duration) (int64, error) {
+	if d <= 0 || d%time.Second != 0 {
+		return 0, fmt.Errorf("%s %s: want a positive whole number of seconds, e.g. 1h or 3600s", flag, d)
+	}
+	return int64(d / time.Second), nil
+}
+
+func adminRolesCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "roles", Short: "Manage IAM roles (trust policy, permission policies, max session)"}
+
+	var filter, pathPrefix string
+	list := &cobra.Command{
+		Use: "list", Short: "List roles", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if filter != "" {
+				q.Set("filter", filter)
+			}
+			if pathPrefix != "" {
+				q.Set("pathPrefix", pathPrefix)
+			}
+			path := "/api/v1/roles"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			var out struct {
+				Roles []cliRole `json:"roles"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Roles))
+				for _, r := range out.Roles {
+					rows = append(rows, []string{r.ID, r.Name, r.ARN, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
+						strconv.Itoa(len(r.Policies))})
+				}
+				table(w, []string{"ID", "NAME", "ARN", "MAX SESSION", "POLICIES"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&filter, "filter", "", "only role names starting with this prefix")
+	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only roles whose path starts with this prefix")
+
+	get := &cobra.Command{
+		Use: "get ROLE", Short: "Show a role (by id or name)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.roleCall(cmd, "GET", "/api/v1/roles/"+pathEsc(args[0]), nil)
+		},
+	}
+
+	var cf struct {
+		name, path, description, trustPolicy, boundary string
+		policies, tags                                 []string
+		maxSession                                     time.Duration
+	}
+	create := &cobra.Command{
+		Use:   "create --name NAME --trust-policy FILE",
+		Short: "Create a role",
+		Long: `Create a role. Policy files hold IAM JSON policy documents ("-" reads stdin).
+The server validates them and names the JSON path of any problem.
+
+  gatehouse admin roles create --name data-reader --trust-policy trust.json \
+      --policy read=read.json --max-session-duration 4h --tag team=data`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cf.name == "" || cf.trustPolicy == "" {
+				return errors.New("--name and --trust-policy are required")
+			}
+			trust, err := readJSONFile(cmd, "--trust-policy", cf.trustPolicy)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"name": cf.name, "trustPolicy": trust}
+			if cf.path != "" {
+				body["path"] = cf.path
+			}
+			if cf.description != "" {
+				body["description"] = cf.description
+			}
+			if len(cf.policies) > 0 {
+				pols := make([]cliPolicy, 0, len(cf.policies))
+				for _, p := range cf.policies {
+					name, file, ok := strings.Cut(p, "=")
+					if !ok || name == "" || file == "" {
+						return fmt.Errorf("--policy %q: want name=FILE", p)
+					}
+					doc, err := readJSONFile(cmd, "--policy "+name, file)
+					if err != nil {
+						return err
+					}
+					pols = append(pols, cliPolicy{Name: name, Document: doc})
+				}
+				body["policies"] = pols
+			}
+			if cf.boundary != "" {
+				doc, err := readJSONFile(cmd, "--permissions-boundary", cf.boundary)
+				if err != nil {
+					return err
+				}
+				body["permissionsBoundary"] = doc
+			}
+			if cmd.Flags().Changed("max-session-duration") {
+				secs, err := durationSeconds("--max-session-duration", cf.maxSession)
+				if err != nil {
+					return err
+				}
+				body["maxSessionDuration"] = secs
+			}
+			if len(cf.tags) > 0 {
+				tags, err := parseTags(cf.tags)
+				if err != nil {
+					return err
+				}
+				body["tags"] = tags
+			}
+			return o.roleCall(cmd, "POST", "/api/v1/roles", body)
+		},
+	}
+	cfl := create.Flags()
+	cfl.StringVar(&cf.name, "name", "", "role name (letters, digits and +=,.@_-; at most 64)")
+	cfl.StringVar(&cf.trustPolicy, "trust-policy", "", "file with the trust policy (who may assume the role)")
+	cfl.StringArrayVar(&cf.policies, "policy", nil, "inline permission policy name=FILE (repeatable)")
+	cfl.StringVar(&cf.boundary, "permissions-boundary", "", "file with a permissions boundary policy")
+	cfl.DurationVar(&cf.maxSession, "max-session-duration", time.Hour, "longest session the role grants, 15m to 12h")
+	cfl.StringArrayVar(&cf.tags, "tag", nil, "tag key=value (repeatable)")
+	cfl.StringVar(&cf.path, "path", "", `role path, e.g. /eng/ (default "/")`)
+	cfl.StringVar(&cf.description, "description", "", "description")
+
+	del := &cobra.Command{
+		Use: "delete ROLE", Short: "Delete a role with its inline policies", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0]), nil, "deleted role "+args[0])
+		},
+	}
+	var revision int64
+	putPolicy := &cobra.Command{
+		Use: "put-policy ROLE POLICY-NAME FILE", Short: "Add or replace an inline permission policy", Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc, err := readJSONFile(cmd, "policy file", args[2])
+			if err != nil {
+				return err
+			}
+			return o.roleCall(cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]),
+				revisioned(cmd, map[string]any{"document": doc}, revision))
+		},
+	}
+	putPolicy.Flags().Int64Var(&revision, "revision", 0, "expected revision (default: apply to the current one)")
+	delPolicy := &cobra.Command{
+		Use: "delete-policy ROLE POLICY-NAME", Short: "Remove an inline permission policy", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.roleCall(cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]), nil)
+		},
+	}
+	var trustRevision int64
+	setTrust := &cobra.Command{
+		Use: "set-trust-policy ROLE FILE", Short: "Replace a role's trust policy", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc, err := readJSONFile(cmd, "trust policy file", args[1])
+			if err != nil {
+				return err
+			}
+			return o.roleCall(cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/trust-policy",
+				revisioned(cmd, map[string]any{"document": doc}, trustRevision))
+		},
+	}
+	setTrust.Flags().Int64Var(&trustRevision, "revision", 0, "expected revision (default: apply to the current one)")
+	cmd.AddCommand(list, get, create, del, putPolicy, delPolicy, setTrust)
+	return cmd
+}
+
+// revisioned adds the --revision flag's value to body when it was given.
+func revisioned(cmd *cobra.Command, body map[string]any, rev int64) map[string]any {
+	if cmd.Flags().Changed("revision") {
+		body["revision"] = rev
+	}
+	return body
+}
+
+func (o *adminOpts) roleCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var r cliRole
+	raw, err := c.do(cmd.Context(), method, path, body, &r)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { printRole(w, &r) })
+}
+
+// ---- identity providers ----
+
+type cliSAMLProvider struct {
+	ID        string    `json:"id"`
+	ARN       string    `json:"arn"`
+	Name      string    `json:"name"`
+	EntityID  string    `json:"entityId"`
+	Revision  int64     `json:"revision"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+type cliOIDCProvider struct {
+	ID          string    `json:"id"`
+	ARN         string    `json:"arn"`
+	IssuerURL   string    `json:"issuerUrl"`
+	Audiences   []string  `json:"audiences"`
+	Thumbprints []string  `json:"thumbprints"`
+	JWKSURL     string    `json:"jwksUrl"`
+	Revision    int64     `json:"revision"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+func adminProvidersCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "providers", Short: "Manage the SAML and OIDC identity providers roles can trust"}
+	cmd.AddCommand(adminSAMLCmd(o), adminOIDCCmd(o))
+	return cmd
+}
+
+func adminSAMLCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "saml", Short: "Manage SAML 2.0 identity providers"}
+	list := &cobra.Command{
+		Use: "list", Short: "List SAML providers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Providers []cliSAMLProvider `json:"samlProviders"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", "/api/v1/saml-providers", nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Providers))
+				for _, p := range out.Providers {
+					rows = append(rows, []string{p.ID, p.Name, p.EntityID, p.ARN})
+				}
+				table(w, []string{"ID", "NAME", "ENTITY ID", "ARN"}, rows)
+			})
+		},
+	}
+	var name, metadata string
+	create := &cobra.Command{
+		Use: "create --name NAME --metadata FILE", Short: "Register a SAML IdP from its metadata XML (\"-\" reads stdin)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || metadata == "" {
+				return errors.New("--name and --metadata are required")
+			}
+			var (
+				b   []byte
+				err error
+			)
+			if metadata == "-" {
+				b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 2<<20))
+			} else {
+				b, err = os.ReadFile(metadata)
+			}
+			if err != nil {
+				return fmt.Errorf("--metadata: %w", err)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var p cliSAMLProvider
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/saml-providers",
+				map[string]any{"name": name, "metadataXml": string(b)}, &p)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "provider name (letters, digits and ._-)")
+	create.Flags().StringVar(&metadata, "metadata", "", "file with the IdP's SAML metadata XML")
+	del := &cobra.Command{
+		Use: "delete PROVIDER", Short: "Delete a SAML provider (by id or name)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/saml-providers/"+pathEsc(args[0]), nil, "deleted SAML provider "+args[0])
+		},
+	}
+	cmd.AddCommand(list, create, del)
+	return cmd
+}
+
+func adminOIDCCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "oidc", Short: "Manage OpenID Connect identity providers"}
+	listProviders := func(cmd *cobra.Command, c *adminClient) ([]cliOIDCProvider, []byte, error) {
+		var out struct {
+			Providers []cliOIDCProvider `json:"oidcProviders"`
+		}
+		raw, err := c.do(cmd.Context(), "GET", "/api/v1/oidc-providers", nil, &out)
+		return out.Providers, raw, err
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List OIDC providers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ps, raw, err := listProviders(cmd, c)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(ps))
+				for _, p := range ps {
+					rows = append(rows, []string{p.ID, p.IssuerURL, strings.Join(p.Audiences, ","), p.ARN})
+				}
+				table(w, []string{"ID", "ISSUER", "AUDIENCES", "ARN"}, rows)
+			})
+		},
+	}
+	var cf struct {
+		issuer, jwksURL, groupsClaim, rolesClaim, usernameClaim string
+		audiences, thumbprints                                  []string
+	}
+	create := &cobra.Command{
+		Use:   "create --issuer URL --audience CLIENT-ID...",
+		Short: "Register an OIDC issuer (https; http only for loopback hosts)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cf.issuer == "" || len(cf.audiences) == 0 {
+				return errors.New("--issuer and at least one --audience are required")
+			}
+			body := map[string]any{"issuerUrl": cf.issuer, "audiences": cf.audiences}
+			if len(cf.thumbprints) > 0 {
+				body["thumbprints"] = cf.thumbprints
+			}
+			for k, v := range map[string]string{"jwksUrl": cf.jwksURL, "groupsClaim": cf.groupsClaim,
+				"rolesClaim": cf.rolesClaim, "usernameClaim": cf.usernameClaim} {
+				if v != "" {
+					body[k] = v
+				}
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var p cliOIDCProvider
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/oidc-providers", body, &p)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerURL), oneLine(p.ID), oneLine(p.ARN))
+			})
+		},
+	}
+	fl := create.Flags()
+	fl.StringVar(&cf.issuer, "issuer", "", "issuer URL, exactly as in the tokens' iss claim")
+	fl.StringArrayVar(&cf.audiences, "audience", nil, "accepted audience / client id (repeatable)")
+	fl.StringArrayVar(&cf.thumbprints, "thumbprint", nil, "certificate thumbprint, 40 or 64 hex digits (repeatable)")
+	fl.StringVar(&cf.jwksURL, "jwks-url", "", "JWKS URL (default: OIDC discovery)")
+	fl.StringVar(&cf.groupsClaim, "groups-claim", "", "claim carrying group names")
+	fl.StringVar(&cf.rolesClaim, "roles-claim", "", "claim carrying role names or ARNs")
+	fl.StringVar(&cf.usernameClaim, "username-claim", "", "claim carrying the user name")
+	del := &cobra.Command{
+		Use: "delete PROVIDER", Short: "Delete an OIDC provider (by id or issuer URL)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := args[0]
+			if strings.Contains(ref, "://") {
+				c, err := o.client()
+				if err != nil {
+					return err
+				}
+				ps, _, err := listProviders(cmd, c)
+				if err != nil {
+					return err
+				}
+				id := ""
+				for _, p := range ps {
+					if p.IssuerURL == ref || strings.TrimRight(p.IssuerURL, "/") == strings.TrimRight(ref, "/") {
+						id = p.ID
+					}
+				}
+				if id == "" {
+					return fmt.Errorf("no OIDC provider with issuer %q", ref)
+				}
+				ref = id
+			}
+			return o.noContentCall(cmd, "DELETE", "/api/v1/oidc-providers/"+pathEsc(ref), nil, "deleted OIDC provider "+args[0])
+		},
+	}
+	cmd.AddCommand(list, create, del)
 	return cmd
 }

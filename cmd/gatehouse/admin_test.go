@@ -3,15 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
@@ -207,4 +215,136 @@ func TestAdminCLI(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "unauthenticated", se.Code)
 	require.False(t, errors.Is(err, io.EOF))
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func testIdPMetadata(t *testing.T, entityID string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	return `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="` + entityID + `">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
+		base64.StdEncoding.EncodeToString(der) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>`
+}
+
+func TestAdminCLIRolesAndProviders(t *testing.T) {
+	url, tok := startAdminAPI(t)
+	g := []string{"--server", url, "--token", tok}
+	admin := func(stdin string, args ...string) (string, error) {
+		t.Helper()
+		out, _, err := runCmd(t, newAdminCmd(), stdin, append(args, g...)...)
+		return out, err
+	}
+	dir := t.TempDir()
+	trust := writeFile(t, dir, "trust.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"Federated":"arn:aws:iam::000000000000:saml-provider/okta"},"Action":"sts:AssumeRoleWithSAML"}]}`)
+	read := writeFile(t, dir, "read.json", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::lake/*"}}`)
+	bad := writeFile(t, dir, "bad.json", `{"Version":"2012-10-17","Statement":{"Effect":"Perhaps","Action":"s3:GetObject","Resource":"*"}}`)
+	notJSON := writeFile(t, dir, "x.json", `{`)
+
+	// SAML and OIDC providers.
+	md := writeFile(t, dir, "okta.xml", testIdPMetadata(t, "http://www.okta.com/exk1"))
+	out, err := admin("", "providers", "saml", "create", "--name", "okta", "--metadata", md)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "http://www.okta.com/exk1")
+	require.Contains(t, out, "arn:aws:iam::000000000000:saml-provider/okta")
+	out, err = admin("", "providers", "saml", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "ENTITY ID")
+	require.Contains(t, out, "okta")
+	_, err = admin("<nope/>", "providers", "saml", "create", "--name", "bad", "--metadata", "-")
+	var se *serverError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 400, se.Status)
+	require.Contains(t, se.Message, "metadataXml")
+
+	out, err = admin("", "providers", "oidc", "create", "--issuer", "https://token.actions.githubusercontent.com",
+		"--audience", "sts.amazonaws.com", "--audience", "gatehouse", "--groups-claim", "groups")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "arn:aws:iam::000000000000:oidc-provider/token.actions.githubusercontent.com")
+	out, err = admin("", "providers", "oidc", "list", "--json")
+	require.NoError(t, err)
+	var ol struct {
+		Providers []map[string]any `json:"oidcProviders"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &ol))
+	require.Len(t, ol.Providers, 1)
+	require.Equal(t, []any{"sts.amazonaws.com", "gatehouse"}, ol.Providers[0]["audiences"])
+	_, err = admin("", "providers", "oidc", "create", "--issuer", "http://idp.example.com", "--audience", "a")
+	require.ErrorAs(t, err, &se)
+	require.Contains(t, se.Message, "issuerUrl")
+
+	// Roles.
+	out, err = admin("", "roles", "create", "--name", "data-reader", "--trust-policy", trust,
+		"--policy", "read="+read, "--max-session-duration", "4h", "--tag", "team=data", "--path", "/eng/")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "arn:aws:iam::000000000000:role/eng/data-reader")
+	require.Contains(t, out, "4h0m0s")
+	require.Contains(t, out, "sts:AssumeRoleWithSAML", "get shows the trust policy")
+	_, err = admin("", "roles", "create", "--name", "broken", "--trust-policy", trust, "--policy", "p="+bad)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "invalid_request", se.Code)
+	require.Contains(t, se.Message, "policies.0.document")
+	require.Contains(t, se.Message, "Statement.Effect")
+	_, err = admin("", "roles", "create", "--name", "broken", "--trust-policy", notJSON)
+	require.ErrorContains(t, err, "not valid JSON")
+	_, err = admin("", "roles", "create", "--name", "broken", "--trust-policy", trust, "--max-session-duration", "1500ms")
+	require.ErrorContains(t, err, "whole number of seconds")
+	_, err = admin("", "roles", "create", "--name", "broken", "--trust-policy", trust, "--max-session-duration", "13h")
+	require.ErrorAs(t, err, &se)
+	require.Contains(t, se.Message, "maxSessionDuration")
+
+	out, err = admin("", "roles", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "data-reader")
+	require.NotContains(t, out, "broken")
+
+	out, err = admin(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}}`,
+		"roles", "put-policy", "data-reader", "write", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "read, write")
+	_, err = admin("", "roles", "put-policy", "data-reader", "write", read, "--revision", "1")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "conflict", se.Code)
+	out, err = admin("", "roles", "delete-policy", "data-reader", "write")
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "write")
+	out, err = admin("", "roles", "set-trust-policy", "data-reader", trust)
+	require.NoError(t, err, out)
+	_, err = admin("", "roles", "set-trust-policy", "data-reader", read)
+	require.ErrorAs(t, err, &se)
+	require.Contains(t, se.Message, "Principal")
+	out, err = admin("", "roles", "get", "data-reader", "--json")
+	require.NoError(t, err)
+	var role map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &role))
+	require.Equal(t, float64(14400), role["maxSessionDuration"])
+	require.Equal(t, map[string]any{"team": "data"}, role["tags"])
+
+	out, err = admin("", "roles", "delete", "data-reader")
+	require.NoError(t, err, out)
+	_, err = admin("", "roles", "get", "data-reader")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "not_found", se.Code)
+
+	out, err = admin("", "providers", "oidc", "delete", "https://token.actions.githubusercontent.com/")
+	require.NoError(t, err, out)
+	out, err = admin("", "providers", "saml", "delete", "okta")
+	require.NoError(t, err, out)
+	out, err = admin("", "providers", "oidc", "list")
+	require.NoError(t, err)
+	require.NotContains(t, out, "githubusercontent")
 }

@@ -57,6 +57,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Spec overrides the embedded OpenAPI document (tests only).
 	Spec []byte
+	// AccountID is the 12-digit AWS account id in the ARNs of roles and
+	// identity providers. Default DefaultAccountID.
+	AccountID string
 }
 
 type authLevel string
@@ -82,6 +85,7 @@ type API struct {
 	em      audit.Emitter
 	log     *slog.Logger
 	maxBody int64
+	account string // AWS account id in ARNs
 	router  routers.Router
 	ops     map[string]operation // by operationId
 	vopts   *openapi3filter.Options
@@ -101,6 +105,13 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
+	}
+	a.account = opts.AccountID
+	if a.account == "" {
+		a.account = DefaultAccountID
+	}
+	if !accountIDRE.MatchString(a.account) {
+		return nil, fmt.Errorf("api: AccountID %q must be 12 digits", a.account)
 	}
 	raw := opts.Spec
 	if raw == nil {
@@ -317,6 +328,24 @@ func (a *API) handlers() map[string]handlerFunc {
 		"listTokens":            a.listTokens,
 		"createToken":           a.createToken,
 		"revokeToken":           a.revokeToken,
+		"listRoles":             a.listRoles,
+		"createRole":            a.createRole,
+		"getRole":               a.getRole,
+		"updateRole":            a.updateRole,
+		"deleteRole":            a.deleteRole,
+		"putRoleTrustPolicy":    a.putRoleTrustPolicy,
+		"putRolePolicy":         a.putRolePolicy,
+		"deleteRolePolicy":      a.deleteRolePolicy,
+		"listSAMLProviders":     a.listSAMLProviders,
+		"createSAMLProvider":    a.createSAMLProvider,
+		"getSAMLProvider":       a.getSAMLProvider,
+		"updateSAMLProvider":    a.updateSAMLProvider,
+		"deleteSAMLProvider":    a.deleteSAMLProvider,
+		"listOIDCProviders":     a.listOIDCProviders,
+		"createOIDCProvider":    a.createOIDCProvider,
+		"getOIDCProvider":       a.getOIDCProvider,
+		"updateOIDCProvider":    a.updateOIDCProvider,
+		"deleteOIDCProvider":    a.deleteOIDCProvider,
 	}
 }
 

@@ -15,6 +15,7 @@ package store
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -142,6 +143,15 @@ type Token struct {
 //   - Deleting a user or group bumps the Revision of every group that named
 //     it as a direct member, since that group's member list changed.
 //   - Token.ExpiresAt may be zero (no expiry); it is stored as given.
+//   - Roles and providers follow the same rules. A role with an empty Name
+//     or TrustPolicy, or with an inline policy whose Name is empty or
+//     repeated (case-insensitively), yields ErrInvalid; an empty Path means
+//     DefaultRolePath and a zero MaxSessionDuration DefaultMaxSessionDuration.
+//     A SAML provider without Name, MetadataXML or EntityID, or an OIDC
+//     provider without IssuerURL or Audiences, yields ErrInvalid. A taken
+//     EntityID or issuer key yields ErrAlreadyExists. Empty lists and maps
+//     are returned as nil. The store checks no policy or metadata syntax:
+//     front ends validate (pure) before they write.
 type Store interface {
 	// Users and service principals.
 	CreateUser(ctx context.Context, u *User) error
@@ -189,7 +199,153 @@ type Store interface {
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 	PutMeta(ctx context.Context, key string, value []byte, expect *[]byte) error
 
+	// Roles (AWS-style IAM roles; see Role). Name is unique
+	// case-insensitively. UpdateRole replaces every field but ID and
+	// CreatedAt, inline policies included, atomically.
+	CreateRole(ctx context.Context, r *Role) error
+	GetRole(ctx context.Context, id string) (*Role, error)
+	// GetRoleByName matches Name case-insensitively.
+	GetRoleByName(ctx context.Context, name string) (*Role, error)
+	// ListRoles returns every role ordered by CreatedAt then ID.
+	ListRoles(ctx context.Context) ([]*Role, error)
+	UpdateRole(ctx context.Context, r *Role) error
+	DeleteRole(ctx context.Context, id string) error
+
+	// SAML identity providers. Name is unique case-insensitively, EntityID
+	// exactly (one provider per issuer).
+	CreateSAMLProvider(ctx context.Context, p *SAMLProvider) error
+	GetSAMLProvider(ctx context.Context, id string) (*SAMLProvider, error)
+	// GetSAMLProviderByName matches Name case-insensitively.
+	GetSAMLProviderByName(ctx context.Context, name string) (*SAMLProvider, error)
+	// GetSAMLProviderByEntityID matches EntityID exactly.
+	GetSAMLProviderByEntityID(ctx context.Context, entityID string) (*SAMLProvider, error)
+	// ListSAMLProviders returns every SAML provider ordered by CreatedAt then ID.
+	ListSAMLProviders(ctx context.Context) ([]*SAMLProvider, error)
+	UpdateSAMLProvider(ctx context.Context, p *SAMLProvider) error
+	DeleteSAMLProvider(ctx context.Context, id string) error
+
+	// OIDC identity providers. IssuerURL is unique under OIDCIssuerKey, so
+	// two providers never share an ARN.
+	CreateOIDCProvider(ctx context.Context, p *OIDCProvider) error
+	GetOIDCProvider(ctx context.Context, id string) (*OIDCProvider, error)
+	// GetOIDCProviderByIssuer matches IssuerURL exactly (OIDC Core §3.1.3.7
+	// compares issuers as exact strings).
+	GetOIDCProviderByIssuer(ctx context.Context, issuerURL string) (*OIDCProvider, error)
+	// ListOIDCProviders returns every OIDC provider ordered by CreatedAt then ID.
+	ListOIDCProviders(ctx context.Context) ([]*OIDCProvider, error)
+	UpdateOIDCProvider(ctx context.Context, p *OIDCProvider) error
+	DeleteOIDCProvider(ctx context.Context, id string) error
+
 	// Ping checks the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Role defaults and limits (AWS IAM CreateRole).
+const (
+	DefaultRolePath           = "/"
+	DefaultMaxSessionDuration = 3600  // seconds
+	MinMaxSessionDuration     = 900   // seconds
+	MaxMaxSessionDuration     = 43200 // seconds
+)
+
+// NamedPolicy is an inline IAM policy: a name unique within its role
+// (case-insensitively) and the JSON policy document.
+type NamedPolicy struct {
+	Name     string `json:"name"`
+	Document string `json:"document"`
+}
+
+// Role is an AWS-style IAM role that principals assume through the STS API.
+// Name is unique case-insensitively. TrustPolicy, the Document of each
+// PermissionPolicies entry and PermissionsBoundary (optional) are IAM JSON
+// policy documents, kept as the text given. PermissionPolicies keep their
+// order. MaxSessionDuration is in seconds.
+type Role struct {
+	ID                  string            `json:"id"`
+	Name                string            `json:"name"`
+	Path                string            `json:"path"`
+	Description         string            `json:"description,omitempty"`
+	TrustPolicy         string            `json:"trustPolicy"`
+	PermissionPolicies  []NamedPolicy     `json:"permissionPolicies,omitempty"`
+	PermissionsBoundary string            `json:"permissionsBoundary,omitempty"`
+	MaxSessionDuration  int               `json:"maxSessionDuration"`
+	Tags                map[string]string `json:"tags,omitempty"`
+	Revision            int64             `json:"revision"`
+	CreatedAt           time.Time         `json:"createdAt"`
+	UpdatedAt           time.Time         `json:"updatedAt"`
+}
+
+// ARN returns the role's ARN in account: arn:aws:iam::<account>:role<path><name>.
+func (r *Role) ARN(accountID string) string {
+	path := r.Path
+	if path == "" {
+		path = DefaultRolePath
+	}
+	return "arn:aws:iam::" + accountID + ":role" + path + r.Name
+}
+
+// Policy returns the inline policy named name (case-insensitively).
+func (r *Role) Policy(name string) (NamedPolicy, bool) {
+	for _, p := range r.PermissionPolicies {
+		if FoldName(p.Name) == FoldName(name) {
+			return p, true
+		}
+	}
+	return NamedPolicy{}, false
+}
+
+// SAMLProvider is a SAML 2.0 identity provider trusted for
+// AssumeRoleWithSAML. MetadataXML is the IdP metadata as uploaded; EntityID
+// is the entityID parsed from it, the Issuer of the IdP's responses.
+type SAMLProvider struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	MetadataXML string    `json:"metadataXml"`
+	EntityID    string    `json:"entityId"`
+	Revision    int64     `json:"revision"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// ARN returns arn:aws:iam::<account>:saml-provider/<name>.
+func (p *SAMLProvider) ARN(accountID string) string {
+	return "arn:aws:iam::" + accountID + ":saml-provider/" + p.Name
+}
+
+// OIDCProvider is an OpenID Connect issuer trusted for
+// AssumeRoleWithWebIdentity. Audiences are the accepted client ids (aud).
+// Thumbprints (hex certificate fingerprints) and JWKSURL are optional; an
+// empty JWKSURL means discovery. The *Claim fields name the ID token claims
+// that carry groups, roles and the user name; empty means the default.
+type OIDCProvider struct {
+	ID            string    `json:"id"`
+	IssuerURL     string    `json:"issuerUrl"`
+	Audiences     []string  `json:"audiences"`
+	Thumbprints   []string  `json:"thumbprints,omitempty"`
+	JWKSURL       string    `json:"jwksUrl,omitempty"`
+	GroupsClaim   string    `json:"groupsClaim,omitempty"`
+	RolesClaim    string    `json:"rolesClaim,omitempty"`
+	UsernameClaim string    `json:"usernameClaim,omitempty"`
+	Revision      int64     `json:"revision"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+}
+
+// ARN returns arn:aws:iam::<account>:oidc-provider/<host/path of issuer>.
+func (p *OIDCProvider) ARN(accountID string) string {
+	return "arn:aws:iam::" + accountID + ":oidc-provider/" + OIDCIssuerKey(p.IssuerURL)
+}
+
+// OIDCIssuerKey returns the form of an issuer URL that names an OIDC
+// provider in its ARN, and under which issuers are kept unique: the URL
+// without scheme, query, fragment or trailing slash, host in lower case
+// (https://Accounts.Example.com/t/ -> accounts.example.com/t). A string
+// that is not an absolute URL is returned without trailing slashes.
+func OIDCIssuerKey(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(issuer, "/")
+	}
+	return strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/")
 }

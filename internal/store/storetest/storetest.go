@@ -43,6 +43,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Meta", testMeta},
 		{"MetaConcurrentCAS", testMetaConcurrentCAS},
 		{"TimeRoundTrip", testTimeRoundTrip},
+		{"RoleCRUD", testRoleCRUD},
+		{"RoleValidation", testRoleValidation},
+		{"RoleRevisionConflict", testRoleRevisionConflict},
+		{"ConcurrentRolePolicyPuts", testConcurrentRolePolicyPuts},
+		{"SAMLProviderCRUD", testSAMLProviderCRUD},
+		{"OIDCProviderCRUD", testOIDCProviderCRUD},
 		{"Ping", func(t *testing.T, s store.Store) { require.NoError(t, s.Ping(context.Background())) }},
 	}
 	for _, tc := range tests {
