@@ -24,6 +24,7 @@ type Config struct {
 	Audit           Audit         `yaml:"audit"`
 	Identity        Identity      `yaml:"identity"`
 	Secrets         Secrets       `yaml:"secrets"`
+	STS             STS           `yaml:"sts"`
 }
 
 // Log configures structured logging.
@@ -79,6 +80,15 @@ type Secrets struct {
 	MasterKeyFile string `yaml:"master_key_file" doc:"32-byte key file sealing signing keys at rest (default <data_dir>/master.key, created 0600); GATEHOUSE_MASTER_KEY (base64) takes precedence"`
 }
 
+// STS configures the AWS-compatible STS endpoint (credential passthrough).
+type STS struct {
+	AccountID              string        `yaml:"account_id" doc:"12-digit AWS-style account id in every role, provider and session ARN"`
+	Region                 string        `yaml:"region" doc:"region accepted in the SigV4 scope of signed STS calls (us-east-1 is always accepted too)"`
+	DefaultSessionDuration time.Duration `yaml:"default_session_duration" doc:"session length when DurationSeconds is omitted (capped by the role's max session duration)"`
+	SAMLAudience           string        `yaml:"saml_audience" doc:"SAML SP entity id: the Audience every assertion must name"`
+	ACSURL                 string        `yaml:"acs_url" doc:"SAML assertion consumer URL that assertions must name as Recipient, and the SAML:aud trust-policy key (default <api.public_url>/saml/acs)"`
+}
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
@@ -106,6 +116,12 @@ func Default() Config {
 			AdminGroup: "gatehouse-admins",
 			SCIMGroup:  "gatehouse-scim",
 			SessionTTL: 12 * time.Hour,
+		},
+		STS: STS{
+			AccountID:              "000000000000",
+			Region:                 "us-east-1",
+			DefaultSessionDuration: time.Hour,
+			SAMLAudience:           "urn:amazon:webservices",
 		},
 	}
 }

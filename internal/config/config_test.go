@@ -117,3 +117,30 @@ func TestKeysHaveEnvNames(t *testing.T) {
 	}
 	require.True(t, found)
 }
+
+func TestSTSDefaultsAndValidation(t *testing.T) {
+	cfg, err := Load("", envMap(map[string]string{"GATEHOUSE_API_PUBLIC_URL": "https://gh.example.test/"}), nil)
+	require.NoError(t, err)
+	require.Equal(t, "000000000000", cfg.STS.AccountID)
+	require.Equal(t, "us-east-1", cfg.STS.Region)
+	require.Equal(t, time.Hour, cfg.STS.DefaultSessionDuration)
+	require.Equal(t, "urn:amazon:webservices", cfg.STS.SAMLAudience)
+	require.Equal(t, "https://gh.example.test/saml/acs", cfg.STS.ACSURL, "derived from api.public_url")
+
+	cfg, err = Load(writeFile(t, "sts:\n  acs_url: https://sso.example.test/acs\n"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, "https://sso.example.test/acs", cfg.STS.ACSURL, "an explicit acs_url wins")
+
+	p := writeFile(t, "sts:\n  account_id: \"12345\"\n  region: Mars\n  default_session_duration: 13h\n  saml_audience: \" \"\n  acs_url: /relative\n")
+	_, err = Load(p, nil, nil)
+	require.Error(t, err)
+	for _, want := range []string{
+		"sts.account_id: must be 12 digits",
+		"sts.region: must be a region name",
+		"sts.default_session_duration: must be whole seconds between 15m and 12h",
+		"sts.saml_audience: must not be empty",
+		"sts.acs_url: must be an absolute http(s) URL",
+	} {
+		require.Contains(t, err.Error(), want)
+	}
+}

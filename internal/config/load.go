@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,11 @@ import (
 
 // EnvPrefix starts every environment variable the loader reads.
 const EnvPrefix = "GATEHOUSE_"
+
+var (
+	stsAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	stsRegionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
+)
 
 // maxConfigBytes bounds the YAML file the loader will read.
 const maxConfigBytes = 1 << 20
@@ -292,6 +298,9 @@ func (c *Config) applyDerived() {
 		c.API.PublicURL = scheme + "://" + c.API.Listen
 	}
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
+	if c.STS.ACSURL == "" && c.API.PublicURL != "" {
+		c.STS.ACSURL = c.API.PublicURL + "/saml/acs"
+	}
 }
 
 // TLS reports whether the API listener serves TLS.
@@ -391,6 +400,21 @@ func (c *Config) Validate() []error {
 	}
 	if c.Identity.SessionTTL < time.Minute || c.Identity.SessionTTL > 30*24*time.Hour {
 		bad("identity.session_ttl", "must be between 1m and 720h, got %s", c.Identity.SessionTTL)
+	}
+	if !stsAccountRE.MatchString(c.STS.AccountID) {
+		bad("sts.account_id", "must be 12 digits, got %q", c.STS.AccountID)
+	}
+	if !stsRegionRE.MatchString(c.STS.Region) {
+		bad("sts.region", "must be a region name such as us-east-1, got %q", c.STS.Region)
+	}
+	if d := c.STS.DefaultSessionDuration; d < 15*time.Minute || d > 12*time.Hour || d%time.Second != 0 {
+		bad("sts.default_session_duration", "must be whole seconds between 15m and 12h, got %s", d)
+	}
+	if strings.TrimSpace(c.STS.SAMLAudience) == "" {
+		bad("sts.saml_audience", "must not be empty")
+	}
+	if u, err := url.Parse(c.STS.ACSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("sts.acs_url", "must be an absolute http(s) URL, got %q", c.STS.ACSURL)
 	}
 	return errs
 }

@@ -1,0 +1,320 @@
+package sts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// LookupCredentials implements sigv4.CredentialLookup for gatehouse
+// temporary credentials, for this endpoint and the S3 gateway alike: it
+// verifies the session token (keyring, expiry, revocation) and checks that
+// the end user is still active in the directory (at most CacheTTL old), and
+// returns the session's secret with its *credentials.Claims as Principal.
+// There are no long-term access keys: a request without a session token is
+// an unknown access key.
+func (s *Service) LookupCredentials(ctx context.Context, accessKeyID, sessionToken string) (sigv4.Credentials, error) {
+	if sessionToken == "" {
+		return sigv4.Credentials{}, fmt.Errorf("%w: gatehouse issues temporary credentials only; the session token is missing", sigv4.ErrUnknownAccessKey)
+	}
+	c, secret, err := s.o.Verifier.Verify(ctx, accessKeyID, sessionToken, s.now())
+	if err != nil {
+		var ce *credentials.Error
+		if !errors.As(err, &ce) {
+			return sigv4.Credentials{}, err
+		}
+		switch ce.Code {
+		case credentials.CodeInvalidClientTokenID:
+			return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrInvalidSessionToken, err)
+		case credentials.CodeExpiredToken:
+			return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrCredentialsExpired, err)
+		case credentials.CodeAccessDenied:
+			return sigv4.Credentials{}, fmt.Errorf("%w: %w: %w", sigv4.ErrInvalidSessionToken, errRevoked, err)
+		}
+		return sigv4.Credentials{}, err
+	}
+	if err := s.checkActive(ctx, c); err != nil {
+		if errors.Is(err, errUserDisabled) {
+			return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrInvalidSessionToken, err)
+		}
+		return sigv4.Credentials{}, err
+	}
+	return sigv4.Credentials{SecretAccessKey: secret, Principal: c, Expires: c.Expiry}, nil
+}
+
+type activeEntry struct {
+	err     error // nil or errUserDisabled
+	fetched time.Time
+}
+
+// checkActive fails with errUserDisabled when the session's end user is
+// disabled or deleted in the directory. A federated user unknown to the
+// directory (principal id fed-…) passes unless a user of that name has
+// since been created and disabled. Results are reused for CacheTTL (≤ 2 s),
+// so disabling a user cuts their credentials off within that time on every
+// replica, whether or not the disabling code path also calls
+// credentials.Revoker.RevokeUser. Store errors are returned (fail closed).
+func (s *Service) checkActive(ctx context.Context, c *credentials.Claims) error {
+	key := c.PrincipalID + "\x00" + c.UserName
+	now := s.now()
+	s.activeMu.Lock()
+	e, ok := s.active[key]
+	s.activeMu.Unlock()
+	if ok && now.Sub(e.fetched) < s.o.CacheTTL && !now.Before(e.fetched) {
+		return e.err
+	}
+	var u *store.User
+	var err error
+	if strings.HasPrefix(c.PrincipalID, fedPrefix) {
+		u, err = s.o.Store.GetUserByName(ctx, c.UserName)
+		if errors.Is(err, store.ErrNotFound) {
+			u, err = nil, nil
+		}
+	} else {
+		u, err = s.o.Store.GetUser(ctx, c.PrincipalID)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+			u = &store.User{Active: false} // deleted: no longer entitled
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sts: check user %q: %w", c.UserName, err)
+	}
+	e = activeEntry{fetched: now}
+	if u != nil && !u.Active {
+		e.err = errUserDisabled
+	}
+	s.activeMu.Lock()
+	if len(s.active) > 50000 {
+		for k, v := range s.active {
+			if now.Sub(v.fetched) >= s.o.CacheTTL {
+				delete(s.active, k)
+			}
+		}
+	}
+	s.active[key] = e
+	s.activeMu.Unlock()
+	return e.err
+}
+
+// authenticate verifies the SigV4 signature of a signed call and returns
+// the caller's session claims.
+func (s *Service) authenticate(r *http.Request, info *auditInfo) (*credentials.Claims, *Error) {
+	info.AuthMethod = "sigv4"
+	res, err := s.sig.Verify(r)
+	if err != nil {
+		return nil, fromSigV4(err)
+	}
+	c, ok := res.Principal.(*credentials.Claims)
+	if !ok {
+		return nil, internalErr(errors.New("sts: lookup returned no claims"))
+	}
+	info.UserID, info.User = c.PrincipalID, c.UserName
+	info.SourceID = c.SourceIdentity
+	info.CallerARN = assumedRoleARN(s.o.AccountID, c.RoleARN, c.RoleSessionName)
+	info.ParentSession = c.SessionID
+	return c, nil
+}
+
+type callerIdentityResult struct {
+	UserID  string `xml:"UserId" json:"UserId"`
+	Account string
+	Arn     string
+}
+
+// getCallerIdentity implements GetCallerIdentity
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+func (s *Service) getCallerIdentity(_ context.Context, r *http.Request, _ *request, info *auditInfo) (result, *Error) {
+	c, e := s.authenticate(r, info)
+	if e != nil {
+		return result{}, e
+	}
+	info.RoleARN = c.RoleARN
+	return result{Action: ActionGetCallerIdentity, Body: callerIdentityResult{
+		UserID:  c.AssumedRoleID,
+		Account: s.o.AccountID,
+		Arn:     assumedRoleARN(s.o.AccountID, c.RoleARN, c.RoleSessionName),
+	}}, nil
+}
+
+type assumeRoleResult struct {
+	Credentials      credentialsXML
+	AssumedRoleUser  assumedRoleUser
+	PackedPolicySize int
+	SourceIdentity   string `xml:",omitempty" json:",omitempty"`
+}
+
+// assumeRole implements AssumeRole for role switching with gatehouse
+// temporary credentials (role chaining;
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
+	caller, e := s.authenticate(r, info)
+	if e != nil {
+		return result{}, e
+	}
+	roleArn, e := req.required("RoleArn")
+	if e != nil {
+		return result{}, e
+	}
+	info.RoleARN = roleArn
+	sessionName, e := req.required("RoleSessionName")
+	if e != nil {
+		return result{}, e
+	}
+	info.SessionName = sessionName
+	ref, e := s.parseRoleARN("RoleArn", roleArn)
+	if e != nil {
+		return result{}, e
+	}
+	if !sessionNameRE.MatchString(sessionName) {
+		return result{}, newErr(CodeValidationError, "role-session-name",
+			fmt.Sprintf("RoleSessionName %q must be 2-64 characters of [\\w+=,.@-].", clip(sessionName)), "")
+	}
+	if _, ok := req.Params["SerialNumber"]; ok {
+		return result{}, newErr(CodeValidationError, "mfa", "MFA (SerialNumber, TokenCode) is not supported by gatehouse AssumeRole.",
+			"omit SerialNumber and TokenCode; the IdP sign-in already enforced MFA.")
+	}
+	duration, e := req.durationParam()
+	if e != nil {
+		return result{}, e
+	}
+	tags, transitive, e := sessionTagParams(req)
+	if e != nil {
+		return result{}, e
+	}
+	pol, e := s.sessionPolicies(ctx, req, tags)
+	if e != nil {
+		return result{}, e
+	}
+	reqSourceID, setSourceID := req.Params["SourceIdentity"]
+	if setSourceID {
+		if !sessionNameRE.MatchString(reqSourceID) || strings.HasPrefix(strings.ToLower(reqSourceID), "aws:") {
+			return result{}, newErr(CodeValidationError, "source-identity",
+				fmt.Sprintf("SourceIdentity %q must be 2-64 characters of [\\w+=,.@-] not starting with aws:.", clip(reqSourceID)), "")
+		}
+		if caller.SourceIdentity != "" && reqSourceID != caller.SourceIdentity {
+			return result{}, newErr(CodeAccessDenied, "source-identity-change",
+				fmt.Sprintf("SourceIdentity cannot be changed: this session's source identity is %s.", caller.SourceIdentity),
+				"omit SourceIdentity; it is carried over from the calling session.")
+		}
+	}
+	re, err := s.role(ctx, ref)
+	if errors.Is(err, errNoRole) {
+		return result{}, newErr(CodeAccessDenied, "no-role", fmt.Sprintf("Role %s does not exist in gatehouse.", roleArn), "")
+	}
+	if err != nil {
+		return result{}, internalErr(err)
+	}
+	info.RoleID = re.role.ID
+	d, e := s.chooseDuration(duration, re, 0, true)
+	if e != nil {
+		return result{}, e
+	}
+
+	callerARN := assumedRoleARN(s.o.AccountID, caller.RoleARN, caller.RoleSessionName)
+	tctx := s.baseContext(r)
+	s.principalContext(tctx, caller)
+	tctx["sts:rolesessionname"] = []string{sessionName}
+	if setSourceID {
+		tctx["sts:sourceidentity"] = []string{reqSourceID}
+	}
+	if ext, ok := req.Params["ExternalId"]; ok {
+		tctx["sts:externalid"] = []string{ext}
+	}
+	if len(transitive) > 0 {
+		tctx["sts:transitivetagkeys"] = transitive
+	}
+	tagContext(tctx, tags)
+	trust := trustCheck{Action: "sts:AssumeRole", Type: "AWS", Principals: []string{caller.RoleARN, callerARN, "arn:aws:iam::" + s.o.AccountID + ":root"}, Context: tctx}
+	if e := s.checkTrust(re, trust); e != nil {
+		return result{}, e
+	}
+	if len(tags) > 0 {
+		trust.Action = "sts:TagSession"
+		if e := s.checkTrust(re, trust); e != nil {
+			e.Fix = "allow sts:TagSession for the calling role in the target role's trust policy, or pass no Tags."
+			return result{}, e
+		}
+	}
+	if setSourceID {
+		trust.Action = "sts:SetSourceIdentity"
+		if e := s.checkTrust(re, trust); e != nil {
+			e.Fix = "allow sts:SetSourceIdentity in the target role's trust policy, or omit SourceIdentity (it is kept anyway)."
+			return result{}, e
+		}
+	}
+	// The caller's own permissions must allow sts:AssumeRole on the target
+	// (identity-based side of the AWS cross-principal check).
+	res, err := s.Authorize(ctx, caller, "sts:AssumeRole", re.arn, tctx)
+	if err != nil {
+		return result{}, internalErr(err)
+	}
+	if res.Decision != iam.Allowed {
+		return result{}, newErr(CodeAccessDenied, "identity-policy",
+			fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s (%s).", callerARN, re.arn, res.Reason()),
+			fmt.Sprintf("allow sts:AssumeRole on %s in the policies of role %s.", re.arn, caller.RoleARN))
+	}
+	out, e := s.issue(ctx, issueInput{
+		Role: re, SessionName: sessionName,
+		PrincipalID: caller.PrincipalID, UserName: caller.UserName,
+		SourceIdentity: reqSourceID,
+		Tags:           tags, TransitiveKeys: transitive,
+		Policy: pol, Duration: d, Parent: caller,
+	}, info)
+	if e != nil {
+		return result{}, e
+	}
+	return result{Action: ActionAssumeRole, Body: assumeRoleResult{
+		Credentials:      credsXML(out.Creds),
+		AssumedRoleUser:  assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},
+		PackedPolicySize: pol.PackedPercent,
+		SourceIdentity:   out.SourceID,
+	}}, nil
+}
+
+// sessionTagParams reads Tags.member.N.Key/Value and TransitiveTagKeys.member.N.
+func sessionTagParams(req *request) (map[string]string, []string, *Error) {
+	keys, e := req.members("Tags", "Key", 50)
+	if e != nil {
+		return nil, nil, e
+	}
+	vals, e := req.members("Tags", "Value", 50)
+	if e != nil {
+		return nil, nil, e
+	}
+	if len(keys) != len(vals) {
+		return nil, nil, newErr(CodeValidationError, "tags", "Every Tags member needs a Key and a Value.", "")
+	}
+	var tags map[string]string
+	seen := map[string]bool{}
+	for i, k := range keys {
+		lk := strings.ToLower(k)
+		if k == "" || len(k) > 128 || len(vals[i]) > 256 || strings.HasPrefix(lk, "aws:") || seen[lk] {
+			return nil, nil, newErr(CodeValidationError, "tags",
+				fmt.Sprintf("Session tag %q is invalid (keys 1-128 characters, unique ignoring case, not aws:; values up to 256).", clip(k)), "")
+		}
+		seen[lk] = true
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags[k] = vals[i]
+	}
+	transitive, e := req.members("TransitiveTagKeys", "", 50)
+	if e != nil {
+		return nil, nil, e
+	}
+	for _, k := range transitive {
+		if _, ok := tags[k]; !ok {
+			return nil, nil, newErr(CodeValidationError, "tags", fmt.Sprintf("TransitiveTagKeys names %q, which is not a session tag.", clip(k)), "")
+		}
+	}
+	return tags, transitive, nil
+}

@@ -1,0 +1,372 @@
+// Package sts is gatehouse's AWS-compatible Security Token Service: the
+// front end of credential passthrough. It speaks the AWS Query protocol
+// (https://docs.aws.amazon.com/STS/latest/APIReference/) and serves
+//
+//   - AssumeRoleWithSAML: a SAML assertion from a registered IdP → temporary
+//     credentials for a role the assertion grants and whose trust policy
+//     allows the IdP;
+//   - AssumeRoleWithWebIdentity: the same with an OIDC ID token;
+//   - AssumeRole: role switching, SigV4-signed with gatehouse temporary
+//     credentials (role chaining, capped at one hour);
+//   - GetCallerIdentity: who the signing credentials belong to.
+//
+// The end user is always recorded as the session's source identity, which
+// survives chaining. Every issuance and every refusal is written to the
+// audit log first; if that write fails no credentials are returned.
+//
+// Credentials are minted and verified by package sts/credentials (stateless
+// session tokens); trust and permission policies are evaluated by package
+// iam. Service.Authorize is the decision point the S3 gateway uses for the
+// permissions of a session (role policies ∩ session policy ∩ boundary), and
+// Service.LookupCredentials its SigV4 credential lookup. See
+// docs/design/0008-sts.md.
+package sts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultAccountID       = "000000000000"
+	DefaultRegion          = "us-east-1"
+	DefaultSessionDuration = time.Hour
+	// DefaultCacheTTL is how long role, provider and user-status lookups are
+	// reused. It must stay ≤ credentials.MaxRevocationTTL so that disabling a
+	// user takes effect within the 5 s promise (DESIGN invariant 3).
+	DefaultCacheTTL = time.Second
+)
+
+// ManagedPolicyResolver returns the JSON document of a managed policy named
+// by ARN, for the PolicyArns session-policy parameter. An unknown ARN is an
+// error wrapping store.ErrNotFound.
+type ManagedPolicyResolver interface {
+	ManagedPolicy(ctx context.Context, arn string) (string, error)
+}
+
+// Options are the dependencies and settings of a Service. Store, Audit,
+// Issuer, Verifier and ACSURL are required.
+type Options struct {
+	// Store holds roles, SAML and OIDC providers and users.
+	Store store.Store
+	// Audit records every issuance and refusal; a failed Emit fails the call.
+	Audit audit.Emitter
+	// Issuer mints credentials; Verifier checks them (SigV4-signed calls).
+	// Both must share one credentials.Keyring; Verifier carries the
+	// credentials.Revoker.
+	Issuer   *credentials.Issuer
+	Verifier *credentials.Verifier
+	// Logger gets component=sts from the caller. Default: discard.
+	Logger *slog.Logger
+
+	// AccountID is the 12-digit account of every ARN (config sts.account_id).
+	AccountID string
+	// Region is accepted in SigV4 scopes besides us-east-1 (config sts.region).
+	Region string
+	// DefaultSessionDuration applies when DurationSeconds is omitted; it is
+	// capped by the role's MaxSessionDuration (and by 1 h for chaining).
+	DefaultSessionDuration time.Duration
+	// SAMLEntityID is the SP entity id assertions must name as audience
+	// (config sts.saml_audience; default urn:amazon:webservices).
+	SAMLEntityID string
+	// ACSURL is the Recipient assertions must name; it is also the SAML:aud
+	// trust-policy key (config sts.acs_url).
+	ACSURL string
+	// SAMLReplay remembers assertion ids (one-time use). Default: an
+	// in-memory cache, which is per replica; give a shared one for several
+	// replicas.
+	SAMLReplay saml.ReplayCache
+	// HTTPClient fetches OIDC discovery documents and JWKS. Default: 10 s timeout.
+	HTTPClient *http.Client
+	// ManagedPolicies resolves PolicyArns; nil refuses PolicyArns.
+	ManagedPolicies ManagedPolicyResolver
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// CacheTTL bounds how long role, provider and user-status lookups are
+	// reused (default DefaultCacheTTL, at most credentials.MaxRevocationTTL).
+	CacheTTL time.Duration
+}
+
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// Validate checks o without I/O and fills defaults.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Store == nil {
+		errs = append(errs, errors.New("Store is required"))
+	}
+	if o.Audit == nil {
+		errs = append(errs, errors.New("Audit is required"))
+	}
+	if o.Issuer == nil || o.Verifier == nil {
+		errs = append(errs, errors.New("Issuer and Verifier are required"))
+	}
+	if o.AccountID == "" {
+		o.AccountID = DefaultAccountID
+	}
+	if !accountRE.MatchString(o.AccountID) {
+		errs = append(errs, fmt.Errorf("AccountID %q is not 12 digits", o.AccountID))
+	}
+	if o.Region == "" {
+		o.Region = DefaultRegion
+	}
+	if o.DefaultSessionDuration == 0 {
+		o.DefaultSessionDuration = DefaultSessionDuration
+	}
+	if o.DefaultSessionDuration < credentials.MinSessionDuration || o.DefaultSessionDuration > credentials.MaxSessionDuration {
+		errs = append(errs, fmt.Errorf("DefaultSessionDuration %s is outside [15m, 12h]", o.DefaultSessionDuration))
+	}
+	if o.SAMLEntityID == "" {
+		o.SAMLEntityID = saml.DefaultEntityID
+	}
+	if o.ACSURL == "" {
+		errs = append(errs, errors.New("ACSURL is required"))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.SAMLReplay == nil {
+		o.SAMLReplay = saml.NewMemoryReplayCache(o.Clock, 0)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxBodyBytes < 4096 {
+		errs = append(errs, errors.New("MaxBodyBytes below 4096"))
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.CacheTTL < 0 || o.CacheTTL > credentials.MaxRevocationTTL {
+		errs = append(errs, fmt.Errorf("CacheTTL must be in (0, %s]", credentials.MaxRevocationTTL))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sts: options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Service is the STS endpoint. It implements http.Handler and serves every
+// path it is mounted on (the server mounts it at /sts without stripping the
+// prefix: the SigV4 canonical URI is the real path). Safe for concurrent use.
+type Service struct {
+	o    Options
+	log  *slog.Logger
+	now  func() time.Time
+	sp   *saml.SP
+	idps *storeIdPs
+	sig  *sigv4.Verifier
+
+	roles    roleCache
+	oidc     oidcCache
+	sessions sessionCache
+
+	activeMu sync.Mutex
+	active   map[string]activeEntry
+}
+
+var _ http.Handler = (*Service)(nil)
+var _ sigv4.CredentialLookup = (*Service)(nil)
+
+// New validates opts and returns a Service. It does no I/O.
+func New(opts Options) (*Service, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{o: opts, log: opts.Logger, now: opts.Clock, active: map[string]activeEntry{}}
+	s.idps = &storeIdPs{st: opts.Store, now: opts.Clock, ttl: opts.CacheTTL, log: opts.Logger, m: map[string]idpEntry{}}
+	s.sp = &saml.SP{
+		EntityID:       opts.SAMLEntityID,
+		ACSURL:         opts.ACSURL,
+		IdPs:           s.idps,
+		Clock:          opts.Clock,
+		Replay:         opts.SAMLReplay,
+		RequireAWSRole: true,
+	}
+	if err := s.sp.Check(); err != nil {
+		return nil, fmt.Errorf("sts: %w", err)
+	}
+	regions := []string{opts.Region}
+	if opts.Region != DefaultRegion {
+		regions = append(regions, DefaultRegion) // the global endpoint's signing region
+	}
+	sig, err := sigv4.New(sigv4.Config{Lookup: s, Service: "sts", Regions: regions, Clock: opts.Clock,
+		MaxEagerBody: opts.MaxBodyBytes})
+	if err != nil {
+		return nil, fmt.Errorf("sts: %w", err)
+	}
+	s.sig = sig
+	s.roles.init()
+	s.oidc.m = map[string]*oidcEntry{}
+	s.sessions.m = map[string]*sessionEntry{}
+	return s, nil
+}
+
+// AccountID returns the account of every ARN this service issues.
+func (s *Service) AccountID() string { return s.o.AccountID }
+
+// auditInfo collects what the audit event of a call records.
+type auditInfo struct {
+	UserID, User, AuthMethod  string
+	RoleARN, RoleID           string
+	SessionName, SourceID     string
+	Provider                  string
+	SessionID, AccessKeyID    string
+	ParentSession, CallerARN  string
+	Expiration                time.Time
+	ChainDepth                int
+	Issued                    bool
+	DurationSeconds, PackedPc int
+}
+
+// ServeHTTP implements the Query protocol endpoint.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	reqID := requestid.From(ctx)
+	if reqID == "" {
+		reqID = requestid.New()
+		ctx = requestid.With(ctx, reqID)
+		r = r.WithContext(ctx)
+	}
+	f := negotiate(r.Header.Get("Accept"))
+	info := &auditInfo{}
+	action := ""
+	body, e := readBody(r, s.o.MaxBodyBytes)
+	var req *request
+	if e == nil {
+		req, e = parseRequest(r.Method, r.Header.Get("Content-Type"), body, r.URL.RawQuery)
+	}
+	var res result
+	if e == nil {
+		action = req.Action
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		switch req.Action {
+		case ActionAssumeRoleWithSAML:
+			res, e = s.assumeRoleWithSAML(ctx, r, req, info)
+		case ActionAssumeRoleWithWebIdentity:
+			res, e = s.assumeRoleWithWebIdentity(ctx, r, req, info)
+		case ActionAssumeRole:
+			res, e = s.assumeRole(ctx, r, req, info)
+		case ActionGetCallerIdentity:
+			res, e = s.getCallerIdentity(ctx, r, req, info)
+		}
+	}
+	federation := action != ActionGetCallerIdentity
+	if e != nil {
+		s.logError(ctx, action, e)
+		if err := s.emit(ctx, r, action, info, e); err != nil {
+			s.log.ErrorContext(ctx, "audit: STS denial not recorded", "action", action, "err", err)
+		}
+		writeError(w, f, reqID, e, federation)
+		return
+	}
+	if info.Issued {
+		if err := s.emit(ctx, r, action, info, nil); err != nil {
+			// Fail closed: credentials that cannot be attributed are not handed out.
+			e := internalErr(fmt.Errorf("audit: %w", err))
+			s.logError(ctx, action, e)
+			writeError(w, f, reqID, e, federation)
+			return
+		}
+	}
+	writeResult(w, f, reqID, res)
+}
+
+func (s *Service) logError(ctx context.Context, action string, e *Error) {
+	lvl := slog.LevelInfo
+	if e.Code == CodeInternalFailure {
+		lvl = slog.LevelError
+	}
+	s.log.Log(ctx, lvl, "sts: request refused", "request_id", requestid.From(ctx), "action", action,
+		"code", e.Code, "reason", e.Reason, "cause", e.Cause, "err", e.Err)
+}
+
+// emit writes the audit event of a call: issuance when e is nil, else denial.
+func (s *Service) emit(ctx context.Context, r *http.Request, action string, info *auditInfo, e *Error) error {
+	ev := audit.Event{
+		Action:    "sts." + strings.ToLower(orDefault(action, "request")),
+		Time:      s.now().UTC(),
+		RequestID: requestid.From(ctx),
+		Actor: audit.Actor{
+			UserID: info.UserID, User: info.User, AuthMethod: info.AuthMethod,
+			SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent()),
+		},
+		Resource: audit.Resource{Type: "role", ID: info.RoleID, Name: info.RoleARN},
+		Details:  map[string]any{},
+	}
+	d := ev.Details
+	put := func(k, v string) {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	put("roleSessionName", info.SessionName)
+	put("sourceIdentity", info.SourceID)
+	put("provider", info.Provider)
+	put("callerArn", info.CallerARN)
+	put("parentSessionId", info.ParentSession)
+	if e != nil {
+		ev.Code, ev.Decision = audit.CodeSTSDenied, audit.Deny
+		if e.Code == CodeInternalFailure {
+			ev.Decision = audit.Error
+		}
+		ev.Reason = e.Code + ": " + e.Cause
+		put("errorCode", e.Code)
+		put("errorReason", e.Reason)
+	} else {
+		ev.Code, ev.Decision = audit.CodeSTSIssued, audit.Allow
+		ev.Reason = "temporary credentials issued"
+		put("sessionId", info.SessionID)
+		put("accessKeyId", info.AccessKeyID)
+		d["expiration"] = info.Expiration.UTC().Format(time.RFC3339)
+		d["durationSeconds"] = info.DurationSeconds
+		d["chainDepth"] = info.ChainDepth
+		d["packedPolicySize"] = info.PackedPc
+	}
+	if len(d) == 0 {
+		ev.Details = nil
+	}
+	return s.o.Audit.Emit(ctx, ev)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,277 @@
+package sts
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// oidcCache keeps one verifier per OIDC provider revision (the verifier
+// holds the provider's fetched JWKS), and provider lookups by issuer for at
+// most the cache TTL.
+type oidcCache struct {
+	mu sync.Mutex
+	m  map[string]*oidcEntry // issuer -> entry
+}
+
+type oidcEntry struct {
+	prov    *store.OIDCProvider // nil: none registered
+	v       *oidc.Verifier
+	fetched time.Time
+}
+
+// verifierFor returns the provider registered for issuer and its verifier;
+// a nil provider means none is registered.
+func (s *Service) verifierFor(ctx context.Context, issuer string) (*store.OIDCProvider, *oidc.Verifier, error) {
+	now := s.now()
+	s.oidc.mu.Lock()
+	e, ok := s.oidc.m[issuer]
+	s.oidc.mu.Unlock()
+	if ok && now.Sub(e.fetched) < s.o.CacheTTL && !now.Before(e.fetched) {
+		return e.prov, e.v, nil
+	}
+	p, err := s.o.Store.GetOIDCProviderByIssuer(ctx, issuer)
+	if errors.Is(err, store.ErrNotFound) {
+		p = nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("sts: get OIDC provider %q: %w", issuer, err)
+	}
+	ne := &oidcEntry{prov: p, fetched: now}
+	if p != nil {
+		if ok && e.prov != nil && e.prov.ID == p.ID && e.prov.Revision == p.Revision && e.v != nil {
+			ne.v = e.v
+		} else {
+			vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			ne.v, err = oidc.NewVerifier(vctx, oidc.Provider{
+				Issuer:    p.IssuerURL,
+				Audiences: p.Audiences,
+				JWKSURL:   p.JWKSURL,
+				ClaimMappings: oidc.ClaimMappings{
+					Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim,
+				},
+			}, oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.now, Logger: s.log})
+			cancel()
+			if err != nil {
+				return p, nil, err
+			}
+		}
+	}
+	s.oidc.mu.Lock()
+	if len(s.oidc.m) > 1000 {
+		clear(s.oidc.m)
+	}
+	s.oidc.m[issuer] = ne
+	s.oidc.mu.Unlock()
+	return ne.prov, ne.v, nil
+}
+
+// unverifiedIssuer reads iss from a JWT payload without checking anything:
+// it only selects which provider's verifier to use.
+func unverifiedIssuer(tok string) (string, bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", false
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Iss == "" {
+		return "", false
+	}
+	return c.Iss, true
+}
+
+type webIdentityResult struct {
+	Credentials                 credentialsXML
+	SubjectFromWebIdentityToken string
+	AssumedRoleUser             assumedRoleUser
+	PackedPolicySize            int
+	Provider                    string
+	Audience                    string
+	SourceIdentity              string `xml:",omitempty" json:",omitempty"`
+}
+
+// sourceIdentityClaim is the claim AWS reads sts:SourceIdentity from.
+const sourceIdentityClaim = "https://aws.amazon.com/source_identity"
+
+// assumeRoleWithWebIdentity implements AssumeRoleWithWebIdentity
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
+func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
+	info.AuthMethod = "oidc"
+	roleArn, e := req.required("RoleArn")
+	if e != nil {
+		return result{}, e
+	}
+	info.RoleARN = roleArn
+	sessionName, e := req.required("RoleSessionName")
+	if e != nil {
+		return result{}, e
+	}
+	info.SessionName = sessionName
+	token, e := req.required("WebIdentityToken")
+	if e != nil {
+		return result{}, e
+	}
+	ref, e := s.parseRoleARN("RoleArn", roleArn)
+	if e != nil {
+		return result{}, e
+	}
+	if !sessionNameRE.MatchString(sessionName) {
+		return result{}, newErr(CodeValidationError, "role-session-name",
+			fmt.Sprintf("RoleSessionName %q must be 2-64 characters of [\\w+=,.@-].", clip(sessionName)),
+			"pass a session name such as the user's email address.")
+	}
+	if len(token) < 4 || len(token) > 20000 {
+		return result{}, newErr(CodeValidationError, "token-length", "WebIdentityToken must be 4 to 20000 characters.",
+			"pass the raw ID token (a JWT), not a file name or an access token.")
+	}
+	duration, e := req.durationParam()
+	if e != nil {
+		return result{}, e
+	}
+	pol, e := s.sessionPolicies(ctx, req, nil)
+	if e != nil {
+		return result{}, e
+	}
+
+	iss, ok := unverifiedIssuer(token)
+	if !ok {
+		return result{}, newErr(CodeInvalidIdentityToken, "not-jwt", "The web identity token is not a JWT with an iss claim.",
+			"pass the IdP's ID token (three base64url parts separated by dots).")
+	}
+	prov, v, err := s.verifierFor(ctx, iss)
+	switch {
+	case err != nil && prov != nil:
+		return result{}, fromOIDC(err)
+	case err != nil:
+		return result{}, internalErr(err)
+	case prov == nil:
+		return result{}, newErr(CodeInvalidIdentityToken, "unknown-issuer",
+			fmt.Sprintf("No OpenID Connect provider is registered for issuer %q.", clip(iss)),
+			"register the issuer as an OIDC provider in gatehouse, or use a token from a registered IdP.")
+	}
+	provARN := prov.ARN(s.o.AccountID)
+	info.Provider = provARN
+	key := store.OIDCIssuerKey(prov.IssuerURL)
+	if pid, ok := req.Params["ProviderId"]; ok && pid != key && pid != strings.SplitN(key, "/", 2)[0] {
+		return result{}, newErr(CodeValidationError, "provider-id",
+			fmt.Sprintf("ProviderId %q does not name the token's issuer %s.", clip(pid), key), "omit ProviderId for OpenID Connect tokens.")
+	}
+	id, err := v.Verify(ctx, token)
+	if err != nil {
+		return result{}, fromOIDC(err)
+	}
+	info.User = id.Username
+	aud := ""
+	for _, a := range id.Audience {
+		if slices.Contains(prov.Audiences, a) {
+			aud = a
+			break
+		}
+	}
+	re, err := s.role(ctx, ref)
+	if errors.Is(err, errNoRole) {
+		return result{}, newErr(CodeAccessDenied, "no-role", fmt.Sprintf("Role %s does not exist in gatehouse.", roleArn),
+			"create the role, or pass the ARN of an existing role.")
+	}
+	if err != nil {
+		return result{}, internalErr(err)
+	}
+	info.RoleID = re.role.ID
+	if len(id.Roles) > 0 && !slices.Contains(id.Roles, roleArn) {
+		return result{}, newErr(CodeAccessDenied, "role-not-granted",
+			fmt.Sprintf("The token's roles claim does not include %s.", roleArn),
+			"grant the role to the user at the IdP, or pick one of the roles the token lists.")
+	}
+	u, e := s.directoryUser(ctx, id.Username)
+	if e != nil {
+		return result{}, e
+	}
+	if u != nil {
+		info.UserID = u.ID
+	}
+	d, e := s.chooseDuration(duration, re, 0, false)
+	if e != nil {
+		return result{}, e
+	}
+	idpSourceID, _ := id.Claims[sourceIdentityClaim].(string)
+	if idpSourceID != "" && (!sessionNameRE.MatchString(idpSourceID) || strings.HasPrefix(strings.ToLower(idpSourceID), "aws:")) {
+		return result{}, newErr(CodeValidationError, "source-identity",
+			fmt.Sprintf("The token's %s claim %q is not a valid source identity.", sourceIdentityClaim, clip(idpSourceID)),
+			"map the claim to 2-64 characters of [\\w+=,.@-].")
+	}
+	sourceID := idpSourceID
+	if sourceID == "" {
+		sourceID = defaultSourceIdentity(id.Username)
+	}
+	tctx := s.baseContext(r)
+	tctx[strings.ToLower(key)+":aud"] = []string{aud}
+	tctx[strings.ToLower(key)+":sub"] = []string{id.Subject}
+	if amr, ok := stringsClaim(id.Claims["amr"]); ok {
+		tctx[strings.ToLower(key)+":amr"] = amr
+	}
+	tctx["aws:federatedprovider"] = []string{provARN}
+	tctx["sts:rolesessionname"] = []string{sessionName}
+	if idpSourceID != "" {
+		tctx["sts:sourceidentity"] = []string{idpSourceID}
+	}
+	trust := trustCheck{Action: "sts:AssumeRoleWithWebIdentity", Type: "Federated", Principals: []string{provARN}, Context: tctx}
+	if e := s.checkTrust(re, trust); e != nil {
+		return result{}, e
+	}
+	if idpSourceID != "" {
+		trust.Action = "sts:SetSourceIdentity"
+		if e := s.checkTrust(re, trust); e != nil {
+			e.Fix = "allow sts:SetSourceIdentity for the provider in the role's trust policy."
+			return result{}, e
+		}
+	}
+	out, e := s.issue(ctx, issueInput{
+		Role: re, SessionName: sessionName,
+		PrincipalID: principalID(u, provARN, id.Subject), UserName: id.Username,
+		SourceIdentity: sourceID, Groups: id.Groups,
+		Policy: pol, Duration: d,
+	}, info)
+	if e != nil {
+		return result{}, e
+	}
+	return result{Action: ActionAssumeRoleWithWebIdentity, Body: webIdentityResult{
+		Credentials:                 credsXML(out.Creds),
+		SubjectFromWebIdentityToken: id.Subject,
+		AssumedRoleUser:             assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},
+		PackedPolicySize:            pol.PackedPercent,
+		Provider:                    id.Issuer,
+		Audience:                    aud,
+		SourceIdentity:              out.SourceID,
+	}}, nil
+}
+
+func stringsClaim(v any) ([]string, bool) {
+	switch t := v.(type) {
+	case string:
+		return []string{t}, true
+	case []any:
+		var out []string
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
+}
