@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,8 @@ func frontendOf(path string) string {
 		return "api"
 	case len(path) >= 8 && path[:8] == "/scim/v2":
 		return "scim"
+	case path == "/sts" || strings.HasPrefix(path, "/sts/"):
+		return "sts"
 	default:
 		return "other"
 	}

@@ -31,6 +31,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // Version is the build version, set by cmd/gatehouse.
@@ -44,6 +46,7 @@ type Server struct {
 	Store    store.Store
 	Audit    *audit.Log
 	Identity *identity.Service
+	STS      *sts.Service
 
 	apiSrv, adminSrv *http.Server
 	apiLn, adminLn   net.Listener
@@ -85,6 +88,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	s.closers = append(s.closers, s.Store.Close)
 
+	// Temporary credentials: a keyring shared by replicas through the store,
+	// and per-user / per-session revocation. Every later consumer sees the
+	// store through revokingStore, so disabling a user anywhere revokes.
+	keyring, err := credentials.LoadOrCreateKeyring(ctx, s.Store, masterKey, nil)
+	if err != nil {
+		return nil, fmt.Errorf("server: sts keyring: %w", err)
+	}
+	revoker, err := credentials.NewRevoker(s.Store, credentials.RevokerOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("server: sts revoker: %w", err)
+	}
+	credVerifier, err := credentials.NewVerifier(keyring, revoker)
+	if err != nil {
+		return nil, fmt.Errorf("server: sts verifier: %w", err)
+	}
+	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
+
 	s.Audit, err = audit.Open(audit.Options{
 		Dir:                cfg.AuditDir(),
 		Mode:               cfg.Audit.Mode,
@@ -120,6 +140,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Audit:        s.Audit,
 		Logger:       log.With("component", "api"),
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
+		AccountID:    cfg.STS.AccountID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: api: %w", err)
@@ -137,6 +158,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
+	s.STS, err = sts.New(sts.Options{
+		Store:                  s.Store,
+		Audit:                  s.Audit,
+		Issuer:                 credentials.NewIssuer(keyring, credentials.IssuerOptions{}),
+		Verifier:               credVerifier,
+		Logger:                 log.With("component", "sts"),
+		AccountID:              cfg.STS.AccountID,
+		Region:                 cfg.STS.Region,
+		DefaultSessionDuration: cfg.STS.DefaultSessionDuration,
+		SAMLEntityID:           cfg.STS.SAMLAudience,
+		ACSURL:                 cfg.STS.ACSURL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: sts: %w", err)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range s.Audit.Collectors() {
@@ -148,6 +185,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", scimHandler))
 	mux.Handle("/scim/v2", http.StripPrefix("/scim/v2", scimHandler))
+	mux.Handle("/sts", s.STS)
+	mux.Handle("/sts/", s.STS)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
