@@ -69,6 +69,9 @@ func newDemoCmd() *cobra.Command {
 				if err := seedDemo(cmd.Context(), s); err != nil {
 					return fmt.Errorf("demo: seed: %w", err)
 				}
+				if err := s.EnableDemoIdP(cmd.Context()); err != nil {
+					return fmt.Errorf("demo: demo IdP: %w", err)
+				}
 				printDemoHelp(out, cfg, s)
 				return nil
 			})
@@ -172,6 +175,15 @@ Try next (in another terminal):
   curl -s -X PATCH $GATEHOUSE_SERVER/scim/v2/Users/<dave-id> -H "Authorization: Bearer $GATEHOUSE_TOKEN" \
        -H 'Content-Type: application/scim+json' \
        -d '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}'
+
+  # credential passthrough: sign in (demo IdP, DEMO ONLY), pick a role, use any AWS client
+  echo alice-demo-pw | go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --username alice --password-stdin
+  go run ./cmd/gatehouse roles
+  go run ./cmd/gatehouse assume-role analyst
+  eval "$(go run ./cmd/gatehouse env)"
+  /usr/bin/aws sts get-caller-identity --endpoint-url $GATEHOUSE_SERVER/sts --region us-east-1
+  # or sign in through the browser with SAML (the demo IdP at %[1]s/demo-idp/):
+  #   go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --idp saml
 
   # the audit trail: verify the chain, search it
   go run ./cmd/gatehouse audit verify --data-dir %[3]s

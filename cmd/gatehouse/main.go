@@ -51,6 +51,10 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newAdminCmd(),
 		newLoginCmd(),
+		newRolesCmd(),
+		newAssumeRoleCmd(),
+		newCredentialProcessCmd(),
+		newEnvCmd(),
 		newPolicyCmd(),
 	)
 	return root

@@ -42,8 +42,12 @@ const (
 	CodeProviderDeleted Code = "GH3012I"
 	CodeSTSIssued       Code = "GH4000I" // STS issued temporary credentials
 	CodeSTSDenied       Code = "GH4001W" // STS refused a federation, AssumeRole or signed call
-	CodeServerStarted   Code = "GH9000I"
-	CodeServerStopped   Code = "GH9001I"
+	// S3 gateway data events; Details["cloudTrail"] holds the CloudTrail-shaped record.
+	CodeS3Access      Code = "GH5000I" // an authorized S3 request, recorded before it takes effect
+	CodeS3Denied      Code = "GH5001W" // an S3 request refused: bad signature, unknown credentials, policy denial
+	CodeS3Failed      Code = "GH5002W" // an authorized S3 request that then failed (backend, body check, client gone)
+	CodeServerStarted Code = "GH9000I"
+	CodeServerStopped Code = "GH9001I"
 )
 
 // Decision is the outcome recorded with an event.

@@ -25,6 +25,10 @@ type Config struct {
 	Identity        Identity      `yaml:"identity"`
 	Secrets         Secrets       `yaml:"secrets"`
 	STS             STS           `yaml:"sts"`
+
+	// derived* record which URLs applyDerived computed from api.listen, so
+	// BindAPI can correct them once the real port is known.
+	derivedPublicURL, derivedACSURL bool
 }
 
 // Log configures structured logging.

@@ -97,6 +97,9 @@ func walkLeaves(t reflect.Type, prefix string, fn func(string, reflect.StructFie
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := yamlName(f)
+		if !f.IsExported() || name == "" {
+			continue
+		}
 		p := name
 		if prefix != "" {
 			p = prefix + "." + name
@@ -200,7 +203,7 @@ func join(prefix, name string) string {
 func fieldByYAML(v reflect.Value, name string) (reflect.Value, bool) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		if yamlName(t.Field(i)) == name {
+		if t.Field(i).IsExported() && yamlName(t.Field(i)) == name {
 			return v.Field(i), true
 		}
 	}
@@ -210,7 +213,9 @@ func fieldByYAML(v reflect.Value, name string) (reflect.Value, bool) {
 func suggest(t reflect.Type, name string) string {
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		names = append(names, yamlName(t.Field(i)))
+		if t.Field(i).IsExported() {
+			names = append(names, yamlName(t.Field(i)))
+		}
 	}
 	sort.Strings(names)
 	return "; known keys: " + strings.Join(names, ", ")
@@ -291,6 +296,7 @@ func (c *Config) applyDerived() {
 		c.Identity.BootstrapToken = filepath.Join(c.DataDir, "bootstrap-admin.token")
 	}
 	if c.API.PublicURL == "" && c.API.Listen != "" {
+		c.derivedPublicURL = true
 		scheme := "http"
 		if c.TLS() {
 			scheme = "https"
@@ -299,6 +305,24 @@ func (c *Config) applyDerived() {
 	}
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
 	if c.STS.ACSURL == "" && c.API.PublicURL != "" {
+		c.derivedACSURL = true
+		c.STS.ACSURL = c.API.PublicURL + "/saml/acs"
+	}
+}
+
+// BindAPI re-derives the URLs that came from api.listen once the listener is
+// bound, so that "127.0.0.1:0" becomes the real port in api.public_url and
+// sts.acs_url. Explicitly configured URLs are left alone.
+func (c *Config) BindAPI(addr string) {
+	if !c.derivedPublicURL {
+		return
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	c.API.PublicURL = scheme + "://" + addr
+	if c.derivedACSURL {
 		c.STS.ACSURL = c.API.PublicURL + "/saml/acs"
 	}
 }

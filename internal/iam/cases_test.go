@@ -23,10 +23,11 @@ type policyCase struct {
 		Policy json.RawMessage `json:"policy"`
 	} `json:"policies"`
 	Request struct {
-		Action    string              `json:"action"`
-		Resource  string              `json:"resource"`
-		Context   map[string][]string `json:"context"`
-		Principal string              `json:"principal"`
+		Action     string              `json:"action"`
+		Resource   string              `json:"resource"`
+		Context    map[string][]string `json:"context"`
+		Principal  string              `json:"principal"`
+		Principals []Identity          `json:"principals"`
 	} `json:"request"`
 	Want       string `json:"want"`
 	WantReason string `json:"want_reason"`
@@ -91,7 +92,7 @@ func TestCases(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req := &Request{Action: tc.Request.Action, Resource: tc.Request.Resource, Context: tc.Request.Context, Principal: tc.Request.Principal}
+				req := &Request{Action: tc.Request.Action, Resource: tc.Request.Resource, Context: tc.Request.Context, Principal: tc.Request.Principal, Principals: tc.Request.Principals}
 				got := c.Evaluate(req)
 				if got.Decision.String() != tc.Want {
 					t.Fatalf("decision %s (%s), want %s", got.Decision, got.Reason(), tc.Want)

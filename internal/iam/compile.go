@@ -72,8 +72,18 @@ type Request struct {
 	// aws:SourceIp, s3:prefix, …) with their values. Keys are matched
 	// case-insensitively; lower-case keys are found fastest.
 	Context map[string][]string
-	// Principal is the ARN of the caller, checked against Principal and
-	// NotPrincipal elements. Optional: identity policies have none.
+	// Principals are the caller's identities, checked against Principal
+	// and NotPrincipal elements (identity policies have none). Each has a
+	// type, and a value names only identities of its own type. A caller may
+	// hold several identities, such as a role session's ARN and the role's
+	// ARN; the account of every AWS identity is added implicitly, so
+	// {"AWS": "123456789012"} names every AWS identity of that account. A
+	// request with neither Principals nor Principal is anonymous.
+	Principals []Identity
+	// Principal is the caller as one untyped string, read as the single
+	// identity IdentityOf(Principal) when Principals is empty.
+	//
+	// Deprecated: the type is guessed from the text; set Principals.
 	Principal string
 }
 
@@ -191,8 +201,8 @@ type cstmt struct {
 	notResource  bool
 	anyResource  bool // no Resource element (trust policies)
 	resources    []arnPattern
-	hasVars      bool // some resource pattern has a policy variable
-	principal    *Principal
+	hasVars      bool        // some resource pattern has a policy variable
+	principal    *cprincipal // nil: no Principal or NotPrincipal element
 	notPrincipal bool
 	conds        []compiledCond
 }
@@ -418,9 +428,9 @@ func compileStatement(s Statement, vars bool) (cstmt, error) {
 	}
 	switch {
 	case s.Principal != nil:
-		cs.principal = s.Principal
+		cs.principal = compilePrincipal(s.Principal)
 	case s.NotPrincipal != nil:
-		cs.principal, cs.notPrincipal = s.NotPrincipal, true
+		cs.principal, cs.notPrincipal = compilePrincipal(s.NotPrincipal), true
 	}
 	for _, cond := range s.Condition {
 		cc, err := compileCondition(cond, vars)
@@ -462,7 +472,7 @@ func (s *cstmt) matches(r *Request) bool {
 			return false
 		}
 	}
-	if s.principal != nil && principalMatches(s.principal, r.Principal) == s.notPrincipal {
+	if s.principal != nil && !s.principal.applies(r, s.notPrincipal) {
 		return false
 	}
 	for i := range s.conds {
@@ -471,31 +481,6 @@ func (s *cstmt) matches(r *Request) bool {
 		}
 	}
 	return true
-}
-
-// principalMatches reports whether the caller is named by p: "*" names
-// everyone, an ARN names itself, a 12-digit account names every principal of
-// that account.
-func principalMatches(p *Principal, caller string) bool {
-	if p.Any {
-		return true
-	}
-	for _, e := range p.Entries {
-		for _, v := range e.Values {
-			switch {
-			case v == "*":
-				return true
-			case caller == "":
-			case v == caller:
-				return true
-			case e.Type == "AWS" && len(v) == 12 && isDigits(v):
-				if idx, ok := splitARN(caller, false); ok && caller[idx[3]+1:idx[4]] == v {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func isDigits(s string) bool {

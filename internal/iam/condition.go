@@ -275,9 +275,11 @@ func (c *compiledCond) eval(r *Request) bool {
 		}
 		return c.op.negated
 	}
-	if c.op.negated && c.op.set == setNone && c.hasVars && !c.valuesResolvable(r) {
-		// AWS: an unresolvable variable may invalidate the statement; a
-		// negated operator must not turn "cannot compare" into a match.
+	if c.op.negated && c.hasVars && !c.valuesResolvable(r) {
+		// AWS: an unresolvable variable may invalidate the statement ("any
+		// attempt to match it fails and causes the statement to be
+		// invalid"); a negated operator, with or without a set prefix,
+		// must not turn "cannot compare" into a match.
 		return false
 	}
 	switch c.op.set {

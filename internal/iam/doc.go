@@ -15,6 +15,9 @@
 //     Null, missing keys: negated operators are true, the others false).
 //   - "Single-valued vs multivalued context keys" (ForAnyValue / ForAllValues;
 //     ForAllValues on an empty or missing key is true, ForAnyValue false).
+//   - "AWS JSON policy elements: Principal" and "…: NotPrincipal" (typed
+//     principals; "*" and {"AWS": "*"} name anonymous callers; NotPrincipal
+//     must name every identity of the caller, its account included).
 //   - "IAM policy elements: Variables and tags" (${…}, ${*}, ${?}, ${$},
 //     defaults; an unresolvable variable makes that value not match).
 package iam

@@ -61,6 +61,7 @@ func TestIndexMatchesLinearScan(t *testing.T) {
 // re-serializes and re-parses to the same policy.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(benchPolicy(2)))
+	f.Add([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["123456789012","arn:aws:iam::123456789012:root"],"Federated":"*","Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Deny","NotPrincipal":{"CanonicalUser":"x","AWS":"arn:aws:sts::123456789012:assumed-role/r/s"},"Action":"s3:*","Resource":"*"}]}`))
 	f.Add([]byte(`{"Version":"2012-10-17","Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"*"},"NotAction":"s3:*","NotResource":"arn:aws:s3:::b/${aws:username, 'x'}${*}","Condition":{"ForAllValues:StringLikeIfExists":{"aws:TagKeys":["a*",1,true]},"Null":{"a:b":"true"}}}}`))
 	for seed := range uint64(20) {
 		f.Add(iamtest.Generate(seed).Identity[0].JSON())
@@ -81,8 +82,22 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(p, q) {
 			t.Fatalf("round trip changed the policy:\n%#v\n%#v", p, q)
 		}
-		if _, err := Compile(NamedPolicy{Policy: p}); err != nil {
+		c, err := Compile(NamedPolicy{Policy: p})
+		if err != nil {
 			t.Fatalf("a parsed policy must compile: %v", err)
+		}
+		// Principal and NotPrincipal elements of any shape must evaluate
+		// without panicking, for typed, untyped and anonymous callers.
+		for _, r := range []*Request{
+			{Action: "sts:AssumeRole", Resource: "arn:aws:iam::123456789012:role/r", Principals: []Identity{
+				{PrincipalAWS, "arn:aws:sts::123456789012:assumed-role/r/s"}, {PrincipalAWS, "123456789012"},
+				{PrincipalFederated, "arn:aws:iam::123456789012:saml-provider/x"}, {"", ""}}},
+			{Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k", Principal: "arn:aws:iam::123456789012:root"},
+			{Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"},
+		} {
+			if got, lin := c.Evaluate(r).Decision, c.evaluateLinear(r); got != lin {
+				t.Fatalf("indexed %s, linear %s", got, lin)
+			}
 		}
 	})
 }

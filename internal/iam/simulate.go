@@ -19,8 +19,13 @@ type SimulateInput struct {
 	Boundaries      []PolicyDocument
 	Action          string
 	Resource        string
-	Principal       string
-	Context         map[string][]string
+	// Principals are the caller's typed identities (see Request.Principals).
+	Principals []Identity
+	// Principal is an untyped caller, used when Principals is empty.
+	//
+	// Deprecated: set Principals.
+	Principal string
+	Context   map[string][]string
 }
 
 // SimulateOutput is the decision of Simulate in a form fit for printing.
@@ -75,7 +80,7 @@ func Simulate(in SimulateInput) (SimulateOutput, error) {
 	if err != nil {
 		return SimulateOutput{}, errors.Join(ErrInvalidInput, err)
 	}
-	r := c.Evaluate(&Request{Action: in.Action, Resource: in.Resource, Context: in.Context, Principal: in.Principal})
+	r := c.Evaluate(&Request{Action: in.Action, Resource: in.Resource, Context: in.Context, Principals: in.Principals, Principal: in.Principal})
 	return SimulateOutput{
 		Decision:          r.Decision,
 		Allowed:           r.Decision == Allowed,

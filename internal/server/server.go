@@ -26,7 +26,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/demoidp"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/scim"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
@@ -47,6 +50,9 @@ type Server struct {
 	Audit    *audit.Log
 	Identity *identity.Service
 	STS      *sts.Service
+	SSO      *websso.Service
+	mux       *http.ServeMux
+	masterKey []byte
 
 	apiSrv, adminSrv *http.Server
 	apiLn, adminLn   net.Listener
@@ -67,6 +73,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
+	// Bind first: with port 0 the real address feeds api.public_url and the
+	// URLs derived from it (issuer, ACS) before any front end is built.
+	if s.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+		return nil, fmt.Errorf("server: api.listen: %w", err)
+	}
+	s.closers = append(s.closers, ignoreClosed(s.apiLn.Close))
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		return nil, fmt.Errorf("server: admin.listen: %w", err)
+	}
+	s.closers = append(s.closers, ignoreClosed(s.adminLn.Close))
+	cfg.BindAPI(s.apiLn.Addr().String())
+	s.cfg = cfg
 	masterKey, err := loadMasterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -158,6 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
+	samlReplay := saml.NewMemoryReplayCache(nil, 0)
 	s.STS, err = sts.New(sts.Options{
 		Store:                  s.Store,
 		Audit:                  s.Audit,
@@ -169,9 +188,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		DefaultSessionDuration: cfg.STS.DefaultSessionDuration,
 		SAMLEntityID:           cfg.STS.SAMLAudience,
 		ACSURL:                 cfg.STS.ACSURL,
+		SAMLReplay:             samlReplay,
+		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
+	}
+	s.SSO, err = websso.New(websso.Options{
+		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: masterKey,
+		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID,
+		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
+		SessionTTL: cfg.Identity.SessionTTL,
+		Assumer:    websso.HandlerAssumer{Handler: s.STS},
+		Logger:     log.With("component", "websso"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: websso: %w", err)
+	}
+	if err := s.SSO.EnsureSelfProvider(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -182,11 +217,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	metrics := newHTTPMetrics(reg)
 
 	mux := http.NewServeMux()
+	s.mux, s.masterKey = mux, masterKey
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", scimHandler))
 	mux.Handle("/scim/v2", http.StripPrefix("/scim/v2", scimHandler))
 	mux.Handle("/sts", s.STS)
 	mux.Handle("/sts/", s.STS)
+	for _, p := range websso.Routes {
+		mux.Handle(p, s.SSO.Handler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
@@ -218,14 +257,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 
-	if s.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
-		return nil, fmt.Errorf("server: api.listen: %w", err)
-	}
-	s.closers = append(s.closers, ignoreClosed(s.apiLn.Close))
-	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-		return nil, fmt.Errorf("server: admin.listen: %w", err)
-	}
-	s.closers = append(s.closers, ignoreClosed(s.adminLn.Close))
 	return s, nil
 }
 
@@ -364,4 +395,20 @@ func (s *Server) closeAll() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// EnableDemoIdP mounts the DEMO IdP (not for production) at /demo-idp/ and
+// seeds it (SAML and OIDC providers, demo roles, users' aws_roles). Call it
+// from the demo command only, after the demo users exist and before Serve.
+func (s *Server) EnableDemoIdP(ctx context.Context) error {
+	idp, err := demoidp.New(demoidp.Options{
+		Store: s.Store, MasterKey: s.masterKey, PublicURL: s.cfg.API.PublicURL,
+		ACSURL: s.cfg.STS.ACSURL, SPEntityID: s.cfg.STS.SAMLAudience, AccountID: s.cfg.STS.AccountID,
+		Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.mux.Handle(demoidp.DefaultBasePath+"/", idp)
+	return idp.Seed(ctx)
 }

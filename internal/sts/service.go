@@ -102,6 +102,9 @@ type Options struct {
 	Clock func() time.Time
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// WebIdentityContext, when set, adds trust-policy condition keys for a
+	// verified web identity token (websso.Service.WebIdentityContext).
+	WebIdentityContext func(issuer string, claims map[string]any) map[string][]string
 	// CacheTTL bounds how long role, provider and user-status lookups are
 	// reused (default DefaultCacheTTL, at most credentials.MaxRevocationTTL).
 	CacheTTL time.Duration

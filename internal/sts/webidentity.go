@@ -225,6 +225,11 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		tctx[strings.ToLower(key)+":amr"] = amr
 	}
 	tctx["aws:federatedprovider"] = []string{provARN}
+	if s.o.WebIdentityContext != nil {
+		for k, v := range s.o.WebIdentityContext(prov.IssuerURL, id.Claims) {
+			tctx[strings.ToLower(k)] = v
+		}
+	}
 	tctx["sts:rolesessionname"] = []string{sessionName}
 	if idpSourceID != "" {
 		tctx["sts:sourceidentity"] = []string{idpSourceID}

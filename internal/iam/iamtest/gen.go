@@ -124,7 +124,7 @@ func condition(r *rand.Rand) map[string]any {
 		}
 		// Multivalued keys always get a set operator: AWS documents plain
 		// operators on them as a mistake, and evaluators differ (see
-		// oracle/exceptions.json, "multivalued-without-set-operator").
+		// oracle/README.md, "Left out of generation").
 		switch {
 		case k.multi && r.IntN(2) == 0, !k.multi && r.IntN(40) == 0:
 			op = "ForAnyValue:" + op

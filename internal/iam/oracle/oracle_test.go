@@ -25,14 +25,30 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/iam/iamtest"
 )
 
-// exception is a documented, accepted disagreement with the oracle.
+// exception is a documented, accepted disagreement with the oracle: the
+// seeds it covers, each with both answers, and evidence (small cases with
+// the answers both evaluators are known to give) that shows why the oracle
+// is wrong. The evidence is re-checked on every run, so an oracle upgrade
+// that changes its behaviour is noticed.
 type exception struct {
-	ID     string   `json:"id"`
-	Seeds  []uint64 `json:"seeds"`
-	Ours   string   `json:"ours"`
-	Oracle string   `json:"oracle"`
-	Reason string   `json:"reason"`
-	AWSDoc string   `json:"aws_doc"`
+	ID       string          `json:"id"`
+	Reason   string          `json:"reason"`
+	AWSDoc   string          `json:"aws_doc"`
+	Cases    []exceptionCase `json:"cases"`
+	Evidence []evidence      `json:"evidence"`
+}
+
+type exceptionCase struct {
+	Seed   uint64 `json:"seed"`
+	Ours   string `json:"ours"`
+	Oracle string `json:"oracle"`
+}
+
+type evidence struct {
+	Note   string       `json:"note"`
+	Case   iamtest.Case `json:"case"`
+	Ours   string       `json:"ours"`
+	Oracle string       `json:"oracle"`
 }
 
 type verdict struct {
@@ -40,25 +56,39 @@ type verdict struct {
 	Error    string `json:"error"`
 }
 
-func loadExceptions(t *testing.T) map[uint64]exception {
+// excepted is one seed's accepted disagreement.
+type excepted struct {
+	exceptionCase
+	id string
+}
+
+func loadExceptions(t *testing.T) ([]exception, map[uint64]excepted) {
 	b, err := os.ReadFile("exceptions.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var list []exception
-	if err := json.Unmarshal(b, &list); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&list); err != nil {
 		t.Fatalf("exceptions.json: %v", err)
 	}
-	m := map[uint64]exception{}
+	m := map[uint64]excepted{}
 	for _, e := range list {
 		if e.Reason == "" || !strings.HasPrefix(e.AWSDoc, "https://docs.aws.amazon.com/") {
 			t.Fatalf("exception %q must give a reason and cite the AWS documentation", e.ID)
 		}
-		for _, s := range e.Seeds {
-			m[s] = e
+		if len(e.Evidence) == 0 {
+			t.Fatalf("exception %q must give evidence", e.ID)
+		}
+		for _, c := range e.Cases {
+			if prev, dup := m[c.Seed]; dup {
+				t.Fatalf("seed %d is in exceptions %q and %q", c.Seed, prev.id, e.ID)
+			}
+			m[c.Seed] = excepted{c, e.ID}
 		}
 	}
-	return m
+	return list, m
 }
 
 func run(t *testing.T, ctx context.Context, name string, args ...string) {
@@ -71,6 +101,7 @@ func run(t *testing.T, ctx context.Context, name string, args ...string) {
 }
 
 func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
+	t.Helper()
 	var nps []iam.NamedPolicy
 	add := func(name string, layer iam.Layer, doc []byte) {
 		p, err := iam.Parse(doc)
@@ -95,7 +126,7 @@ func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
 	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principal: c.Principal}).Decision
 }
 
-// TestOracleAgreement runs N generated cases (GATEHOUSE_IAM_ORACLE_N, default 2000)
+// TestOracleAgreement runs N generated cases (GATEHOUSE_IAM_ORACLE_N, default 5000)
 // through both evaluators. Every disagreement fails the test unless
 // exceptions.json lists its seed with the AWS documentation that justifies
 // our answer.
@@ -113,7 +144,7 @@ func TestOracleAgreement(t *testing.T) {
 	if _, err := os.Stat("node_modules/@cloud-copilot/iam-simulate/package.json"); err != nil {
 		run(t, ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
 	}
-	n := 2000
+	n := 5000
 	if s := os.Getenv("GATEHOUSE_IAM_ORACLE_N"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v <= 0 {
@@ -121,28 +152,41 @@ func TestOracleAgreement(t *testing.T) {
 		}
 		n = v
 	}
-	exceptions := loadExceptions(t)
+	list, exceptions := loadExceptions(t)
 	cases := make([]iamtest.Case, n)
 	for i := range cases {
 		cases[i] = iamtest.Generate(uint64(i))
 	}
-	input, err := json.Marshal(cases)
-	if err != nil {
-		t.Fatal(err)
+	// The evidence of every exception goes through the oracle in the same
+	// run, after the generated cases.
+	var ev []evidence
+	var evID []string
+	for _, e := range list {
+		for _, x := range e.Evidence {
+			ev = append(ev, x)
+			evID = append(evID, e.ID)
+		}
 	}
-	cmd := exec.CommandContext(ctx, "node", "oracle.js")
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node oracle.js: %v\n%s", err, stderr.String())
+	all := append([]iamtest.Case(nil), cases...)
+	for _, x := range ev {
+		all = append(all, x.Case)
 	}
-	var verdicts []verdict
-	if err := json.Unmarshal(out, &verdicts); err != nil || len(verdicts) != n {
-		t.Fatalf("oracle output: %v (%d verdicts for %d cases)", err, len(verdicts), n)
+	verdicts := runOracle(t, ctx, all)
+	for i, x := range ev {
+		v := verdicts[n+i]
+		ours := evaluate(t, x.Case).String()
+		if v.Error != "" || v.Decision != x.Oracle || ours != x.Ours {
+			t.Errorf("exception %q, evidence %q: gatehouse %s (want %s), oracle %s%s (want %s): the behaviour the exception rests on changed; review it",
+				evID[i], x.Note, ours, x.Ours, v.Decision, v.Error, x.Oracle)
+		}
 	}
+	verdicts = verdicts[:n]
 	var agree, excepted, oracleErrors int
+	for i, c := range cases {
+		if e, ok := exceptions[c.Seed]; ok && verdicts[i].Error == "" && evaluate(t, c).String() == verdicts[i].Decision {
+			t.Errorf("seed %d: both evaluators now give %s; remove it from exception %q", c.Seed, verdicts[i].Decision, e.id)
+		}
+	}
 	byDecision := map[string]int{}
 	var failures []string
 	usedExceptions := map[string]int{}
@@ -163,7 +207,7 @@ func TestOracleAgreement(t *testing.T) {
 		}
 		if e, ok := exceptions[c.Seed]; ok && e.Ours == ours && e.Oracle == v.Decision {
 			excepted++
-			usedExceptions[e.ID]++
+			usedExceptions[e.id]++
 			continue
 		}
 		b, _ := json.Marshal(c)
@@ -186,4 +230,26 @@ func TestOracleAgreement(t *testing.T) {
 		}
 		t.Error(f)
 	}
+}
+
+// runOracle sends the cases to node oracle.js and returns one verdict each.
+func runOracle(t *testing.T, ctx context.Context, cases []iamtest.Case) []verdict {
+	t.Helper()
+	input, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "node", "oracle.js")
+	cmd.Stdin = bytes.NewReader(input)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node oracle.js: %v\n%s", err, stderr.String())
+	}
+	var verdicts []verdict
+	if err := json.Unmarshal(out, &verdicts); err != nil || len(verdicts) != len(cases) {
+		t.Fatalf("oracle output: %v (%d verdicts for %d cases)", err, len(verdicts), len(cases))
+	}
+	return verdicts
 }

@@ -31,9 +31,12 @@ type Options struct {
 	Boundaries      []string
 	Action          string
 	Resource        string
-	Principal       string
-	Context         []string // "key=value", repeated for several values
-	JSON            bool
+	// Principal is the caller: "Type:value" with Type one of AWS,
+	// Federated, Service or CanonicalUser (Federated:arn:aws:iam::…:saml-provider/x),
+	// or a bare value whose type iam.IdentityOf infers.
+	Principal string
+	Context   []string // "key=value", repeated for several values
+	JSON      bool
 	// Now, when set, supplies aws:CurrentTime and aws:EpochTime unless the
 	// context already has them.
 	Now time.Time
@@ -84,7 +87,10 @@ func Run(o Options, readFile ReadFileFunc, stdout, stderr io.Writer) int {
 
 // Input builds the simulation input from the options.
 func Input(o Options, readFile ReadFileFunc) (iam.SimulateInput, error) {
-	in := iam.SimulateInput{Action: o.Action, Resource: o.Resource, Principal: o.Principal}
+	in := iam.SimulateInput{Action: o.Action, Resource: o.Resource}
+	if p := strings.TrimSpace(o.Principal); p != "" {
+		in.Principals = []iam.Identity{ParsePrincipal(p)}
+	}
 	var errs []error
 	load := func(args []string, kind string) []iam.PolicyDocument {
 		var docs []iam.PolicyDocument
@@ -132,4 +138,16 @@ func Input(o Options, readFile ReadFileFunc) (iam.SimulateInput, error) {
 		return in, errors.Join(append([]error{iam.ErrInvalidInput}, errs...)...)
 	}
 	return in, nil
+}
+
+// ParsePrincipal reads a --principal value: "Type:value" with a principal
+// type prefix (AWS:, Federated:, Service:, CanonicalUser:), else a bare
+// value typed by iam.IdentityOf.
+func ParsePrincipal(s string) iam.Identity {
+	for _, t := range []string{iam.PrincipalAWS, iam.PrincipalFederated, iam.PrincipalService, iam.PrincipalCanonicalUser} {
+		if v, ok := strings.CutPrefix(s, t+":"); ok {
+			return iam.Identity{Type: t, ID: v}
+		}
+	}
+	return iam.IdentityOf(s)
 }

@@ -69,3 +69,26 @@ func TestRunJSONAndMultiValues(t *testing.T) {
 		t.Fatalf("context %v", in.Context)
 	}
 }
+
+func TestPrincipalTypes(t *testing.T) {
+	trust := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::000000000000:saml-provider/x"},"Action":"sts:AssumeRoleWithSAML"}}`
+	for _, tc := range []struct {
+		principal string
+		code      int
+	}{
+		{"arn:aws:iam::000000000000:saml-provider/x", ExitAllow}, // inferred Federated
+		{"Federated:arn:aws:iam::000000000000:saml-provider/x", ExitAllow},
+		{"AWS:arn:aws:iam::000000000000:saml-provider/x", ExitDeny}, // same text, other type
+		{"Service:arn:aws:iam::000000000000:saml-provider/x", ExitDeny},
+		{"", ExitDeny}, // anonymous
+	} {
+		o := Options{Policies: []string{trust}, Action: "sts:AssumeRoleWithSAML", Resource: "arn:aws:iam::000000000000:role/r", Principal: tc.principal}
+		var out bytes.Buffer
+		if code := Run(o, files(nil), &out, &bytes.Buffer{}); code != tc.code {
+			t.Errorf("--principal %q: code %d, want %d: %s", tc.principal, code, tc.code, out.String())
+		}
+	}
+	if got := ParsePrincipal("CanonicalUser:abc"); got.Type != "CanonicalUser" || got.ID != "abc" {
+		t.Errorf("ParsePrincipal = %+v", got)
+	}
+}

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+)
+
+// refreshBefore is how long before expiry cached credentials are replaced.
+const refreshBefore = 5 * time.Minute
+
+// userSession is a signed-in CLI user: the server and its session token.
+type userSession struct {
+	profile string
+	prof    *profile
+	base    string
+	entry   credentialEntry
+	client  *adminClient
+}
+
+func (f *profileFlags) session() (*userSession, error) {
+	name, p, base, err := f.resolve()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := loadCredentials()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var e credentialEntry
+	if creds != nil {
+		e = creds.Servers[base]
+	}
+	if e.Token == "" {
+		return nil, fmt.Errorf("not signed in to %s: run 'gatehouse login --server %s'", base, base)
+	}
+	if !e.ExpiresAt.IsZero() && time.Now().After(e.ExpiresAt) {
+		return nil, fmt.Errorf("the session for %s expired at %s: run 'gatehouse login --server %s'", base,
+			e.ExpiresAt.Format(time.RFC3339), base)
+	}
+	return &userSession{profile: name, prof: p, base: base, entry: e,
+		client: &adminClient{base: base, token: e.Token, hc: &http.Client{Timeout: 60 * time.Second}}}, nil
+}
+
+// loginHint turns an authentication failure into advice.
+func (us *userSession) loginHint(err error) error {
+	var se *serverError
+	if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+		return fmt.Errorf("%w; sign in again with 'gatehouse login --server %s'", err, us.base)
+	}
+	return err
+}
+
+type roleList struct {
+	Roles []websso.Entitlement `json:"roles"`
+	IdP   string               `json:"idp"`
+}
+
+func (us *userSession) roles(ctx context.Context) (*roleList, error) {
+	var rl roleList
+	if _, err := us.client.do(ctx, "GET", "/api/v1/me/roles", nil, &rl); err != nil {
+		return nil, us.loginHint(err)
+	}
+	return &rl, nil
+}
+
+// matchRole finds ref (ARN or name, case-insensitively) in roles.
+func matchRole(roles []websso.Entitlement, ref string) (websso.Entitlement, bool) {
+	for _, r := range roles {
+		if r.ARN == ref || strings.EqualFold(r.Name, ref) {
+			return r, true
+		}
+	}
+	return websso.Entitlement{}, false
+}
+
+// ---- credentials and their cache ----
+
+// processCredentials is the AWS credential_process output (version 1):
+// https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-sourcing-external.html
+type processCredentials struct {
+	Version         int    `json:"Version"`
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	SessionToken    string `json:"SessionToken"`
+	Expiration      string `json:"Expiration"`
+}
+
+type cachedCredentials struct {
+	Server   string               `json:"server"`
+	Role     string               `json:"role"`
+	RoleARN  string               `json:"roleArn"`
+	UserName string               `json:"userName"`
+	Session  string               `json:"session"` // hash of the gatehouse session it came from
+	Creds    websso.Credentials   `json:"credentials"`
+	Entitled []websso.Entitlement `json:"-"`
+}
+
+// cacheDir is $GATEHOUSE_CACHE_DIR, else <$GATEHOUSE_CONFIG_DIR>/cache when
+// that is set, else $XDG_CACHE_HOME/gatehouse, else ~/.cache/gatehouse.
+func cacheDir() (string, error) {
+	if d := os.Getenv("GATEHOUSE_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("GATEHOUSE_CONFIG_DIR"); d != "" {
+		return filepath.Join(d, "cache"), nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "gatehouse"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".cache", "gatehouse"), nil
+}
+
+func hashHex(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func (us *userSession) cachePath(role string) (string, error) {
+	d, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "credentials-"+hashHex(us.base, us.profile, role)+".json"), nil
+}
+
+// credentialsFor returns credentials for role ("" = the profile's default,
+// else the server's default), from the cache while they have more than
+// refreshBefore left, else fresh: a web-identity token minted by the
+// server, exchanged at the server's STS endpoint with
+// AssumeRoleWithWebIdentity over HTTP, exactly as an AWS SDK would.
+func (us *userSession) credentialsFor(ctx context.Context, role string, force bool) (*cachedCredentials, error) {
+	if role == "" {
+		role = us.prof.Role
+	}
+	path, err := us.cachePath(role)
+	if err != nil {
+		return nil, err
+	}
+	sessHash := hashHex(us.entry.Token)
+	if !force {
+		if b, err := os.ReadFile(path); err == nil {
+			var cc cachedCredentials
+			if json.Unmarshal(b, &cc) == nil && cc.Session == sessHash && cc.Creds.SessionToken != "" &&
+				time.Until(cc.Creds.Expiration) > refreshBefore {
+				return &cc, nil
+			}
+		}
+	}
+	var tok websso.WebIdentityToken
+	if _, err := us.client.do(ctx, "POST", "/api/v1/me/web-identity-token", map[string]any{}, &tok); err != nil {
+		return nil, us.loginHint(err)
+	}
+	var arn string
+	switch {
+	case role == "" && len(tok.Roles) > 0:
+		arn = tok.Roles[0]
+	case role == "":
+		return nil, errors.New("you are not entitled to any role: ask an administrator to add the gatehouse issuer to a role's trust policy, or your IdP to grant you a role")
+	case strings.HasPrefix(role, "arn:"):
+		arn = role
+	default:
+		rl, err := us.roles(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e, ok := matchRole(rl.Roles, role)
+		if !ok {
+			return nil, fmt.Errorf("you are not entitled to role %q; 'gatehouse roles' lists the roles you may use", role)
+		}
+		arn = e.ARN
+	}
+	creds, err := websso.AssumeRoleWithWebIdentity(ctx, &http.Client{Timeout: 60 * time.Second}, us.base+"/sts",
+		websso.AssumeInput{RoleARN: arn, SessionName: websso.SessionName(tok.UserName), Token: tok.Token})
+	if err != nil {
+		var se *websso.STSError
+		if errors.As(err, &se) && se.Passthrough != "" {
+			return nil, fmt.Errorf("%w [%s: %s]", err, websso.PassthroughHeader, se.Passthrough)
+		}
+		return nil, err
+	}
+	cc := &cachedCredentials{Server: us.base, Role: role, RoleARN: arn, UserName: tok.UserName, Session: sessHash, Creds: *creds}
+	if err := writePrivateJSON(path, cc); err != nil {
+		return nil, fmt.Errorf("cache credentials: %w", err)
+	}
+	return cc, nil
+}
+
+// ---- commands ----
+
+func newRolesCmd() *cobra.Command {
+	var pf profileFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "roles",
+		Short: "List the roles you may use; * marks the profile's default",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			us, err := pf.session()
+			if err != nil {
+				return err
+			}
+			rl, err := us.roles(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rl)
+			}
+			if len(rl.Roles) == 0 {
+				fmt.Fprintln(w, "You are not entitled to any role.")
+				return nil
+			}
+			def := 0
+			if us.prof.Role != "" {
+				def = -1
+				for i, r := range rl.Roles {
+					if r.ARN == us.prof.Role || strings.EqualFold(r.Name, us.prof.Role) {
+						def = i
+					}
+				}
+			}
+			rows := make([][]string, 0, len(rl.Roles))
+			for i, r := range rl.Roles {
+				mark := ""
+				if i == def {
+					mark = "*"
+				}
+				rows = append(rows, []string{mark, oneLine(r.Name), r.ARN, fmt.Sprint(r.MaxSessionDuration), r.Source, oneLine(r.Description)})
+			}
+			table(w, []string{"", "NAME", "ARN", "MAX SESSION (s)", "SOURCE", "DESCRIPTION"}, rows)
+			if def < 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: the profile's default role %q is not among your roles\n", us.prof.Role)
+			}
+			return nil
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newAssumeRoleCmd() *cobra.Command {
+	var pf profileFlags
+	cmd := &cobra.Command{
+		Use:   "assume-role ROLE",
+		Short: "Make ROLE (name or ARN) the profile's default role and fetch its credentials",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SilenceUsage = true
+			us, err := pf.session()
+			if err != nil {
+				return err
+			}
+			rl, err := us.roles(cmd.Context())
+			if err != nil {
+				return err
+			}
+			e, ok := matchRole(rl.Roles, args[0])
+			if !ok {
+				return fmt.Errorf("you are not entitled to role %q; 'gatehouse roles' lists the roles you may use", args[0])
+			}
+			if err := updateProfile(us.profile, func(p *profile) { p.Role = e.ARN; p.Server = us.base }); err != nil {
+				return fmt.Errorf("store profile: %w", err)
+			}
+			us.prof.Role = e.ARN
+			cc, err := us.credentialsFor(cmd.Context(), e.ARN, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "default role of profile %s is now %s (%s)\ncredentials for %s expire at %s\n",
+				us.profile, e.Name, e.ARN, cc.Creds.AssumedRoleARN, cc.Creds.Expiration.Local().Format(time.RFC3339))
+			return nil
+		},
+	}
+	pf.register(cmd)
+	return cmd
+}
+
+func newCredentialProcessCmd() *cobra.Command {
+	var pf profileFlags
+	var role string
+	cmd := &cobra.Command{
+		Use:   "credential-process",
+		Short: "Print AWS credential_process JSON for the profile's role (cached, refreshed 5 minutes before expiry)",
+		Long: `Print temporary credentials in the AWS credential_process format (Version 1):
+
+  [profile gatehouse]
+  credential_process = gatehouse credential-process --role analyst
+
+Credentials are cached in ~/.cache/gatehouse (mode 0600) and refreshed 5
+minutes before they expire. They are obtained like an AWS SDK would: a
+web-identity token from the server, then AssumeRoleWithWebIdentity at the
+server's STS endpoint (<server>/sts).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			us, err := pf.session()
+			if err != nil {
+				return err
+			}
+			cc, err := us.credentialsFor(cmd.Context(), role, false)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			return enc.Encode(processCredentials{Version: 1, AccessKeyID: cc.Creds.AccessKeyID,
+				SecretAccessKey: cc.Creds.SecretAccessKey, SessionToken: cc.Creds.SessionToken,
+				Expiration: cc.Creds.Expiration.UTC().Format(time.RFC3339)})
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().StringVar(&role, "role", "", "role name or ARN (default: the profile's, else your first role)")
+	return cmd
+}
+
+func newEnvCmd() *cobra.Command {
+	var pf profileFlags
+	var role string
+	cmd := &cobra.Command{
+		Use:   "env",
+		Short: "Print export AWS_... lines for the profile's role: eval \"$(gatehouse env)\"",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			us, err := pf.session()
+			if err != nil {
+				return err
+			}
+			cc, err := us.credentialsFor(cmd.Context(), role, false)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			printExports(w, [][2]string{
+				{"AWS_ACCESS_KEY_ID", cc.Creds.AccessKeyID},
+				{"AWS_SECRET_ACCESS_KEY", cc.Creds.SecretAccessKey},
+				{"AWS_SESSION_TOKEN", cc.Creds.SessionToken},
+				{"AWS_CREDENTIAL_EXPIRATION", cc.Creds.Expiration.UTC().Format(time.RFC3339)},
+				{"AWS_ENDPOINT_URL_STS", us.base + "/sts"},
+			})
+			return nil
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().StringVar(&role, "role", "", "role name or ARN (default: the profile's, else your first role)")
+	return cmd
+}
+
+// printExports writes POSIX shell export lines with single-quoted values.
+func printExports(w io.Writer, kv [][2]string) {
+	for _, p := range kv {
+		fmt.Fprintf(w, "export %s='%s'\n", p[0], strings.ReplaceAll(p[1], "'", `'\''`))
+	}
+}

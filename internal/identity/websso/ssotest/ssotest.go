@@ -1,0 +1,166 @@
+// Package ssotest builds a real gatehouse API surface on loopback for
+// tests of sign-in, the role picker and credential passthrough: the SQLite
+// store, the audit log, the identity service, the admin REST API, the STS
+// endpoint, package websso and (optionally) the demo IdP, all on one
+// httptest server, wired as internal/server wires them.
+package ssotest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/demoidp"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// Account is the AWS-style account id of the test world.
+const Account = "123456789012"
+
+// MasterKey seals keys in tests.
+var MasterKey = []byte("0123456789abcdef0123456789abcdef")
+
+// World is a running test server.
+type World struct {
+	T        testing.TB
+	URL      string
+	Store    store.Store
+	Audit    *audit.Log
+	AuditDir string
+	Identity *identity.Service
+	SSO      *websso.Service
+	STS      *sts.Service
+	Demo     *demoidp.IdP
+	Server   *httptest.Server
+	// HookWired reports whether STS got websso's WebIdentityContext hook,
+	// i.e. evaluates gatehouse:* keys for the gatehouse issuer's tokens.
+	HookWired bool
+}
+
+// Options of New.
+type Options struct {
+	Demo bool // mount the demo IdP at /demo-idp and seed it
+}
+
+// New starts the world. Everything is closed at test cleanup.
+func New(t testing.TB, o Options) *World {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	w := &World{T: t, Store: st, AuditDir: filepath.Join(dir, "audit")}
+	w.Audit, err = audit.Open(audit.Options{Dir: w.AuditDir, Mode: audit.ModeSync, MasterKey: MasterKey})
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Audit.Close() })
+	log := slog.New(slog.DiscardHandler)
+	w.Identity = identity.NewService(st, w.Audit, identity.Options{Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: log})
+
+	srv := httptest.NewUnstartedServer(nil)
+	w.Server = srv
+	w.URL = "http://" + srv.Listener.Addr().String()
+
+	kr, err := credentials.LoadOrCreateKeyring(ctx, st, MasterKey, nil)
+	require.NoError(t, err)
+	rev, err := credentials.NewRevoker(st, credentials.RevokerOptions{})
+	require.NoError(t, err)
+	ver, err := credentials.NewVerifier(kr, rev)
+	require.NoError(t, err)
+
+	replay := saml.NewMemoryReplayCache(nil, 0)
+	stsOpts := sts.Options{Store: st, Audit: w.Audit, Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}),
+		Verifier: ver, AccountID: Account, ACSURL: w.URL + "/saml/acs", Logger: log, SAMLReplay: replay}
+	// Wire the gatehouse:* trust-policy keys when STS offers the hook.
+	if f := reflect.ValueOf(&stsOpts).Elem().FieldByName("WebIdentityContext"); f.IsValid() {
+		hook := reflect.ValueOf(websso.WebIdentityContextFor(w.URL))
+		if hook.Type().AssignableTo(f.Type()) {
+			f.Set(hook)
+			w.HookWired = true
+		} else if hook.Type().ConvertibleTo(f.Type()) {
+			f.Set(hook.Convert(f.Type()))
+			w.HookWired = true
+		}
+	}
+	w.STS, err = sts.New(stsOpts)
+	require.NoError(t, err)
+	// The SSO service's credentials endpoint calls STS in process; the two
+	// share the SAML replay cache, so an assertion used at the ACS cannot
+	// be replayed to AssumeRoleWithSAML.
+	w.SSO, err = websso.New(websso.Options{Store: st, Identity: w.Identity, Audit: w.Audit, MasterKey: MasterKey,
+		PublicURL: w.URL, AccountID: Account, Logger: log, DemoIdPPath: "/demo-idp", SAMLReplay: replay,
+		ACSURL: w.URL + "/saml/acs", Assumer: websso.HandlerAssumer{Handler: w.STS}})
+	require.NoError(t, err)
+
+	apiH, err := api.New(api.Options{Store: st, Identity: w.Identity, Audit: w.Audit, Logger: log, AccountID: Account})
+	require.NoError(t, err)
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiH)
+	mux.Handle("/sts", w.STS)
+	for _, p := range websso.Routes {
+		mux.Handle(p, w.SSO.Handler())
+	}
+	if o.Demo {
+		w.Demo, err = demoidp.New(demoidp.Options{Store: st, MasterKey: MasterKey, PublicURL: w.URL, AccountID: Account, Logger: log})
+		require.NoError(t, err)
+		mux.Handle("/demo-idp/", w.Demo)
+	}
+	srv.Config.Handler = mux
+	srv.Start()
+	t.Cleanup(srv.Close)
+	require.NoError(t, w.SSO.EnsureSelfProvider(ctx))
+	return w
+}
+
+// AddUser creates an active local user with a password and groups
+// (created when missing), and returns it.
+func (w *World) AddUser(name, password string, groups ...string) *store.User {
+	t := w.T
+	t.Helper()
+	ctx := context.Background()
+	u := &store.User{UserName: name, Active: true}
+	require.NoError(t, w.Store.CreateUser(ctx, u))
+	require.NoError(t, w.Identity.SetPassword(ctx, u.ID, password))
+	for _, gn := range groups {
+		g, err := w.Store.GetGroupByName(ctx, gn)
+		if err != nil {
+			g = &store.Group{DisplayName: gn}
+			g.Members = []store.Member{{ID: u.ID, Type: store.MemberUser}}
+			require.NoError(t, w.Store.CreateGroup(ctx, g))
+			continue
+		}
+		g.Members = append(g.Members, store.Member{ID: u.ID, Type: store.MemberUser})
+		require.NoError(t, w.Store.UpdateGroup(ctx, g))
+	}
+	u, err := w.Store.GetUser(ctx, u.ID)
+	require.NoError(t, err)
+	return u
+}
+
+// AddRole creates a role with the trust policy and a permission policy
+// allowing sts:GetCallerIdentity-free S3 reads.
+func (w *World) AddRole(name, trust string) *store.Role {
+	w.T.Helper()
+	r := &store.Role{Name: name, TrustPolicy: trust, MaxSessionDuration: 3600, Description: "test role " + name,
+		PermissionPolicies: []store.NamedPolicy{{Name: "read", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}]}`}}}
+	require.NoError(w.T, w.Store.CreateRole(context.Background(), r))
+	return r
+}
+
+// RoleARN is the ARN of role name.
+func RoleARN(name string) string { return "arn:aws:iam::" + Account + ":role/" + name }

@@ -1,0 +1,572 @@
+package websso
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Limits of the CLI hand-off.
+const (
+	pendingTTL = 10 * time.Minute
+	oidcTTL    = 10 * time.Minute
+)
+
+var (
+	stateRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+	challengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	relayRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+)
+
+func loginMeta(r *http.Request) identity.LoginMeta {
+	return identity.LoginMeta{SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent(), 256), RequestID: requestid.From(r.Context())}
+}
+
+type idpLink struct {
+	Name, URL string
+	Demo      bool
+}
+
+// GET /login[?cli_port=P&state=S&code_challenge=C][&idp=saml|oidc|password]
+func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	relay := q.Get("relay")
+	if port := q.Get("cli_port"); port != "" {
+		p, err := strconv.Atoi(port)
+		state, ch := q.Get("state"), q.Get("code_challenge")
+		if err != nil || p < 1024 || p > 65535 || !stateRE.MatchString(state) || !challengeRE.MatchString(ch) {
+			s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+				Cause: "The CLI sign-in parameters (cli_port, state, code_challenge) are malformed.",
+				Fix:   "start the sign-in again with 'gatehouse login'."})
+			return
+		}
+		if relay, err = randomID(s.o.Rand, 16); err == nil {
+			err = s.putOnce(ctx, pendingKey(relay), pendingCLI{Port: p, State: state, Challenge: ch, ExpiresAt: s.now().Add(pendingTTL)})
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "register CLI login", "err", err)
+			s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
+				Cause: "The sign-in could not be started.", Fix: "retry in a moment."})
+			return
+		}
+	} else if relay != "" && !relayRE.MatchString(relay) {
+		relay = ""
+	}
+	samlPs, err := s.o.Store.ListSAMLProviders(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "list SAML providers", "err", err)
+	}
+	oidcPs, err := s.o.Store.ListOIDCProviders(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "list OIDC providers", "err", err)
+	}
+	var sl, ol []idpLink
+	for _, p := range samlPs {
+		v := url.Values{"provider": {p.Name}}
+		if relay != "" {
+			v.Set("relay", relay)
+		}
+		sl = append(sl, idpLink{Name: p.Name, URL: s.o.PublicURL + "/saml/login?" + v.Encode(), Demo: isDemo(p.EntityID, s)})
+	}
+	for _, p := range oidcPs {
+		if isSelfIssuer(s, p.IssuerURL) {
+			continue
+		}
+		v := url.Values{"provider": {p.ID}}
+		if relay != "" {
+			v.Set("relay", relay)
+		}
+		ol = append(ol, idpLink{Name: p.IssuerURL, URL: s.o.PublicURL + "/oidc/login?" + v.Encode(), Demo: isDemo(p.IssuerURL, s)})
+	}
+	// A CLI that asked for one kind of IdP skips the page when there is
+	// exactly one of that kind.
+	switch q.Get("idp") {
+	case "saml":
+		if len(sl) == 1 {
+			http.Redirect(w, r, sl[0].URL, http.StatusFound)
+			return
+		}
+	case "oidc":
+		if len(ol) == 1 {
+			http.Redirect(w, r, ol[0].URL, http.StatusFound)
+			return
+		}
+	}
+	render(w, http.StatusOK, "login", map[string]any{"CLI": relay != "", "Relay": relay, "SAML": sl, "OIDC": ol,
+		"Action": s.o.PublicURL + "/login", "Error": q.Get("error")})
+}
+
+func isDemo(id string, s *Service) bool {
+	return s.o.DemoIdPPath != "" && strings.HasPrefix(id, s.o.PublicURL+s.o.DemoIdPPath)
+}
+
+// POST /login (the password form)
+func (s *Service) loginPassword(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The sign-in form could not be read.", Fix: "submit the form on the sign-in page."})
+		return
+	}
+	if !s.sameOrigin(r) && r.Header.Get("Origin") != "" {
+		s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+			Cause: "The sign-in form was posted from another site.", Fix: "sign in on the gatehouse sign-in page."})
+		return
+	}
+	raw, tok, err := s.o.Identity.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), loginMeta(r))
+	if err != nil {
+		if errors.Is(err, identity.ErrUnavailable) {
+			s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
+				Cause: "Sign-in is temporarily unavailable.", Fix: "retry in a moment."})
+			return
+		}
+		w.Header().Set(PassthroughHeader, PassAccessDenied)
+		v := url.Values{"error": {"Invalid user name or password."}}
+		if relay := r.PostForm.Get("relay"); relayRE.MatchString(relay) {
+			v.Set("relay", relay)
+		}
+		render(w, http.StatusUnauthorized, "login", map[string]any{"CLI": v.Get("relay") != "", "Relay": v.Get("relay"),
+			"Action": s.o.PublicURL + "/login", "Error": "Invalid user name or password."})
+		return
+	}
+	u, err := s.o.Store.GetUser(r.Context(), tok.PrincipalID)
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
+			Cause: "Sign-in is temporarily unavailable.", Fix: "retry in a moment."})
+		return
+	}
+	s.finish(w, r, r.PostForm.Get("relay"), raw, tok, u)
+}
+
+// finish hands a fresh session to the CLI that started the login (relay),
+// or sets the session cookie and shows the role picker.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, relay, raw string, tok *store.Token, u *store.User) {
+	ctx := r.Context()
+	if relay != "" && relayRE.MatchString(relay) {
+		var p pendingCLI
+		ok, err := s.takeOnce(ctx, pendingKey(relay), &p)
+		if err != nil {
+			s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
+		}
+		if ok && s.now().Before(p.ExpiresAt) {
+			code, err := s.newHandoff(ctx, &p, raw, tok, u.UserName)
+			if err != nil {
+				s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
+				s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
+					Cause: "The session could not be handed to the CLI.", Fix: "run 'gatehouse login' again."})
+				return
+			}
+			// RFC 8252 §7.3: loopback redirect to the native app.
+			cb := fmt.Sprintf("http://127.0.0.1:%d/callback?%s", p.Port, url.Values{"code": {code}, "state": {p.State}}.Encode())
+			http.Redirect(w, r, cb, http.StatusFound)
+			return
+		}
+		if !ok {
+			s.log.InfoContext(ctx, "CLI hand-off: unknown or used relay state")
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: identity.SessionCookie, Value: raw, Path: "/", Expires: tok.ExpiresAt,
+		HttpOnly: true, Secure: strings.HasPrefix(s.o.PublicURL, "https://"), SameSite: http.SameSiteLaxMode})
+	p, err := s.o.Identity.PrincipalOf(ctx, u)
+	var roles []Entitlement
+	idp := ""
+	if err == nil {
+		p.TokenID, p.AuthMethod = tok.ID, "session"
+		var si *sessionInfo
+		if si, err = s.sessionOf(ctx, p); err == nil {
+			idp = si.idp
+			roles, err = s.roles(ctx, si, r)
+		}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "role picker page", "err", err)
+	}
+	render(w, http.StatusOK, "roles", map[string]any{"User": u.UserName, "IdP": idp, "Roles": roles,
+		"Expires": tok.ExpiresAt.Format(time.RFC3339)})
+}
+
+// POST /sso/cli/token {"code", "code_verifier"}
+func (s *Service) cliToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Code     string `json:"code"`
+		Verifier string `json:"code_verifier"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&in); err != nil || in.Code == "" || in.Verifier == "" {
+		writeAPIError(w, r, http.StatusBadRequest, "invalid_request", "send {\"code\", \"code_verifier\"}")
+		return
+	}
+	h, raw, err := s.redeemHandoff(r.Context(), in.Code, in.Verifier)
+	if err != nil {
+		if errors.Is(err, errBadCode) {
+			writeAPIError(w, r, http.StatusBadRequest, "invalid_grant", "the code is unknown, used or expired, or the code_verifier does not match")
+			return
+		}
+		s.log.ErrorContext(r.Context(), "CLI hand-off", "err", err)
+		writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"token": raw, "expiresAt": h.SessionAt, "userName": h.UserName})
+}
+
+// ---- SAML ----
+
+// GET /saml/metadata: the SP metadata to register at the IdP.
+func (s *Service) samlMetadata(w http.ResponseWriter, r *http.Request) {
+	md, err := s.sp.Metadata()
+	if err != nil {
+		writeAPIError(w, r, http.StatusInternalServerError, "internal", "SP metadata unavailable")
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(md)
+}
+
+// GET /saml/login?provider=NAME[&relay=R]: SP-initiated login
+// (saml-profiles-2.0-os §4.1.4.1) with an AuthnRequest over the
+// HTTP-Redirect binding (saml-bindings-2.0-os §3.4.4), or HTTP-POST when
+// the IdP offers only that.
+func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	p, err := s.o.Store.GetSAMLProviderByName(ctx, q.Get("provider"))
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusNotFound, Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: fmt.Sprintf("No SAML provider named %q is registered.", clip(q.Get("provider"), 80)),
+			Fix:   "pick an identity provider on the sign-in page."})
+		return
+	}
+	idp, err := saml.ParseIdPMetadata([]byte(p.MetadataXML))
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusInternalServerError, Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The IdP's registered metadata is not usable: " + err.Error(), Fix: "an administrator must upload the IdP's metadata again."})
+		return
+	}
+	relay := q.Get("relay")
+	if !relayRE.MatchString(relay) {
+		relay = ""
+	}
+	id, err := randomID(s.o.Rand, 20)
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
+		return
+	}
+	dest := idp.SSOURL(saml.BindingHTTPRedirect)
+	binding := saml.BindingHTTPRedirect
+	if dest == "" {
+		dest, binding = idp.SSOURL(saml.BindingHTTPPost), saml.BindingHTTPPost
+	}
+	if dest == "" {
+		s.renderError(w, r, &flowError{Status: http.StatusBadRequest, Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The IdP's metadata lists no SingleSignOnService endpoint.", Fix: "start the sign-in at the IdP (IdP-initiated), or upload metadata with an SSO endpoint."})
+		return
+	}
+	req := fmt.Sprintf(`<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_%s" Version="2.0" IssueInstant="%s" Destination="%s" AssertionConsumerServiceURL="%s" ProtocolBinding="%s"><saml:Issuer>%s</saml:Issuer></samlp:AuthnRequest>`,
+		id, s.now().Format("2006-01-02T15:04:05Z"), html.EscapeString(dest), html.EscapeString(s.o.ACSURL), saml.BindingHTTPPost, html.EscapeString(s.sp.EntityID))
+	if binding == saml.BindingHTTPPost {
+		f := map[string]string{"SAMLRequest": base64.StdEncoding.EncodeToString([]byte(req))}
+		if relay != "" {
+			f["RelayState"] = relay
+		}
+		AutoPost(w, dest, f, false)
+		return
+	}
+	var buf bytes.Buffer
+	fw, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+	_, _ = fw.Write([]byte(req))
+	_ = fw.Close()
+	v := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(buf.Bytes())}}
+	if relay != "" {
+		v.Set("RelayState", relay)
+	}
+	sep := "?"
+	if strings.Contains(dest, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, dest+sep+v.Encode(), http.StatusFound)
+}
+
+// POST /saml/acs: the assertion consumer service (HTTP-POST binding).
+func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The SAML response form could not be read (too large or malformed).", Fix: "post the IdP's SAMLResponse form as sent."})
+		return
+	}
+	meta := loginMeta(r)
+	a, err := s.sp.Validate(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		var se *saml.Error
+		if !errors.As(err, &se) {
+			s.log.ErrorContext(ctx, "SAML validation failed internally", "err", err)
+			s.auditFailure(ctx, meta, "saml", "", "internal error")
+			s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Passthrough: PassAccessDenied, Code: "InternalFailure",
+				Cause: "The SAML response could not be checked right now.", Fix: "retry; if it persists, give the request id to your administrator."})
+			return
+		}
+		s.log.InfoContext(ctx, "SAML response rejected", "code", se.Code, "reason", se.Reason, "cause", se.Cause, "err", se.Err)
+		s.auditFailure(ctx, meta, "saml", "", se.Code+": "+se.Reason)
+		s.renderError(w, r, samlFlowError(se))
+		return
+	}
+	prov, err := s.o.Store.GetSAMLProviderByEntityID(ctx, a.Issuer)
+	if err != nil {
+		s.log.ErrorContext(ctx, "SAML provider vanished", "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The IdP registration could not be read.", Fix: "retry."})
+		return
+	}
+	provARN := prov.ARN(s.o.AccountID)
+	rec := sessionRecord{IdP: provARN}
+	if len(a.AWS.Roles) > 0 {
+		rec.Roles = []saml.RolePair{}
+		for _, pair := range a.AWS.Roles {
+			if pair.ProviderARN == provARN {
+				rec.Roles = append(rec.Roles, pair)
+			}
+		}
+		if len(rec.Roles) == 0 {
+			s.auditFailure(ctx, meta, "saml", a.NameID, "role-provider-mismatch")
+			s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+				Cause: fmt.Sprintf("None of the assertion's Role values names this IdP's provider ARN %s (first value names %s).", provARN, a.AWS.Roles[0].ProviderARN),
+				Fix:   fmt.Sprintf("make each %s value 'roleArn,%s' at the IdP (the account id and provider name must match gatehouse's).", saml.AttrRole, provARN)})
+			return
+		}
+	}
+	u, fe := s.directoryUser(ctx, a.NameID, a.AWS.RoleSessionName)
+	if fe != nil {
+		s.auditFailure(ctx, meta, "saml", a.NameID, fe.Code)
+		s.renderError(w, r, fe)
+		return
+	}
+	roleARNs := make([]string, len(rec.Roles))
+	for i, p := range rec.Roles {
+		roleARNs[i] = p.RoleARN
+	}
+	raw, tok, err := s.federatedLogin(ctx, u, "saml", rec, meta, map[string]any{"provider": provARN, "roles": roleARNs, "nameId": clip(a.NameID, 256)})
+	if err != nil {
+		s.log.ErrorContext(ctx, "SAML login failed", "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})
+		return
+	}
+	s.finish(w, r, r.PostForm.Get("RelayState"), raw, tok, u)
+}
+
+func samlFlowError(se *saml.Error) *flowError {
+	fe := &flowError{Code: se.Code, Cause: se.Cause, Fix: se.Fix}
+	switch se.Code {
+	case saml.CodeValidationError:
+		fe.Passthrough = PassValidationError
+	case saml.CodeMalformedRoleAttribute:
+		fe.Passthrough = PassMalformedRoleAttribute
+	case saml.CodeAccessDenied:
+		fe.Passthrough, fe.Status = PassAccessDenied, http.StatusForbidden
+	default:
+		fe.Passthrough = PassInvalidIdentityToken
+	}
+	return fe
+}
+
+// directoryUser finds the gatehouse user a federated identity names: by
+// user name, then by the alternative name. Federated sign-in never
+// creates users: the directory is provisioned by SCIM or the admin API.
+func (s *Service) directoryUser(ctx context.Context, names ...string) (*store.User, *flowError) {
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		u, err := s.o.Store.GetUserByName(ctx, n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "directory lookup", "err", err)
+			return nil, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The directory could not be read.", Fix: "retry."}
+		}
+		if !u.Active || u.Kind != store.KindUser {
+			return nil, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+				Cause: fmt.Sprintf("User %q is disabled in gatehouse.", clip(u.UserName, 80)),
+				Fix:   "ask a gatehouse administrator to re-enable the user (SCIM active=true)."}
+		}
+		return u, nil
+	}
+	return nil, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+		Cause: fmt.Sprintf("The IdP signed in %q, who is not a gatehouse user.", clip(strings.Join(names, " / "), 120)),
+		Fix:   "provision the user in gatehouse (SCIM or 'gatehouse admin users create') with the IdP's NameID or user name as userName."}
+}
+
+func (s *Service) auditFailure(ctx context.Context, meta identity.LoginMeta, method, user, reason string) {
+	ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login." + method, RequestID: meta.RequestID,
+		Decision: audit.Deny, Reason: reason,
+		Actor:    audit.Actor{User: clip(user, 256), SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: method},
+		Resource: audit.Resource{Type: "user", Name: clip(user, 256)}}
+	_ = s.emit(ctx, ev)
+}
+
+// ---- OIDC (authorization code flow with PKCE, RFC 6749 §4.1, RFC 7636) ----
+
+type oidcState struct {
+	ProviderID string    `json:"providerId"`
+	Verifier   string    `json:"verifier"`
+	Nonce      string    `json:"nonce"`
+	Relay      string    `json:"relay,omitempty"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+}
+
+func oidcStateKey(state string) string { return "websso/oidc-state/" + state }
+
+func (s *Service) oauthConfig(ctx context.Context, p *store.OIDCProvider) (*oauth2.Config, error) {
+	prov, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.o.HTTPClient), p.IssuerURL)
+	if err != nil {
+		return nil, err
+	}
+	return &oauth2.Config{ClientID: p.Audiences[0], Endpoint: prov.Endpoint(),
+		RedirectURL: s.o.PublicURL + "/oidc/callback", Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}, nil
+}
+
+func (s *Service) oidcProvider(ctx context.Context, ref string) (*store.OIDCProvider, error) {
+	p, err := s.o.Store.GetOIDCProvider(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		p, err = s.o.Store.GetOIDCProviderByIssuer(ctx, ref)
+	}
+	if err == nil && (isSelfIssuer(s, p.IssuerURL) || len(p.Audiences) == 0) {
+		err = store.ErrNotFound
+	}
+	return p, err
+}
+
+// GET /oidc/login?provider=ID-or-issuer[&relay=R]
+func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	p, err := s.oidcProvider(ctx, q.Get("provider"))
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusNotFound, Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: fmt.Sprintf("No OpenID Connect provider %q is registered.", clip(q.Get("provider"), 80)), Fix: "pick an identity provider on the sign-in page."})
+		return
+	}
+	cfg, err := s.oauthConfig(ctx, p)
+	if err != nil {
+		s.log.WarnContext(ctx, "OIDC discovery failed", "issuer", p.IssuerURL, "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusBadGateway, Passthrough: PassInvalidIdentityToken, Code: "IDPCommunicationError",
+			Cause: "The identity provider's discovery document could not be fetched.", Fix: "check that the issuer URL is right and reachable from gatehouse."})
+		return
+	}
+	state, err1 := randomID(s.o.Rand, 24)
+	nonce, err2 := randomID(s.o.Rand, 24)
+	if err := errors.Join(err1, err2); err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
+		return
+	}
+	st := oidcState{ProviderID: p.ID, Verifier: oauth2.GenerateVerifier(), Nonce: nonce, ExpiresAt: s.now().Add(oidcTTL)}
+	if relay := q.Get("relay"); relayRE.MatchString(relay) {
+		st.Relay = relay
+	}
+	if err := s.putOnce(ctx, oidcStateKey(state), st); err != nil {
+		s.log.ErrorContext(ctx, "store OIDC state", "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
+		return
+	}
+	http.Redirect(w, r, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(st.Verifier), oauth2.SetAuthURLParam("nonce", nonce)), http.StatusFound)
+}
+
+// GET /oidc/callback?code=..&state=..
+func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	meta := loginMeta(r)
+	if e := q.Get("error"); e != "" {
+		s.auditFailure(ctx, meta, "oidc", "", "idp-error: "+clip(e, 64))
+		s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+			Cause: fmt.Sprintf("The identity provider refused the sign-in: %s %s", clip(e, 64), clip(q.Get("error_description"), 200)),
+			Fix:   "check the user's assignment to the gatehouse application at the IdP."})
+		return
+	}
+	var st oidcState
+	ok, err := s.takeOnce(ctx, oidcStateKey(q.Get("state")), &st)
+	if err != nil || !ok || !s.now().Before(st.ExpiresAt) || q.Get("state") == "" {
+		s.auditFailure(ctx, meta, "oidc", "", "state")
+		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The sign-in state is unknown, used or expired.", Fix: "start the sign-in again; finish it within 10 minutes."})
+		return
+	}
+	p, err := s.o.Store.GetOIDCProvider(ctx, st.ProviderID)
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The IdP registration could not be read.", Fix: "retry."})
+		return
+	}
+	cfg, err := s.oauthConfig(ctx, p)
+	if err != nil {
+		s.renderError(w, r, &flowError{Status: http.StatusBadGateway, Passthrough: PassInvalidIdentityToken, Code: "IDPCommunicationError",
+			Cause: "The identity provider's discovery document could not be fetched.", Fix: "check that the issuer is reachable from gatehouse."})
+		return
+	}
+	tok, err := cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, s.o.HTTPClient), q.Get("code"), oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		s.log.InfoContext(ctx, "OIDC code exchange failed", "issuer", p.IssuerURL, "err", err)
+		s.auditFailure(ctx, meta, "oidc", "", "code-exchange")
+		s.renderError(w, r, &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
+			Cause: "The identity provider did not accept the authorization code.", Fix: "start the sign-in again; check the client id (the provider's first audience) and that the IdP allows PKCE for public clients."})
+		return
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	v, err := oidc.NewVerifier(ctx, oidc.Provider{Issuer: p.IssuerURL, Audiences: p.Audiences, JWKSURL: p.JWKSURL,
+		ClaimMappings: oidc.ClaimMappings{Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim}},
+		oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.o.Clock, Logger: s.log})
+	var id *oidc.Identity
+	if err == nil {
+		id, err = v.Verify(ctx, rawID)
+	}
+	if err != nil {
+		var oe *oidc.Error
+		fe := &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken", Cause: "The ID token was rejected.", Fix: "sign in again."}
+		if errors.As(err, &oe) {
+			fe.Code, fe.Cause, fe.Fix = oe.Code, "The ID token was rejected: "+oe.Cause.Error()+".", oe.Fix
+		}
+		s.auditFailure(ctx, meta, "oidc", "", fe.Code)
+		s.renderError(w, r, fe)
+		return
+	}
+	if n, _ := id.Claims["nonce"].(string); n != st.Nonce {
+		s.auditFailure(ctx, meta, "oidc", id.Username, "nonce")
+		s.renderError(w, r, &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
+			Cause: "The ID token's nonce does not match this sign-in.", Fix: "start the sign-in again."})
+		return
+	}
+	u, fe := s.directoryUser(ctx, id.Username, id.Email)
+	if fe != nil {
+		s.auditFailure(ctx, meta, "oidc", id.Username, fe.Code)
+		s.renderError(w, r, fe)
+		return
+	}
+	provARN := p.ARN(s.o.AccountID)
+	raw, stok, err := s.federatedLogin(ctx, u, "oidc", sessionRecord{IdP: provARN}, meta, map[string]any{"provider": provARN, "subject": clip(id.Subject, 256)})
+	if err != nil {
+		s.log.ErrorContext(ctx, "OIDC login failed", "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})
+		return
+	}
+	s.finish(w, r, st.Relay, raw, stok, u)
+}
