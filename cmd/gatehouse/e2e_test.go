@@ -519,3 +519,87 @@ func freshPGSchema(t *testing.T, dsn string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TestDemoPassthroughAndSCIMRevocation is the passthrough flow of the demo
+// on the real binary: log in, pick a role, use the credentials with the real
+// aws cli; then deactivate the user through SCIM and require their live
+// credentials to stop working within 5 seconds.
+func TestDemoPassthroughAndSCIMRevocation(t *testing.T) {
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	p := startDemo(t)
+	cfgDir := t.TempDir()
+	ghEnv := []string{"GATEHOUSE_CONFIG_DIR=" + cfgDir, "GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_PROFILE=", "GATEHOUSE_TOKEN="}
+
+	login := exec.Command(binPath, "login", "--username", "alice", "--password-stdin")
+	login.Env = append(os.Environ(), ghEnv...)
+	login.Stdin = strings.NewReader("alice-demo-pw\n")
+	out, err := login.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	out2, err := runCLI(t, ghEnv, "roles")
+	require.NoError(t, err, out2)
+	require.Contains(t, out2, "analyst")
+	out2, err = runCLI(t, ghEnv, "assume-role", "analyst")
+	require.NoError(t, err, out2)
+
+	// credential_process, the way a user configures the aws cli.
+	awsDir := t.TempDir()
+	awsConfig := filepath.Join(awsDir, "config")
+	require.NoError(t, os.WriteFile(awsConfig, []byte(fmt.Sprintf(
+		"[default]\nregion = us-east-1\ncredential_process = %s credential-process\n", binPath)), 0o600))
+	awsEnv := append(append([]string{}, ghEnv...),
+		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(awsDir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true")
+	callerIdentity := func() (string, error) {
+		cmd := exec.Command(awsCLI, "sts", "get-caller-identity", "--endpoint-url", p.api+"/sts", "--output", "json")
+		cmd.Env = append(envWithout("AWS_"), awsEnv...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	ident, err := callerIdentity()
+	require.NoError(t, err, ident)
+	require.Contains(t, ident, "assumed-role/analyst/alice")
+
+	// Deactivate alice through SCIM, as an IdP would.
+	code, body := curl(t, "-G", p.api+"/scim/v2/Users", "-H", "Authorization: Bearer "+p.token,
+		"--data-urlencode", `filter=userName eq "alice"`)
+	require.Equal(t, 200, code, "%s", body)
+	aliceID := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-X", "PATCH", p.api+"/scim/v2/Users/"+aliceID, "-H", "Authorization: Bearer "+p.token,
+		"-H", "Content-Type: application/scim+json", "-d",
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`)
+	require.Contains(t, []int{200, 204}, code, "%s", body)
+	disabledAt := time.Now()
+
+	// The cached credentials (credential_process cache) must stop working within 5 s.
+	var last string
+	for {
+		last, err = callerIdentity()
+		if err != nil {
+			break
+		}
+		require.Less(t, time.Since(disabledAt), 5*time.Second, "credentials still work 5 s after SCIM deactivation: %s", last)
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Less(t, time.Since(disabledAt), 5*time.Second)
+	t.Logf("credentials refused %s after deactivation: %s", time.Since(disabledAt).Round(time.Millisecond), strings.TrimSpace(last))
+	require.Regexp(t, `InvalidClientTokenId|ExpiredToken|AccessDenied|credential_process|Error`, last)
+	p.stop(t)
+}
+
+// envWithout returns the process environment minus variables with prefix.
+func envWithout(prefix string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
