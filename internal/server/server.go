@@ -44,13 +44,13 @@ var Version = "dev"
 // Server is a running gatehouse instance. Create it with New, then call
 // Serve exactly once.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	Store    store.Store
-	Audit    *audit.Log
-	Identity *identity.Service
-	STS      *sts.Service
-	SSO      *websso.Service
+	cfg       config.Config
+	log       *slog.Logger
+	Store     store.Store
+	Audit     *audit.Log
+	Identity  *identity.Service
+	STS       *sts.Service
+	SSO       *websso.Service
 	mux       *http.ServeMux
 	masterKey []byte
 
