@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,4 +42,83 @@ func (s *revokingStore) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("store: revoke credentials of %q: %w", id, err)
 	}
 	return s.Store.DeleteUser(ctx, id)
+}
+
+// UpdateGroup revokes the credentials of every user who loses membership
+// (directly or through nesting) by this update: group membership is an
+// entitlement (trust policies may admit groups), so losing it must cut off
+// credentials issued while it held. Revoking is coarse (all of the user's
+// sessions) and errs on the side of denial.
+func (s *revokingStore) UpdateGroup(ctx context.Context, g *store.Group) error {
+	before, err := s.transitiveUsers(ctx, []store.Member{{ID: g.ID, Type: store.MemberGroup}})
+	if err != nil {
+		return err
+	}
+	after, err := s.transitiveUsersExcept(ctx, g.Members, g.ID)
+	if err != nil {
+		return err
+	}
+	for id := range before {
+		if !after[id] {
+			if err := s.rev.RevokeUser(ctx, id, s.now()); err != nil {
+				return fmt.Errorf("store: revoke credentials of %q: %w", id, err)
+			}
+		}
+	}
+	return s.Store.UpdateGroup(ctx, g)
+}
+
+// DeleteGroup revokes the credentials of every (transitive) member.
+func (s *revokingStore) DeleteGroup(ctx context.Context, id string) error {
+	users, err := s.transitiveUsers(ctx, []store.Member{{ID: id, Type: store.MemberGroup}})
+	if err != nil {
+		return err
+	}
+	for uid := range users {
+		if err := s.rev.RevokeUser(ctx, uid, s.now()); err != nil {
+			return fmt.Errorf("store: revoke credentials of %q: %w", uid, err)
+		}
+	}
+	return s.Store.DeleteGroup(ctx, id)
+}
+
+func (s *revokingStore) transitiveUsers(ctx context.Context, members []store.Member) (map[string]bool, error) {
+	return s.transitiveUsersExcept(ctx, members, "")
+}
+
+// transitiveUsersExcept expands members to user ids through nested groups.
+// Group skip (the group being rewritten) is not expanded from the store, so
+// the new member list is judged on its own. Unknown groups count as empty.
+func (s *revokingStore) transitiveUsersExcept(ctx context.Context, members []store.Member, skip string) (map[string]bool, error) {
+	users := map[string]bool{}
+	seen := map[string]bool{}
+	queue := append([]store.Member(nil), members...)
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		if m.Type == "" { // untyped member: a user if one has this id
+			if _, err := s.Store.GetUser(ctx, m.ID); err == nil {
+				m.Type = store.MemberUser
+			} else {
+				m.Type = store.MemberGroup
+			}
+		}
+		if m.Type != store.MemberGroup {
+			users[m.ID] = true
+			continue
+		}
+		if seen[m.ID] || (m.ID == skip && skip != "") {
+			continue
+		}
+		seen[m.ID] = true
+		g, err := s.Store.GetGroup(ctx, m.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: expand group %q: %w", m.ID, err)
+		}
+		queue = append(queue, g.Members...)
+	}
+	return users, nil
 }

@@ -65,3 +65,47 @@ func TestDisableRevokesCredentialsForGood(t *testing.T) {
 	_, err = srv.STS.LookupCredentials(ctx, creds.AccessKeyID, creds.SessionToken)
 	require.Error(t, err, "re-enabling must not resurrect credentials issued before the disable")
 }
+
+// TestLosingGroupMembershipRevokes: a user removed from a group (directly,
+// or by removing the nested group that held them) loses their live
+// credentials; a user who keeps membership through another path does not.
+func TestLosingGroupMembershipRevokes(t *testing.T) {
+	srv, cfg := newTestServer(t)
+	ctx := context.Background()
+	mk, err := secrets.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"))
+	require.NoError(t, err)
+	kr, err := credentials.LoadOrCreateKeyring(ctx, srv.Store, mk, nil)
+	require.NoError(t, err)
+	issuer := credentials.NewIssuer(kr, credentials.IssuerOptions{})
+
+	mkUser := func(name string) (*store.User, credentials.Credentials) {
+		u := &store.User{UserName: name, Active: true}
+		require.NoError(t, srv.Store.CreateUser(ctx, u))
+		c, err := issuer.Issue(ctx, credentials.SessionRequest{
+			PrincipalID: u.ID, UserName: name, SourceIdentity: name,
+			RoleARN: "arn:aws:iam::000000000000:role/analyst", RoleSessionName: name, AssumedRoleID: "AROATEST",
+		}, time.Hour)
+		require.NoError(t, err)
+		return u, c
+	}
+	frank, frankCreds := mkUser("frank")
+	gina, ginaCreds := mkUser("gina")
+
+	inner := &store.Group{DisplayName: "inner", Members: []store.Member{{ID: frank.ID, Type: store.MemberUser}, {ID: gina.ID, Type: store.MemberUser}}}
+	require.NoError(t, srv.Store.CreateGroup(ctx, inner))
+	outer := &store.Group{DisplayName: "outer", Members: []store.Member{{ID: inner.ID, Type: store.MemberGroup}, {ID: gina.ID, Type: store.MemberUser}}}
+	require.NoError(t, srv.Store.CreateGroup(ctx, outer))
+
+	// Drop the nested group from outer: frank loses "outer", gina keeps it directly.
+	outer.Members = []store.Member{{ID: gina.ID, Type: store.MemberUser}}
+	require.NoError(t, srv.Store.UpdateGroup(ctx, outer))
+	_, err = srv.STS.LookupCredentials(ctx, frankCreds.AccessKeyID, frankCreds.SessionToken)
+	require.Error(t, err, "frank lost a group: his credentials must be revoked")
+	_, err = srv.STS.LookupCredentials(ctx, ginaCreds.AccessKeyID, ginaCreds.SessionToken)
+	require.NoError(t, err, "gina kept her membership: her credentials stay valid")
+
+	// Deleting a group revokes everyone in it.
+	require.NoError(t, srv.Store.DeleteGroup(ctx, outer.ID))
+	_, err = srv.STS.LookupCredentials(ctx, ginaCreds.AccessKeyID, ginaCreds.SessionToken)
+	require.Error(t, err)
+}
