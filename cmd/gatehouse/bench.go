@@ -27,6 +27,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Run performance scenarios against a peer measured in the same run",
 	}
 	cmd.AddCommand(newBenchAuditCmd())
+	cmd.AddCommand(newBenchSTSCmd())
 	return cmd
 }
 
