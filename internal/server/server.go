@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	// store through revokingStore, so disabling a user anywhere revokes.
 	keyring, err := credentials.LoadOrCreateKeyring(ctx, s.Store, masterKey, nil)
 	if err != nil {
-		return nil, fmt.Errorf("server: sts keyring: %w", err)
+		return nil, fmt.Errorf("server: sts keyring: %w (replicas sharing a store must share the master key: set the same GATEHOUSE_MASTER_KEY on each)", err)
 	}
 	revoker, err := credentials.NewRevoker(s.Store, credentials.RevokerOptions{})
 	if err != nil {
