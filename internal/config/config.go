@@ -91,6 +91,7 @@ type STS struct {
 	DefaultSessionDuration time.Duration `yaml:"default_session_duration" doc:"session length when DurationSeconds is omitted (capped by the role's max session duration)"`
 	SAMLAudience           string        `yaml:"saml_audience" doc:"SAML SP entity id: the Audience every assertion must name"`
 	ACSURL                 string        `yaml:"acs_url" doc:"SAML assertion consumer URL that assertions must name as Recipient, and the SAML:aud trust-policy key (default <api.public_url>/saml/acs)"`
+	KeyRotation            time.Duration `yaml:"key_rotation" doc:"age at which the session-token key is replaced (old keys keep verifying until their tokens expire)"`
 }
 
 // Default returns the built-in defaults.
@@ -126,6 +127,7 @@ func Default() Config {
 			Region:                 "us-east-1",
 			DefaultSessionDuration: time.Hour,
 			SAMLAudience:           "urn:amazon:webservices",
+			KeyRotation:            24 * time.Hour,
 		},
 	}
 }

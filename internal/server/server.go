@@ -51,6 +51,7 @@ type Server struct {
 	Identity  *identity.Service
 	STS       *sts.Service
 	SSO       *websso.Service
+	keyring   *credentials.Keyring
 	mux       *http.ServeMux
 	masterKey []byte
 
@@ -121,6 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, fmt.Errorf("server: sts verifier: %w", err)
 	}
+	s.keyring = keyring
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -339,6 +341,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		errc <- err
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
+	maintCtx, stopMaint := context.WithCancel(ctx)
+	defer stopMaint()
+	go s.maintainKeys(maintCtx, 30*time.Second)
 	s.ready.Store(true)
 	s.emitLifecycle(audit.CodeServerStarted, "server.start")
 	s.log.Info("gatehouse serving", "version", Version, "api", s.APIURL(), "admin", "http://"+s.AdminAddr(),
@@ -368,6 +373,28 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("gatehouse stopped")
 	return runErr
+}
+
+// maintainKeys keeps the STS keyring current on this replica: it picks up
+// keys rotated by other replicas and rotates the current key once it is
+// older than sts.key_rotation (the store's compare-and-swap lets exactly one
+// replica win). Failures are logged; verification keeps using known keys.
+func (s *Server) maintainKeys(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.keyring.RotateIfOlder(ctx, time.Now(), s.cfg.STS.KeyRotation); err != nil && ctx.Err() == nil {
+			s.log.Warn("sts: key rotation failed", "err", err)
+		}
+		if err := s.keyring.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sts: keyring refresh failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) emitLifecycle(code audit.Code, action string) {

@@ -109,3 +109,22 @@ func TestLosingGroupMembershipRevokes(t *testing.T) {
 	_, err = srv.STS.LookupCredentials(ctx, ginaCreds.AccessKeyID, ginaCreds.SessionToken)
 	require.Error(t, err)
 }
+
+// TestMaintainKeysPicksUpRotation: a key rotated by another replica becomes
+// this replica's current key on the next maintenance tick.
+func TestMaintainKeysPicksUpRotation(t *testing.T) {
+	srv, cfg := newTestServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mk, err := secrets.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"))
+	require.NoError(t, err)
+	other, err := credentials.LoadOrCreateKeyring(ctx, srv.Store, mk, nil)
+	require.NoError(t, err)
+	before := srv.keyring.CurrentKeyID()
+	require.NoError(t, other.Rotate(ctx, time.Now()))
+	require.NotEqual(t, before, other.CurrentKeyID())
+
+	go srv.maintainKeys(ctx, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.keyring.CurrentKeyID() == other.CurrentKeyID() },
+		5*time.Second, 20*time.Millisecond, "this replica never picked up the rotated key")
+}
