@@ -118,6 +118,8 @@ type Service struct {
 	sp  *saml.SP
 	ent *entitlements
 	mux *http.ServeMux
+	// pending holds the AuthnRequest ids of SP-initiated logins.
+	pending *pendingRequests
 }
 
 // New validates opts and returns a Service. It does no I/O: the signing key
@@ -173,7 +175,7 @@ func New(opts Options) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("websso: options: %w", err)
 	}
-	s := &Service{o: opts, log: opts.Logger}
+	s := &Service{o: opts, log: opts.Logger, pending: newPendingRequests()}
 	s.iss = &issuer{s: s}
 	s.ent = &entitlements{s: s, cache: map[string]cachedPolicy{}}
 	s.sp = &saml.SP{

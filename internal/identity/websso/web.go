@@ -272,6 +272,10 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
 		return
 	}
+	if !s.pending.add("_"+id, s.now()) {
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "Too many sign-ins are in progress.", Fix: "retry in a few minutes."})
+		return
+	}
 	dest := idp.SSOURL(saml.BindingHTTPRedirect)
 	binding := saml.BindingHTTPRedirect
 	if dest == "" {
@@ -330,6 +334,14 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "SAML response rejected", "code", se.Code, "reason", se.Reason, "cause", se.Cause, "err", se.Err)
 		s.auditFailure(ctx, meta, "saml", "", se.Code+": "+se.Reason)
 		s.renderError(w, r, samlFlowError(se))
+		return
+	}
+	// SP-initiated: the response must answer a request we sent, once.
+	if a.InResponseTo != "" && !s.pending.consume(a.InResponseTo, s.now()) {
+		s.auditFailure(ctx, meta, "saml", a.NameID, "InvalidIdentityToken: unsolicited-in-response-to")
+		s.renderError(w, r, &flowError{Status: http.StatusBadRequest, Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
+			Cause: "The SAML response answers a sign-in request this server did not send, or one that was already used or expired (InResponseTo).",
+			Fix:   "start the sign-in again from the gatehouse sign-in page; if you use several replicas, make the ACS sticky to the replica that started it."})
 		return
 	}
 	prov, err := s.o.Store.GetSAMLProviderByEntityID(ctx, a.Issuer)

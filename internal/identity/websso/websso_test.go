@@ -504,3 +504,30 @@ func TestDemoAssertionAtSTSAndSharedReplayCache(t *testing.T) {
 	require.Equal(t, websso.PassInvalidIdentityToken, res.Header.Get(websso.PassthroughHeader))
 	require.Contains(t, body, "already used")
 }
+
+// TestSAMLResponseToUnknownRequestRefused: a response whose InResponseTo
+// names an AuthnRequest this SP never sent is refused, even when it is
+// validly signed by a registered IdP.
+func TestSAMLResponseToUnknownRequestRefused(t *testing.T) {
+	w := ssotest.New(t, ssotest.Options{Demo: true})
+	w.AddUser("alice", "alice-pw-123456", "analysts")
+	require.NoError(t, w.Demo.Seed(context.Background()))
+	hc := noRedirect(nil)
+
+	res, _ := get(t, hc, w.URL+"/saml/login?provider=demo-idp")
+	require.Equal(t, http.StatusFound, res.StatusCode)
+	res, body := get(t, hc, res.Header.Get("Location"))
+	require.Equal(t, 200, res.StatusCode, body)
+	action, form := formOf(t, body)
+	require.NotEmpty(t, form.Get("InResponseTo"))
+	form.Set("InResponseTo", "_not-a-request-we-sent")
+	form.Set("username", "alice")
+	form.Set("password", "alice-pw-123456")
+	res, body = postForm(t, hc, action, form)
+	require.Equal(t, 200, res.StatusCode, body)
+	acs, post := formOf(t, body)
+	res, body = postForm(t, hc, acs, post)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, body)
+	require.Equal(t, websso.PassInvalidIdentityToken, res.Header.Get(websso.PassthroughHeader))
+	require.Contains(t, body, "did not send")
+}
