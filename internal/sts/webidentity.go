@@ -108,6 +108,11 @@ type webIdentityResult struct {
 // sourceIdentityClaim is the claim AWS reads sts:SourceIdentity from.
 const sourceIdentityClaim = "https://aws.amazon.com/source_identity"
 
+// tagsClaim carries session tags in a web identity token (AWS "Passing
+// session tags using AssumeRoleWithWebIdentity"):
+// {"principal_tags": {"Key": ["Value"]}, "transitive_tag_keys": ["Key"]}.
+const tagsClaim = "https://aws.amazon.com/tags"
+
 // assumeRoleWithWebIdentity implements AssumeRoleWithWebIdentity
 // (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
 func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
@@ -234,8 +239,23 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if idpSourceID != "" {
 		tctx["sts:sourceidentity"] = []string{idpSourceID}
 	}
+	tags, transitive, e := webIdentityTags(id.Claims)
+	if e != nil {
+		return result{}, e
+	}
+	tagContext(tctx, tags)
 	trust := trustCheck{Action: "sts:AssumeRoleWithWebIdentity", Type: "Federated", Principals: []string{provARN}, Context: tctx}
 	if e := s.checkTrust(re, trust); e != nil {
+		return result{}, e
+	}
+	if len(tags) > 0 {
+		trust.Action = "sts:TagSession"
+		if e := s.checkTrust(re, trust); e != nil {
+			e.Fix = "allow sts:TagSession for the provider in the role's trust policy, or stop sending the " + tagsClaim + " claim."
+			return result{}, e
+		}
+	}
+	if e := s.packedWithTags(&pol, tags); e != nil {
 		return result{}, e
 	}
 	if idpSourceID != "" {
@@ -249,6 +269,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		Role: re, SessionName: sessionName,
 		PrincipalID: principalID(u, provARN, id.Subject), UserName: id.Username,
 		SourceIdentity: sourceID, Groups: id.Groups,
+		Tags: tags, TransitiveKeys: transitive,
 		Policy: pol, Duration: d,
 	}, info)
 	if e != nil {
@@ -279,4 +300,60 @@ func stringsClaim(v any) ([]string, bool) {
 		return out, len(out) > 0
 	}
 	return nil, false
+}
+
+// webIdentityTags reads the session tags of a web identity token. Each
+// principal tag value must be a list of exactly one string (AWS allows one
+// value per key); keys are 1-128 and values 0-256 characters, at most 50
+// tags, and every transitive key must name a tag.
+func webIdentityTags(claims map[string]any) (map[string]string, []string, *Error) {
+	raw, ok := claims[tagsClaim]
+	if !ok {
+		return nil, nil, nil
+	}
+	bad := func(cause string) *Error {
+		return newErr(CodeInvalidIdentityToken, "tags", "The token's "+tagsClaim+" claim is malformed: "+cause+".",
+			`send {"principal_tags": {"Key": ["Value"]}, "transitive_tag_keys": ["Key"]}.`)
+	}
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil, nil, bad("it is not an object")
+	}
+	tags := map[string]string{}
+	if pt, ok := obj["principal_tags"]; ok {
+		m, ok := pt.(map[string]any)
+		if !ok {
+			return nil, nil, bad("principal_tags is not an object")
+		}
+		if len(m) > 50 {
+			return nil, nil, bad("more than 50 principal tags")
+		}
+		for k, v := range m {
+			vals, ok := stringsClaim(v)
+			if !ok || len(vals) != 1 {
+				return nil, nil, bad(fmt.Sprintf("tag %q must have exactly one string value", clip(k)))
+			}
+			if len(k) < 1 || len(k) > 128 || len(vals[0]) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+				return nil, nil, bad(fmt.Sprintf("tag %q has a key or value of the wrong length, or an aws: prefix", clip(k)))
+			}
+			tags[k] = vals[0]
+		}
+	}
+	var transitive []string
+	if tk, ok := obj["transitive_tag_keys"]; ok {
+		keys, ok := stringsClaim(tk)
+		if !ok {
+			return nil, nil, bad("transitive_tag_keys is not a list of strings")
+		}
+		for _, k := range keys {
+			if _, ok := tags[k]; !ok {
+				return nil, nil, bad(fmt.Sprintf("transitive key %q names no principal tag", clip(k)))
+			}
+		}
+		transitive = keys
+	}
+	if len(tags) == 0 {
+		tags = nil
+	}
+	return tags, transitive, nil
 }
