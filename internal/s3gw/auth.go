@@ -1,0 +1,191 @@
+package s3gw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// Authorizer is the one decision point for S3 requests: it evaluates the
+// session's role policies ∩ its session policies (∩ the role's permissions
+// boundary) for one action on one resource. (*sts.Service).Authorize
+// implements it. An error must be treated as a denial (fail closed).
+type Authorizer interface {
+	Authorize(ctx context.Context, claims *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error)
+}
+
+// CredentialVerifier is what CredentialLookup needs from
+// *credentials.Verifier.
+type CredentialVerifier interface {
+	Verify(ctx context.Context, accessKeyID, sessionToken string, now time.Time) (*credentials.Claims, string, error)
+}
+
+// CredentialLookup adapts a credentials.Verifier to sigv4.CredentialLookup:
+// temporary credentials only (a request without a session token is an
+// unknown access key). The resolved sigv4.Credentials carry the
+// *credentials.Claims as Principal.
+type CredentialLookup struct {
+	Verifier CredentialVerifier
+	Clock    func() time.Time // default time.Now
+}
+
+// LookupCredentials implements sigv4.CredentialLookup.
+func (l CredentialLookup) LookupCredentials(ctx context.Context, accessKeyID, sessionToken string) (sigv4.Credentials, error) {
+	if sessionToken == "" {
+		return sigv4.Credentials{}, sigv4.ErrUnknownAccessKey
+	}
+	now := time.Now
+	if l.Clock != nil {
+		now = l.Clock
+	}
+	claims, secret, err := l.Verifier.Verify(ctx, accessKeyID, sessionToken, now())
+	if err != nil {
+		var ce *credentials.Error
+		if errors.As(err, &ce) {
+			switch ce.Code {
+			case credentials.CodeExpiredToken:
+				return sigv4.Credentials{}, errors.Join(sigv4.ErrCredentialsExpired, err)
+			case credentials.CodeInvalidClientTokenID, credentials.CodeAccessDenied:
+				return sigv4.Credentials{}, errors.Join(sigv4.ErrInvalidSessionToken, err)
+			}
+		}
+		return sigv4.Credentials{}, err // internal: the verifier denies
+	}
+	return sigv4.Credentials{SecretAccessKey: secret, Principal: claims, Expires: claims.Expiry}, nil
+}
+
+// Resource ARNs (Amazon S3 "Actions, resources, and condition keys").
+func bucketARN(bucket string) string      { return "arn:aws:s3:::" + bucket }
+func objectARN(bucket, key string) string { return "arn:aws:s3:::" + bucket + "/" + key }
+
+const allBucketsARN = "arn:aws:s3:::*"
+
+// conditionContext builds the request's global and S3 condition keys. The
+// principal keys are set from the verified claims only; the Authorizer
+// sets them again from the same claims.
+func (g *Gateway) conditionContext(r *http.Request, res *sigv4.Result, c *credentials.Claims) map[string][]string {
+	now := g.now().UTC()
+	m := make(map[string][]string, 20)
+	m["aws:currenttime"] = []string{now.Format(time.RFC3339)}
+	m["aws:epochtime"] = []string{strconv.FormatInt(now.Unix(), 10)}
+	m["aws:sourceip"] = []string{sourceIP(r)}
+	m["aws:securetransport"] = []string{strconv.FormatBool(r.TLS != nil)}
+	if ua := r.UserAgent(); ua != "" {
+		m["aws:useragent"] = []string{ua}
+	}
+	m["aws:username"] = []string{c.UserName}
+	m["aws:userid"] = []string{c.AssumedRoleID}
+	m["aws:principalarn"] = []string{c.RoleARN}
+	m["aws:principaltype"] = []string{"AssumedRole"}
+	if c.SourceIdentity != "" {
+		m["aws:sourceidentity"] = []string{c.SourceIdentity}
+	}
+	for k, v := range c.SessionTags {
+		m["aws:principaltag/"+strings.ToLower(k)] = []string{v}
+	}
+	m["s3:signatureversion"] = []string{"AWS4-HMAC-SHA256"}
+	if res.Presigned {
+		m["s3:authtype"] = []string{"REST-QUERY-STRING"}
+	} else {
+		m["s3:authtype"] = []string{"REST-HEADER"}
+	}
+	m["s3:x-amz-content-sha256"] = []string{res.PayloadHash}
+	m["s3:signatureage"] = []string{strconv.FormatInt(now.Sub(res.SignedAt).Milliseconds(), 10)}
+	return m
+}
+
+// sourceIP is the peer address; X-Forwarded-For is not trusted.
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// check asks the Authorizer; any error or non-Allow decision is AccessDenied.
+func (g *Gateway) check(ctx context.Context, rq *request, action, resource string, extra map[string][]string) error {
+	ok, reason, err := g.decide(ctx, rq, action, resource, extra)
+	if ok {
+		rq.decisions = append(rq.decisions, reason)
+		return nil
+	}
+	rq.denyReason = reason
+	e := errAccessDenied()
+	e.Err = err
+	return e
+}
+
+// decide authorizes one action on one resource: as the caller's session,
+// or, under a mount bound to another role, as that role if the caller is
+// entitled to it. It fails closed: any error is a denial.
+func (g *Gateway) decide(ctx context.Context, rq *request, action, resource string, extra map[string][]string) (bool, string, error) {
+	reqCtx := rq.condCtx
+	if len(extra) > 0 {
+		reqCtx = make(map[string][]string, len(rq.condCtx)+len(extra))
+		for k, v := range rq.condCtx {
+			reqCtx[k] = v
+		}
+		for k, v := range extra {
+			reqCtx[k] = v
+		}
+	}
+	claims := rq.claims
+	if g.o.Mounts != nil {
+		bucket, path := splitS3ARN(resource)
+		if action == "s3:ListBucket" {
+			path = ""
+			if p, ok := extra["s3:prefix"]; ok && len(p) == 1 {
+				path = p[0]
+			}
+		}
+		if bucket != "" && path != "" {
+			m, ok, err := g.o.Mounts.MountFor(ctx, bucket, path)
+			if err != nil {
+				return false, "mount lookup failed: " + err.Error(), err
+			}
+			if ok && m.RoleARN != claims.RoleARN {
+				entitled, err := g.o.Entitlements.Entitled(ctx, claims, m.RoleARN)
+				if err != nil {
+					return false, "entitlement check failed: " + err.Error(), err
+				}
+				if !entitled {
+					return false, fmt.Sprintf("not entitled to role %s of mount %s", m.RoleARN, m.ID), nil
+				}
+				mc := *claims
+				_, roleName := splitRoleARN(m.RoleARN)
+				mc.RoleARN = m.RoleARN
+				mc.AssumedRoleID = roleName + ":" + claims.RoleSessionName
+				claims = &mc
+				rq.addMount(m)
+			}
+		}
+	}
+	res, err := g.o.Authorizer.Authorize(ctx, claims, action, resource, reqCtx)
+	if err != nil {
+		return false, "authorization failed: " + err.Error(), err
+	}
+	if res.Decision != iam.Allowed {
+		return false, res.Reason(), nil
+	}
+	return true, res.Reason(), nil
+}
+
+// splitS3ARN returns the bucket and key (or "") of an S3 resource ARN.
+func splitS3ARN(arn string) (bucket, key string) {
+	rest, ok := strings.CutPrefix(arn, "arn:aws:s3:::")
+	if !ok {
+		return "", ""
+	}
+	bucket, key, _ = strings.Cut(rest, "/")
+	return bucket, key
+}

@@ -1,0 +1,187 @@
+// Package backend defines the storage seam of the S3 gateway and its
+// implementations: local (a directory, the embedded default) and s3 (any
+// S3-compatible endpoint). The gateway front end authenticates, authorizes
+// and audits; a Backend only stores bytes.
+//
+// Contract shared by every implementation (checked by backendtest):
+//   - Bodies stream: PutObject and UploadPart read their io.Reader once, to
+//     EOF, and never hold the whole object in memory; GetObject returns a
+//     reader the caller must Close.
+//   - A write lands whole or not at all: if the reader returns an error other
+//     than io.EOF (a failed signature or digest check, a client that went
+//     away), or yields a different number of bytes than size, no object is
+//     created and a previous object under the key is left untouched.
+//   - Keys are validated with ValidateKey and buckets with ValidateBucket
+//     before any I/O; invalid names are ErrInvalidKey / ErrInvalidBucket.
+//   - Errors are classified with the sentinels below (errors.Is); any other
+//     error means the backend is unavailable or failed (503 to the client).
+//
+// Implementations are safe for concurrent use.
+package backend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them.
+var (
+	ErrNoSuchBucket   = errors.New("backend: no such bucket")
+	ErrNoSuchKey      = errors.New("backend: no such key")
+	ErrNoSuchUpload   = errors.New("backend: no such upload")
+	ErrInvalidPart    = errors.New("backend: invalid part")
+	ErrInvalidOrder   = errors.New("backend: parts not in ascending order")
+	ErrEntityTooSmall = errors.New("backend: part too small")
+	ErrInvalidKey     = errors.New("backend: invalid object key")
+	ErrInvalidBucket  = errors.New("backend: invalid bucket name")
+	ErrInvalidRange   = errors.New("backend: range not satisfiable")
+	// ErrKeyConflict: the key cannot be stored next to an existing one (the
+	// local backend cannot hold both "a" and "a/b").
+	ErrKeyConflict = errors.New("backend: key conflicts with an existing key")
+	// ErrIncompleteBody: the body ended before size bytes were read.
+	ErrIncompleteBody = errors.New("backend: body shorter than its declared size")
+)
+
+// MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
+const MinPartSize = 5 << 20
+
+// MaxParts is the largest part number (AWS: 10000).
+const MaxParts = 10000
+
+// Metadata is what a client sets on an object and gets back unchanged.
+type Metadata struct {
+	ContentType        string `json:"contentType,omitempty"`
+	ContentEncoding    string `json:"contentEncoding,omitempty"`
+	ContentDisposition string `json:"contentDisposition,omitempty"`
+	ContentLanguage    string `json:"contentLanguage,omitempty"`
+	CacheControl       string `json:"cacheControl,omitempty"`
+	Expires            string `json:"expires,omitempty"`
+	// User holds x-amz-meta-* headers, keys lower-case without the prefix.
+	User map[string]string `json:"user,omitempty"`
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string // without quotes: hex MD5, or "<hex>-<parts>" for multipart
+	LastModified time.Time
+	Metadata     Metadata
+}
+
+// BucketInfo describes a bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// Range selects bytes [Start, Start+Length) of an object. Use ResolveRange
+// to turn an HTTP Range header into one.
+type Range struct {
+	Start, Length int64
+}
+
+// ListOptions select keys in lexicographic (UTF-8 byte) order.
+type ListOptions struct {
+	Prefix    string
+	Delimiter string
+	// After is exclusive: only keys (and common prefixes) greater than it.
+	After   string
+	MaxKeys int // 0 means an empty page (AWS semantics); callers default to 1000
+}
+
+// ListResult is one page. NextAfter is the last key or common prefix
+// returned, set when IsTruncated.
+type ListResult struct {
+	Objects        []ObjectInfo
+	CommonPrefixes []string
+	IsTruncated    bool
+	NextAfter      string
+}
+
+// PartInfo describes an uploaded part.
+type PartInfo struct {
+	PartNumber   int
+	ETag         string // without quotes
+	Size         int64
+	LastModified time.Time
+}
+
+// CompletePart names a part in CompleteMultipartUpload.
+type CompletePart struct {
+	PartNumber int
+	ETag       string // quotes are ignored
+}
+
+// UploadInfo describes an in-progress multipart upload.
+type UploadInfo struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
+}
+
+// ListUploadsOptions select uploads ordered by (key, upload id).
+type ListUploadsOptions struct {
+	Prefix         string
+	Delimiter      string
+	KeyMarker      string
+	UploadIDMarker string
+	MaxUploads     int
+}
+
+// ListUploadsResult is one page of uploads.
+type ListUploadsResult struct {
+	Uploads            []UploadInfo
+	CommonPrefixes     []string
+	IsTruncated        bool
+	NextKeyMarker      string
+	NextUploadIDMarker string
+}
+
+// ListPartsResult is one page of parts.
+type ListPartsResult struct {
+	Parts                []PartInfo
+	IsTruncated          bool
+	NextPartNumberMarker int
+}
+
+// Backend stores buckets and objects. See the package documentation for
+// the contract.
+type Backend interface {
+	ListBuckets(ctx context.Context) ([]BucketInfo, error)
+	// HeadBucket returns ErrNoSuchBucket when the bucket does not exist.
+	HeadBucket(ctx context.Context, bucket string) error
+
+	// PutObject stores exactly size bytes read from body under key,
+	// replacing any object there, atomically.
+	PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta Metadata) (ObjectInfo, error)
+	// GetObject opens the object, or the part of it rng selects (nil: all).
+	// rng must lie within the object (see ResolveRange).
+	GetObject(ctx context.Context, bucket, key string, rng *Range) (io.ReadCloser, ObjectInfo, error)
+	HeadObject(ctx context.Context, bucket, key string) (ObjectInfo, error)
+	// DeleteObject removes key; deleting a missing key is not an error.
+	DeleteObject(ctx context.Context, bucket, key string) error
+	// CopyObject copies src to dst. meta nil keeps the source's metadata.
+	CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, meta *Metadata) (ObjectInfo, error)
+	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListResult, error)
+
+	CreateMultipartUpload(ctx context.Context, bucket, key string, meta Metadata) (uploadID string, err error)
+	// UploadPart stores part partNumber (1..MaxParts), replacing a previous
+	// upload of the same number.
+	UploadPart(ctx context.Context, bucket, key, uploadID string, partNumber int, body io.Reader, size int64) (PartInfo, error)
+	// CompleteMultipartUpload assembles the listed parts, in ascending part
+	// order, into the object atomically and ends the upload.
+	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error)
+	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
+	ListParts(ctx context.Context, bucket, key, uploadID string, after, max int) (ListPartsResult, error)
+	ListMultipartUploads(ctx context.Context, bucket string, opts ListUploadsOptions) (ListUploadsResult, error)
+}
+
+// BucketAdmin is an optional capability: creating and removing buckets
+// (tests, demo, versitygw conformance). Callers type-assert for it.
+type BucketAdmin interface {
+	CreateBucket(ctx context.Context, bucket string) error
+	DeleteBucket(ctx context.Context, bucket string) error
+}

@@ -1,0 +1,617 @@
+// Package s3 is the storage backend for any S3-compatible endpoint (AWS S3,
+// versitygw, MinIO, Ceph RGW), reached through aws-sdk-go-v2 with the
+// location's storage credential. Bodies stream through: uploads are sent
+// with UNSIGNED-PAYLOAD and an exact Content-Length (the gateway has already
+// verified the client's signature), so nothing is buffered or re-read.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+)
+
+// Options configure the backend.
+type Options struct {
+	Endpoint        string // e.g. http://127.0.0.1:7070; required
+	Region          string // default us-east-1
+	AccessKeyID     string // required
+	SecretAccessKey string // required
+	SessionToken    string
+	// VirtualHosted selects virtual-hosted-style requests; the default is
+	// path style, which every S3-compatible server supports.
+	VirtualHosted bool
+	HTTPClient    *http.Client // default: a client with no overall timeout
+	// StageUploads writes each PutObject to a staging key first and
+	// publishes it with a server-side copy once the whole body has been
+	// verified. Use it for servers that commit a truncated body when the
+	// upload is aborted (versitygw v1.8.0 does; AWS S3 does not): it keeps
+	// "a write lands whole or not at all" at the cost of a server-side copy.
+	StageUploads bool
+}
+
+// StagingPrefix holds staged uploads (StageUploads); listings hide it and
+// the gateway refuses keys under it.
+const StagingPrefix = ".gatehouse-staging/"
+
+// Validate checks the options without I/O.
+func (o Options) Validate() error {
+	var errs []error
+	if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("endpoint %q must be an http(s) URL", o.Endpoint))
+	}
+	if o.AccessKeyID == "" || o.SecretAccessKey == "" {
+		errs = append(errs, errors.New("access key id and secret access key are required"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("s3 backend: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Backend forwards to an S3-compatible endpoint. Safe for concurrent use.
+type Backend struct {
+	c     *awss3.Client
+	stage bool
+}
+
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.BucketAdmin = (*Backend)(nil)
+)
+
+// New validates o and returns a Backend. It does not contact the endpoint.
+func New(o Options) (*Backend, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:                 nil,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: 5 * time.Minute,
+		}}
+	}
+	creds := aws.Credentials{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey, SessionToken: o.SessionToken, Source: "gatehouse"}
+	c := awss3.New(awss3.Options{
+		Region:                     o.Region,
+		BaseEndpoint:               aws.String(o.Endpoint),
+		UsePathStyle:               !o.VirtualHosted,
+		HTTPClient:                 o.HTTPClient,
+		Credentials:                aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil }),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		RetryMaxAttempts:           3,
+	})
+	return &Backend{c: c, stage: o.StageUploads}, nil
+}
+
+// Client exposes the SDK client (tests, bucket setup).
+func (b *Backend) Client() *awss3.Client { return b.c }
+
+// streaming makes an upload call send its body once, unsigned and unretried.
+func streaming(o *awss3.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		return v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware(s)
+	})
+}
+
+// mapErr classifies SDK errors into backend sentinels; anything else is the
+// endpoint failing (503 to the gateway's client).
+func mapErr(op string, err error, notFound error) error {
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchBucket":
+			return fmt.Errorf("%w: %s", backend.ErrNoSuchBucket, op)
+		case "NoSuchKey":
+			return fmt.Errorf("%w: %s", backend.ErrNoSuchKey, op)
+		case "NotFound":
+			if notFound != nil {
+				return fmt.Errorf("%w: %s", notFound, op)
+			}
+		case "NoSuchUpload":
+			return fmt.Errorf("%w: %s", backend.ErrNoSuchUpload, op)
+		case "InvalidPart":
+			return fmt.Errorf("%w: %s", backend.ErrInvalidPart, op)
+		case "InvalidPartOrder":
+			return fmt.Errorf("%w: %s", backend.ErrInvalidOrder, op)
+		case "EntityTooSmall":
+			return fmt.Errorf("%w: %s", backend.ErrEntityTooSmall, op)
+		case "InvalidRange":
+			return fmt.Errorf("%w: %s", backend.ErrInvalidRange, op)
+		}
+	}
+	return fmt.Errorf("s3 backend: %s: %w", op, err)
+}
+
+func str(p *string) string { return aws.ToString(p) }
+
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func etag(p *string) string { return strings.Trim(aws.ToString(p), `"`) }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func checkObject(bucket, key string) error {
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return err
+	}
+	return backend.ValidateKey(key)
+}
+
+func parseExpires(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := http.ParseTime(s)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+// ListBuckets lists the endpoint's buckets.
+func (b *Backend) ListBuckets(ctx context.Context) ([]backend.BucketInfo, error) {
+	out, err := b.c.ListBuckets(ctx, &awss3.ListBucketsInput{})
+	if err != nil {
+		return nil, mapErr("list buckets", err, nil)
+	}
+	res := make([]backend.BucketInfo, 0, len(out.Buckets))
+	for _, bk := range out.Buckets {
+		res = append(res, backend.BucketInfo{Name: str(bk.Name), Created: aws.ToTime(bk.CreationDate)})
+	}
+	return res, nil
+}
+
+// HeadBucket checks the bucket exists.
+func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return err
+	}
+	_, err := b.c.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &bucket})
+	return mapErr("head bucket", err, backend.ErrNoSuchBucket)
+}
+
+// CreateBucket creates the bucket; an existing bucket owned by us is fine.
+func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return err
+	}
+	_, err := b.c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if errors.As(err, &owned) {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "BucketAlreadyOwnedByYou" {
+		return nil
+	}
+	return mapErr("create bucket", err, nil)
+}
+
+// DeleteBucket removes an empty bucket.
+func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return err
+	}
+	_, err := b.c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket})
+	return mapErr("delete bucket", err, backend.ErrNoSuchBucket)
+}
+
+// PutObject streams body to the endpoint.
+func (b *Backend) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata) (backend.ObjectInfo, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	target := key
+	if b.stage {
+		target = StagingPrefix + randomID()
+	}
+	er := &exactReader{r: body, left: size}
+	out, err := b.c.PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: &bucket, Key: &target, Body: er, ContentLength: aws.Int64(size),
+		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
+		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
+		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
+	}, streaming)
+	if er.err != nil {
+		return backend.ObjectInfo{}, er.err // the body failed: the endpoint saw a truncated request
+	}
+	if err != nil {
+		if b.stage {
+			b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
+		}
+		return backend.ObjectInfo{}, mapErr("put object", err, nil)
+	}
+	if b.stage {
+		// The body is verified: publish it, then drop the staging copy.
+		defer b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
+		if _, err := b.c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &bucket, Key: &key,
+			CopySource: aws.String(copySource(bucket, target))}); err != nil {
+			return backend.ObjectInfo{}, mapErr("publish staged object", err, nil)
+		}
+	}
+	return backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta}, nil
+}
+
+// exactReader passes through exactly left bytes and confirms the source's
+// EOF before handing out the last of them, so that a verifying reader (SigV4
+// payload hash, chunk signatures, digests) reports its verdict while the
+// upstream request is still incomplete: a failure then aborts the request
+// and the endpoint never commits the object. An error sticks.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	done bool
+	err  error
+}
+
+func (e *exactReader) fail(err error) (int, error) {
+	e.err = err
+	return 0, err
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		if !e.done {
+			if err := probeEOF(e.r); err != nil {
+				return e.fail(err)
+			}
+			e.done = true
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		return e.fail(err)
+	case e.left == 0:
+		if !errors.Is(err, io.EOF) {
+			if perr := probeEOF(e.r); perr != nil {
+				return e.fail(perr)
+			}
+		}
+		e.done = true
+		return n, nil
+	case errors.Is(err, io.EOF):
+		return e.fail(backend.ErrIncompleteBody)
+	}
+	return n, nil
+}
+
+// probeEOF reads r expecting io.EOF and nothing else.
+func probeEOF(r io.Reader) error {
+	var one [1]byte
+	for range 64 {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			return errors.New("s3 backend: body longer than its declared size")
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+func objectInfo(key string, size *int64, et *string, lm *time.Time, ct, ce, cd, cl, cc, exp *string, user map[string]string) backend.ObjectInfo {
+	return backend.ObjectInfo{
+		Key: key, Size: aws.ToInt64(size), ETag: etag(et), LastModified: aws.ToTime(lm).UTC(),
+		Metadata: backend.Metadata{
+			ContentType: str(ct), ContentEncoding: str(ce), ContentDisposition: str(cd),
+			ContentLanguage: str(cl), CacheControl: str(cc), Expires: str(exp), User: lowerKeys(user),
+		},
+	}
+}
+
+func lowerKeys(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// GetObject streams the object (or a range of it) from the endpoint.
+func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backend.Range) (io.ReadCloser, backend.ObjectInfo, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return nil, backend.ObjectInfo{}, err
+	}
+	in := &awss3.GetObjectInput{Bucket: &bucket, Key: &key}
+	if rng != nil {
+		if rng.Length <= 0 {
+			return nil, backend.ObjectInfo{}, backend.ErrInvalidRange
+		}
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", rng.Start, rng.Start+rng.Length-1))
+	}
+	out, err := b.c.GetObject(ctx, in)
+	if err != nil {
+		return nil, backend.ObjectInfo{}, mapErr("get object", err, backend.ErrNoSuchKey)
+	}
+	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
+		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
+	if rng != nil {
+		// Size is the whole object's: from Content-Range "bytes a-b/size".
+		if cr := str(out.ContentRange); cr != "" {
+			if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+				if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+					info.Size = n
+				}
+			}
+		}
+	}
+	return out.Body, info, nil
+}
+
+// HeadObject returns the object's info.
+func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	out, err := b.c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return backend.ObjectInfo{}, mapErr("head object", err, backend.ErrNoSuchKey)
+	}
+	return objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
+		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata), nil
+}
+
+// DeleteObject deletes the key; a missing key is not an error.
+func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) error {
+	if err := checkObject(bucket, key); err != nil {
+		return err
+	}
+	_, err := b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key})
+	err = mapErr("delete object", err, nil)
+	if errors.Is(err, backend.ErrNoSuchKey) {
+		return nil
+	}
+	return err
+}
+
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return bucket + "/" + strings.Join(segs, "/")
+}
+
+// CopyObject copies server-side on the endpoint.
+func (b *Backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, meta *backend.Metadata) (backend.ObjectInfo, error) {
+	if err := checkObject(srcBucket, srcKey); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	if err := checkObject(dstBucket, dstKey); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	in := &awss3.CopyObjectInput{Bucket: &dstBucket, Key: &dstKey, CopySource: aws.String(copySource(srcBucket, srcKey))}
+	if meta != nil {
+		in.MetadataDirective = types.MetadataDirectiveReplace
+		in.ContentType, in.ContentEncoding = nonEmpty(meta.ContentType), nonEmpty(meta.ContentEncoding)
+		in.ContentDisposition, in.ContentLanguage = nonEmpty(meta.ContentDisposition), nonEmpty(meta.ContentLanguage)
+		in.CacheControl, in.Expires, in.Metadata = nonEmpty(meta.CacheControl), parseExpires(meta.Expires), meta.User
+	}
+	if _, err := b.c.CopyObject(ctx, in); err != nil {
+		return backend.ObjectInfo{}, mapErr("copy object", err, nil)
+	}
+	return b.HeadObject(ctx, dstBucket, dstKey)
+}
+
+// ListObjects lists keys through ListObjectsV2, resuming after opts.After.
+func (b *Backend) ListObjects(ctx context.Context, bucket string, opts backend.ListOptions) (backend.ListResult, error) {
+	var res backend.ListResult
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return res, err
+	}
+	if opts.MaxKeys <= 0 {
+		if err := b.HeadBucket(ctx, bucket); err != nil {
+			return res, err
+		}
+		return res, nil
+	}
+	in := &awss3.ListObjectsV2Input{Bucket: &bucket, Prefix: nonEmpty(opts.Prefix), Delimiter: nonEmpty(opts.Delimiter),
+		StartAfter: nonEmpty(opts.After), MaxKeys: aws.Int32(int32(min(opts.MaxKeys+1, 1000)))}
+	type item struct {
+		key string
+		obj *types.Object
+	}
+	for {
+		out, err := b.c.ListObjectsV2(ctx, in)
+		if err != nil {
+			return backend.ListResult{}, mapErr("list objects", err, backend.ErrNoSuchBucket)
+		}
+		items := make([]item, 0, len(out.Contents)+len(out.CommonPrefixes))
+		for i := range out.Contents {
+			if k := str(out.Contents[i].Key); !strings.HasPrefix(k, StagingPrefix) {
+				items = append(items, item{k, &out.Contents[i]})
+			}
+		}
+		for _, cp := range out.CommonPrefixes {
+			if p := str(cp.Prefix); !strings.HasPrefix(p, StagingPrefix) {
+				items = append(items, item{key: p})
+			}
+		}
+		slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
+		for _, it := range items {
+			if it.key <= opts.After {
+				continue // a common prefix equal to After (resuming after it)
+			}
+			if len(res.Objects)+len(res.CommonPrefixes) >= opts.MaxKeys {
+				res.IsTruncated = true
+				return res, nil
+			}
+			if it.obj == nil {
+				res.CommonPrefixes = append(res.CommonPrefixes, it.key)
+			} else {
+				res.Objects = append(res.Objects, backend.ObjectInfo{Key: it.key, Size: aws.ToInt64(it.obj.Size),
+					ETag: etag(it.obj.ETag), LastModified: aws.ToTime(it.obj.LastModified).UTC()})
+			}
+			res.NextAfter = it.key
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			res.NextAfter = ""
+			return res, nil
+		}
+		in.ContinuationToken = out.NextContinuationToken
+		in.StartAfter = nil
+	}
+}
+
+// CreateMultipartUpload starts an upload on the endpoint.
+func (b *Backend) CreateMultipartUpload(ctx context.Context, bucket, key string, meta backend.Metadata) (string, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return "", err
+	}
+	out, err := b.c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
+		Bucket: &bucket, Key: &key,
+		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
+		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
+		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
+	})
+	if err != nil {
+		return "", mapErr("create multipart upload", err, nil)
+	}
+	return str(out.UploadId), nil
+}
+
+// UploadPart streams one part.
+func (b *Backend) UploadPart(ctx context.Context, bucket, key, uploadID string, partNumber int, body io.Reader, size int64) (backend.PartInfo, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return backend.PartInfo{}, err
+	}
+	if partNumber < 1 || partNumber > backend.MaxParts {
+		return backend.PartInfo{}, fmt.Errorf("%w: part number %d", backend.ErrInvalidPart, partNumber)
+	}
+	er := &exactReader{r: body, left: size}
+	out, err := b.c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: &uploadID,
+		PartNumber: aws.Int32(int32(partNumber)), Body: er, ContentLength: aws.Int64(size)}, streaming)
+	if er.err != nil {
+		return backend.PartInfo{}, er.err
+	}
+	if err != nil {
+		return backend.PartInfo{}, mapErr("upload part", err, backend.ErrNoSuchUpload)
+	}
+	return backend.PartInfo{PartNumber: partNumber, ETag: etag(out.ETag), Size: size, LastModified: time.Now().UTC()}, nil
+}
+
+// CompleteMultipartUpload completes the upload on the endpoint.
+func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []backend.CompletePart) (backend.ObjectInfo, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	cps := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		cps[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.PartNumber)), ETag: aws.String(`"` + strings.Trim(p.ETag, `"`) + `"`)}
+	}
+	_, err := b.c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key,
+		UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: cps}})
+	if err != nil {
+		return backend.ObjectInfo{}, mapErr("complete multipart upload", err, backend.ErrNoSuchUpload)
+	}
+	return b.HeadObject(ctx, bucket, key)
+}
+
+// AbortMultipartUpload aborts the upload on the endpoint.
+func (b *Backend) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
+	if err := checkObject(bucket, key); err != nil {
+		return err
+	}
+	_, err := b.c.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: &uploadID})
+	return mapErr("abort multipart upload", err, backend.ErrNoSuchUpload)
+}
+
+// ListParts lists the upload's parts after the given part number.
+func (b *Backend) ListParts(ctx context.Context, bucket, key, uploadID string, after, max int) (backend.ListPartsResult, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return backend.ListPartsResult{}, err
+	}
+	in := &awss3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &uploadID, MaxParts: aws.Int32(int32(max))}
+	if after > 0 {
+		in.PartNumberMarker = aws.String(strconv.Itoa(after))
+	}
+	out, err := b.c.ListParts(ctx, in)
+	if err != nil {
+		return backend.ListPartsResult{}, mapErr("list parts", err, backend.ErrNoSuchUpload)
+	}
+	res := backend.ListPartsResult{IsTruncated: aws.ToBool(out.IsTruncated)}
+	for _, p := range out.Parts {
+		res.Parts = append(res.Parts, backend.PartInfo{PartNumber: int(aws.ToInt32(p.PartNumber)), ETag: etag(p.ETag),
+			Size: aws.ToInt64(p.Size), LastModified: aws.ToTime(p.LastModified).UTC()})
+	}
+	if n := len(res.Parts); n > 0 {
+		res.NextPartNumberMarker = res.Parts[n-1].PartNumber
+	}
+	return res, nil
+}
+
+// ListMultipartUploads lists the bucket's uploads on the endpoint.
+func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts backend.ListUploadsOptions) (backend.ListUploadsResult, error) {
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return backend.ListUploadsResult{}, err
+	}
+	out, err := b.c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &bucket,
+		Prefix: nonEmpty(opts.Prefix), Delimiter: nonEmpty(opts.Delimiter), KeyMarker: nonEmpty(opts.KeyMarker),
+		UploadIdMarker: nonEmpty(opts.UploadIDMarker), MaxUploads: aws.Int32(int32(opts.MaxUploads))})
+	if err != nil {
+		return backend.ListUploadsResult{}, mapErr("list multipart uploads", err, backend.ErrNoSuchBucket)
+	}
+	res := backend.ListUploadsResult{IsTruncated: aws.ToBool(out.IsTruncated),
+		NextKeyMarker: str(out.NextKeyMarker), NextUploadIDMarker: str(out.NextUploadIdMarker)}
+	for _, u := range out.Uploads {
+		res.Uploads = append(res.Uploads, backend.UploadInfo{Key: str(u.Key), UploadID: str(u.UploadId), Initiated: aws.ToTime(u.Initiated).UTC()})
+	}
+	for _, cp := range out.CommonPrefixes {
+		res.CommonPrefixes = append(res.CommonPrefixes, str(cp.Prefix))
+	}
+	return res, nil
+}

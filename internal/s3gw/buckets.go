@@ -1,0 +1,193 @@
+package s3gw
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+)
+
+func (g *Gateway) owner(rq *request) owner {
+	account, _ := splitRoleARN(rq.claims.RoleARN)
+	return owner{ID: account, DisplayName: account}
+}
+
+func (g *Gateway) listBuckets(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	bs, err := g.o.Backend.ListBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{NS: s3NS, Owner: g.owner(rq), Buckets: []bucketXML{}}
+	for _, b := range bs {
+		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: xmlTime(b.Created)})
+	}
+	writeXML(w, http.StatusOK, res)
+	return nil
+}
+
+func (g *Gateway) headBucket(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:ListBucket", bucketARN(rq.bucket), nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := g.o.Backend.HeadBucket(ctx, rq.bucket); err != nil {
+		return err
+	}
+	w.Header().Set("x-amz-bucket-region", g.o.Region)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (g *Gateway) getBucketLocation(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:GetBucketLocation", bucketARN(rq.bucket), nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := g.o.Backend.HeadBucket(ctx, rq.bucket); err != nil {
+		return err
+	}
+	region := g.o.Region
+	if region == "us-east-1" {
+		region = "" // as AWS answers for us-east-1
+	}
+	writeXML(w, http.StatusOK, locationConstraint{NS: s3NS, Region: region})
+	return nil
+}
+
+// listParams reads the parameters shared by ListObjects v1 and v2 and
+// authorizes s3:ListBucket with s3:prefix, s3:delimiter and s3:max-keys.
+func (g *Gateway) listParams(rq *request) (opts backend.ListOptions, encode bool, err error) {
+	q := rq.r.URL.Query()
+	opts.Prefix, opts.Delimiter, opts.MaxKeys = q.Get("prefix"), q.Get("delimiter"), 1000
+	if v, ok := q["max-keys"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return opts, false, errInvalidArgument("Provided max-keys not an integer or within integer range")
+		}
+		opts.MaxKeys = min(n, 1000)
+	}
+	switch et := q.Get("encoding-type"); et {
+	case "":
+	case "url":
+		encode = true
+	default:
+		return opts, false, errInvalidArgument("Invalid Encoding Method specified in Request")
+	}
+	extra := map[string][]string{}
+	for param, key := range map[string]string{"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"} {
+		if v, ok := q[param]; ok {
+			extra[key] = []string{v[0]}
+		}
+	}
+	rq.params = map[string]any{}
+	for _, p := range []string{"prefix", "delimiter", "max-keys", "list-type", "start-after", "marker", "encoding-type"} {
+		if v, ok := q[p]; ok {
+			rq.params[p] = v[0]
+		}
+	}
+	if err := g.check(rq.r.Context(), rq, "s3:ListBucket", bucketARN(rq.bucket), extra); err != nil {
+		return opts, false, err
+	}
+	return opts, encode, nil
+}
+
+func encodeIf(on bool, s string) string {
+	if on {
+		return urlEncode(s)
+	}
+	return s
+}
+
+func listEntries(res backend.ListResult, encode bool) ([]objectXML, []prefixXML) {
+	objs := make([]objectXML, 0, len(res.Objects))
+	for _, o := range res.Objects {
+		objs = append(objs, objectXML{Key: encodeIf(encode, o.Key), LastModified: xmlTime(o.LastModified),
+			ETag: quote(o.ETag), Size: o.Size, StorageClass: "STANDARD"})
+	}
+	var cps []prefixXML
+	for _, p := range res.CommonPrefixes {
+		cps = append(cps, prefixXML{Prefix: encodeIf(encode, p)})
+	}
+	return objs, cps
+}
+
+func (g *Gateway) listObjectsV2(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	opts, encode, err := g.listParams(rq)
+	if err != nil {
+		return err
+	}
+	q := rq.r.URL.Query()
+	startAfter, token := q.Get("start-after"), q.Get("continuation-token")
+	opts.After = startAfter
+	if token != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			return errInvalidArgument("The continuation token provided is incorrect")
+		}
+		opts.After = max(opts.After, string(raw))
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	res, err := g.o.Backend.ListObjects(ctx, rq.bucket, opts)
+	if err != nil {
+		return err
+	}
+	objs, cps := listEntries(res, encode)
+	out := listBucketResultV2{NS: s3NS, Name: rq.bucket, Prefix: encodeIf(encode, opts.Prefix),
+		Delimiter: encodeIf(encode, opts.Delimiter), MaxKeys: opts.MaxKeys, KeyCount: len(objs) + len(cps),
+		IsTruncated: res.IsTruncated, ContinuationToken: token, StartAfter: encodeIf(encode, startAfter),
+		Contents: objs, CommonPrefixes: cps}
+	if encode {
+		out.EncodingType = "url"
+	}
+	if res.IsTruncated {
+		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.NextAfter))
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+func (g *Gateway) listObjectsV1(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	opts, encode, err := g.listParams(rq)
+	if err != nil {
+		return err
+	}
+	marker := rq.r.URL.Query().Get("marker")
+	opts.After = marker
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	res, err := g.o.Backend.ListObjects(ctx, rq.bucket, opts)
+	if err != nil {
+		return err
+	}
+	objs, cps := listEntries(res, encode)
+	out := listBucketResultV1{NS: s3NS, Name: rq.bucket, Prefix: encodeIf(encode, opts.Prefix),
+		Marker: encodeIf(encode, marker), Delimiter: encodeIf(encode, opts.Delimiter), MaxKeys: opts.MaxKeys,
+		IsTruncated: res.IsTruncated, Contents: objs, CommonPrefixes: cps}
+	if encode {
+		out.EncodingType = "url"
+	}
+	if res.IsTruncated {
+		out.NextMarker = encodeIf(encode, res.NextAfter)
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,420 @@
+// Package s3gw is the S3-compatible gateway: the data plane of credential
+// passthrough. Each request is authenticated with SigV4 against temporary
+// credentials (internal/sts/credentials), authorized as the caller's role
+// session through the one decision point (Authorizer), recorded as a
+// CloudTrail-shaped data event through the one audit emitter before it takes
+// effect (fail closed), and served from a storage backend with bodies
+// streaming in both directions. See docs/design/0010-s3-gateway.md.
+package s3gw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// Options configure the gateway. Backend, Verifier, Authorizer and Audit
+// are required.
+type Options struct {
+	Backend backend.Backend
+	// Verifier checks SigV4; build it with Service "s3", ModeS3 and
+	// CredentialLookup{Verifier: <*credentials.Verifier>} as Lookup.
+	Verifier   *sigv4.Verifier
+	Authorizer Authorizer
+	Audit      audit.Emitter
+	Logger     *slog.Logger // default: discard
+	// Region is returned by GetBucketLocation (default us-east-1).
+	Region string
+	// BaseDomain enables virtual-hosted-style requests: a Host of
+	// "<bucket>.<BaseDomain>" addresses bucket. Path style always works.
+	BaseDomain string
+	// MaxHeaderBytes bounds the request header section (default 64 KiB);
+	// larger requests get RequestHeaderSectionTooLarge. Set the listener's
+	// http.Server.MaxHeaderBytes to the same value.
+	MaxHeaderBytes int
+	// Mounts (optional) bind bucket prefixes to roles; Entitlements is then
+	// required and decides whether a caller may act as a mount's role.
+	Mounts       MountResolver
+	Entitlements Entitlements
+	// MaxObjectSize bounds a single PutObject or part (default 5 GiB, as AWS).
+	MaxObjectSize int64
+	Clock         func() time.Time // default time.Now
+}
+
+// Validate checks the options without side effects.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Backend == nil {
+		errs = append(errs, errors.New("Backend is required"))
+	}
+	if o.Verifier == nil {
+		errs = append(errs, errors.New("Verifier is required"))
+	} else if !o.Verifier.S3Mode() {
+		errs = append(errs, errors.New("Verifier must use the S3 mode"))
+	}
+	if o.Authorizer == nil {
+		errs = append(errs, errors.New("Authorizer is required"))
+	}
+	if o.Audit == nil {
+		errs = append(errs, errors.New("Audit is required"))
+	}
+	if o.Mounts != nil && o.Entitlements == nil {
+		errs = append(errs, errors.New("Entitlements is required with Mounts"))
+	}
+	if o.MaxHeaderBytes < 0 || o.MaxObjectSize < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if strings.HasPrefix(o.BaseDomain, ".") || strings.Contains(o.BaseDomain, ":") {
+		errs = append(errs, fmt.Errorf("BaseDomain %q must be a bare domain name", o.BaseDomain))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("s3gw: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Gateway serves the S3 REST API. Safe for concurrent use.
+type Gateway struct {
+	o   Options
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New validates o and returns the gateway's http.Handler. Mount it at the
+// root of its own listener: path-style requests use the whole path.
+func New(o Options) (*Gateway, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.MaxObjectSize == 0 {
+		o.MaxObjectSize = 5 << 30
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.BaseDomain = strings.ToLower(o.BaseDomain)
+	return &Gateway{o: o, log: o.Logger, now: o.Clock}, nil
+}
+
+type handlerFunc func(w *respWriter, rq *request) error
+
+// request is the state of one S3 request.
+type request struct {
+	r           *http.Request
+	id          string
+	bucket, key string
+	op          string // CloudTrail eventName
+	readOnly    bool
+	handler     handlerFunc
+	res         *sigv4.Result
+	claims      *credentials.Claims
+	condCtx     map[string][]string
+	denyReason  string
+	decisions   []string
+	params      map[string]any // requestParameters beyond bucket and key
+	bytesIn     int64
+	bytesOut    int64
+	audited     bool // the access event was recorded
+	start       time.Time
+	mounts      []Mount // mounts whose role authorized (part of) the request
+}
+
+// respWriter tracks what was written.
+type respWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the sendfile path of the underlying writer.
+func (w *respWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		w.n += n
+		return n, err
+	}
+	n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	w.n += n
+	return n, err
+}
+
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(hw http.ResponseWriter, r *http.Request) {
+	id := requestid.From(r.Context())
+	if id == "" {
+		id = requestid.New()
+		r = r.WithContext(requestid.With(r.Context(), id))
+	}
+	rq := &request{r: r, id: id, start: g.now()}
+	w := &respWriter{ResponseWriter: hw}
+	h := w.Header()
+	h.Set("x-amz-request-id", id)
+	h.Set("x-amz-id-2", id)
+	h.Set("Server", "gatehouse")
+	if err := g.serve(w, rq); err != nil {
+		g.fail(w, rq, err)
+	}
+}
+
+func (g *Gateway) serve(w *respWriter, rq *request) error {
+	if n := headerBytes(rq.r); n > g.o.MaxHeaderBytes {
+		return s3err(sigv4.CodeRequestHeaderSectionTooLarge, http.StatusBadRequest,
+			fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.o.MaxHeaderBytes))
+	}
+	if err := g.route(rq); err != nil {
+		return err
+	}
+	res, err := g.o.Verifier.Verify(rq.r)
+	if err != nil {
+		return err
+	}
+	claims, ok := res.Principal.(*credentials.Claims)
+	if !ok || claims == nil {
+		return &Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: "Access Denied",
+			Err: fmt.Errorf("credential lookup returned %T, want *credentials.Claims", res.Principal)}
+	}
+	rq.res, rq.claims = res, claims
+	rq.condCtx = g.conditionContext(rq.r, res, claims)
+	return rq.handler(w, rq)
+}
+
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + 16
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// fail answers with the S3 error document and records the outcome: a
+// refusal before the access event is a denial event (if that cannot be
+// recorded the client gets 503); a failure after it is a failure event.
+func (g *Gateway) fail(w *respWriter, rq *request, err error) {
+	e := translate(err)
+	lvl := slog.LevelInfo
+	if e.Status >= 500 {
+		lvl = slog.LevelError
+	}
+	g.log.Log(rq.r.Context(), lvl, "s3 request failed", "request_id", rq.id, "op", rq.op,
+		"code", e.Code, "status", e.Status, "err", err)
+	if !rq.audited {
+		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Denied, e); aerr != nil {
+			g.log.Error("s3: audit of a refused request failed", "request_id", rq.id, "err", aerr)
+			e = errServiceUnavailble()
+		}
+	} else {
+		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Failed, e); aerr != nil {
+			g.log.Error("s3: audit of a failed request failed", "request_id", rq.id, "err", aerr)
+		}
+	}
+	if w.status != 0 {
+		return // the response is under way; the connection is cut by the server
+	}
+	g.writeError(w, rq, e)
+}
+
+func (g *Gateway) writeError(w *respWriter, rq *request, e *Error) {
+	res := "/"
+	if rq.bucket != "" {
+		res += rq.bucket
+		if rq.key != "" {
+			res += "/" + rq.key
+		}
+	}
+	doc := errorXML{Code: e.Code, Message: e.Message, Resource: res, RequestID: rq.id, StringToSign: e.StringToSign}
+	switch e.Code {
+	case "NoSuchKey":
+		doc.Key = rq.key
+	case "NoSuchBucket":
+		doc.BucketName = rq.bucket
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if rq.r.Method == http.MethodHead {
+		w.WriteHeader(e.Status)
+		return
+	}
+	writeXML(w, e.Status, doc)
+}
+
+// route finds the bucket, key and operation.
+func (g *Gateway) route(rq *request) error {
+	r := rq.r
+	path := r.URL.Path
+	if !strings.HasPrefix(path, "/") {
+		return errInvalidArgument("invalid request path")
+	}
+	if b, ok := g.hostBucket(r.Host); ok {
+		rq.bucket, rq.key = b, path[1:]
+	} else {
+		rq.bucket, rq.key, _ = strings.Cut(path[1:], "/")
+	}
+	if rq.bucket != "" {
+		if err := backend.ValidateBucket(rq.bucket); err != nil {
+			return err
+		}
+	}
+	if rq.key != "" {
+		if err := backend.ValidateKey(rq.key); err != nil {
+			return err
+		}
+	}
+	q := r.URL.Query()
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	set := func(op string, ro bool, h handlerFunc) error {
+		rq.op, rq.readOnly, rq.handler = op, ro, h
+		return nil
+	}
+	unsupported := []string{"acl", "policy", "cors", "lifecycle", "versioning", "tagging", "encryption", "replication",
+		"website", "logging", "notification", "object-lock", "retention", "legal-hold", "versions", "torrent",
+		"restore", "select", "accelerate", "requestPayment", "ownershipControls", "publicAccessBlock", "analytics",
+		"inventory", "metrics", "intelligent-tiering", "policyStatus", "attributes"}
+	for _, k := range unsupported {
+		if has(k) {
+			rq.op = "Unsupported:" + k
+			return errNotImplemented()
+		}
+	}
+	switch {
+	case rq.bucket == "":
+		if r.Method == http.MethodGet {
+			return set("ListBuckets", true, g.listBuckets)
+		}
+	case rq.key == "":
+		switch r.Method {
+		case http.MethodGet:
+			switch {
+			case has("location"):
+				return set("GetBucketLocation", true, g.getBucketLocation)
+			case has("uploads"):
+				return set("ListMultipartUploads", true, g.listMultipartUploads)
+			case q.Get("list-type") == "2":
+				return set("ListObjectsV2", true, g.listObjectsV2)
+			default:
+				return set("ListObjects", true, g.listObjectsV1)
+			}
+		case http.MethodHead:
+			return set("HeadBucket", true, g.headBucket)
+		case http.MethodPost:
+			if has("delete") {
+				return set("DeleteObjects", false, g.deleteObjects)
+			}
+		case http.MethodPut:
+			rq.op = "CreateBucket"
+			return errNotImplemented()
+		case http.MethodDelete:
+			rq.op = "DeleteBucket"
+			return errNotImplemented()
+		}
+	default:
+		switch r.Method {
+		case http.MethodGet:
+			if has("uploadId") {
+				return set("ListParts", true, g.listParts)
+			}
+			return set("GetObject", true, g.getObject)
+		case http.MethodHead:
+			return set("HeadObject", true, g.headObject)
+		case http.MethodPut:
+			copySrc := r.Header.Get("X-Amz-Copy-Source") != ""
+			if has("uploadId") || has("partNumber") {
+				if copySrc {
+					return set("UploadPartCopy", false, g.uploadPartCopy)
+				}
+				return set("UploadPart", false, g.uploadPart)
+			}
+			if copySrc {
+				return set("CopyObject", false, g.copyObject)
+			}
+			return set("PutObject", false, g.putObject)
+		case http.MethodPost:
+			if has("uploads") {
+				return set("CreateMultipartUpload", false, g.createMultipartUpload)
+			}
+			if has("uploadId") {
+				return set("CompleteMultipartUpload", false, g.completeMultipartUpload)
+			}
+		case http.MethodDelete:
+			if has("uploadId") {
+				return set("AbortMultipartUpload", false, g.abortMultipartUpload)
+			}
+			return set("DeleteObject", false, g.deleteObject)
+		}
+	}
+	return errMethodNotAllowed()
+}
+
+// hostBucket extracts the bucket of a virtual-hosted-style Host.
+func (g *Gateway) hostBucket(host string) (string, bool) {
+	if g.o.BaseDomain == "" {
+		return "", false
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	b, ok := strings.CutSuffix(host, "."+g.o.BaseDomain)
+	if !ok || b == "" {
+		return "", false
+	}
+	return b, true
+}
+
+// access records the authorized request before it takes effect. An error
+// (the audit log is unavailable) fails the request: 503, nothing done.
+func (g *Gateway) access(ctx context.Context, rq *request) error {
+	if err := g.record(ctx, rq, audit.CodeS3Access, nil); err != nil {
+		g.log.Error("s3: audit unavailable; request refused", "request_id", rq.id, "err", err)
+		rq.audited = true // do not try to record it again as a denial
+		e := errServiceUnavailble()
+		e.Err = err
+		return e
+	}
+	rq.audited = true
+	return nil
+}

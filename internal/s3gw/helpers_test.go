@@ -1,0 +1,277 @@
+package s3gw
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+const testAccount = "123456789012"
+
+// memAudit records events in memory and can be made to fail.
+type memAudit struct {
+	mu     sync.Mutex
+	events []audit.Event
+	fail   bool
+}
+
+func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("audit log unavailable")
+	}
+	m.events = append(m.events, e)
+	return nil
+}
+
+func (m *memAudit) setFail(v bool) {
+	m.mu.Lock()
+	m.fail = v
+	m.mu.Unlock()
+}
+
+func (m *memAudit) all() []audit.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]audit.Event(nil), m.events...)
+}
+
+// find returns the events for an S3 operation.
+func (m *memAudit) find(op string) []audit.Event {
+	var out []audit.Event
+	for _, e := range m.all() {
+		if e.Action == "s3."+op {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// roleAuthorizer is a faithful stand-in for (*sts.Service).Authorize: the
+// role's permission policies (∩ its permissions boundary) ∩ the session
+// policy, with the principal keys set from the claims.
+type roleAuthorizer struct {
+	roles map[string]*store.Role // by ARN
+}
+
+func (a *roleAuthorizer) Authorize(ctx context.Context, c *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
+	deny := iam.Result{Decision: iam.ImplicitDeny, Action: action, Resource: resource}
+	role, ok := a.roles[c.RoleARN]
+	if !ok {
+		return deny, fmt.Errorf("role %s no longer exists", c.RoleARN)
+	}
+	var pols []iam.NamedPolicy
+	for _, p := range role.PermissionPolicies {
+		pp, err := iam.Parse([]byte(p.Document))
+		if err != nil {
+			return deny, err
+		}
+		pols = append(pols, iam.NamedPolicy{Name: p.Name, Layer: iam.LayerIdentity, Policy: pp})
+	}
+	if role.PermissionsBoundary != "" {
+		pp, err := iam.Parse([]byte(role.PermissionsBoundary))
+		if err != nil {
+			return deny, err
+		}
+		pols = append(pols, iam.NamedPolicy{Name: "boundary", Layer: iam.LayerBoundary, Policy: pp})
+	}
+	perms, err := iam.Compile(pols...)
+	if err != nil {
+		return deny, err
+	}
+	m := make(map[string][]string, len(reqCtx)+8)
+	for k, v := range reqCtx {
+		m[strings.ToLower(k)] = v
+	}
+	m["aws:userid"] = []string{c.AssumedRoleID}
+	m["aws:principalarn"] = []string{c.RoleARN}
+	m["gatehouse:username"] = []string{c.UserName}
+	for k, v := range c.SessionTags {
+		m["aws:principaltag/"+strings.ToLower(k)] = []string{v}
+	}
+	r := &iam.Request{Action: action, Resource: resource, Context: m}
+	res := perms.Evaluate(r)
+	if c.SessionPolicy == "" || res.Decision == iam.ExplicitDeny {
+		return res, nil
+	}
+	sp, err := iam.Parse([]byte(c.SessionPolicy))
+	if err != nil {
+		return deny, err
+	}
+	sess, err := iam.Compile(iam.NamedPolicy{Name: "session policy", Layer: iam.LayerIdentity, Policy: sp})
+	if err != nil {
+		return deny, err
+	}
+	sr := sess.Evaluate(r)
+	switch {
+	case sr.Decision == iam.ExplicitDeny:
+		sr.Layer = iam.LayerSession
+		return sr, nil
+	case sr.Decision == iam.Allowed:
+		return res, nil
+	case res.Decision != iam.Allowed:
+		return res, nil
+	}
+	return iam.Result{Decision: iam.ImplicitDeny, Layer: iam.LayerSession, Action: action, Resource: resource}, nil
+}
+
+const homePolicy = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"ListHome","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data",
+  "Condition":{"StringLike":{"s3:prefix":["","home/","home/${aws:username}/*"]}}},
+ {"Sid":"HomeRW","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],
+  "Resource":"arn:aws:s3:::data/home/${aws:username}/*"},
+ {"Sid":"ReadShared","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/shared/*"},
+ {"Sid":"Buckets","Effect":"Allow","Action":["s3:ListAllMyBuckets","s3:GetBucketLocation"],"Resource":"*"}]}`
+
+const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`
+
+const hrPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/hr/*"},
+ {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data","Condition":{"StringLike":{"s3:prefix":"hr/*"}}}]}`
+
+var roleARNs = struct{ analyst, admin, hr string }{
+	analyst: "arn:aws:iam::" + testAccount + ":role/analyst",
+	admin:   "arn:aws:iam::" + testAccount + ":role/data-admin",
+	hr:      "arn:aws:iam::" + testAccount + ":role/hr-reader",
+}
+
+type env struct {
+	t       *testing.T
+	srv     *httptest.Server
+	gw      *Gateway
+	audit   *memAudit
+	backend *local.Backend
+	issuer  *credentials.Issuer
+	revoker *credentials.Revoker
+	clock   func() time.Time
+}
+
+type envOptions struct {
+	backend    backend.Backend // default: local with buckets "data" and "other"
+	baseDomain string
+	clock      func() time.Time
+	tls        bool // serve HTTPS: the SDK then sends checksum trailers (aws-chunked)
+	mounts     []Mount
+	entitled   map[string][]string // role ARN -> user names entitled to it
+}
+
+type staticEntitlements map[string][]string
+
+func (s staticEntitlements) Entitled(ctx context.Context, c *credentials.Claims, roleARN string) (bool, error) {
+	return slices.Contains(s[roleARN], c.UserName), nil
+}
+
+func newEnv(t *testing.T, opts ...envOptions) *env {
+	t.Helper()
+	var o envOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	master := make([]byte, 32)
+	rand.Read(master)
+	kr, err := credentials.LoadOrCreateKeyring(ctx, st, master, o.clock)
+	require.NoError(t, err)
+	rev, err := credentials.NewRevoker(st, credentials.RevokerOptions{TTL: 10 * time.Millisecond, Clock: o.clock})
+	require.NoError(t, err)
+	ver, err := credentials.NewVerifier(kr, rev)
+	require.NoError(t, err)
+
+	e := &env{t: t, audit: &memAudit{}, issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{Clock: o.clock}), revoker: rev, clock: o.clock}
+	be := o.backend
+	if be == nil {
+		lb, err := local.Open(filepath.Join(dir, "objects"))
+		require.NoError(t, err)
+		t.Cleanup(func() { lb.Close() })
+		require.NoError(t, lb.CreateBucket(ctx, "data"))
+		require.NoError(t, lb.CreateBucket(ctx, "other"))
+		e.backend, be = lb, lb
+	}
+	sv, err := sigv4.New(sigv4.Config{Lookup: CredentialLookup{Verifier: ver, Clock: o.clock}, Service: "s3",
+		Regions: []string{"us-east-1"}, Mode: sigv4.ModeS3, Clock: o.clock})
+	require.NoError(t, err)
+	authz := &roleAuthorizer{roles: map[string]*store.Role{
+		roleARNs.analyst: {ID: "AROAANALYST", Name: "analyst", PermissionPolicies: []store.NamedPolicy{{Name: "home", Document: homePolicy}}},
+		roleARNs.admin:   {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
+		roleARNs.hr:      {ID: "AROAHR", Name: "hr-reader", PermissionPolicies: []store.NamedPolicy{{Name: "hr", Document: hrPolicy}}},
+	}}
+	var mounts MountResolver
+	var ents Entitlements
+	if o.mounts != nil {
+		sm := &StaticMounts{}
+		require.NoError(t, sm.Set(o.mounts))
+		mounts, ents = sm, staticEntitlements(o.entitled)
+	}
+	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: e.audit, BaseDomain: o.baseDomain,
+		Clock: o.clock, MaxHeaderBytes: 16 << 10, Mounts: mounts, Entitlements: ents})
+	require.NoError(t, err)
+	e.gw = gw
+	e.srv = httptest.NewUnstartedServer(gw)
+	e.srv.Config.MaxHeaderBytes = 32 << 10
+	if o.tls {
+		e.srv.StartTLS()
+	} else {
+		e.srv.Start()
+	}
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// creds issues temporary credentials for user on role.
+func (e *env) creds(user, roleARN, sessionPolicy string) credentials.Credentials {
+	e.t.Helper()
+	_, roleName := splitRoleARN(roleARN)
+	c, err := e.issuer.Issue(context.Background(), credentials.SessionRequest{
+		PrincipalID: "u-" + user, UserName: user, SourceIdentity: user, RoleARN: roleARN,
+		RoleSessionName: user, AssumedRoleID: "AROA" + strings.ToUpper(roleName) + ":" + user,
+		SessionPolicy: sessionPolicy,
+	}, time.Hour)
+	require.NoError(e.t, err)
+	return c
+}
+
+// client is an aws-sdk-go-v2 S3 client with its default settings
+// (including checksum trailers on uploads), path style.
+func (e *env) client(c credentials.Credentials, opts ...func(*awss3.Options)) *awss3.Client {
+	creds := aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	return awss3.New(awss3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(e.srv.URL),
+		UsePathStyle: true,
+		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil }),
+		HTTPClient:   e.srv.Client(),
+		// The defaults config.LoadDefaultConfig gives: checksums on every
+		// upload that supports them, validated on download.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
+	}, opts...)
+}

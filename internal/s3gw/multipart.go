@@ -1,0 +1,257 @@
+package s3gw
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+)
+
+func (g *Gateway) createMultipartUpload(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	id, err := g.o.Backend.CreateMultipartUpload(ctx, rq.bucket, rq.key, metadataFromHeaders(rq.r.Header))
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, initiateMultipartUploadResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: id})
+	return nil
+}
+
+func partParams(rq *request) (string, int, error) {
+	q := rq.r.URL.Query()
+	id := q.Get("uploadId")
+	n, err := strconv.Atoi(q.Get("partNumber"))
+	if id == "" || err != nil || n < 1 || n > backend.MaxParts {
+		return "", 0, errInvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	rq.params = map[string]any{"uploadId": id, "partNumber": n}
+	return id, n, nil
+}
+
+func (g *Gateway) uploadPart(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	id, n, err := partParams(rq)
+	if err != nil {
+		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	body, size, err := g.uploadBody(rq)
+	if err != nil {
+		return err
+	}
+	rq.bytesIn = size
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	info, err := g.o.Backend.UploadPart(ctx, rq.bucket, rq.key, id, n, body, size)
+	if err != nil {
+		return err
+	}
+	echoChecksums(w, rq.r, body)
+	w.Header().Set("ETag", quote(info.ETag))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (g *Gateway) uploadPartCopy(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	id, n, err := partParams(rq)
+	if err != nil {
+		return err
+	}
+	sb, sk, err := copySource(rq.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return err
+	}
+	rq.params["copySource"] = sb + "/" + sk
+	if err := g.check(ctx, rq, "s3:GetObject", objectARN(sb, sk), nil); err != nil {
+		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	src, err := g.o.Backend.HeadObject(ctx, sb, sk)
+	if err != nil {
+		return err
+	}
+	if err := copyPreconditions(rq.r, src); err != nil {
+		return err
+	}
+	var rng *backend.Range
+	if h := rq.r.Header.Get("X-Amz-Copy-Source-Range"); h != "" {
+		rng, err = backend.ResolveRange(h, src.Size)
+		if err != nil || rng == nil {
+			return errInvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+	}
+	size := src.Size
+	if rng != nil {
+		size = rng.Length
+	}
+	rq.bytesIn = size
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	body, _, err := g.o.Backend.GetObject(ctx, sb, sk, rng)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	info, err := g.o.Backend.UploadPart(ctx, rq.bucket, rq.key, id, n, body, size)
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, copyPartResult{NS: s3NS, LastModified: xmlTime(info.LastModified), ETag: quote(info.ETag)})
+	return nil
+}
+
+func (g *Gateway) completeMultipartUpload(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	id := rq.r.URL.Query().Get("uploadId")
+	rq.params = map[string]any{"uploadId": id}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	var req completeMultipartUpload
+	if err := decodeXML(rq.res.Body(rq.r.Body), &req); err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return err
+		}
+		return errMalformedXML()
+	}
+	if len(req.Parts) == 0 || len(req.Parts) > backend.MaxParts {
+		return errMalformedXML()
+	}
+	parts := make([]backend.CompletePart, len(req.Parts))
+	for i, p := range req.Parts {
+		parts[i] = backend.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag}
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	info, err := g.o.Backend.CompleteMultipartUpload(ctx, rq.bucket, rq.key, id, parts)
+	if err != nil {
+		return err
+	}
+	rq.bytesIn = info.Size
+	writeXML(w, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: "/" + rq.bucket + "/" + rq.key,
+		Bucket: rq.bucket, Key: rq.key, ETag: quote(info.ETag)})
+	return nil
+}
+
+func (g *Gateway) abortMultipartUpload(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	id := rq.r.URL.Query().Get("uploadId")
+	rq.params = map[string]any{"uploadId": id}
+	if err := g.check(ctx, rq, "s3:AbortMultipartUpload", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := g.o.Backend.AbortMultipartUpload(ctx, rq.bucket, rq.key, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (g *Gateway) listParts(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	q := rq.r.URL.Query()
+	id := q.Get("uploadId")
+	rq.params = map[string]any{"uploadId": id}
+	if err := g.check(ctx, rq, "s3:ListMultipartUploadParts", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	maxParts, marker := 1000, 0
+	if v := q.Get("max-parts"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errInvalidArgument("Argument max-parts must be an integer between 0 and 2147483647")
+		}
+		maxParts = min(n, 1000)
+	}
+	if v := q.Get("part-number-marker"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errInvalidArgument("Argument part-number-marker must be an integer between 0 and 2147483647")
+		}
+		marker = n
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	res, err := g.o.Backend.ListParts(ctx, rq.bucket, rq.key, id, marker, maxParts)
+	if err != nil {
+		return err
+	}
+	o := g.owner(rq)
+	out := listPartsResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: id, Initiator: o, Owner: o,
+		StorageClass: "STANDARD", PartNumberMarker: marker, NextPartNumberMarker: res.NextPartNumberMarker,
+		MaxParts: maxParts, IsTruncated: res.IsTruncated}
+	for _, p := range res.Parts {
+		out.Parts = append(out.Parts, partXML{PartNumber: p.PartNumber, LastModified: xmlTime(p.LastModified), ETag: quote(p.ETag), Size: p.Size})
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+func (g *Gateway) listMultipartUploads(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	q := rq.r.URL.Query()
+	if err := g.check(ctx, rq, "s3:ListBucketMultipartUploads", bucketARN(rq.bucket), nil); err != nil {
+		return err
+	}
+	opts := backend.ListUploadsOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
+		KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), MaxUploads: 1000}
+	if v := q.Get("max-uploads"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errInvalidArgument("Argument max-uploads must be an integer between 0 and 2147483647")
+		}
+		opts.MaxUploads = min(n, 1000)
+	}
+	encode := q.Get("encoding-type") == "url"
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	res, err := g.o.Backend.ListMultipartUploads(ctx, rq.bucket, opts)
+	if err != nil {
+		return err
+	}
+	o := g.owner(rq)
+	out := listMultipartUploadsResult{NS: s3NS, Bucket: rq.bucket, KeyMarker: encodeIf(encode, opts.KeyMarker),
+		UploadIDMarker: opts.UploadIDMarker, Prefix: encodeIf(encode, opts.Prefix), Delimiter: encodeIf(encode, opts.Delimiter),
+		MaxUploads: opts.MaxUploads, IsTruncated: res.IsTruncated}
+	if encode {
+		out.EncodingType = "url"
+	}
+	if res.IsTruncated {
+		out.NextKeyMarker, out.NextUploadIDMarker = encodeIf(encode, res.NextKeyMarker), res.NextUploadIDMarker
+	}
+	for _, u := range res.Uploads {
+		out.Uploads = append(out.Uploads, uploadXML{Key: encodeIf(encode, u.Key), UploadID: u.UploadID, Initiator: o, Owner: o,
+			StorageClass: "STANDARD", Initiated: xmlTime(u.Initiated)})
+	}
+	for _, p := range res.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, prefixXML{Prefix: encodeIf(encode, p)})
+	}
+	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+var _ io.Reader = (*md5Reader)(nil)

@@ -1,0 +1,453 @@
+package s3gw
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+)
+
+func quote(etag string) string { return `"` + etag + `"` }
+
+// metadataFromHeaders reads the Content-* headers and x-amz-meta-*.
+func metadataFromHeaders(h http.Header) backend.Metadata {
+	m := backend.Metadata{
+		ContentType:        h.Get("Content-Type"),
+		ContentEncoding:    h.Get("Content-Encoding"),
+		ContentDisposition: h.Get("Content-Disposition"),
+		ContentLanguage:    h.Get("Content-Language"),
+		CacheControl:       h.Get("Cache-Control"),
+		Expires:            h.Get("Expires"),
+	}
+	// aws-chunked is a transfer framing, not the object's encoding.
+	if enc := strings.TrimSpace(m.ContentEncoding); enc != "" {
+		var keep []string
+		for e := range strings.SplitSeq(enc, ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+				keep = append(keep, e)
+			}
+		}
+		m.ContentEncoding = strings.Join(keep, ",")
+	}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if name, ok := strings.CutPrefix(lk, "x-amz-meta-"); ok && name != "" {
+			if m.User == nil {
+				m.User = map[string]string{}
+			}
+			m.User[name] = strings.Join(vs, ",")
+		}
+	}
+	return m
+}
+
+// setObjectHeaders writes the object's headers, with the response-*
+// overrides of a GetObject request.
+func setObjectHeaders(w http.ResponseWriter, info backend.ObjectInfo, q url.Values) {
+	h := w.Header()
+	ct := info.Metadata.ContentType
+	if ct == "" {
+		ct = "binary/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("ETag", quote(info.ETag))
+	h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	for name, v := range map[string]string{
+		"Content-Encoding": info.Metadata.ContentEncoding, "Content-Disposition": info.Metadata.ContentDisposition,
+		"Content-Language": info.Metadata.ContentLanguage, "Cache-Control": info.Metadata.CacheControl,
+		"Expires": info.Metadata.Expires,
+	} {
+		if v != "" {
+			h.Set(name, v)
+		}
+	}
+	for k, v := range info.Metadata.User {
+		h["X-Amz-Meta-"+k] = []string{v}
+	}
+	for param, name := range map[string]string{
+		"response-content-type": "Content-Type", "response-content-language": "Content-Language",
+		"response-expires": "Expires", "response-cache-control": "Cache-Control",
+		"response-content-disposition": "Content-Disposition", "response-content-encoding": "Content-Encoding",
+	} {
+		if v := q.Get(param); v != "" {
+			h.Set(name, v)
+		}
+	}
+}
+
+// preconditions evaluates If-Match, If-None-Match, If-Modified-Since and
+// If-Unmodified-Since (RFC 9110 section 13.2.2, as S3 applies them). It
+// returns 0, 304 or 412.
+func preconditions(r *http.Request, info backend.ObjectInfo) int {
+	etagMatch := func(list string) bool {
+		for e := range strings.SplitSeq(list, ",") {
+			e = strings.TrimSpace(e)
+			if e == "*" || strings.Trim(strings.TrimPrefix(e, "W/"), `"`) == info.ETag {
+				return true
+			}
+		}
+		return false
+	}
+	lm := info.LastModified.Truncate(time.Second)
+	im := r.Header.Get("If-Match")
+	if im != "" && !etagMatch(im) {
+		return http.StatusPreconditionFailed
+	}
+	if ius := r.Header.Get("If-Unmodified-Since"); im == "" && ius != "" {
+		if t, err := http.ParseTime(ius); err == nil && lm.After(t) {
+			return http.StatusPreconditionFailed
+		}
+	}
+	inm := r.Header.Get("If-None-Match")
+	if inm != "" && etagMatch(inm) {
+		return http.StatusNotModified
+	}
+	if ims := r.Header.Get("If-Modified-Since"); inm == "" && ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !lm.After(t) {
+			return http.StatusNotModified
+		}
+	}
+	return 0
+}
+
+func (g *Gateway) conditional(w *respWriter, rq *request, info backend.ObjectInfo, status int) error {
+	if status == http.StatusPreconditionFailed {
+		return errPrecondition()
+	}
+	if err := g.access(rq.r.Context(), rq); err != nil {
+		return err
+	}
+	w.Header().Set("ETag", quote(info.ETag))
+	w.Header().Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+	w.WriteHeader(http.StatusNotModified)
+	return nil
+}
+
+func (g *Gateway) getObject(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	var rng *backend.Range
+	rangeHdr := rq.r.Header.Get("Range")
+	if rangeHdr != "" {
+		info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+		if err != nil {
+			return err
+		}
+		if st := preconditions(rq.r, info); st != 0 {
+			return g.conditional(w, rq, info, st)
+		}
+		if rng, err = backend.ResolveRange(rangeHdr, info.Size); err != nil {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+			return err
+		}
+	}
+	body, info, err := g.o.Backend.GetObject(ctx, rq.bucket, rq.key, rng)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if st := preconditions(rq.r, info); st != 0 {
+		return g.conditional(w, rq, info, st)
+	}
+	length, status := info.Size, http.StatusOK
+	if rng != nil {
+		length, status = rng.Length, http.StatusPartialContent
+		w.Header().Set("Content-Range", "bytes "+strconv.FormatInt(rng.Start, 10)+"-"+
+			strconv.FormatInt(rng.Start+rng.Length-1, 10)+"/"+strconv.FormatInt(info.Size, 10))
+	}
+	rq.bytesOut = length
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	setObjectHeaders(w, info, rq.r.URL.Query())
+	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(status)
+	n, err := io.Copy(w, body)
+	if err != nil || n != length {
+		rq.bytesOut = n
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return err // recorded as a failure; the server cuts the connection
+	}
+	return nil
+}
+
+func (g *Gateway) headObject(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+	if err != nil {
+		return err
+	}
+	if st := preconditions(rq.r, info); st != 0 {
+		return g.conditional(w, rq, info, st)
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	setObjectHeaders(w, info, rq.r.URL.Query())
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// md5Reader checks Content-MD5 at EOF: a mismatch is an error instead of
+// io.EOF, so the backend discards the upload.
+type md5Reader struct {
+	r    io.Reader
+	h    hash.Hash
+	want []byte
+}
+
+func (m *md5Reader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if got := m.h.Sum(nil); string(got) != string(m.want) {
+			return n, s3err("BadDigest", http.StatusBadRequest, "The Content-MD5 you specified did not match what we received.")
+		}
+	}
+	return n, err
+}
+
+// uploadBody returns the verified body of a PutObject or UploadPart and its
+// decoded length. Every byte it yields is provisional until io.EOF: the
+// backend must discard the write on any other error.
+func (g *Gateway) uploadBody(rq *request) (io.Reader, int64, error) {
+	r := rq.r
+	size := r.ContentLength
+	if rq.res.DecodedContentLength >= 0 {
+		size = rq.res.DecodedContentLength
+	}
+	if size < 0 {
+		return nil, 0, errMissingLength()
+	}
+	if size > g.o.MaxObjectSize {
+		return nil, 0, errEntityTooLarge()
+	}
+	body, err := withHeaderChecksums(r.Header, rq.res.Body(r.Body))
+	if err != nil {
+		return nil, 0, err
+	}
+	if cm := r.Header.Get("Content-MD5"); cm != "" {
+		want, err := base64.StdEncoding.DecodeString(cm)
+		if err != nil || len(want) != md5.Size {
+			return nil, 0, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
+		}
+		body = &md5Reader{r: body, h: md5.New(), want: want}
+	}
+	return body, size, nil
+}
+
+// echoChecksums copies verified checksum trailers to the response, as S3 does.
+func echoChecksums(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	for k, vs := range r.Header {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") && len(vs) == 1 {
+			w.Header().Set(k, vs[0])
+		}
+	}
+	for {
+		switch b := body.(type) {
+		case *md5Reader:
+			body = b.r
+			continue
+		case *checksumReader:
+			body = b.r
+			continue
+		case sigv4.TrailerReader:
+			for k, vs := range b.Trailer() {
+				if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") && len(vs) == 1 {
+					w.Header().Set(k, vs[0])
+				}
+			}
+		}
+		return
+	}
+}
+
+func (g *Gateway) putObject(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	body, size, err := g.uploadBody(rq)
+	if err != nil {
+		return err
+	}
+	rq.bytesIn = size
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	info, err := g.o.Backend.PutObject(ctx, rq.bucket, rq.key, body, size, metadataFromHeaders(rq.r.Header))
+	if err != nil {
+		return err
+	}
+	echoChecksums(w, rq.r, body)
+	w.Header().Set("ETag", quote(info.ETag))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=null]",
+// URL-encoded.
+func copySource(h string) (bucket, key string, err error) {
+	src, err := url.PathUnescape(h)
+	if err != nil {
+		return "", "", errInvalidArgument("Invalid copy source encoding.")
+	}
+	src = strings.TrimPrefix(src, "/")
+	if i := strings.Index(src, "?versionId="); i >= 0 {
+		if v := src[i+len("?versionId="):]; v != "null" {
+			return "", "", errNotImplemented()
+		}
+		src = src[:i]
+	}
+	bucket, key, ok := strings.Cut(src, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", errInvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	if err := backend.ValidateBucket(bucket); err != nil {
+		return "", "", err
+	}
+	if err := backend.ValidateKey(key); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}
+
+func (g *Gateway) copyObject(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	sb, sk, err := copySource(rq.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return err
+	}
+	rq.params = map[string]any{"copySource": sb + "/" + sk}
+	if err := g.check(ctx, rq, "s3:GetObject", objectARN(sb, sk), nil); err != nil {
+		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	var meta *backend.Metadata
+	switch d := strings.ToUpper(rq.r.Header.Get("X-Amz-Metadata-Directive")); d {
+	case "", "COPY":
+		if sb == rq.bucket && sk == rq.key {
+			return s3err("InvalidRequest", http.StatusBadRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		}
+	case "REPLACE":
+		m := metadataFromHeaders(rq.r.Header)
+		meta = &m
+	default:
+		return errInvalidArgument("Unknown metadata directive.")
+	}
+	src, err := g.o.Backend.HeadObject(ctx, sb, sk)
+	if err != nil {
+		return err
+	}
+	if err := copyPreconditions(rq.r, src); err != nil {
+		return err
+	}
+	rq.bytesIn = src.Size
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	info, err := g.o.Backend.CopyObject(ctx, sb, sk, rq.bucket, rq.key, meta)
+	if err != nil {
+		return err
+	}
+	writeXML(w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: xmlTime(info.LastModified), ETag: quote(info.ETag)})
+	return nil
+}
+
+// copyPreconditions applies x-amz-copy-source-if-* to the source.
+func copyPreconditions(r *http.Request, src backend.ObjectInfo) error {
+	fake := &http.Request{Header: http.Header{}}
+	for _, n := range []string{"Match", "None-Match", "Modified-Since", "Unmodified-Since"} {
+		if v := r.Header.Get("X-Amz-Copy-Source-If-" + n); v != "" {
+			fake.Header.Set("If-"+n, v)
+		}
+	}
+	if preconditions(fake, src) != 0 {
+		return errPrecondition()
+	}
+	return nil
+}
+
+func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+		return err
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := g.o.Backend.DeleteObject(ctx, rq.bucket, rq.key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	body := rq.res.Body(rq.r.Body)
+	var req deleteRequest
+	if err := decodeXML(body, &req); err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return err
+		}
+		return errMalformedXML()
+	}
+	if len(req.Objects) == 0 || len(req.Objects) > 1000 {
+		return errMalformedXML()
+	}
+	res := deleteResult{NS: s3NS}
+	var allowed, denied []string
+	for _, o := range req.Objects {
+		if err := backend.ValidateKey(o.Key); err != nil {
+			e := translate(err)
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: e.Code, Message: e.Message})
+			denied = append(denied, o.Key)
+			continue
+		}
+		if ok, _, _ := g.decide(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, o.Key), nil); !ok {
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: "AccessDenied", Message: "Access Denied"})
+			denied = append(denied, o.Key)
+			continue
+		}
+		allowed = append(allowed, o.Key)
+	}
+	rq.params = map[string]any{"keys": allowed, "deniedKeys": denied}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	for _, k := range allowed {
+		if err := g.o.Backend.DeleteObject(ctx, rq.bucket, k); err != nil {
+			e := translate(err)
+			res.Errors = append(res.Errors, deleteErrorXML{Key: k, Code: e.Code, Message: e.Message})
+			continue
+		}
+		if !req.Quiet {
+			res.Deleted = append(res.Deleted, deletedXML{Key: k})
+		}
+	}
+	writeXML(w, http.StatusOK, res)
+	return nil
+}
