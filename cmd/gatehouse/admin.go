@@ -42,9 +42,10 @@ func newAdminCmd() *cobra.Command {
 	o := &adminOpts{}
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage users, groups, tokens, roles and identity providers on a running gatehouse server",
-		Long: `Manage users, groups, tokens, IAM roles and SAML/OIDC identity providers through
-the admin REST API of a running server.
+		Short: "Manage users, groups, tokens, roles, identity providers and policies on a running gatehouse server",
+		Long: `Manage users, groups, tokens, IAM roles, SAML/OIDC identity providers and
+managed policies, and revoke STS sessions, through the admin REST API of a
+running server.
 
 The bearer token comes from --token, --token-file, $GATEHOUSE_TOKEN, or the
 credentials stored by 'gatehouse login' for the server, in that order.`,
@@ -58,6 +59,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
 	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
+	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o))
 	return cmd
 }
 
@@ -1395,5 +1397,240 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, create, del)
+	return cmd
+}
+
+// ---- managed policies ----
+
+type cliManagedPolicy struct {
+	ID          string          `json:"id"`
+	ARN         string          `json:"arn"`
+	Name        string          `json:"name"`
+	Path        string          `json:"path"`
+	Description string          `json:"description"`
+	Document    json.RawMessage `json:"document"`
+	Revision    int64           `json:"revision"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+}
+
+func printManagedPolicy(w io.Writer, p *cliManagedPolicy) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	kv("ID", p.ID)
+	kv("Name", p.Name)
+	kv("ARN", p.ARN)
+	kv("Path", p.Path)
+	if p.Description != "" {
+		kv("Description", p.Description)
+	}
+	kv("Revision", strconv.FormatInt(p.Revision, 10))
+	kv("Created", fmtTime(&p.CreatedAt))
+	kv("Updated", fmtTime(&p.UpdatedAt))
+	_ = tw.Flush()
+	var buf bytes.Buffer
+	if json.Indent(&buf, p.Document, "  ", "  ") == nil {
+		fmt.Fprintf(w, "Document:\n  %s\n", buf.String())
+	}
+}
+
+func adminPoliciesCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "policies", Short: "Manage customer-managed IAM policies (STS PolicyArns session policies)"}
+
+	var filter, pathPrefix string
+	list := &cobra.Command{
+		Use: "list", Short: "List managed policies", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if filter != "" {
+				q.Set("filter", filter)
+			}
+			if pathPrefix != "" {
+				q.Set("pathPrefix", pathPrefix)
+			}
+			path := "/api/v1/policies"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			var out struct {
+				Policies []cliManagedPolicy `json:"policies"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Policies))
+				for _, p := range out.Policies {
+					rows = append(rows, []string{p.ID, p.Name, p.ARN, strconv.FormatInt(p.Revision, 10)})
+				}
+				table(w, []string{"ID", "NAME", "ARN", "REVISION"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&filter, "filter", "", "only policy names starting with this prefix")
+	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only policies whose path starts with this prefix")
+
+	get := &cobra.Command{
+		Use: "get POLICY", Short: "Show a managed policy (by id or name)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.managedPolicyCall(cmd, "GET", "/api/v1/policies/"+pathEsc(args[0]), nil)
+		},
+	}
+
+	var cf struct{ name, path, description, document string }
+	create := &cobra.Command{
+		Use:   "create --name NAME --document FILE",
+		Short: "Create a managed policy",
+		Long: `Create a customer-managed policy from an IAM JSON policy document ("-" reads
+stdin). Its ARN, arn:aws:iam::<account>:policy<path><name>, can then be passed
+to STS as a session policy:
+
+  gatehouse admin policies create --name lake-read --document read.json
+  aws sts assume-role-with-web-identity ... --policy-arns arn=arn:aws:iam::000000000000:policy/lake-read`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cf.name == "" || cf.document == "" {
+				return errors.New("--name and --document are required")
+			}
+			doc, err := readJSONFile(cmd, "--document", cf.document)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"name": cf.name, "document": doc}
+			if cf.path != "" {
+				body["path"] = cf.path
+			}
+			if cf.description != "" {
+				body["description"] = cf.description
+			}
+			return o.managedPolicyCall(cmd, "POST", "/api/v1/policies", body)
+		},
+	}
+	cfl := create.Flags()
+	cfl.StringVar(&cf.name, "name", "", "policy name (letters, digits and +=,.@_-; at most 128)")
+	cfl.StringVar(&cf.document, "document", "", "file with the IAM policy document")
+	cfl.StringVar(&cf.path, "path", "", `policy path, e.g. /eng/ (default "/")`)
+	cfl.StringVar(&cf.description, "description", "", "description")
+
+	var uf struct {
+		document, description string
+		revision              int64
+	}
+	update := &cobra.Command{
+		Use:   "update POLICY --document FILE",
+		Short: "Replace a managed policy's document",
+		Long: `Replace a managed policy's document. Without --revision the current revision
+is read first; with it, the update fails (409) if the policy changed since.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if uf.document == "" {
+				return errors.New("--document is required")
+			}
+			doc, err := readJSONFile(cmd, "--document", uf.document)
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/policies/" + pathEsc(args[0])
+			rev := uf.revision
+			if !cmd.Flags().Changed("revision") {
+				c, err := o.client()
+				if err != nil {
+					return err
+				}
+				var cur cliManagedPolicy
+				if _, err := c.do(cmd.Context(), "GET", path, nil, &cur); err != nil {
+					return err
+				}
+				rev = cur.Revision
+			}
+			body := map[string]any{"document": doc, "revision": rev}
+			if cmd.Flags().Changed("description") {
+				body["description"] = uf.description
+			}
+			return o.managedPolicyCall(cmd, "PUT", path, body)
+		},
+	}
+	update.Flags().StringVar(&uf.document, "document", "", "file with the new IAM policy document")
+	update.Flags().StringVar(&uf.description, "description", "", "new description")
+	update.Flags().Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
+
+	del := &cobra.Command{
+		Use: "delete POLICY", Short: "Delete a managed policy (sessions naming it are then denied)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/policies/"+pathEsc(args[0]), nil, "deleted policy "+args[0])
+		},
+	}
+	cmd.AddCommand(list, get, create, update, del)
+	return cmd
+}
+
+func (o *adminOpts) managedPolicyCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var p cliManagedPolicy
+	raw, err := c.do(cmd.Context(), method, path, body, &p)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { printManagedPolicy(w, &p) })
+}
+
+// ---- STS sessions ----
+
+func adminSessionsCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "sessions", Short: "Revoke STS temporary credentials"}
+	var session, user string
+	revoke := &cobra.Command{
+		Use:   "revoke --session ID | --user NAME",
+		Short: "Revoke one STS session, or every session of a user",
+		Long: `Revoke STS temporary credentials; they fail on every replica within 5 seconds.
+
+--session takes the sessionId recorded in the session's GH4000I audit event
+(find it with 'gatehouse audit search'); sessions chained from it are revoked
+too. --user takes a user name or id and revokes every credential of that user
+issued until now.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (session == "") == (user == "") {
+				return errors.New("give exactly one of --session or --user")
+			}
+			body := map[string]string{"sessionId": session}
+			if user != "" {
+				body = map[string]string{"userName": user}
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var out struct {
+				SessionID   string `json:"sessionId"`
+				DeniedUntil string `json:"deniedUntil"`
+				UserID      string `json:"userId"`
+				UserName    string `json:"userName"`
+				NotBefore   string `json:"notBefore"`
+			}
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/sts/revocations", body, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				if out.SessionID != "" {
+					fmt.Fprintf(w, "revoked session %s (denied until %s)\n", oneLine(out.SessionID), oneLine(out.DeniedUntil))
+					return
+				}
+				fmt.Fprintf(w, "revoked every session of %s (%s) issued before %s\n", oneLine(out.UserName), oneLine(out.UserID), oneLine(out.NotBefore))
+			})
+		},
+	}
+	revoke.Flags().StringVar(&session, "session", "", "session id (from the GH4000I audit event)")
+	revoke.Flags().StringVar(&user, "user", "", "user name or id")
+	cmd.AddCommand(revoke)
 	return cmd
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -60,6 +63,7 @@ func newDemoCmd() *cobra.Command {
 			cfg, err := cf.load(cmd,
 				config.Override{Path: "data_dir", Value: "./gatehouse-demo"},
 				config.Override{Path: "log.level", Value: "warn"},
+				config.Override{Path: "s3.buckets", Value: "demo"},
 			)
 			if err != nil {
 				return err
@@ -71,6 +75,9 @@ func newDemoCmd() *cobra.Command {
 				}
 				if err := s.EnableDemoIdP(cmd.Context()); err != nil {
 					return fmt.Errorf("demo: demo IdP: %w", err)
+				}
+				if err := seedDemoObjects(cmd.Context(), s, cfg.STS.AccountID); err != nil {
+					return fmt.Errorf("demo: objects: %w", err)
 				}
 				printDemoHelp(out, cfg, s)
 				return nil
@@ -135,6 +142,40 @@ func seedDemo(ctx context.Context, s *server.Server) error {
 	return nil
 }
 
+// demoObjects are the sample objects of the demo bucket.
+var demoObjects = map[string]string{
+	"shared/readme.txt":   "Welcome to the gatehouse demo bucket. Analysts read shared/, own home/<user>/, HR reads hr/.\n",
+	"shared/sales.csv":    "region,quarter,revenue\nEU,Q3,1200000\nUS,Q3,1900000\n",
+	"hr/salaries.csv":     "employee,salary\nalice,72000\nbob,68000\ncarol,81000\n",
+	"home/alice/notes.md": "# alice's private notes\n",
+	"home/carol/notes.md": "# carol's private notes\n",
+}
+
+// seedDemoObjects fills the demo bucket (only objects that are missing, so
+// a restarted demo keeps what users changed) and mounts hr/ on the
+// hr-reader role: HR members reach it with any of their roles.
+func seedDemoObjects(ctx context.Context, s *server.Server, account string) error {
+	if s.Objects == nil {
+		return nil // the S3 gateway is off (s3.listen empty)
+	}
+	for key, body := range demoObjects {
+		if _, err := s.Objects.HeadObject(ctx, "demo", key); err == nil {
+			continue
+		} else if !errors.Is(err, backend.ErrNoSuchKey) {
+			return err
+		}
+		meta := backend.Metadata{ContentType: "text/plain"}
+		if strings.HasSuffix(key, ".csv") {
+			meta.ContentType = "text/csv"
+		}
+		if _, err := s.Objects.PutObject(ctx, "demo", key, strings.NewReader(body), int64(len(body)), meta); err != nil {
+			return err
+		}
+	}
+	return s.Mounts.Set([]s3gw.Mount{{ID: "demo-hr", Bucket: "demo", Prefix: "hr/",
+		RoleARN: "arn:aws:iam::" + account + ":role/hr-reader"}})
+}
+
 func printDemoHelp(w io.Writer, cfg config.Config, s *server.Server) {
 	api := s.APIURL()
 	tokenFile, _ := filepath.Abs(cfg.Identity.BootstrapToken)
@@ -144,6 +185,7 @@ gatehouse demo is running (DEMO ONLY: public passwords, loopback only).
 
   API      %[1]s        (REST /api/v1, SCIM /scim/v2)
   admin    http://%[2]s  (/livez /readyz /metrics)
+  S3       %[5]s        (bucket demo: shared/, hr/ mounted on role hr-reader, home/<user>/)
   data     %[3]s
 
 Demo organization:
@@ -182,13 +224,22 @@ Try next (in another terminal):
   go run ./cmd/gatehouse assume-role analyst
   eval "$(go run ./cmd/gatehouse env)"
   /usr/bin/aws sts get-caller-identity --endpoint-url $GATEHOUSE_SERVER/sts --region us-east-1
+
+  # the S3 gateway, as alice (role analyst): shared/ and her own home/alice/, nothing else
+  /usr/bin/aws --endpoint-url %[5]s s3 ls s3://demo/shared/
+  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/shared/sales.csv -
+  echo hello | /usr/bin/aws --endpoint-url %[5]s s3 cp - s3://demo/home/alice/hello.txt
+  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/home/carol/notes.md -     # AccessDenied
+  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/hr/salaries.csv -         # AccessDenied: alice is not HR
+  # with credential_process instead of exported keys (see docs/compat/credential-process.md):
+  #   credential_process = gatehouse credential-process --role analyst
   # or sign in through the browser with SAML (the demo IdP at %[1]s/demo-idp/):
   #   go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --idp saml
 
   # the audit trail: verify the chain, search it
   go run ./cmd/gatehouse audit verify --data-dir %[3]s
-  go run ./cmd/gatehouse audit search --data-dir %[3]s --action scim.
+  go run ./cmd/gatehouse audit search --data-dir %[3]s --action scim
 
 Press Ctrl-C to stop (the audit log is flushed on exit).
-`, api, s.AdminAddr(), dataDir, tokenFile)
+`, api, s.AdminAddr(), dataDir, tokenFile, s.S3URL())
 }

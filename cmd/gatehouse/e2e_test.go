@@ -52,6 +52,7 @@ type demoProc struct {
 	cmd      *exec.Cmd
 	api      string
 	admin    string
+	s3       string
 	dataDir  string
 	token    string
 	stderr   *bytes.Buffer
@@ -67,7 +68,7 @@ func startDemo(t *testing.T, extra ...string) *demoProc {
 func startDemoEnv(t *testing.T, env []string, extra ...string) *demoProc {
 	t.Helper()
 	dataDir := t.TempDir()
-	args := append([]string{"demo", "--data-dir", dataDir, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, extra...)
+	args := append([]string{"demo", "--data-dir", dataDir, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--set", "s3.listen=127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(append(os.Environ(), "GATEHOUSE_MASTER_KEY="), env...)
 	stdout, err := cmd.StdoutPipe()
@@ -97,6 +98,7 @@ func (p *demoProc) waitURLs(t *testing.T, stdout io.Reader) {
 	cmd, stderr := p.cmd, p.stderr
 	apiRe := regexp.MustCompile(`^\s+API\s+(http://\S+)`)
 	adminRe := regexp.MustCompile(`^\s+admin\s+(http://\S+)`)
+	s3Re := regexp.MustCompile(`^\s+S3\s+(http://\S+)`)
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -107,7 +109,7 @@ func (p *demoProc) waitURLs(t *testing.T, stdout io.Reader) {
 		p.exitedCh <- cmd.Wait()
 	}()
 	deadline := time.After(60 * time.Second)
-	for p.api == "" || p.admin == "" {
+	for p.api == "" || p.admin == "" || p.s3 == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -118,6 +120,9 @@ func (p *demoProc) waitURLs(t *testing.T, stdout io.Reader) {
 			}
 			if m := adminRe.FindStringSubmatch(l); m != nil {
 				p.admin = m[1]
+			}
+			if m := s3Re.FindStringSubmatch(l); m != nil {
+				p.s3 = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("demo did not start in time; stderr:\n%s", stderr.String())
@@ -410,7 +415,7 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("%d SCIM creates acknowledged before SIGKILL", len(names))
 
 	// Restart on the same data directory: the store opens, the log recovers.
-	cmd := exec.Command(binPath, "demo", "--data-dir", p.dataDir, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	cmd := exec.Command(binPath, "demo", "--data-dir", p.dataDir, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--set", "s3.listen=127.0.0.1:0")
 	p2 := restartDemo(t, cmd, p.dataDir)
 	for _, n := range names {
 		code, body := curl(t, "-G", p2.api+"/scim/v2/Users", "-H", "Authorization: "+auth,
@@ -471,7 +476,7 @@ func TestTwoReplicasShareOnePostgresStore(t *testing.T) {
 	// Replica b has its own data dir (its own audit log) and no bootstrap token:
 	// the bootstrap happened once, on a.
 	dataB := t.TempDir()
-	cmd := exec.Command(binPath, append([]string{"demo", "--data-dir", dataB, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, pg...)...)
+	cmd := exec.Command(binPath, append([]string{"demo", "--data-dir", dataB, "--api-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--set", "s3.listen=127.0.0.1:0"}, pg...)...)
 	cmd.Env = append(os.Environ(), keyEnv...)
 	b := restartDemo(t, cmd, dataB)
 	_, err := os.Stat(filepath.Join(dataB, "bootstrap-admin.token"))
@@ -619,4 +624,105 @@ func envWithout(prefix string) []string {
 		}
 	}
 	return env
+}
+
+// TestDemoS3GatewayHomeDirsAndMount drives the demo's S3 endpoint with the
+// real aws cli and credentials from `gatehouse env`: alice (analyst) reads
+// shared/, owns home/alice/, cannot touch carol's home or hr/; bob, once in
+// the analysts group too, reads hr/ through the mount (he is entitled to
+// hr-reader) while holding the analyst role. Every access and denial is in
+// the audit log with the end user as source identity.
+func TestDemoS3GatewayHomeDirsAndMount(t *testing.T) {
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	p := startDemo(t)
+
+	credsFor := func(user, pw, role string) []string {
+		cfgDir := t.TempDir()
+		env := []string{"GATEHOUSE_CONFIG_DIR=" + cfgDir, "GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_PROFILE=", "GATEHOUSE_TOKEN="}
+		login := exec.Command(binPath, "login", "--username", user, "--password-stdin")
+		login.Env = append(os.Environ(), env...)
+		login.Stdin = strings.NewReader(pw + "\n")
+		out, err := login.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		exports, err := runCLI(t, env, "env", "--role", role)
+		require.NoError(t, err, exports)
+		var vars []string
+		for _, line := range strings.Split(exports, "\n") {
+			line = strings.TrimPrefix(strings.TrimSpace(line), "export ")
+			if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "AWS_") {
+				vars = append(vars, k+"="+strings.Trim(v, `'"`))
+			}
+		}
+		dir := t.TempDir()
+		return append(vars, "AWS_CONFIG_FILE="+filepath.Join(dir, "config"),
+			"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_DEFAULT_REGION=us-east-1")
+	}
+	s3 := func(env []string, stdin string, args ...string) (string, error) {
+		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", p.s3}, args...)...)
+		cmd.Env = append(envWithout("AWS_"), env...)
+		cmd.Stdin = strings.NewReader(stdin)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+
+	alice := credsFor("alice", "alice-demo-pw", "analyst")
+	out, err := s3(alice, "", "s3", "ls", "s3://demo/shared/")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "sales.csv")
+	out, err = s3(alice, "", "s3", "cp", "s3://demo/shared/sales.csv", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "EU,Q3,1200000")
+	out, err = s3(alice, "hello from alice\n", "s3", "cp", "-", "s3://demo/home/alice/hello.txt")
+	require.NoError(t, err, out)
+	out, err = s3(alice, "", "s3", "cp", "s3://demo/home/alice/hello.txt", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "hello from alice")
+	for _, denied := range [][]string{
+		{"s3", "cp", "s3://demo/home/carol/notes.md", "-"},
+		{"s3", "ls", "s3://demo/home/carol/"},
+		{"s3", "cp", "s3://demo/hr/salaries.csv", "-"},
+	} {
+		out, err = s3(alice, "", denied...)
+		require.Error(t, err, "alice must not: %v\n%s", denied, out)
+		require.Regexp(t, `AccessDenied|\(403\)`, out, "%v", denied) // HEAD answers carry no body
+	}
+	out, err = s3(alice, "x", "s3", "cp", "-", "s3://demo/home/carol/planted.txt")
+	require.Error(t, err, out)
+	require.Contains(t, out, "AccessDenied")
+
+	// bob joins analysts (SCIM), takes the analyst role, and reads hr/ through the mount.
+	code, body := curl(t, "-G", p.api+"/scim/v2/Groups", "-H", "Authorization: Bearer "+p.token,
+		"--data-urlencode", `filter=displayName eq "analysts"`)
+	require.Equal(t, 200, code, "%s", body)
+	analysts := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-G", p.api+"/scim/v2/Users", "-H", "Authorization: Bearer "+p.token,
+		"--data-urlencode", `filter=userName eq "bob"`)
+	require.Equal(t, 200, code, "%s", body)
+	bobID := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-X", "PATCH", p.api+"/scim/v2/Groups/"+analysts, "-H", "Authorization: Bearer "+p.token,
+		"-H", "Content-Type: application/scim+json", "-d",
+		fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, bobID))
+	require.Contains(t, []int{200, 204}, code, "%s", body)
+	bob := credsFor("bob", "bob-demo-pw", "analyst")
+	out, err = s3(bob, "", "s3", "cp", "s3://demo/hr/salaries.csv", "-")
+	require.NoError(t, err, "bob (analyst role, entitled to hr-reader) reads hr/ through the mount: %s", out)
+	require.Contains(t, out, "alice,72000")
+	out, err = s3(bob, "", "s3", "cp", "s3://demo/home/alice/hello.txt", "-")
+	require.Error(t, err, "the mount does not open other prefixes: %s", out)
+
+	p.stop(t)
+	exported, err := runCLI(t, nil, "audit", "export", "--data-dir", p.dataDir, "--action", "s3")
+	require.NoError(t, err)
+	require.Contains(t, exported, `"sourceIdentity":"alice"`)
+	require.Contains(t, exported, "AccessDenied")
+	require.Contains(t, exported, "hr-reader", "the mount role is recorded")
+	out, err = runCLI(t, nil, "audit", "verify", "--data-dir", p.dataDir)
+	require.NoError(t, err, out)
 }

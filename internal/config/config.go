@@ -25,6 +25,7 @@ type Config struct {
 	Identity        Identity      `yaml:"identity"`
 	Secrets         Secrets       `yaml:"secrets"`
 	STS             STS           `yaml:"sts"`
+	S3              S3            `yaml:"s3"`
 
 	// derived* record which URLs applyDerived computed from api.listen, so
 	// BindAPI can correct them once the real port is known.
@@ -94,6 +95,24 @@ type STS struct {
 	KeyRotation            time.Duration `yaml:"key_rotation" doc:"age at which the session-token key is replaced (old keys keep verifying until their tokens expire)"`
 }
 
+// S3 configures the S3-compatible gateway (the credential passthrough data
+// plane). It has its own listener because path-style requests use the root.
+type S3 struct {
+	Listen            string        `yaml:"listen" doc:"host:port of the S3 listener; empty disables the gateway"`
+	Region            string        `yaml:"region" doc:"region in SigV4 scopes and GetBucketLocation"`
+	BaseDomain        string        `yaml:"base_domain" doc:"enables virtual-hosted-style requests for <bucket>.<base_domain>"`
+	MaxObjectSize     int64         `yaml:"max_object_size" doc:"largest PutObject or part in bytes"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"slow-client guard for S3 request headers"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" doc:"S3 keep-alive idle limit"`
+	Backend           string        `yaml:"backend" doc:"local (a directory) or s3 (an S3-compatible endpoint)"`
+	LocalDir          string        `yaml:"local_dir" doc:"object directory for the local backend (default <data_dir>/objects)"`
+	Endpoint          string        `yaml:"endpoint" doc:"S3-compatible endpoint for the s3 backend"`
+	AccessKeyID       string        `yaml:"access_key_id" doc:"storage credential of the s3 backend"`
+	SecretAccessKey   string        `yaml:"secret_access_key" doc:"storage credential of the s3 backend (prefer GATEHOUSE_S3_SECRET_ACCESS_KEY)" secret:"true"`
+	StageUploads      bool          `yaml:"stage_uploads" doc:"s3 backend: stage uploads and publish by copy (for servers that commit truncated bodies, e.g. versitygw 1.8)"`
+	Buckets           string        `yaml:"buckets" doc:"comma-separated buckets to create at start if missing (local backend)"`
+}
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
@@ -128,6 +147,14 @@ func Default() Config {
 			DefaultSessionDuration: time.Hour,
 			SAMLAudience:           "urn:amazon:webservices",
 			KeyRotation:            24 * time.Hour,
+		},
+		S3: S3{
+			Listen:            "127.0.0.1:9000",
+			Region:            "us-east-1",
+			MaxObjectSize:     5 << 30,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			Backend:           "local",
 		},
 	}
 }

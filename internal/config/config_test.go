@@ -80,10 +80,11 @@ func TestValidationReportsAll(t *testing.T) {
 		"audit.mode: must be sync or group",
 		"store.dsn: must be set for driver postgres",
 		"log.level: must be debug, info, warn or error",
+		"s3.local_dir: must be set for backend local", // derived from data_dir
 	} {
 		require.Contains(t, msg, want)
 	}
-	require.Equal(t, 5, strings.Count(msg, "\n")+1, "one line per error: %s", msg)
+	require.Equal(t, 6, strings.Count(msg, "\n")+1, "one line per error: %s", msg)
 }
 
 func TestDefaultsValid(t *testing.T) {
@@ -143,4 +144,16 @@ func TestSTSDefaultsAndValidation(t *testing.T) {
 	} {
 		require.Contains(t, err.Error(), want)
 	}
+}
+
+func TestS3BackendValidation(t *testing.T) {
+	_, err := Load(writeFile(t, "s3:\n  backend: s3\n  endpoint: not a url\n"), nil, nil)
+	require.ErrorContains(t, err, "s3.endpoint: must be an absolute http(s) URL")
+	require.ErrorContains(t, err, "s3.access_key_id: access_key_id and secret_access_key are required")
+	_, err = Load(writeFile(t, "s3:\n  backend: tape\n  listen: 127.0.0.1:8080\n"), nil, nil)
+	require.ErrorContains(t, err, "s3.backend: must be local or s3")
+	require.ErrorContains(t, err, "s3.listen: must differ from api.listen")
+	cfg, err := Load(writeFile(t, "s3:\n  listen: \"\"\n"), nil, nil)
+	require.NoError(t, err, "an empty s3.listen disables the gateway")
+	require.Empty(t, cfg.S3.Listen)
 }

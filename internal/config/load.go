@@ -292,6 +292,9 @@ func (c *Config) applyDerived() {
 	if c.Secrets.MasterKeyFile == "" && c.DataDir != "" {
 		c.Secrets.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
+	if c.S3.LocalDir == "" && c.DataDir != "" {
+		c.S3.LocalDir = filepath.Join(c.DataDir, "objects")
+	}
 	if c.Identity.BootstrapToken == "" && c.DataDir != "" {
 		c.Identity.BootstrapToken = filepath.Join(c.DataDir, "bootstrap-admin.token")
 	}
@@ -436,6 +439,41 @@ func (c *Config) Validate() []error {
 	}
 	if c.STS.KeyRotation < time.Hour || c.STS.KeyRotation > 90*24*time.Hour {
 		bad("sts.key_rotation", "must be between 1h and 2160h, got %s", c.STS.KeyRotation)
+	}
+	if c.S3.Listen != "" {
+		checkAddr("s3.listen", c.S3.Listen)
+		if c.S3.Listen == c.API.Listen || c.S3.Listen == c.Admin.Listen {
+			if !strings.HasSuffix(c.S3.Listen, ":0") {
+				bad("s3.listen", "must differ from api.listen and admin.listen (%q)", c.S3.Listen)
+			}
+		}
+		if c.S3.Region == "" {
+			bad("s3.region", "must not be empty")
+		}
+		if c.S3.MaxObjectSize < 1 || c.S3.MaxObjectSize > 5<<40 {
+			bad("s3.max_object_size", "must be between 1 and 5 TiB, got %d", c.S3.MaxObjectSize)
+		}
+		if c.S3.ReadHeaderTimeout <= 0 {
+			bad("s3.read_header_timeout", "must be positive, got %s", c.S3.ReadHeaderTimeout)
+		}
+		if c.S3.IdleTimeout <= 0 {
+			bad("s3.idle_timeout", "must be positive, got %s", c.S3.IdleTimeout)
+		}
+		switch c.S3.Backend {
+		case "local":
+			if c.S3.LocalDir == "" {
+				bad("s3.local_dir", "must be set for backend local")
+			}
+		case "s3":
+			if u, err := url.Parse(c.S3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("s3.endpoint", "must be an absolute http(s) URL for backend s3, got %q", c.S3.Endpoint)
+			}
+			if c.S3.AccessKeyID == "" || c.S3.SecretAccessKey == "" {
+				bad("s3.access_key_id", "access_key_id and secret_access_key are required for backend s3")
+			}
+		default:
+			bad("s3.backend", "must be local or s3, got %q", c.S3.Backend)
+		}
 	}
 	if strings.TrimSpace(c.STS.SAMLAudience) == "" {
 		bad("sts.saml_audience", "must not be empty")

@@ -84,6 +84,12 @@ func frontendOf(path string) string {
 // instrument assigns the request id, recovers panics, logs one line per
 // request and records metrics. It is the outermost layer of the API listener.
 func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handler {
+	return instrumentAs("", next, log, m)
+}
+
+// instrumentAs is instrument with a fixed front-end label ("" derives it
+// from the path), for listeners that serve one front end on every path.
+func instrumentAs(frontend string, next http.Handler, log *slog.Logger, m *httpMetrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(requestid.Header)
@@ -94,7 +100,10 @@ func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 		r = r.WithContext(ctx)
 		w.Header().Set(requestid.Header, id)
 		rec := &statusRecorder{ResponseWriter: w}
-		fe := frontendOf(r.URL.Path)
+		fe := frontend
+		if fe == "" {
+			fe = frontendOf(r.URL.Path)
+		}
 		m.inflight.Inc()
 		defer func() {
 			m.inflight.Dec()

@@ -30,6 +30,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
@@ -44,21 +46,26 @@ var Version = "dev"
 // Server is a running gatehouse instance. Create it with New, then call
 // Serve exactly once.
 type Server struct {
-	cfg       config.Config
-	log       *slog.Logger
-	Store     store.Store
-	Audit     *audit.Log
-	Identity  *identity.Service
-	STS       *sts.Service
-	SSO       *websso.Service
-	keyring   *credentials.Keyring
+	cfg      config.Config
+	log      *slog.Logger
+	Store    store.Store
+	Audit    *audit.Log
+	Identity *identity.Service
+	STS      *sts.Service
+	SSO      *websso.Service
+	keyring  *credentials.Keyring
+	// Mounts binds bucket prefixes to roles for the S3 gateway (nil when
+	// s3.listen is empty).
+	Mounts *s3gw.StaticMounts
+	// Objects is the S3 gateway's backend (nil when the gateway is off).
+	Objects   backend.Backend
 	mux       *http.ServeMux
 	masterKey []byte
 
-	apiSrv, adminSrv *http.Server
-	apiLn, adminLn   net.Listener
-	ready            atomic.Bool
-	closers          []func() error
+	apiSrv, adminSrv, s3Srv *http.Server
+	apiLn, adminLn, s3Ln    net.Listener
+	ready                   atomic.Bool
+	closers                 []func() error
 }
 
 // New opens every component and binds both listeners, so that on return
@@ -84,6 +91,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: admin.listen: %w", err)
 	}
 	s.closers = append(s.closers, ignoreClosed(s.adminLn.Close))
+	if cfg.S3.Listen != "" {
+		if s.s3Ln, err = net.Listen("tcp", cfg.S3.Listen); err != nil {
+			return nil, fmt.Errorf("server: s3.listen: %w", err)
+		}
+		s.closers = append(s.closers, ignoreClosed(s.s3Ln.Close))
+	}
 	cfg.BindAPI(s.apiLn.Addr().String())
 	s.cfg = cfg
 	masterKey, err := loadMasterKey(cfg)
@@ -123,6 +136,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: sts verifier: %w", err)
 	}
 	s.keyring = keyring
+	// Managed policies live beside Store (store.ManagedPolicyStore); take
+	// them from the concrete store before revokingStore hides its methods.
+	policies, _ := s.Store.(store.ManagedPolicyStore)
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -161,6 +177,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Logger:       log.With("component", "api"),
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		AccountID:    cfg.STS.AccountID,
+		// Managed policies and admin revocation of STS sessions.
+		ManagedPolicies: policies,
+		Revoker:         revoker,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: api: %w", err)
@@ -192,6 +211,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		ACSURL:                 cfg.STS.ACSURL,
 		SAMLReplay:             samlReplay,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
+		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
@@ -251,6 +271,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		s.apiSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	if s.s3Ln != nil {
+		gw, err := s.newS3Gateway(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		s.s3Srv = &http.Server{
+			Handler:           instrumentAs("s3", gw, log.With("component", "http"), metrics),
+			ReadHeaderTimeout: cfg.S3.ReadHeaderTimeout,
+			IdleTimeout:       cfg.S3.IdleTimeout,
+			MaxHeaderBytes:    cfg.API.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -287,6 +321,14 @@ func loadMasterKey(cfg config.Config) ([]byte, error) {
 		return nil, fmt.Errorf("server: secrets.master_key_file: %w", err)
 	}
 	return k, nil
+}
+
+// S3URL is the S3 endpoint, or "" when the gateway is off.
+func (s *Server) S3URL() string {
+	if s.s3Ln == nil {
+		return ""
+	}
+	return "http://" + s.s3Ln.Addr().String()
 }
 
 // APIAddr is the bound API address (host:port).
@@ -341,13 +383,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		errc <- err
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
+	if s.s3Srv != nil {
+		go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
+	}
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintainKeys(maintCtx, 30*time.Second)
 	s.ready.Store(true)
 	s.emitLifecycle(audit.CodeServerStarted, "server.start")
 	s.log.Info("gatehouse serving", "version", Version, "api", s.APIURL(), "admin", "http://"+s.AdminAddr(),
-		"store", s.cfg.Store.Driver, "audit_mode", s.cfg.Audit.Mode)
+		"s3", s.S3URL(), "store", s.cfg.Store.Driver, "audit_mode", s.cfg.Audit.Mode)
 
 	var runErr error
 	select {
@@ -363,6 +408,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	if err := s.apiSrv.Shutdown(sctx); err != nil {
 		s.log.Warn("api shutdown incomplete", "err", err)
+	}
+	if s.s3Srv != nil {
+		if err := s.s3Srv.Shutdown(sctx); err != nil {
+			s.log.Warn("s3 shutdown incomplete", "err", err)
+		}
 	}
 	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
 	if err := s.adminSrv.Shutdown(sctx); err != nil {

@@ -23,6 +23,7 @@ func newTestServer(t *testing.T) (*Server, config.Config) {
 		{Path: "data_dir", Value: dir},
 		{Path: "api.listen", Value: "127.0.0.1:0"},
 		{Path: "admin.listen", Value: "127.0.0.1:0"},
+		{Path: "s3.listen", Value: "127.0.0.1:0"},
 	})
 	require.NoError(t, err)
 	srv, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

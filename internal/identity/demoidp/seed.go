@@ -19,13 +19,27 @@ type DemoRole struct {
 	Policy                   string
 }
 
-const readDemoBucket = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::demo","arn:aws:s3:::demo/*"]}]}`
+// Demo role policies over the demo bucket: analysts read shared/ and own a
+// private home prefix through ${aws:username}; HR reads hr/ (also served to
+// HR members through the hr/ mount); privacy officers read everything.
+const (
+	analystPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"ListSharedAndOwnHome","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::demo",
+  "Condition":{"StringLike":{"s3:prefix":["","shared/*","home/","home/${aws:username}/*"]}}},
+ {"Sid":"ReadShared","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::demo/shared/*"},
+ {"Sid":"OwnHome","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],
+  "Resource":"arn:aws:s3:::demo/home/${aws:username}/*"}]}`
+	hrPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::demo","Condition":{"StringLike":{"s3:prefix":["","hr/*"]}}},
+ {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::demo/hr/*"}]}`
+	auditorPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::demo","arn:aws:s3:::demo/*"]}]}`
+)
 
 // DemoRoles are the roles of the demo organization.
 var DemoRoles = []DemoRole{
-	{Name: "analyst", Description: "Demo: read the demo bucket (analysts)", Group: "analysts", Users: []string{"alice", "carol"}, Policy: readDemoBucket},
-	{Name: "hr-reader", Description: "Demo: read the demo bucket (HR)", Group: "hr", Users: []string{"bob"}, Policy: readDemoBucket},
-	{Name: "privacy-auditor", Description: "Demo: read the demo bucket (privacy officers)", Group: "privacy-officers", Users: []string{"carol"}, Policy: readDemoBucket},
+	{Name: "analyst", Description: "Demo: shared/ and a private home prefix in the demo bucket", Group: "analysts", Users: []string{"alice", "carol"}, Policy: analystPolicy},
+	{Name: "hr-reader", Description: "Demo: read hr/ in the demo bucket (HR)", Group: "hr", Users: []string{"bob"}, Policy: hrPolicy},
+	{Name: "privacy-auditor", Description: "Demo: read the whole demo bucket (privacy officers)", Group: "privacy-officers", Users: []string{"carol"}, Policy: auditorPolicy},
 }
 
 // Seed registers the demo IdP in the store and seeds what the demo needs.

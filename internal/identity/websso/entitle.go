@@ -237,3 +237,32 @@ func WebIdentityContextFor(selfIssuer string) func(issuer string, claims map[str
 		return ctx
 	}
 }
+
+// Entitled reports whether the directory user u could pick roleARN in the
+// role picker right now: the role's trust policy admits gatehouse's own
+// issuer for u's current groups. The S3 gateway asks this before acting
+// as a mount's role for a caller. Inactive users are entitled to nothing.
+func (s *Service) Entitled(ctx context.Context, u *store.User, roleARN string) (bool, error) {
+	if u == nil || !u.Active {
+		return false, nil
+	}
+	groups, err := s.o.Store.GroupsOfUser(ctx, u.ID)
+	if err != nil {
+		return false, fmt.Errorf("websso: groups of %q: %w", u.UserName, err)
+	}
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.DisplayName
+	}
+	si := &sessionInfo{p: &identity.Principal{UserID: u.ID, UserName: u.UserName, Groups: names}, idp: IdPToken}
+	roles, err := s.roles(ctx, si, nil)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range roles {
+		if r.ARN == roleARN {
+			return true, nil
+		}
+	}
+	return false, nil
+}

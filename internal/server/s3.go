@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
+	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+)
+
+// openBackend opens the configured object backend.
+func openBackend(cfg config.S3) (backend.Backend, error) {
+	switch cfg.Backend {
+	case "s3":
+		return s3backend.New(s3backend.Options{
+			Endpoint: cfg.Endpoint, Region: cfg.Region,
+			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
+			StageUploads: cfg.StageUploads,
+		})
+	default:
+		b, err := local.Open(cfg.LocalDir)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
+// bucketCreator is the optional backend capability used to create the
+// configured buckets at start (the local backend has it).
+type bucketCreator interface {
+	CreateBucket(ctx context.Context, bucket string) error
+}
+
+// newS3Gateway builds the S3 front end: SigV4 verified against STS
+// credentials (which also cuts off disabled users), authorization through
+// the STS decision point (role ∩ session ∩ boundary), and mounts.
+func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.Logger) (http.Handler, error) {
+	be, err := openBackend(cfg.S3)
+	if err != nil {
+		return nil, fmt.Errorf("server: s3 backend: %w", err)
+	}
+	s.Objects = be
+	if cfg.S3.Buckets != "" {
+		bc, ok := be.(bucketCreator)
+		if !ok {
+			return nil, errors.New("server: s3.buckets: this backend cannot create buckets")
+		}
+		for _, b := range strings.Split(cfg.S3.Buckets, ",") {
+			if b = strings.TrimSpace(b); b == "" {
+				continue
+			}
+			if err := bc.CreateBucket(ctx, b); err != nil {
+				return nil, fmt.Errorf("server: s3.buckets: create %q: %w", b, err)
+			}
+		}
+	}
+	verifier, err := sigv4.New(sigv4.Config{Lookup: s.STS, Service: "s3", Regions: []string{cfg.S3.Region}, Mode: sigv4.ModeS3})
+	if err != nil {
+		return nil, fmt.Errorf("server: s3 sigv4: %w", err)
+	}
+	s.Mounts = &s3gw.StaticMounts{}
+	return s3gw.New(s3gw.Options{
+		Backend: be, Verifier: verifier, Authorizer: s.STS, Audit: s.Audit,
+		Logger: log.With("component", "s3"), Region: cfg.S3.Region, BaseDomain: cfg.S3.BaseDomain,
+		MaxHeaderBytes: cfg.API.MaxHeaderBytes, MaxObjectSize: cfg.S3.MaxObjectSize,
+		Mounts: s.Mounts, Entitlements: mountEntitlements{st: s.Store, sso: s.SSO},
+	})
+}
+
+// mountEntitlements decides whether a caller may act as a mount's role: the
+// caller's end user, as the directory knows them now, could pick that role
+// (the same rule as the role picker). A session already holding the role
+// qualifies too.
+type mountEntitlements struct {
+	st  store.Store
+	sso *websso.Service
+}
+
+func (m mountEntitlements) Entitled(ctx context.Context, caller *credentials.Claims, roleARN string) (bool, error) {
+	if caller == nil {
+		return false, nil
+	}
+	if caller.RoleARN == roleARN {
+		return true, nil
+	}
+	u, err := m.st.GetUser(ctx, caller.PrincipalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return m.sso.Entitled(ctx, u, roleARN)
+}
