@@ -348,3 +348,69 @@ func TestAdminCLIRolesAndProviders(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, out, "githubusercontent")
 }
+
+func TestAdminCLIPoliciesAndSessions(t *testing.T) {
+	url, tok := startAdminAPI(t)
+	g := []string{"--server", url, "--token", tok}
+	admin := func(stdin string, args ...string) (string, error) {
+		t.Helper()
+		out, _, err := runCmd(t, newAdminCmd(), stdin, append(args, g...)...)
+		return out, err
+	}
+	dir := t.TempDir()
+	read := writeFile(t, dir, "read.json", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::lake/*"}}`)
+	write := writeFile(t, dir, "write.json", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::lake/*"}}`)
+	withPrincipal := writeFile(t, dir, "p.json", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}}`)
+
+	out, err := admin("", "policies", "create", "--name", "lake-read", "--document", read, "--path", "/eng/", "--description", "reads")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "arn:aws:iam::000000000000:policy/eng/lake-read")
+	require.Contains(t, out, "s3:GetObject", "create shows the document")
+	_, err = admin("", "policies", "create", "--name", "LAKE-READ", "--document", read)
+	var se *serverError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "already_exists", se.Code)
+	_, err = admin("", "policies", "create", "--name", "bad", "--document", withPrincipal)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 400, se.Status)
+	require.Contains(t, se.Message, "Principal")
+	_, err = admin("", "policies", "create", "--name", "x")
+	require.ErrorContains(t, err, "--document")
+
+	out, err = admin("", "policies", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "REVISION")
+	require.Contains(t, out, "lake-read")
+	out, err = admin("", "policies", "get", "Lake-Read", "--json")
+	require.NoError(t, err)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	require.Equal(t, float64(1), p["revision"])
+
+	// update reads the current revision unless --revision is given.
+	out, err = admin("", "policies", "update", "lake-read", "--document", write)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "s3:PutObject")
+	require.Regexp(t, `Revision:\s+2\b`, out)
+	_, err = admin("", "policies", "update", "lake-read", "--document", read, "--revision", "1")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 409, se.Status)
+	out, err = admin("", "policies", "update", "lake-read", "--document", read, "--revision", "2")
+	require.NoError(t, err, out)
+
+	out, err = admin("", "policies", "delete", "lake-read")
+	require.NoError(t, err)
+	require.Contains(t, out, "deleted policy lake-read")
+	_, err = admin("", "policies", "get", "lake-read")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 404, se.Status)
+
+	// sessions revoke: exactly one target; this test server has no revoker.
+	_, err = admin("", "sessions", "revoke")
+	require.ErrorContains(t, err, "exactly one")
+	_, err = admin("", "sessions", "revoke", "--session", "00ff", "--user", "root")
+	require.ErrorContains(t, err, "exactly one")
+	_, err = admin("", "sessions", "revoke", "--session", "00112233445566778899aabbccddeeff")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 503, se.Status)
+}

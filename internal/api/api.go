@@ -60,6 +60,13 @@ type Options struct {
 	// AccountID is the 12-digit AWS account id in the ARNs of roles and
 	// identity providers. Default DefaultAccountID.
 	AccountID string
+	// ManagedPolicies stores customer-managed IAM policies (/policies).
+	// Default: Store, if it implements store.ManagedPolicyStore; with
+	// neither, the policy operations answer 503.
+	ManagedPolicies store.ManagedPolicyStore
+	// Revoker revokes STS temporary credentials (/sts/revocations); nil
+	// makes that operation answer 503.
+	Revoker CredentialRevoker
 }
 
 type authLevel string
@@ -86,6 +93,8 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	account string // AWS account id in ARNs
+	pol     store.ManagedPolicyStore
+	rev     CredentialRevoker
 	router  routers.Router
 	ops     map[string]operation // by operationId
 	vopts   *openapi3filter.Options
@@ -105,6 +114,10 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
+	}
+	a.pol, a.rev = opts.ManagedPolicies, opts.Revoker
+	if a.pol == nil {
+		a.pol, _ = opts.Store.(store.ManagedPolicyStore)
 	}
 	a.account = opts.AccountID
 	if a.account == "" {
@@ -346,6 +359,12 @@ func (a *API) handlers() map[string]handlerFunc {
 		"getOIDCProvider":       a.getOIDCProvider,
 		"updateOIDCProvider":    a.updateOIDCProvider,
 		"deleteOIDCProvider":    a.deleteOIDCProvider,
+		"listManagedPolicies":   a.listManagedPolicies,
+		"createManagedPolicy":   a.createManagedPolicy,
+		"getManagedPolicy":      a.getManagedPolicy,
+		"updateManagedPolicy":   a.updateManagedPolicy,
+		"deleteManagedPolicy":   a.deleteManagedPolicy,
+		"revokeCredentials":     a.revokeCredentials,
 	}
 }
 

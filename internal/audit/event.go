@@ -40,8 +40,12 @@ const (
 	CodeProviderCreated Code = "GH3010I" // SAML or OIDC provider; Resource.Type says which
 	CodeProviderUpdated Code = "GH3011I"
 	CodeProviderDeleted Code = "GH3012I"
+	CodePolicyCreated   Code = "GH3020I" // customer-managed IAM policy (STS PolicyArns)
+	CodePolicyUpdated   Code = "GH3021I"
+	CodePolicyDeleted   Code = "GH3022I"
 	CodeSTSIssued       Code = "GH4000I" // STS issued temporary credentials
 	CodeSTSDenied       Code = "GH4001W" // STS refused a federation, AssumeRole or signed call
+	CodeSTSRevoked      Code = "GH4010I" // an admin revoked an STS session or every session of a user
 	// S3 gateway data events; Details["cloudTrail"] holds the CloudTrail-shaped record.
 	CodeS3Access      Code = "GH5000I" // an authorized S3 request, recorded before it takes effect
 	CodeS3Denied      Code = "GH5001W" // an S3 request refused: bad signature, unknown credentials, policy denial
