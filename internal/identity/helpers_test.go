@@ -74,8 +74,27 @@ type env struct {
 	st    *sqlite.Store
 	rec   *recorder
 	clock *fakeClock
-	logs  *bytes.Buffer
+	logs  *syncBuffer
 	svc   *Service
+}
+
+// syncBuffer is a log sink shared by several services (each with its own
+// slog handler) that may log concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -84,7 +103,7 @@ func newEnv(t *testing.T) *env {
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	e := &env{st: st, rec: &recorder{}, clock: &fakeClock{t: time.Now().UTC()}, logs: &bytes.Buffer{}}
+	e := &env{st: st, rec: &recorder{}, clock: &fakeClock{t: time.Now().UTC()}, logs: &syncBuffer{}}
 	e.svc = e.service()
 	return e
 }
