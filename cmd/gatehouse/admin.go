@@ -59,7 +59,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
 	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
-	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o))
+	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o))
 	return cmd
 }
 
@@ -1633,4 +1633,137 @@ issued until now.`,
 	revoke.Flags().StringVar(&user, "user", "", "user name or id")
 	cmd.AddCommand(revoke)
 	return cmd
+}
+
+// ---- S3 gateway mounts ----
+
+type cliMount struct {
+	ID          string    `json:"id"`
+	Bucket      string    `json:"bucket"`
+	Prefix      string    `json:"prefix"`
+	RoleARN     string    `json:"roleArn"`
+	Description string    `json:"description"`
+	Revision    int64     `json:"revision"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+func printMount(w io.Writer, m *cliMount) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	kv("ID", m.ID)
+	kv("Mount", "s3://"+m.Bucket+"/"+m.Prefix)
+	kv("Role", m.RoleARN)
+	if m.Description != "" {
+		kv("Description", m.Description)
+	}
+	kv("Revision", strconv.FormatInt(m.Revision, 10))
+	kv("Created", fmtTime(&m.CreatedAt))
+	_ = tw.Flush()
+}
+
+func adminMountsCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "mounts", Short: "Manage S3 gateway mounts (bucket prefixes bound to roles)"}
+
+	var bucketFilter string
+	list := &cobra.Command{
+		Use: "list", Short: "List mounts", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/mounts"
+			if bucketFilter != "" {
+				path += "?" + url.Values{"bucket": {bucketFilter}}.Encode()
+			}
+			var out struct {
+				Mounts []cliMount `json:"mounts"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(out.Mounts))
+				for _, m := range out.Mounts {
+					rows = append(rows, []string{m.ID, m.Bucket, m.Prefix, m.RoleARN})
+				}
+				table(w, []string{"ID", "BUCKET", "PREFIX", "ROLE"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&bucketFilter, "bucket", "", "only mounts of this bucket")
+
+	get := &cobra.Command{
+		Use: "get ID", Short: "Show a mount", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.mountCall(cmd, "GET", "/api/v1/mounts/"+pathEsc(args[0]), nil)
+		},
+	}
+
+	var cf struct{ bucket, prefix, role, description string }
+	create := &cobra.Command{
+		Use:   "create --bucket BUCKET --prefix PREFIX --role ROLE",
+		Short: "Bind a bucket prefix to a role",
+		Long: `Bind a bucket prefix to a role. S3 requests under the prefix are then authorized
+as that role for callers entitled to it (others get AccessDenied), without the
+caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/".
+
+  gatehouse admin mounts create --bucket demo --prefix sales/ --role analyst`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			arn := cf.role
+			if !strings.HasPrefix(arn, "arn:") {
+				var r cliRole
+				if _, err := c.do(cmd.Context(), "GET", "/api/v1/roles/"+pathEsc(cf.role), nil, &r); err != nil {
+					return err
+				}
+				arn = r.ARN
+			}
+			body := map[string]any{"bucket": cf.bucket, "prefix": cf.prefix, "roleArn": arn}
+			if cf.description != "" {
+				body["description"] = cf.description
+			}
+			var m cliMount
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/mounts", body, &m)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) { printMount(w, &m) })
+		},
+	}
+	cfl := create.Flags()
+	cfl.StringVar(&cf.bucket, "bucket", "", "bucket name (required)")
+	cfl.StringVar(&cf.prefix, "prefix", "", `key prefix ending in "/" (required)`)
+	cfl.StringVar(&cf.role, "role", "", "role name or ARN (required)")
+	cfl.StringVar(&cf.description, "description", "", "description")
+	for _, f := range []string{"bucket", "prefix", "role"} {
+		_ = create.MarkFlagRequired(f)
+	}
+
+	del := &cobra.Command{
+		Use: "delete ID", Short: "Remove a mount", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/mounts/"+pathEsc(args[0]), nil, "deleted mount "+args[0])
+		},
+	}
+	cmd.AddCommand(list, get, create, del)
+	return cmd
+}
+
+func (o *adminOpts) mountCall(cmd *cobra.Command, method, path string, body any) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var m cliMount
+	raw, err := c.do(cmd.Context(), method, path, body, &m)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { printMount(w, &m) })
 }

@@ -414,3 +414,70 @@ func TestAdminCLIPoliciesAndSessions(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, 503, se.Status)
 }
+
+func TestAdminCLIMounts(t *testing.T) {
+	url, tok := startAdminAPI(t)
+	g := []string{"--server", url, "--token", tok}
+	admin := func(args ...string) (string, error) {
+		t.Helper()
+		out, _, err := runCmd(t, newAdminCmd(), "", append(args, g...)...)
+		return out, err
+	}
+	dir := t.TempDir()
+	trust := writeFile(t, dir, "trust.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"Federated":"arn:aws:iam::000000000000:saml-provider/okta"},"Action":"sts:AssumeRoleWithSAML"}]}`)
+	out, err := admin("roles", "create", "--name", "hr-reader", "--path", "/people/", "--trust-policy", trust)
+	require.NoError(t, err, out)
+	const arn = "arn:aws:iam::000000000000:role/people/hr-reader"
+
+	// --role takes a name (resolved to the role's ARN) or an ARN.
+	out, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "hr/", "--role", "hr-reader", "--description", "HR")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "s3://lake/hr/")
+	require.Contains(t, out, arn)
+	out, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "hr/payroll/", "--role", arn, "--json")
+	require.NoError(t, err, out)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	id := m["id"].(string)
+	require.Equal(t, arn, m["roleArn"])
+
+	var se *serverError
+	_, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "hr/", "--role", "hr-reader")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 409, se.Status)
+	require.Equal(t, "already_exists", se.Code)
+	_, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "../", "--role", "hr-reader")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 400, se.Status)
+	require.Contains(t, se.Message, "prefix")
+	_, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "x/", "--role", "ghost")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 404, se.Status, "an unknown role name")
+	_, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "x/", "--role", "arn:aws:iam::000000000000:role/ghost")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 400, se.Status)
+	_, err = admin("mounts", "create", "--bucket", "lake", "--prefix", "x/")
+	require.ErrorContains(t, err, "role")
+
+	out, err = admin("mounts", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "PREFIX")
+	require.Contains(t, out, "hr/payroll/")
+	out, err = admin("mounts", "list", "--bucket", "other")
+	require.NoError(t, err)
+	require.NotContains(t, out, "hr/")
+	out, err = admin("mounts", "get", id)
+	require.NoError(t, err)
+	require.Regexp(t, `Revision:\s+1\b`, out)
+
+	out, err = admin("mounts", "delete", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "deleted mount "+id)
+	_, err = admin("mounts", "get", id)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 404, se.Status)
+	out, err = admin("mounts", "list")
+	require.NoError(t, err)
+	require.NotContains(t, out, "hr/payroll/")
+}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -172,8 +172,29 @@ func seedDemoObjects(ctx context.Context, s *server.Server, account string) erro
 			return err
 		}
 	}
-	return s.Mounts.Set([]s3gw.Mount{{ID: "demo-hr", Bucket: "demo", Prefix: "hr/",
-		RoleARN: "arn:aws:iam::" + account + ":role/hr-reader"}})
+	return seedDemoMount(ctx, s, account)
+}
+
+// seedDemoMount stores the hr/ mount (once: an existing demo/hr/ mount,
+// possibly changed by an admin, is left alone) and loads it into the
+// gateway.
+func seedDemoMount(ctx context.Context, s *server.Server, account string) error {
+	if s.MountStore == nil {
+		return errors.New("the store cannot hold mounts")
+	}
+	all, err := s.MountStore.ListMounts(ctx)
+	if err != nil {
+		return err
+	}
+	exists := slices.ContainsFunc(all, func(m *store.Mount) bool { return m.Bucket == "demo" && m.Prefix == "hr/" })
+	if !exists {
+		err := s.MountStore.CreateMount(ctx, &store.Mount{ID: "demo-hr", Bucket: "demo", Prefix: "hr/",
+			RoleARN: "arn:aws:iam::" + account + ":role/hr-reader", Description: "demo: HR data, read as hr-reader"})
+		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return err
+		}
+	}
+	return s.ReloadMounts(ctx)
 }
 
 func printDemoHelp(w io.Writer, cfg config.Config, s *server.Server) {

@@ -726,3 +726,101 @@ func TestDemoS3GatewayHomeDirsAndMount(t *testing.T) {
 	out, err = runCLI(t, nil, "audit", "verify", "--data-dir", p.dataDir)
 	require.NoError(t, err, out)
 }
+
+// demoAWSCreds logs user in to the demo p and returns the environment of
+// the aws cli holding temporary credentials for role.
+func demoAWSCreds(t *testing.T, p *demoProc, user, pw, role string) []string {
+	t.Helper()
+	env := []string{"GATEHOUSE_CONFIG_DIR=" + t.TempDir(), "GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_PROFILE=", "GATEHOUSE_TOKEN="}
+	login := exec.Command(binPath, "login", "--username", user, "--password-stdin")
+	login.Env = append(os.Environ(), env...)
+	login.Stdin = strings.NewReader(pw + "\n")
+	out, err := login.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	exports, err := runCLI(t, env, "env", "--role", role)
+	require.NoError(t, err, exports)
+	var vars []string
+	for _, line := range strings.Split(exports, "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "export ")
+		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "AWS_") {
+			vars = append(vars, k+"="+strings.Trim(v, `'"`))
+		}
+	}
+	dir := t.TempDir()
+	return append(vars, "AWS_CONFIG_FILE="+filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_DEFAULT_REGION=us-east-1")
+}
+
+// TestDemoAdminMountAppliesAndGoes: a mount an admin creates with
+// `gatehouse admin mounts create` against a running demo serves the aws cli
+// within seconds (entitled callers read through it, others are denied), and
+// deleting it restores the previous access.
+func TestDemoAdminMountAppliesAndGoes(t *testing.T) {
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	p := startDemo(t)
+	s3 := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", p.s3}, args...)...)
+		cmd.Env = append(envWithout("AWS_"), env...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	admin := func(args ...string) (string, error) {
+		return runCLI(t, []string{"GATEHOUSE_CONFIG_DIR=" + t.TempDir(), "GATEHOUSE_PROFILE="},
+			append(append([]string{"admin"}, args...), "--server", p.api, "--token", p.token)...)
+	}
+	// carol joins analysts, so she can hold the analyst role (shared/ and
+	// home/carol/ only) and stays entitled to privacy-auditor (privacy
+	// officers); alice is entitled to analyst only.
+	out, err := admin("groups", "add-member", "analysts", "carol")
+	require.NoError(t, err, out)
+	carol := demoAWSCreds(t, p, "carol", "carol-demo-pw", "analyst")
+	alice := demoAWSCreds(t, p, "alice", "alice-demo-pw", "analyst")
+	const aliceNotes = "s3://demo/home/alice/notes.md"
+	out, err = s3(carol, "s3", "cp", aliceNotes, "-")
+	require.Error(t, err, "before the mount carol cannot read alice's home: %s", out)
+	out, err = s3(alice, "s3", "cp", aliceNotes, "-")
+	require.NoError(t, err, out)
+
+	out, err = admin("mounts", "create", "--bucket", "demo", "--prefix", "home/alice/", "--role", "privacy-auditor", "--json")
+	require.NoError(t, err, out)
+	id, _ := jsonField(t, []byte(out), "id").(string)
+	require.NotEmpty(t, id, out)
+	created := time.Now()
+	require.Eventually(t, func() bool {
+		out, err = s3(carol, "s3", "cp", aliceNotes, "-")
+		return err == nil
+	}, 3*time.Second, 100*time.Millisecond, "carol never read through the new mount: %s", out)
+	t.Logf("the mount served the aws cli %v after it was created", time.Since(created).Round(time.Millisecond))
+	require.Contains(t, out, "alice's private notes")
+	out, err = s3(alice, "s3", "cp", aliceNotes, "-")
+	require.Error(t, err, "alice is not entitled to privacy-auditor: %s", out)
+	require.Regexp(t, `AccessDenied|\(403\)`, out)
+	out, err = admin("mounts", "list")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "home/alice/")
+	require.Contains(t, out, "hr/", "the demo's own mount is stored too")
+
+	out, err = admin("mounts", "delete", id)
+	require.NoError(t, err, out)
+	require.Eventually(t, func() bool {
+		out, err = s3(carol, "s3", "cp", aliceNotes, "-")
+		return err != nil
+	}, 3*time.Second, 100*time.Millisecond, "carol kept reading after the mount was deleted: %s", out)
+	require.Regexp(t, `AccessDenied|\(403\)`, out)
+	out, err = s3(alice, "s3", "cp", aliceNotes, "-")
+	require.NoError(t, err, "alice reads her home again: %s", out)
+
+	p.stop(t)
+	exported, err := runCLI(t, nil, "audit", "export", "--data-dir", p.dataDir)
+	require.NoError(t, err)
+	for _, code := range []string{"GH5010I", "GH5012I"} {
+		require.Contains(t, exported, code)
+	}
+}

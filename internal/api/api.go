@@ -67,6 +67,13 @@ type Options struct {
 	// Revoker revokes STS temporary credentials (/sts/revocations); nil
 	// makes that operation answer 503.
 	Revoker CredentialRevoker
+	// Mounts stores S3 gateway mounts (/mounts). Default: Store, if it
+	// implements store.MountStore; with neither, the mount operations
+	// answer 503.
+	Mounts store.MountStore
+	// OnMountsChanged, if set, runs after every mount mutation that was
+	// applied, so the server can reload its mount table at once.
+	OnMountsChanged func(ctx context.Context)
 }
 
 type authLevel string
@@ -87,17 +94,19 @@ type operation struct {
 
 // API is the http.Handler returned by New.
 type API struct {
-	st      store.Store
-	id      *identity.Service
-	em      audit.Emitter
-	log     *slog.Logger
-	maxBody int64
-	account string // AWS account id in ARNs
-	pol     store.ManagedPolicyStore
-	rev     CredentialRevoker
-	router  routers.Router
-	ops     map[string]operation // by operationId
-	vopts   *openapi3filter.Options
+	st       store.Store
+	id       *identity.Service
+	em       audit.Emitter
+	log      *slog.Logger
+	maxBody  int64
+	account  string // AWS account id in ARNs
+	pol      store.ManagedPolicyStore
+	rev      CredentialRevoker
+	mnt      store.MountStore
+	onMounts func(ctx context.Context)
+	router   routers.Router
+	ops      map[string]operation // by operationId
+	vopts    *openapi3filter.Options
 }
 
 // New loads and validates the OpenAPI document, checks that every operation
@@ -118,6 +127,10 @@ func New(opts Options) (http.Handler, error) {
 	a.pol, a.rev = opts.ManagedPolicies, opts.Revoker
 	if a.pol == nil {
 		a.pol, _ = opts.Store.(store.ManagedPolicyStore)
+	}
+	a.mnt, a.onMounts = opts.Mounts, opts.OnMountsChanged
+	if a.mnt == nil {
+		a.mnt, _ = opts.Store.(store.MountStore)
 	}
 	a.account = opts.AccountID
 	if a.account == "" {
@@ -365,6 +378,11 @@ func (a *API) handlers() map[string]handlerFunc {
 		"updateManagedPolicy":   a.updateManagedPolicy,
 		"deleteManagedPolicy":   a.deleteManagedPolicy,
 		"revokeCredentials":     a.revokeCredentials,
+		"listMounts":            a.listMounts,
+		"createMount":           a.createMount,
+		"getMount":              a.getMount,
+		"updateMount":           a.updateMount,
+		"deleteMount":           a.deleteMount,
 	}
 }
 

@@ -50,6 +50,9 @@ const (
 	CodeS3Access      Code = "GH5000I" // an authorized S3 request, recorded before it takes effect
 	CodeS3Denied      Code = "GH5001W" // an S3 request refused: bad signature, unknown credentials, policy denial
 	CodeS3Failed      Code = "GH5002W" // an authorized S3 request that then failed (backend, body check, client gone)
+	CodeMountCreated  Code = "GH5010I" // an admin bound an S3 bucket prefix to a role (mount)
+	CodeMountUpdated  Code = "GH5011I"
+	CodeMountDeleted  Code = "GH5012I"
 	CodeServerStarted Code = "GH9000I"
 	CodeServerStopped Code = "GH9001I"
 )

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
@@ -71,6 +72,9 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 		return nil, fmt.Errorf("server: s3 sigv4: %w", err)
 	}
 	s.Mounts = &s3gw.StaticMounts{}
+	if err := s.ReloadMounts(ctx); err != nil {
+		return nil, fmt.Errorf("server: s3 mounts: %w", err)
+	}
 	return s3gw.New(s3gw.Options{
 		Backend: be, Verifier: verifier, Authorizer: s.STS, Audit: s.Audit,
 		Logger: log.With("component", "s3"), Region: cfg.S3.Region, BaseDomain: cfg.S3.BaseDomain,
@@ -103,4 +107,59 @@ func (m mountEntitlements) Entitled(ctx context.Context, caller *credentials.Cla
 		return false, err
 	}
 	return m.sso.Entitled(ctx, u, roleARN)
+}
+
+// DefaultMountRefresh is how often each replica reloads the mount table
+// from the store, so mounts changed through another replica apply here
+// within that time. A mutation through this replica's API applies at once.
+const DefaultMountRefresh = 2 * time.Second
+
+// ReloadMounts loads every mount from the store into the gateway's table
+// (s.Mounts). Reloads are serialized, so a slow one never installs an older
+// table over a newer one. On error the last good table stays in force. A
+// stored mount the gateway refuses (s3gw.Mount.Validate) is skipped with a
+// warning rather than keeping every other change from applying. It is a
+// no-op when the gateway is off or the store has no mounts.
+func (s *Server) ReloadMounts(ctx context.Context) error {
+	if s.Mounts == nil || s.MountStore == nil {
+		return nil
+	}
+	s.mountsMu.Lock()
+	defer s.mountsMu.Unlock()
+	stored, err := s.MountStore.ListMounts(ctx)
+	if err != nil {
+		return err
+	}
+	table := make([]s3gw.Mount, 0, len(stored))
+	for _, m := range stored {
+		gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
+		if err := gm.Validate(); err != nil {
+			s.log.WarnContext(ctx, "s3: stored mount skipped", "mount", m.ID, "err", err)
+			continue
+		}
+		table = append(table, gm)
+	}
+	return s.Mounts.Set(table)
+}
+
+// reloadMountsLogged is ReloadMounts for callers that cannot fail: the API's
+// OnMountsChanged hook and the refresh ticker.
+func (s *Server) reloadMountsLogged(ctx context.Context) {
+	if err := s.ReloadMounts(ctx); err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "s3: mount reload failed; keeping the last good mount table", "err", err)
+	}
+}
+
+// maintainMounts reloads the mount table every interval until ctx ends.
+func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reloadMountsLogged(ctx)
+		}
+	}
 }

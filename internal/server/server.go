@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,12 @@ type Server struct {
 	// Mounts binds bucket prefixes to roles for the S3 gateway (nil when
 	// s3.listen is empty).
 	Mounts *s3gw.StaticMounts
+	// MountStore persists the mounts (nil if the store has none); the
+	// demo seeds through it. Change mounts through it, then ReloadMounts.
+	MountStore store.MountStore
+	mountsMu   sync.Mutex // serializes ReloadMounts
+	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
+	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
 	Objects   backend.Backend
 	mux       *http.ServeMux
@@ -139,6 +146,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	// Managed policies live beside Store (store.ManagedPolicyStore); take
 	// them from the concrete store before revokingStore hides its methods.
 	policies, _ := s.Store.(store.ManagedPolicyStore)
+	// So do S3 gateway mounts (store.MountStore).
+	s.MountStore, _ = s.Store.(store.MountStore)
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -180,6 +189,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		// Managed policies and admin revocation of STS sessions.
 		ManagedPolicies: policies,
 		Revoker:         revoker,
+		// Mounts; a change through this replica's API applies here at once.
+		Mounts:          s.MountStore,
+		OnMountsChanged: s.reloadMountsLogged,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: api: %w", err)
@@ -389,6 +401,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintainKeys(maintCtx, 30*time.Second)
+	if s.Mounts != nil && s.MountStore != nil {
+		every := s.mountRefresh
+		if every <= 0 {
+			every = DefaultMountRefresh
+		}
+		go s.maintainMounts(maintCtx, every)
+	}
 	s.ready.Store(true)
 	s.emitLifecycle(audit.CodeServerStarted, "server.start")
 	s.log.Info("gatehouse serving", "version", Version, "api", s.APIURL(), "admin", "http://"+s.AdminAddr(),

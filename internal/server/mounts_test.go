@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+)
+
+const testHRRole = "arn:aws:iam::000000000000:role/hr-reader"
+
+func mountFor(t *testing.T, srv *Server, bucket, key string) (string, bool) {
+	t.Helper()
+	m, ok, err := srv.Mounts.MountFor(context.Background(), bucket, key)
+	require.NoError(t, err)
+	return m.RoleARN, ok
+}
+
+// TestMountsLoadedAtStart: mounts already in the store are served from the
+// first request on.
+func TestMountsLoadedAtStart(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+		{Path: "data_dir", Value: t.TempDir()},
+		{Path: "api.listen", Value: "127.0.0.1:0"},
+		{Path: "admin.listen", Value: "127.0.0.1:0"},
+		{Path: "s3.listen", Value: "127.0.0.1:0"},
+	})
+	require.NoError(t, err)
+	st, err := sqlite.Open(ctx, cfg.Store.SQLitePath)
+	require.NoError(t, err)
+	require.NoError(t, st.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}))
+	require.NoError(t, st.Close())
+
+	srv, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	role, ok := mountFor(t, srv, "lake", "hr/salaries.csv")
+	require.True(t, ok)
+	require.Equal(t, testHRRole, role)
+	_, ok = mountFor(t, srv, "lake", "sales/q3.csv")
+	require.False(t, ok)
+}
+
+// TestMaintainMountsConverges: a mount written to the shared store by
+// another replica applies here within the refresh interval, and so does
+// its removal.
+func TestMaintainMountsConverges(t *testing.T) {
+	srv, _ := newTestServer(t)
+	require.NotNil(t, srv.MountStore)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.maintainMounts(ctx, 20*time.Millisecond)
+
+	m := &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}
+	require.NoError(t, srv.MountStore.CreateMount(ctx, m))
+	require.Eventually(t, func() bool { _, ok := mountFor(t, srv, "lake", "hr/x"); return ok },
+		5*time.Second, 10*time.Millisecond, "the new mount never applied")
+	require.NoError(t, srv.MountStore.DeleteMount(ctx, m.ID))
+	require.Eventually(t, func() bool { _, ok := mountFor(t, srv, "lake", "hr/x"); return !ok },
+		5*time.Second, 10*time.Millisecond, "the deleted mount stayed in force")
+}
+
+type failingMounts struct{ store.MountStore }
+
+func (failingMounts) ListMounts(context.Context) ([]*store.Mount, error) {
+	return nil, errors.New("store down")
+}
+
+// TestReloadMountsKeepsLastGoodTable: a failed reload changes nothing; a
+// stored mount the gateway refuses is skipped without blocking the rest.
+func TestReloadMountsKeepsLastGoodTable(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	require.NoError(t, srv.MountStore.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}))
+	// Valid for the store, refused by the gateway (not a role ARN).
+	require.NoError(t, srv.MountStore.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "bad/", RoleARN: "hr-reader"}))
+	require.NoError(t, srv.ReloadMounts(ctx))
+	_, ok := mountFor(t, srv, "lake", "hr/x")
+	require.True(t, ok)
+	_, ok = mountFor(t, srv, "lake", "bad/x")
+	require.False(t, ok)
+
+	good := srv.MountStore
+	srv.MountStore = failingMounts{good}
+	require.Error(t, srv.ReloadMounts(ctx))
+	srv.reloadMountsLogged(ctx) // logs, does not panic
+	_, ok = mountFor(t, srv, "lake", "hr/x")
+	require.True(t, ok, "a failed reload keeps the last good table")
+	srv.MountStore = good
+}
