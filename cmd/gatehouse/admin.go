@@ -59,7 +59,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
 	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
-	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o))
+	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o), adminDecodeAuthzCmd(o))
 	return cmd
 }
 
@@ -1633,6 +1633,59 @@ issued until now.`,
 	revoke.Flags().StringVar(&user, "user", "", "user name or id")
 	cmd.AddCommand(revoke)
 	return cmd
+}
+
+// adminDecodeAuthzCmd decodes an encoded authorization failure message.
+func adminDecodeAuthzCmd(o *adminOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "decode-authorization-message MESSAGE",
+		Short: "Explain a denial from its encoded authorization failure message (ghm1....)",
+		Long: `An S3 AccessDenied caused by policy ends with "Encoded authorization failure
+message: ghm1....". The user cannot read it; this decodes it (admins only, audited)
+into the principal, action, resource, mount and the policy evaluator's reason.
+Give "-" to read the message from stdin.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			msg := args[0]
+			if msg == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+				if err != nil {
+					return err
+				}
+				msg = string(b)
+			}
+			if i := strings.Index(msg, "ghm1."); i >= 0 { // accept the whole error text too
+				msg = strings.Fields(msg[i:])[0]
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Time           string `json:"time"`
+				RequestID      string `json:"requestId"`
+				Principal      string `json:"principal"`
+				SourceIdentity string `json:"sourceIdentity"`
+				Action         string `json:"action"`
+				Resource       string `json:"resource"`
+				Mount          string `json:"mount"`
+				Reason         string `json:"reason"`
+			}
+			raw, err := c.do(cmd.Context(), "POST", "/api/v1/authorization-messages/decode", map[string]string{"message": strings.TrimSpace(msg)}, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				fmt.Fprintf(w, "denied:     %s on %s\n", oneLine(out.Action), oneLine(out.Resource))
+				fmt.Fprintf(w, "principal:  %s (end user %s)\n", oneLine(out.Principal), oneLine(out.SourceIdentity))
+				if out.Mount != "" {
+					fmt.Fprintf(w, "mount:      %s\n", oneLine(out.Mount))
+				}
+				fmt.Fprintf(w, "reason:     %s\n", oneLine(out.Reason))
+				fmt.Fprintf(w, "request:    %s at %s\n", oneLine(out.RequestID), oneLine(out.Time))
+			})
+		},
+	}
 }
 
 // ---- S3 gateway mounts ----

@@ -28,6 +28,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newBenchAuditCmd())
 	cmd.AddCommand(newBenchSTSCmd())
+	cmd.AddCommand(newBenchS3Cmd())
 	return cmd
 }
 

@@ -693,6 +693,16 @@ func TestDemoS3GatewayHomeDirsAndMount(t *testing.T) {
 		require.Error(t, err, "alice must not: %v\n%s", denied, out)
 		require.Regexp(t, `AccessDenied|\(403\)`, out, "%v", denied) // HEAD answers carry no body
 	}
+	// The denial carries a sealed explanation that only an admin can decode.
+	out, err = s3(alice, "", "s3api", "get-object", "--bucket", "demo", "--key", "hr/salaries.csv", filepath.Join(t.TempDir(), "x"))
+	require.Error(t, err, out)
+	require.Contains(t, out, "Encoded authorization failure message: ghm1.")
+	require.NotContains(t, out, "hr-reader", "the caller learns nothing from the message")
+	decoded, err := runCLI(t, []string{"GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_TOKEN=" + p.token}, "admin", "decode-authorization-message", out)
+	require.NoError(t, err, decoded)
+	require.Contains(t, decoded, "s3:GetObject on arn:aws:s3:::demo/hr/salaries.csv")
+	require.Contains(t, decoded, "end user alice")
+	require.Contains(t, decoded, "not entitled to role arn:aws:iam::000000000000:role/hr-reader")
 	out, err = s3(alice, "x", "s3", "cp", "-", "s3://demo/home/carol/planted.txt")
 	require.Error(t, err, out)
 	require.Contains(t, out, "AccessDenied")

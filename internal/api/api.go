@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -74,6 +75,9 @@ type Options struct {
 	// OnMountsChanged, if set, runs after every mount mutation that was
 	// applied, so the server can reload its mount table at once.
 	OnMountsChanged func(ctx context.Context)
+	// AuthzMessages opens encoded authorization failure messages
+	// (/authorization-messages/decode); nil makes that operation answer 503.
+	AuthzMessages *authzmsg.Codec
 }
 
 type authLevel string
@@ -102,6 +106,7 @@ type API struct {
 	account  string // AWS account id in ARNs
 	pol      store.ManagedPolicyStore
 	rev      CredentialRevoker
+	authz    *authzmsg.Codec
 	mnt      store.MountStore
 	onMounts func(ctx context.Context)
 	router   routers.Router
@@ -124,7 +129,7 @@ func New(opts Options) (http.Handler, error) {
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}
-	a.pol, a.rev = opts.ManagedPolicies, opts.Revoker
+	a.pol, a.rev, a.authz = opts.ManagedPolicies, opts.Revoker, opts.AuthzMessages
 	if a.pol == nil {
 		a.pol, _ = opts.Store.(store.ManagedPolicyStore)
 	}
@@ -330,59 +335,60 @@ func sameOrigin(r *http.Request) bool {
 
 func (a *API) handlers() map[string]handlerFunc {
 	return map[string]handlerFunc{
-		"login":                 a.login,
-		"whoami":                a.whoami,
-		"listUsers":             a.listUsers,
-		"createUser":            a.createUser,
-		"getUser":               a.getUser,
-		"updateUser":            a.updateUser,
-		"deleteUser":            a.deleteUser,
-		"disableUser":           a.disableUser,
-		"enableUser":            a.enableUser,
-		"setUserPassword":       a.setUserPassword,
-		"getUserAttributes":     a.getUserAttributes,
-		"replaceUserAttributes": a.replaceUserAttributes,
-		"setUserAttribute":      a.setUserAttribute,
-		"deleteUserAttribute":   a.deleteUserAttribute,
-		"listGroups":            a.listGroups,
-		"createGroup":           a.createGroup,
-		"getGroup":              a.getGroup,
-		"updateGroup":           a.updateGroup,
-		"deleteGroup":           a.deleteGroup,
-		"addGroupMember":        a.addGroupMember,
-		"removeGroupMember":     a.removeGroupMember,
-		"listTokens":            a.listTokens,
-		"createToken":           a.createToken,
-		"revokeToken":           a.revokeToken,
-		"listRoles":             a.listRoles,
-		"createRole":            a.createRole,
-		"getRole":               a.getRole,
-		"updateRole":            a.updateRole,
-		"deleteRole":            a.deleteRole,
-		"putRoleTrustPolicy":    a.putRoleTrustPolicy,
-		"putRolePolicy":         a.putRolePolicy,
-		"deleteRolePolicy":      a.deleteRolePolicy,
-		"listSAMLProviders":     a.listSAMLProviders,
-		"createSAMLProvider":    a.createSAMLProvider,
-		"getSAMLProvider":       a.getSAMLProvider,
-		"updateSAMLProvider":    a.updateSAMLProvider,
-		"deleteSAMLProvider":    a.deleteSAMLProvider,
-		"listOIDCProviders":     a.listOIDCProviders,
-		"createOIDCProvider":    a.createOIDCProvider,
-		"getOIDCProvider":       a.getOIDCProvider,
-		"updateOIDCProvider":    a.updateOIDCProvider,
-		"deleteOIDCProvider":    a.deleteOIDCProvider,
-		"listManagedPolicies":   a.listManagedPolicies,
-		"createManagedPolicy":   a.createManagedPolicy,
-		"getManagedPolicy":      a.getManagedPolicy,
-		"updateManagedPolicy":   a.updateManagedPolicy,
-		"deleteManagedPolicy":   a.deleteManagedPolicy,
-		"revokeCredentials":     a.revokeCredentials,
-		"listMounts":            a.listMounts,
-		"createMount":           a.createMount,
-		"getMount":              a.getMount,
-		"updateMount":           a.updateMount,
-		"deleteMount":           a.deleteMount,
+		"login":                      a.login,
+		"whoami":                     a.whoami,
+		"listUsers":                  a.listUsers,
+		"createUser":                 a.createUser,
+		"getUser":                    a.getUser,
+		"updateUser":                 a.updateUser,
+		"deleteUser":                 a.deleteUser,
+		"disableUser":                a.disableUser,
+		"enableUser":                 a.enableUser,
+		"setUserPassword":            a.setUserPassword,
+		"getUserAttributes":          a.getUserAttributes,
+		"replaceUserAttributes":      a.replaceUserAttributes,
+		"setUserAttribute":           a.setUserAttribute,
+		"deleteUserAttribute":        a.deleteUserAttribute,
+		"listGroups":                 a.listGroups,
+		"createGroup":                a.createGroup,
+		"getGroup":                   a.getGroup,
+		"updateGroup":                a.updateGroup,
+		"deleteGroup":                a.deleteGroup,
+		"addGroupMember":             a.addGroupMember,
+		"removeGroupMember":          a.removeGroupMember,
+		"listTokens":                 a.listTokens,
+		"createToken":                a.createToken,
+		"revokeToken":                a.revokeToken,
+		"listRoles":                  a.listRoles,
+		"createRole":                 a.createRole,
+		"getRole":                    a.getRole,
+		"updateRole":                 a.updateRole,
+		"deleteRole":                 a.deleteRole,
+		"putRoleTrustPolicy":         a.putRoleTrustPolicy,
+		"putRolePolicy":              a.putRolePolicy,
+		"deleteRolePolicy":           a.deleteRolePolicy,
+		"listSAMLProviders":          a.listSAMLProviders,
+		"createSAMLProvider":         a.createSAMLProvider,
+		"getSAMLProvider":            a.getSAMLProvider,
+		"updateSAMLProvider":         a.updateSAMLProvider,
+		"deleteSAMLProvider":         a.deleteSAMLProvider,
+		"listOIDCProviders":          a.listOIDCProviders,
+		"createOIDCProvider":         a.createOIDCProvider,
+		"getOIDCProvider":            a.getOIDCProvider,
+		"updateOIDCProvider":         a.updateOIDCProvider,
+		"deleteOIDCProvider":         a.deleteOIDCProvider,
+		"listManagedPolicies":        a.listManagedPolicies,
+		"createManagedPolicy":        a.createManagedPolicy,
+		"getManagedPolicy":           a.getManagedPolicy,
+		"updateManagedPolicy":        a.updateManagedPolicy,
+		"deleteManagedPolicy":        a.deleteManagedPolicy,
+		"revokeCredentials":          a.revokeCredentials,
+		"decodeAuthorizationMessage": a.decodeAuthorizationMessage,
+		"listMounts":                 a.listMounts,
+		"createMount":                a.createMount,
+		"getMount":                   a.getMount,
+		"updateMount":                a.updateMount,
+		"deleteMount":                a.deleteMount,
 	}
 }
 

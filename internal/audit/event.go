@@ -46,6 +46,8 @@ const (
 	CodeSTSIssued       Code = "GH4000I" // STS issued temporary credentials
 	CodeSTSDenied       Code = "GH4001W" // STS refused a federation, AssumeRole or signed call
 	CodeSTSRevoked      Code = "GH4010I" // an admin revoked an STS session or every session of a user
+	// CodeAuthzMessageDecoded: an admin decoded an encoded authorization failure message.
+	CodeAuthzMessageDecoded Code = "GH5020I"
 	// S3 gateway data events; Details["cloudTrail"] holds the CloudTrail-shaped record.
 	CodeS3Access      Code = "GH5000I" // an authorized S3 request, recorded before it takes effect
 	CodeS3Denied      Code = "GH5001W" // an S3 request refused: bad signature, unknown credentials, policy denial

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"net"
 	"net/http"
 	"strconv"
@@ -122,7 +123,36 @@ func (g *Gateway) check(ctx context.Context, rq *request, action, resource strin
 	rq.denyReason = reason
 	e := errAccessDenied()
 	e.Err = err
+	if g.o.AuthzMessages != nil && rq.claims != nil {
+		e.Message += g.encodedDenial(rq, action, resource, reason)
+	}
 	return e
+}
+
+// encodedDenial seals why this request was denied into a message the
+// caller can give an administrator (gatehouse admin
+// decode-authorization-message); the caller cannot read it. On a sealing
+// failure the denial stands without the message.
+func (g *Gateway) encodedDenial(rq *request, action, resource, reason string) string {
+	account, roleName := splitRoleARN(rq.claims.RoleARN)
+	src := rq.claims.SourceIdentity
+	if src == "" {
+		src = rq.claims.UserName
+	}
+	var mount string
+	if len(rq.mounts) > 0 {
+		mount = rq.mounts[len(rq.mounts)-1].ID
+	}
+	msg, err := g.o.AuthzMessages.Encode(authzmsg.Explanation{
+		Time: g.now().UTC(), RequestID: rq.id,
+		Principal:      "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + rq.claims.RoleSessionName,
+		SourceIdentity: src, Action: action, Resource: resource, Mount: mount, Reason: reason,
+	})
+	if err != nil {
+		g.log.Error("s3: sealing the authorization message failed", "err", err)
+		return ""
+	}
+	return ". Encoded authorization failure message: " + msg
 }
 
 // decide authorizes one action on one resource: as the caller's session,

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -51,6 +52,9 @@ type Options struct {
 	// MaxObjectSize bounds a single PutObject or part (default 5 GiB, as AWS).
 	MaxObjectSize int64
 	Clock         func() time.Time // default time.Now
+	// AuthzMessages (optional) seals the reason of each policy denial into
+	// the AccessDenied message, for an administrator to decode.
+	AuthzMessages *authzmsg.Codec
 }
 
 // Validate checks the options without side effects.

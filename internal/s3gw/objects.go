@@ -299,6 +299,9 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	}
 	echoChecksums(w, rq.r, body)
 	w.Header().Set("ETag", quote(info.ETag))
+	// x-amz-object-size: the size stored (PutObjectOutput.Size); versitygw's
+	// conformance suite dereferences it.
+	w.Header().Set("x-amz-object-size", strconv.FormatInt(size, 10))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil

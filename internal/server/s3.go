@@ -80,6 +80,7 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 		Logger: log.With("component", "s3"), Region: cfg.S3.Region, BaseDomain: cfg.S3.BaseDomain,
 		MaxHeaderBytes: cfg.API.MaxHeaderBytes, MaxObjectSize: cfg.S3.MaxObjectSize,
 		Mounts: s.Mounts, Entitlements: mountEntitlements{st: s.Store, sso: s.SSO},
+		AuthzMessages: s.authzMsgs,
 	})
 }
 

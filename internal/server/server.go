@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,14 +48,15 @@ var Version = "dev"
 // Server is a running gatehouse instance. Create it with New, then call
 // Serve exactly once.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	Store    store.Store
-	Audit    *audit.Log
-	Identity *identity.Service
-	STS      *sts.Service
-	SSO      *websso.Service
-	keyring  *credentials.Keyring
+	cfg       config.Config
+	log       *slog.Logger
+	Store     store.Store
+	Audit     *audit.Log
+	Identity  *identity.Service
+	STS       *sts.Service
+	SSO       *websso.Service
+	keyring   *credentials.Keyring
+	authzMsgs *authzmsg.Codec
 	// Mounts binds bucket prefixes to roles for the S3 gateway (nil when
 	// s3.listen is empty).
 	Mounts *s3gw.StaticMounts
@@ -179,6 +181,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			"path", cfg.Identity.BootstrapToken)
 	}
 
+	// Denial explanations sealed under the master key: the S3 gateway
+	// seals, admins decode through the API (on any replica).
+	s.authzMsgs, err = authzmsg.New(masterKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	apiHandler, err := api.New(api.Options{
 		Store:        s.Store,
 		Identity:     s.Identity,
@@ -192,6 +200,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
 		OnMountsChanged: s.reloadMountsLogged,
+		AuthzMessages:   s.authzMsgs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: api: %w", err)
