@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
@@ -19,6 +20,8 @@ type Error struct {
 	Status  int
 	// StringToSign accompanies SignatureDoesNotMatch.
 	StringToSign string
+	// Extra elements of the error document, in order (name, value pairs).
+	Extra [][2]string
 	// Err is the internal cause, logged, never sent.
 	Err error
 }
@@ -61,6 +64,16 @@ var (
 	}
 	errPrecondition = func() *Error {
 		return s3err("PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+	}
+	errPreconditionOn = func(condition string) *Error {
+		e := errPrecondition()
+		e.Extra = [][2]string{{"Condition", condition}}
+		return e
+	}
+	errMetadataTooLarge = func(size int) *Error {
+		e := s3err("MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size")
+		e.Extra = [][2]string{{"Size", strconv.Itoa(size)}, {"MaxSizeAllowed", strconv.Itoa(maxUserMetadata)}}
+		return e
 	}
 	errInvalidRange = func() *Error {
 		return s3err("InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable")
@@ -113,6 +126,8 @@ func translate(err error) *Error {
 		return wrap(errInvalidRange())
 	case errors.Is(err, backend.ErrKeyConflict):
 		return wrap(s3err("InvalidRequest", http.StatusConflict, "The key conflicts with an existing key (a key cannot also be a prefix of other keys on this storage)."))
+	case errors.Is(err, backend.ErrInvalidUploadIDMarker):
+		return wrap(errInvalidArgument("Invalid uploadId marker"))
 	case errors.Is(err, backend.ErrIncompleteBody):
 		return wrap(s3err("IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header."))
 	case errors.Is(err, errXMLTooLarge):

@@ -9,17 +9,19 @@ package s3gw
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
@@ -91,9 +93,10 @@ func (o Options) Validate() error {
 
 // Gateway serves the S3 REST API. Safe for concurrent use.
 type Gateway struct {
-	o   Options
-	log *slog.Logger
-	now func() time.Time
+	o    Options
+	log  *slog.Logger
+	now  func() time.Time
+	keys keyLocks // conditional writes on backends that are not ConditionalWriters
 }
 
 // New validates o and returns the gateway's http.Handler. Mount it at the
@@ -203,9 +206,11 @@ func (g *Gateway) ServeHTTP(hw http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(w *respWriter, rq *request) error {
-	if n := headerBytes(rq.r); n > g.o.MaxHeaderBytes {
-		return s3err(sigv4.CodeRequestHeaderSectionTooLarge, http.StatusBadRequest,
-			fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.o.MaxHeaderBytes))
+	if n, s3n := headerBytes(rq.r); n > g.o.MaxHeaderBytes || s3n > s3MaxHeaderBytes {
+		e := s3err(sigv4.CodeRequestHeaderSectionTooLarge, http.StatusBadRequest,
+			"Your request header section exceeds the maximum allowed size.")
+		e.Extra = [][2]string{{"MaxSizeAllowed", strconv.Itoa(min(g.o.MaxHeaderBytes, s3MaxHeaderBytes))}}
+		return e
 	}
 	if err := g.route(rq); err != nil {
 		return err
@@ -224,14 +229,26 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	return rq.handler(w, rq)
 }
 
-func headerBytes(r *http.Request) int {
-	n := len(r.Method) + len(r.RequestURI) + 16
+// s3MaxHeaderBytes is S3's limit of the request header section (8 KB). The
+// session token and Authorization are not counted against it: gatehouse
+// session tokens can be larger than AWS's. MaxHeaderBytes bounds the whole.
+const s3MaxHeaderBytes = 8 << 10
+
+// headerBytes returns the size of the request line and headers, and the size
+// of the headers that count against s3MaxHeaderBytes (the request line does
+// not: a presigned URL carries the token in it).
+func headerBytes(r *http.Request) (all, s3 int) {
+	all = len(r.Method) + len(r.RequestURI) + 16
 	for k, vs := range r.Header {
 		for _, v := range vs {
-			n += len(k) + len(v) + 4
+			n := len(k) + len(v) + 4
+			all += n
+			if k != "Authorization" && k != "X-Amz-Security-Token" {
+				s3 += n
+			}
 		}
 	}
-	return n
+	return all, s3
 }
 
 // fail answers with the S3 error document and records the outcome: a
@@ -270,6 +287,9 @@ func (g *Gateway) writeError(w *respWriter, rq *request, e *Error) {
 		}
 	}
 	doc := errorXML{Code: e.Code, Message: e.Message, Resource: res, RequestID: rq.id, StringToSign: e.StringToSign}
+	for _, f := range e.Extra {
+		doc.Extra = append(doc.Extra, extraXML{XMLName: xml.Name{Local: f[0]}, Value: f[1]})
+	}
 	switch e.Code {
 	case "NoSuchKey":
 		doc.Key = rq.key

@@ -1,10 +1,15 @@
 package s3gw
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
@@ -15,10 +20,14 @@ func (g *Gateway) createMultipartUpload(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	meta, err := userMetadata(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	id, err := g.o.Backend.CreateMultipartUpload(ctx, rq.bucket, rq.key, metadataFromHeaders(rq.r.Header))
+	id, err := g.o.Backend.CreateMultipartUpload(ctx, rq.bucket, rq.key, meta)
 	if err != nil {
 		return err
 	}
@@ -91,9 +100,13 @@ func (g *Gateway) uploadPartCopy(w *respWriter, rq *request) error {
 	}
 	var rng *backend.Range
 	if h := rq.r.Header.Get("X-Amz-Copy-Source-Range"); h != "" {
-		rng, err = backend.ResolveRange(h, src.Size)
-		if err != nil || rng == nil {
+		var ok bool
+		rng, ok, err = backend.ResolveCopySourceRange(h, src.Size)
+		switch {
+		case !ok:
 			return errInvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		case err != nil:
+			return errInvalidArgument("Range specified is not valid for source object of size: " + strconv.FormatInt(src.Size, 10))
 		}
 	}
 	size := src.Size
@@ -124,6 +137,10 @@ func (g *Gateway) completeMultipartUpload(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	cond, err := writePrecondition(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	var req completeMultipartUpload
 	if err := decodeXML(rq.res.Body(rq.r.Body), &req); err != nil {
 		var se *sigv4.Error
@@ -139,16 +156,78 @@ func (g *Gateway) completeMultipartUpload(w *respWriter, rq *request) error {
 	for i, p := range req.Parts {
 		parts[i] = backend.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag}
 	}
+	if err := g.checkMPObjectSize(ctx, rq, id, parts); err != nil {
+		return err
+	}
+	if cond != nil {
+		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+			return err
+		}
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.o.Backend.CompleteMultipartUpload(ctx, rq.bucket, rq.key, id, parts)
+	info, err := g.completeIf(ctx, rq, id, parts, cond)
 	if err != nil {
 		return err
 	}
 	rq.bytesIn = info.Size
-	writeXML(w, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: "/" + rq.bucket + "/" + rq.key,
+	writeXML(w, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: g.objectURL(rq),
 		Bucket: rq.bucket, Key: rq.key, ETag: quote(info.ETag)})
+	return nil
+}
+
+// objectURL is the absolute URL of the request's object, in the request's
+// addressing style (the Location of CompleteMultipartUpload).
+func (g *Gateway) objectURL(rq *request) string {
+	u := url.URL{Scheme: "http", Host: rq.r.Host, Path: "/" + rq.bucket + "/" + rq.key}
+	if rq.r.TLS != nil {
+		u.Scheme = "https"
+	}
+	if _, ok := g.hostBucket(rq.r.Host); ok {
+		u.Path = "/" + rq.key
+	}
+	return u.String()
+}
+
+// checkMPObjectSize compares x-amz-mp-object-size, when sent, with the total
+// size of the parts being completed (InvalidRequest on a mismatch). Parts
+// that do not exist are left to the backend (InvalidPart).
+func (g *Gateway) checkMPObjectSize(ctx context.Context, rq *request, id string, parts []backend.CompletePart) error {
+	v, ok := rq.r.Header["X-Amz-Mp-Object-Size"]
+	if !ok {
+		return nil
+	}
+	hv := strings.Join(v, ",")
+	want, err := strconv.ParseInt(hv, 10, 64)
+	switch {
+	case err != nil:
+		return s3err("InvalidRequest", http.StatusBadRequest, "Value for x-amz-mp-object-size header is invalid: '"+hv+"'")
+	case want < 0:
+		return s3err("InvalidRequest", http.StatusBadRequest, "Value for x-amz-mp-object-size header is less than zero: '"+hv+"'")
+	}
+	sizes := map[int]int64{}
+	for marker := 0; ; {
+		res, err := g.o.Backend.ListParts(ctx, rq.bucket, rq.key, id, marker, 1000)
+		if err != nil {
+			return err
+		}
+		for _, p := range res.Parts {
+			sizes[p.PartNumber] = p.Size
+		}
+		if !res.IsTruncated || res.NextPartNumberMarker <= marker {
+			break
+		}
+		marker = res.NextPartNumberMarker
+	}
+	var got int64
+	for _, p := range parts {
+		got += sizes[p.PartNumber]
+	}
+	if got != want {
+		return s3err("InvalidRequest", http.StatusBadRequest, fmt.Sprintf(
+			"The provided 'x-amz-mp-object-size' header value %d does not match what was computed: %d", want, got))
+	}
 	return nil
 }
 
@@ -159,6 +238,9 @@ func (g *Gateway) abortMultipartUpload(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:AbortMultipartUpload", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	if err := g.checkInitiated(ctx, rq, id); err != nil {
+		return err
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
@@ -167,6 +249,41 @@ func (g *Gateway) abortMultipartUpload(w *respWriter, rq *request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// checkInitiated applies x-amz-if-match-initiated-time to AbortMultipartUpload:
+// 412 unless the upload was initiated at that time (to the second). An upload
+// that does not exist is left to the abort (NoSuchUpload).
+func (g *Gateway) checkInitiated(ctx context.Context, rq *request, id string) error {
+	h := rq.r.Header.Get("X-Amz-If-Match-Initiated-Time")
+	if h == "" {
+		return nil
+	}
+	want, err := http.ParseTime(h)
+	if err != nil {
+		if want, err = time.Parse(time.RFC3339, h); err != nil {
+			return errInvalidArgument("Invalid x-amz-if-match-initiated-time header.")
+		}
+	}
+	opts := backend.ListUploadsOptions{Prefix: rq.key, MaxUploads: 1000}
+	for {
+		res, err := g.o.Backend.ListMultipartUploads(ctx, rq.bucket, opts)
+		if err != nil {
+			return err
+		}
+		for _, u := range res.Uploads {
+			if u.Key == rq.key && u.UploadID == id {
+				if !u.Initiated.Truncate(time.Second).Equal(want.Truncate(time.Second)) {
+					return errPreconditionOn("x-amz-if-match-initiated-time")
+				}
+				return nil
+			}
+		}
+		if !res.IsTruncated || len(res.Uploads) == 0 || res.Uploads[len(res.Uploads)-1].Key != rq.key {
+			return nil
+		}
+		opts.KeyMarker, opts.UploadIDMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
 }
 
 func (g *Gateway) listParts(w *respWriter, rq *request) error {

@@ -18,6 +18,24 @@ import (
 
 func quote(etag string) string { return `"` + etag + `"` }
 
+// maxUserMetadata is the largest total size of user-defined metadata: the
+// bytes of every x-amz-meta-* name (without the prefix) and value (AWS: 2 KB).
+const maxUserMetadata = 2048
+
+// userMetadata reads the object metadata of a write request and refuses
+// user-defined metadata over maxUserMetadata (MetadataTooLarge).
+func userMetadata(h http.Header) (backend.Metadata, error) {
+	m := metadataFromHeaders(h)
+	n := 0
+	for k, v := range m.User {
+		n += len(k) + len(v)
+	}
+	if n > maxUserMetadata {
+		return backend.Metadata{}, errMetadataTooLarge(n)
+	}
+	return m, nil
+}
+
 // metadataFromHeaders reads the Content-* headers and x-amz-meta-*.
 func metadataFromHeaders(h http.Header) backend.Metadata {
 	m := backend.Metadata{
@@ -139,8 +157,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		return err
 	}
 	var rng *backend.Range
-	rangeHdr := rq.r.Header.Get("Range")
-	if rangeHdr != "" {
+	if rangeHdr := rq.r.Header.Get("Range"); rangeHdr != "" {
 		info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
 		if err != nil {
 			return err
@@ -148,8 +165,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		if st := preconditions(rq.r, info); st != 0 {
 			return g.conditional(w, rq, info, st)
 		}
-		if rng, err = backend.ResolveRange(rangeHdr, info.Size); err != nil {
-			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+		if rng, err = resolveRange(w, rangeHdr, info.Size); err != nil {
 			return err
 		}
 	}
@@ -164,8 +180,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	length, status := info.Size, http.StatusOK
 	if rng != nil {
 		length, status = rng.Length, http.StatusPartialContent
-		w.Header().Set("Content-Range", "bytes "+strconv.FormatInt(rng.Start, 10)+"-"+
-			strconv.FormatInt(rng.Start+rng.Length-1, 10)+"/"+strconv.FormatInt(info.Size, 10))
+		setContentRange(w, rng, info.Size)
 	}
 	rq.bytesOut = length
 	if err := g.access(ctx, rq); err != nil {
@@ -197,13 +212,44 @@ func (g *Gateway) headObject(w *respWriter, rq *request) error {
 	if st := preconditions(rq.r, info); st != 0 {
 		return g.conditional(w, rq, info, st)
 	}
+	var rng *backend.Range
+	if rangeHdr := rq.r.Header.Get("Range"); rangeHdr != "" {
+		if rng, err = resolveRange(w, rangeHdr, info.Size); err != nil {
+			return err
+		}
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	w.WriteHeader(http.StatusOK)
+	length, status := info.Size, http.StatusOK
+	if rng != nil {
+		length, status = rng.Length, http.StatusPartialContent
+		setContentRange(w, rng, info.Size)
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(status)
 	return nil
+}
+
+// resolveRange applies a Range header to an object of size bytes: nil for
+// the whole object (no header, or one S3 ignores), 416 InvalidRange (with
+// Content-Range: bytes */size) when it cannot be satisfied.
+func resolveRange(w http.ResponseWriter, h string, size int64) (*backend.Range, error) {
+	rng, err := backend.ResolveRange(h, size)
+	if err != nil {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		e := errInvalidRange()
+		e.Extra = [][2]string{{"RangeRequested", h}, {"ActualObjectSize", strconv.FormatInt(size, 10)}}
+		e.Err = err
+		return nil, e
+	}
+	return rng, nil
+}
+
+func setContentRange(w http.ResponseWriter, rng *backend.Range, size int64) {
+	w.Header().Set("Content-Range", "bytes "+strconv.FormatInt(rng.Start, 10)+"-"+
+		strconv.FormatInt(rng.Start+rng.Length-1, 10)+"/"+strconv.FormatInt(size, 10))
 }
 
 // md5Reader checks Content-MD5 at EOF: a mismatch is an error instead of
@@ -244,7 +290,8 @@ func (g *Gateway) uploadBody(rq *request) (io.Reader, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if cm := r.Header.Get("Content-MD5"); cm != "" {
+	if cms, ok := r.Header["Content-Md5"]; ok { // present, even empty
+		cm := strings.Join(cms, ",")
 		want, err := base64.StdEncoding.DecodeString(cm)
 		if err != nil || len(want) != md5.Size {
 			return nil, 0, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
@@ -285,15 +332,29 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	meta, err := userMetadata(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	cond, err := writePrecondition(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	body, size, err := g.uploadBody(rq)
 	if err != nil {
 		return err
+	}
+	if cond != nil {
+		// Refuse before reading the body; checked again when publishing.
+		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+			return err
+		}
 	}
 	rq.bytesIn = size
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.o.Backend.PutObject(ctx, rq.bucket, rq.key, body, size, metadataFromHeaders(rq.r.Header))
+	info, err := g.putObjectIf(ctx, rq, body, size, meta, cond)
 	if err != nil {
 		return err
 	}
@@ -347,6 +408,11 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	// The metadata sent is checked even when it is not used (COPY), as S3 does.
+	sent, err := userMetadata(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	var meta *backend.Metadata
 	switch d := strings.ToUpper(rq.r.Header.Get("X-Amz-Metadata-Directive")); d {
 	case "", "COPY":
@@ -354,8 +420,7 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 			return s3err("InvalidRequest", http.StatusBadRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 		}
 	case "REPLACE":
-		m := metadataFromHeaders(rq.r.Header)
-		meta = &m
+		meta = &sent
 	default:
 		return errInvalidArgument("Unknown metadata directive.")
 	}
@@ -397,10 +462,27 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
+	cond, err := deletePrecondition(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if cond != nil {
+		// The outcome reveals the object's ETag, size or time: S3 requires
+		// s3:GetObject as well.
+		if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+			return err
+		}
+		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+			return err
+		}
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	if err := g.o.Backend.DeleteObject(ctx, rq.bucket, rq.key); err != nil {
+	if cond != nil {
+		cond = atCommit(cond)
+	}
+	if err := g.deleteIf(ctx, rq.bucket, rq.key, cond); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -423,6 +505,7 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	}
 	res := deleteResult{NS: s3NS}
 	var allowed, denied []string
+	conds := map[string]backend.Precondition{}
 	for _, o := range req.Objects {
 		if err := backend.ValidateKey(o.Key); err != nil {
 			e := translate(err)
@@ -430,19 +513,25 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 			denied = append(denied, o.Key)
 			continue
 		}
-		if ok, _, _ := g.decide(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, o.Key), nil); !ok {
+		ok, _, _ := g.decide(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, o.Key), nil)
+		cond := o.condition()
+		if ok && cond != nil { // conditional deletes also need s3:GetObject, as in S3
+			ok, _, _ = g.decide(ctx, rq, "s3:GetObject", objectARN(rq.bucket, o.Key), nil)
+		}
+		if !ok {
 			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: "AccessDenied", Message: "Access Denied"})
 			denied = append(denied, o.Key)
 			continue
 		}
 		allowed = append(allowed, o.Key)
+		conds[o.Key] = cond
 	}
 	rq.params = map[string]any{"keys": allowed, "deniedKeys": denied}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
 	for _, k := range allowed {
-		if err := g.o.Backend.DeleteObject(ctx, rq.bucket, k); err != nil {
+		if err := g.deleteIf(ctx, rq.bucket, k, conds[k]); err != nil {
 			e := translate(err)
 			res.Errors = append(res.Errors, deleteErrorXML{Key: k, Code: e.Code, Message: e.Message})
 			continue

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 )
 
 // Response and request bodies of the S3 REST API (Amazon S3 API Reference,
@@ -178,12 +180,38 @@ type listMultipartUploadsResult struct {
 }
 
 type deleteRequest struct {
-	XMLName xml.Name `xml:"Delete"`
-	Quiet   bool     `xml:"Quiet"`
-	Objects []struct {
-		Key       string `xml:"Key"`
-		VersionID string `xml:"VersionId"`
-	} `xml:"Object"`
+	XMLName xml.Name          `xml:"Delete"`
+	Quiet   bool              `xml:"Quiet"`
+	Objects []deleteObjectXML `xml:"Object"`
+}
+
+type deleteObjectXML struct {
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId"`
+	// Conditional delete (S3 ObjectIdentifier): the object is deleted only if
+	// each one sent matches.
+	ETag             *string    `xml:"ETag"`
+	LastModifiedTime *time.Time `xml:"LastModifiedTime"`
+	Size             *int64     `xml:"Size"`
+}
+
+// condition is the object's delete precondition, nil without one.
+func (o deleteObjectXML) condition() backend.Precondition {
+	if o.ETag == nil && o.LastModifiedTime == nil && o.Size == nil {
+		return nil
+	}
+	size, lm := int64(-1), time.Time{}
+	if o.Size != nil {
+		size = *o.Size
+	}
+	if o.LastModifiedTime != nil {
+		lm = *o.LastModifiedTime
+	}
+	etag := ""
+	if o.ETag != nil {
+		etag = *o.ETag
+	}
+	return deleteCondition(etag, o.ETag != nil, size, lm)
 }
 
 type deletedXML struct {
@@ -215,6 +243,14 @@ type errorXML struct {
 	// Key and BucketName echo the request for NoSuchKey / NoSuchBucket.
 	Key        string `xml:"Key,omitempty"`
 	BucketName string `xml:"BucketName,omitempty"`
+	// Extra holds the additional elements of some errors (Condition of
+	// PreconditionFailed, Size and MaxSizeAllowed of MetadataTooLarge, ...).
+	Extra []extraXML `xml:",any"`
+}
+
+type extraXML struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
 }
 
 // writeXML writes status and v with the XML declaration.

@@ -42,6 +42,9 @@ var (
 	ErrKeyConflict = errors.New("backend: key conflicts with an existing key")
 	// ErrIncompleteBody: the body ended before size bytes were read.
 	ErrIncompleteBody = errors.New("backend: body shorter than its declared size")
+	// ErrInvalidUploadIDMarker: ListMultipartUploads got an upload-id-marker
+	// that is malformed or names no upload at the key marker.
+	ErrInvalidUploadIDMarker = errors.New("backend: invalid upload id marker")
 )
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
@@ -177,6 +180,23 @@ type Backend interface {
 	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, bucket, key, uploadID string, after, max int) (ListPartsResult, error)
 	ListMultipartUploads(ctx context.Context, bucket string, opts ListUploadsOptions) (ListUploadsResult, error)
+}
+
+// Precondition decides whether a write may replace (or a delete remove) the
+// current object; current is nil when there is none. A non-nil error aborts
+// the operation and is returned as is.
+type Precondition func(current *ObjectInfo) error
+
+// ConditionalWriter is an optional capability: writes whose precondition is
+// checked atomically with publishing (If-Match / If-None-Match). An
+// implementation evaluates cond under a lock that every write and delete of
+// the same key takes, after the body is staged and right before the object
+// is published; if cond fails nothing changes. Callers type-assert for it and
+// otherwise serialize conditional writes themselves.
+type ConditionalWriter interface {
+	PutObjectIf(ctx context.Context, bucket, key string, body io.Reader, size int64, meta Metadata, cond Precondition) (ObjectInfo, error)
+	CompleteMultipartUploadIf(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, cond Precondition) (ObjectInfo, error)
+	DeleteObjectIf(ctx context.Context, bucket, key string, cond Precondition) error
 }
 
 // BucketAdmin is an optional capability: creating and removing buckets

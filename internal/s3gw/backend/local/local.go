@@ -52,12 +52,81 @@ type Backend struct {
 	now  func() time.Time
 	// mu serializes multipart completion against uploads of the same id.
 	mu sync.Mutex
+	// keys serializes publishing and deleting per object path, so that a
+	// precondition is checked atomically with the write (ConditionalWriter).
+	keys keyLocks
 }
 
 var (
-	_ backend.Backend     = (*Backend)(nil)
-	_ backend.BucketAdmin = (*Backend)(nil)
+	_ backend.Backend           = (*Backend)(nil)
+	_ backend.BucketAdmin       = (*Backend)(nil)
+	_ backend.ConditionalWriter = (*Backend)(nil)
 )
+
+// keyLocks is a set of mutexes by name, each freed when unused.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyLocks) lock(name string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
+	}
+	l := k.m[name]
+	if l == nil {
+		l = &keyLock{}
+		k.m[name] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, name)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// check evaluates cond against the current object at bucket/key. The
+// caller holds the key's lock.
+func (b *Backend) check(bucket, key string, cond backend.Precondition) error {
+	if cond == nil {
+		return nil
+	}
+	info, err := b.HeadObject(context.Background(), bucket, key)
+	switch {
+	case errors.Is(err, backend.ErrNoSuchKey):
+		return cond(nil)
+	case err != nil:
+		return err
+	}
+	return cond(&info)
+}
+
+// publishIf publishes tmp as bucket/key (at dst) if cond holds, removing
+// tmp otherwise.
+func (b *Backend) publishIf(tmp, dst, bucket, key string, cond backend.Precondition) error {
+	unlock := b.keys.lock(dst)
+	defer unlock()
+	err := b.check(bucket, key, cond)
+	if err == nil {
+		err = b.publish(tmp, dst)
+	}
+	if err != nil {
+		b.root.Remove(tmp)
+	}
+	return err
+}
 
 // Open opens (creating if needed) the backend directory and checks that it
 // supports extended attributes.
@@ -330,6 +399,11 @@ func (b *Backend) syncDir(dir string) error {
 
 // PutObject writes the object atomically.
 func (b *Backend) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata) (backend.ObjectInfo, error) {
+	return b.PutObjectIf(ctx, bucket, key, body, size, meta, nil)
+}
+
+// PutObjectIf is PutObject, published only if cond holds (ConditionalWriter).
+func (b *Backend) PutObjectIf(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, cond backend.Precondition) (backend.ObjectInfo, error) {
 	dst, err := objectPath(bucket, key)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -344,8 +418,7 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body io.Rea
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	if err := b.publish(tmp, dst); err != nil {
-		b.root.Remove(tmp)
+	if err := b.publishIf(tmp, dst, bucket, key, cond); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	info.Key = key
@@ -437,11 +510,21 @@ func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (backend.O
 
 // DeleteObject removes the file and prunes directories left empty.
 func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) error {
+	return b.DeleteObjectIf(ctx, bucket, key, nil)
+}
+
+// DeleteObjectIf is DeleteObject, done only if cond holds (ConditionalWriter).
+func (b *Backend) DeleteObjectIf(ctx context.Context, bucket, key string, cond backend.Precondition) error {
 	p, err := objectPath(bucket, key)
 	if err != nil {
 		return err
 	}
 	if _, err := b.bucketDir(bucket); err != nil {
+		return err
+	}
+	unlock := b.keys.lock(p)
+	defer unlock()
+	if err := b.check(bucket, key, cond); err != nil {
 		return err
 	}
 	if fi, err := b.root.Lstat(p); err == nil && fi.IsDir() {
@@ -480,8 +563,7 @@ func (b *Backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	if err := b.publish(tmp, dst); err != nil {
-		b.root.Remove(tmp)
+	if err := b.publishIf(tmp, dst, dstBucket, dstKey, nil); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	info.Key = dstKey
@@ -811,6 +893,12 @@ func (r *partsReader) Close() {
 
 // CompleteMultipartUpload concatenates the parts into the object.
 func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []backend.CompletePart) (backend.ObjectInfo, error) {
+	return b.CompleteMultipartUploadIf(ctx, bucket, key, uploadID, parts, nil)
+}
+
+// CompleteMultipartUploadIf is CompleteMultipartUpload, published only if
+// cond holds (ConditionalWriter); the upload is kept when it does not.
+func (b *Backend) CompleteMultipartUploadIf(ctx context.Context, bucket, key, uploadID string, parts []backend.CompletePart, cond backend.Precondition) (backend.ObjectInfo, error) {
 	dst, err := objectPath(bucket, key)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -854,8 +942,7 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uplo
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	if err := b.publish(tmp, dst); err != nil {
-		b.root.Remove(tmp)
+	if err := b.publishIf(tmp, dst, bucket, key, cond); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	b.root.RemoveAll(uploadPath(bucket, uploadID))
@@ -919,15 +1006,14 @@ func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts 
 	slices.SortFunc(all, func(a, b backend.UploadInfo) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), a.Initiated.Compare(b.Initiated), cmp.Compare(a.UploadID, b.UploadID))
 	})
+	start, err := uploadsStart(all, opts)
+	if err != nil {
+		return backend.ListUploadsResult{}, err
+	}
 	var res backend.ListUploadsResult
 	max := opts.MaxUploads
 	lastCP := ""
-	for _, u := range all {
-		if opts.KeyMarker != "" {
-			if u.Key < opts.KeyMarker || (u.Key == opts.KeyMarker && (opts.UploadIDMarker == "" || u.UploadID <= opts.UploadIDMarker)) {
-				continue
-			}
-		}
+	for _, u := range all[start:] {
 		if opts.Delimiter != "" {
 			rest := u.Key[len(opts.Prefix):]
 			if i := strings.Index(rest, opts.Delimiter); i >= 0 {
@@ -941,7 +1027,7 @@ func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts 
 				}
 				res.CommonPrefixes = append(res.CommonPrefixes, cp)
 				lastCP = cp
-				res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
+				res.NextKeyMarker, res.NextUploadIDMarker = cp, u.UploadID
 				continue
 			}
 		}
@@ -953,4 +1039,41 @@ func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts 
 		res.NextKeyMarker, res.NextUploadIDMarker = u.Key, u.UploadID
 	}
 	return res, nil
+}
+
+// uploadsStart is the index in all (sorted by key, then initiation) where a
+// listing after the markers begins. Without a key marker the upload-id
+// marker is ignored. Otherwise the listing starts after the upload-id
+// marker, which must name an upload of the key marker or, when the key marker
+// is not a key (a common prefix, or a key since completed), of the first key
+// after it; without an upload-id marker it starts at the first key after the
+// key marker.
+func uploadsStart(all []backend.UploadInfo, opts backend.ListUploadsOptions) (int, error) {
+	if opts.KeyMarker == "" {
+		return 0, nil
+	}
+	after := len(all)
+	for i, u := range all {
+		if u.Key > opts.KeyMarker {
+			after = i
+			break
+		}
+	}
+	if opts.UploadIDMarker == "" {
+		return after, nil
+	}
+	if !validUploadID(opts.UploadIDMarker) {
+		return 0, fmt.Errorf("%w: %s", backend.ErrInvalidUploadIDMarker, opts.UploadIDMarker)
+	}
+	for i, u := range all {
+		if u.Key == opts.KeyMarker && u.UploadID == opts.UploadIDMarker {
+			return i + 1, nil
+		}
+	}
+	for i := after; i < len(all) && all[i].Key == all[after].Key; i++ {
+		if all[i].UploadID == opts.UploadIDMarker {
+			return i + 1, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %s", backend.ErrInvalidUploadIDMarker, opts.UploadIDMarker)
 }
