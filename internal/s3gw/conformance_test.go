@@ -120,6 +120,23 @@ func TestVersitygwConformance(t *testing.T) {
 	writeList("fail.txt", fail)
 	t.Logf("versitygw test full-flow: %d passed, %d failed; lists in %s", len(pass), len(fail), out)
 	require.NotEmpty(t, pass, "no case passed: the run did not reach the gateway")
+
+	// Every case recorded as passing must still pass (regressions fail);
+	// docs/compat/s3-conformance.md says why each other case does not apply.
+	want, err := os.ReadFile(filepath.Join("testdata", "conformance-pass.txt"))
+	require.NoError(t, err)
+	var regressed []string
+	for _, c := range strings.Fields(string(want)) {
+		if _, ok := pass[c]; !ok {
+			regressed = append(regressed, c+": "+fail[c])
+		}
+	}
+	require.Empty(t, regressed, "conformance cases that passed before now fail")
+	for c := range pass {
+		if !strings.Contains("\n"+string(want), "\n"+c+"\n") {
+			t.Logf("newly passing (add to testdata/conformance-pass.txt): %s", c)
+		}
+	}
 }
 
 var (
