@@ -252,8 +252,11 @@ Try next (in another terminal):
   echo hello | /usr/bin/aws --endpoint-url %[5]s s3 cp - s3://demo/home/alice/hello.txt
   /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/home/carol/notes.md -     # AccessDenied
   /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/hr/salaries.csv -         # AccessDenied: alice is not HR
-  # with credential_process instead of exported keys (see docs/compat/credential-process.md):
-  #   credential_process = gatehouse credential-process --role analyst
+  # or let the aws cli fetch and refresh credentials itself (credential_process):
+  go build -o /tmp/gatehouse ./cmd/gatehouse
+  printf '[default]\nregion = us-east-1\ncredential_process = /tmp/gatehouse credential-process --server %[1]s --role analyst\n' > /tmp/gh-demo-aws-config
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE=/tmp/gh-demo-aws-config \
+    /usr/bin/aws --endpoint-url %[5]s s3 ls s3://demo/home/alice/
   # or sign in through the browser with SAML (the demo IdP at %[1]s/demo-idp/):
   #   go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --idp saml
 
