@@ -1,7 +1,8 @@
 // Package store defines gatehouse's metadata persistence contract.
 //
 // Implementations live in store/sqlite (the embedded default) and
-// store/postgres (shared by several replicas). Both must pass the one
+// store/postgres (shared by several replicas); both are thin backends over
+// the one SQL implementation in store/sqlstore. Both must pass the one
 // conformance suite in store/storetest. Only cmd/ and internal/server pick a
 // concrete implementation; every other package takes a Store.
 //

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupCRUD", testGroupCRUD},
 		{"GroupRevisionConflict", testGroupRevisionConflict},
 		{"GroupMembersMustExist", testGroupMembersMustExist},
+		{"LargeGroups", testLargeGroups},
 		{"NestedGroupsTransitive", testNestedGroups},
 		{"GroupCycleRejected", testGroupCycle},
 		{"ConcurrentEdgesNeverCycle", testConcurrentEdges},
@@ -722,4 +723,50 @@ func testTimeRoundTrip(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.True(t, ga.CreatedAt.Equal(a.CreatedAt))
 	require.True(t, ga.UpdatedAt.Equal(a.UpdatedAt))
+}
+
+// testLargeGroups uses more members and groups than a backend is likely to
+// bind in one statement: member order, de-duplication and the members of
+// every listed group must survive batching.
+func testLargeGroups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const nUsers, nGroups = 510, 505
+	var want []store.Member
+	for i := range nUsers {
+		u := &store.User{UserName: fmt.Sprintf("bulk-%04d", i)}
+		require.NoError(t, s.CreateUser(ctx, u))
+		// Newest first, so stored order is not insertion or id order.
+		want = append([]store.Member{{ID: u.ID, Type: store.MemberUser}}, want...)
+	}
+	in := append([]store.Member{}, want...)
+	for _, m := range want[:7] {
+		in = append(in, store.Member{ID: m.ID}) // duplicates, type to resolve
+	}
+	big := &store.Group{DisplayName: "big", Members: in}
+	require.NoError(t, s.CreateGroup(ctx, big))
+	require.Equal(t, want, big.Members)
+	got, err := s.GetGroup(ctx, big.ID)
+	require.NoError(t, err)
+	require.Equal(t, want, got.Members)
+
+	small := map[string][]store.Member{big.ID: want}
+	for i := range nGroups - 1 {
+		g := &store.Group{DisplayName: fmt.Sprintf("g-%04d", i), Members: []store.Member{want[i%nUsers]}}
+		if i%50 == 0 {
+			g.Members = append(g.Members, store.Member{ID: big.ID, Type: store.MemberGroup})
+		}
+		require.NoError(t, s.CreateGroup(ctx, g))
+		small[g.ID] = g.Members
+	}
+	groups, err := s.ListGroups(ctx)
+	require.NoError(t, err)
+	require.Len(t, groups, nGroups)
+	for _, g := range groups {
+		require.Equal(t, small[g.ID], g.Members, "members of %s", g.DisplayName)
+	}
+	// want[nUsers-1] is directly in big only, and through it in every group
+	// nesting big: g-0000, g-0050, ... g-0500.
+	of, err := s.GroupsOfUser(ctx, want[nUsers-1].ID)
+	require.NoError(t, err)
+	require.Len(t, of, 1+(nGroups-1+49)/50)
 }
