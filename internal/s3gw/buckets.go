@@ -18,10 +18,11 @@ func (g *Gateway) listBuckets(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, nil); err != nil {
 		return err
 	}
-	if err := g.access(ctx, rq); err != nil {
-		return err
+	bctx, wait := g.accessOverlapped(ctx, rq)
+	bs, err := g.o.Backend.ListBuckets(bctx)
+	if aerr := wait(); aerr != nil {
+		return aerr
 	}
-	bs, err := g.o.Backend.ListBuckets(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,10 +142,11 @@ func (g *Gateway) listObjectsV2(w *respWriter, rq *request) error {
 		}
 		opts.After = max(opts.After, string(raw))
 	}
-	if err := g.access(ctx, rq); err != nil {
-		return err
+	bctx, wait := g.accessOverlapped(ctx, rq)
+	res, err := g.o.Backend.ListObjects(bctx, rq.bucket, opts)
+	if aerr := wait(); aerr != nil {
+		return aerr
 	}
-	res, err := g.o.Backend.ListObjects(ctx, rq.bucket, opts)
 	if err != nil {
 		return err
 	}
@@ -171,10 +173,11 @@ func (g *Gateway) listObjectsV1(w *respWriter, rq *request) error {
 	}
 	marker := rq.r.URL.Query().Get("marker")
 	opts.After = marker
-	if err := g.access(ctx, rq); err != nil {
-		return err
+	bctx, wait := g.accessOverlapped(ctx, rq)
+	res, err := g.o.Backend.ListObjects(bctx, rq.bucket, opts)
+	if aerr := wait(); aerr != nil {
+		return aerr
 	}
-	res, err := g.o.Backend.ListObjects(ctx, rq.bucket, opts)
 	if err != nil {
 		return err
 	}

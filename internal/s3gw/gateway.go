@@ -143,6 +143,7 @@ type request struct {
 	bytesIn     int64
 	bytesOut    int64
 	audited     bool // the access event was recorded
+	auditFailed bool // an event could not be recorded: the answer is a bare 503
 	start       time.Time
 	mounts      []Mount // mounts whose role authorized (part of) the request
 }
@@ -266,6 +267,7 @@ func (g *Gateway) fail(w *respWriter, rq *request, err error) {
 		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Denied, e); aerr != nil {
 			g.log.Error("s3: audit of a refused request failed", "request_id", rq.id, "err", aerr)
 			e = errServiceUnavailble()
+			rq.auditFailed = true
 		}
 	} else {
 		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Failed, e); aerr != nil {
@@ -274,6 +276,17 @@ func (g *Gateway) fail(w *respWriter, rq *request, err error) {
 	}
 	if w.status != 0 {
 		return // the response is under way; the connection is cut by the server
+	}
+	if rq.auditFailed {
+		// Nothing learnt from the backend may be sent (Content-Range, ETag…).
+		h := w.Header()
+		for k := range h {
+			switch k {
+			case "X-Amz-Request-Id", "X-Amz-Id-2", "Server":
+			default:
+				delete(h, k)
+			}
+		}
 	}
 	g.writeError(w, rq, e)
 }
@@ -435,10 +448,46 @@ func (g *Gateway) access(ctx context.Context, rq *request) error {
 	if err := g.record(ctx, rq, audit.CodeS3Access, nil); err != nil {
 		g.log.Error("s3: audit unavailable; request refused", "request_id", rq.id, "err", err)
 		rq.audited = true // do not try to record it again as a denial
+		rq.auditFailed = true
 		e := errServiceUnavailble()
 		e.Err = err
 		return e
 	}
 	rq.audited = true
 	return nil
+}
+
+// accessOverlapped starts recording the access event of a read-only request
+// whose event does not depend on the backend's answer, and returns the
+// context for the backend call and the wait for the record. The caller may
+// run side-effect-free backend work with ctx meanwhile, but must call wait,
+// and return its error, before it writes anything of the response (status,
+// header or body): the response is still withheld until the event is
+// durable (fail closed). wait must be called exactly once, on every path,
+// and rq must not be modified until it has returned. If the record fails,
+// ctx is cancelled (the backend answer is discarded) and wait returns the
+// error access returns.
+func (g *Gateway) accessOverlapped(ctx context.Context, rq *request) (context.Context, func() error) {
+	bctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		err := g.record(ctx, rq, audit.CodeS3Access, nil)
+		if err != nil {
+			cancel()
+		}
+		done <- err
+	}()
+	return bctx, func() error {
+		err := <-done
+		cancel()
+		rq.audited = true
+		if err != nil {
+			g.log.Error("s3: audit unavailable; request refused", "request_id", rq.id, "err", err)
+			rq.auditFailed = true
+			e := errServiceUnavailble()
+			e.Err = err
+			return e
+		}
+		return nil
+	}
 }

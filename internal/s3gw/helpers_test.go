@@ -34,9 +34,16 @@ type memAudit struct {
 	mu     sync.Mutex
 	events []audit.Event
 	fail   bool
+	hook   func(audit.Event) // called first by Emit, outside the lock
 }
 
 func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
+	m.mu.Lock()
+	hook := m.hook
+	m.mu.Unlock()
+	if hook != nil {
+		hook(e)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail {
@@ -49,6 +56,12 @@ func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
 func (m *memAudit) setFail(v bool) {
 	m.mu.Lock()
 	m.fail = v
+	m.mu.Unlock()
+}
+
+func (m *memAudit) setHook(f func(audit.Event)) {
+	m.mu.Lock()
+	m.hook = f
 	m.mu.Unlock()
 }
 

@@ -309,10 +309,11 @@ func (g *Gateway) listParts(w *respWriter, rq *request) error {
 		}
 		marker = n
 	}
-	if err := g.access(ctx, rq); err != nil {
-		return err
+	bctx, wait := g.accessOverlapped(ctx, rq)
+	res, err := g.o.Backend.ListParts(bctx, rq.bucket, rq.key, id, marker, maxParts)
+	if aerr := wait(); aerr != nil {
+		return aerr
 	}
-	res, err := g.o.Backend.ListParts(ctx, rq.bucket, rq.key, id, marker, maxParts)
 	if err != nil {
 		return err
 	}

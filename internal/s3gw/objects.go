@@ -180,11 +180,14 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	length, status := info.Size, http.StatusOK
 	if rng != nil {
 		length, status = rng.Length, http.StatusPartialContent
-		setContentRange(w, rng, info.Size)
 	}
 	rq.bytesOut = length
 	if err := g.access(ctx, rq); err != nil {
 		return err
+	}
+	// Nothing of the object is set before its access event is durable.
+	if rng != nil {
+		setContentRange(w, rng, info.Size)
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
