@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -240,6 +241,124 @@ func fmtTime(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
+// ---- command helpers ----
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// adminCall sends one request, decodes the answer into a T and prints it
+// with human (or the server's JSON with --json).
+func adminCall[T any](o *adminOpts, cmd *cobra.Command, method, path string, body any, human func(io.Writer, *T)) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	return adminCallWith(o, cmd, c, method, path, body, human)
+}
+
+// adminCallWith is adminCall with a client already built.
+func adminCallWith[T any](o *adminOpts, cmd *cobra.Command, c *adminClient, method, path string, body any, human func(io.Writer, *T)) error {
+	var v T
+	raw, err := c.do(cmd.Context(), method, path, body, &v)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { human(w, &v) })
+}
+
+// noContentCall sends one request whose answer is not decoded and prints
+// done (or the server's JSON with --json).
+func (o *adminOpts) noContentCall(cmd *cobra.Command, method, path string, body any, done string) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.do(cmd.Context(), method, path, body, nil)
+	if err != nil {
+		return err
+	}
+	return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintln(w, oneLine(done)) })
+}
+
+// getList GETs path, whose answer holds a list of T under key.
+func getList[T any](cmd *cobra.Command, c *adminClient, path, key string) ([]T, []byte, error) {
+	// The answer is decoded into struct{ Items []T `json:"<key>"` }, so that
+	// it is read exactly as a literal struct with that field would be.
+	env := reflect.New(reflect.StructOf([]reflect.StructField{{
+		Name: "Items", Type: reflect.TypeFor[[]T](), Tag: reflect.StructTag(`json:"` + key + `"`),
+	}}))
+	raw, err := c.do(cmd.Context(), "GET", path, nil, env.Interface())
+	items, _ := env.Elem().Field(0).Interface().([]T)
+	return items, raw, err
+}
+
+// listCmd is a `list` command: it GETs path() and prints a table with one
+// row per item of the list under key.
+func listCmd[T any](o *adminOpts, short, key string, path func() string, header []string, row func(*T) []string) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			items, raw, err := getList[T](cmd, c, path(), key)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd, raw, func(w io.Writer) {
+				rows := make([][]string, 0, len(items))
+				for i := range items {
+					rows = append(rows, row(&items[i]))
+				}
+				table(w, header, rows)
+			})
+		},
+	}
+}
+
+// withQuery appends the pairs key, value of kv whose value is not empty to
+// path as a query string.
+func withQuery(path string, kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
+}
+
+// getCmd is a `get X` command showing the object at base+X.
+func getCmd[T any](o *adminOpts, use, short, base string, human func(io.Writer, *T)) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return adminCall(o, cmd, "GET", base+pathEsc(args[0]), nil, human)
+		},
+	}
+}
+
+// deleteCmd is a `delete X` command deleting the object at base+X and
+// printing done+X.
+func deleteCmd(o *adminOpts, use, short, base, done string) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", base+pathEsc(args[0]), nil, done+args[0])
+		},
+	}
+}
+
 // ---- users ----
 
 type cliUser struct {
@@ -303,12 +422,7 @@ func printUser(w io.Writer, u *cliUser) {
 		kv("Email", v)
 	}
 	kv("Password", map[bool]string{true: "set", false: "none"}[u.HasPassword])
-	keys := make([]string, 0, len(u.Attributes))
-	for k := range u.Attributes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(u.Attributes) {
 		kv("Attribute "+k, strings.Join(u.Attributes[k], ", "))
 	}
 	kv("Revision", strconv.FormatInt(u.Revision, 10))
@@ -343,49 +457,16 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users and service principals"}
 
 	var filter, kind string
-	list := &cobra.Command{
-		Use: "list", Short: "List users and service principals", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if filter != "" {
-				q.Set("filter", filter)
-			}
-			if kind != "" {
-				q.Set("kind", kind)
-			}
-			path := "/api/v1/users"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			var out struct {
-				Users []cliUser `json:"users"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Users))
-				for _, u := range out.Users {
-					rows = append(rows, []string{u.ID, u.UserName, u.Kind, strconv.FormatBool(u.Active), u.DisplayName, u.primaryEmail()})
-				}
-				table(w, []string{"ID", "USERNAME", "KIND", "ACTIVE", "DISPLAY NAME", "EMAIL"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List users and service principals", "users",
+		func() string { return withQuery("/api/v1/users", "filter", filter, "kind", kind) },
+		[]string{"ID", "USERNAME", "KIND", "ACTIVE", "DISPLAY NAME", "EMAIL"},
+		func(u *cliUser) []string {
+			return []string{u.ID, u.UserName, u.Kind, strconv.FormatBool(u.Active), u.DisplayName, u.primaryEmail()}
+		})
 	list.Flags().StringVar(&filter, "filter", "", "only user names starting with this prefix")
 	list.Flags().StringVar(&kind, "kind", "", "only this kind: user or service")
 
-	get := &cobra.Command{
-		Use: "get USER", Short: "Show a user (by id or user name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.userCall(cmd, "GET", "/api/v1/users/"+pathEsc(args[0]), nil)
-		},
-	}
+	get := getCmd(o, "get USER", "Show a user (by id or user name)", "/api/v1/users/", printUser)
 
 	var (
 		cf struct {
@@ -427,7 +508,7 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 				}
 				body["password"] = pw
 			}
-			return o.userCall(cmd, "POST", "/api/v1/users", body)
+			return adminCall(o, cmd, "POST", "/api/v1/users", body, printUser)
 		},
 	}
 	cfl := create.Flags()
@@ -492,7 +573,7 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 				rev = cur.Revision
 			}
 			body["revision"] = rev
-			return o.userCallWith(cmd, c, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body)
+			return adminCallWith(o, cmd, c, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body, printUser)
 		},
 	}
 	ufl := update.Flags()
@@ -507,35 +588,30 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	ufl.BoolVar(&uf.active, "active", true, "enable (true) or disable (false)")
 	ufl.Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
 
-	del := &cobra.Command{
-		Use: "delete USER", Short: "Delete a user with its memberships and tokens", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0]), nil, "deleted "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete USER", "Delete a user with its memberships and tokens", "/api/v1/users/", "deleted ")
 	disable := &cobra.Command{
 		Use: "disable USER", Short: "Disable a user; its tokens and sessions stop working at once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.userCall(cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/disable", nil)
+			return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/disable", nil, printUser)
 		},
 	}
 	enable := &cobra.Command{
 		Use: "enable USER", Short: "Enable a user", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.userCall(cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/enable", nil)
+			return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/enable", nil, printUser)
 		},
 	}
 	setAttr := &cobra.Command{
 		Use: "set-attr USER KEY VALUE...", Short: "Set the values of one attribute", Args: cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.attrCall(cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]),
-				map[string]any{"values": args[2:]})
+			return adminCall(o, cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]),
+				map[string]any{"values": args[2:]}, printAttrs)
 		},
 	}
 	unsetAttr := &cobra.Command{
 		Use: "unset-attr USER KEY", Short: "Remove one attribute", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.attrCall(cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]), nil)
+			return adminCall(o, cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]), nil, printAttrs)
 		},
 	}
 	setPassword := &cobra.Command{
@@ -555,60 +631,18 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	return cmd
 }
 
-func (o *adminOpts) userCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	return o.userCallWith(cmd, c, method, path, body)
+type cliAttrs struct {
+	Attributes map[string][]string `json:"attributes"`
+	Revision   int64               `json:"revision"`
 }
 
-func (o *adminOpts) userCallWith(cmd *cobra.Command, c *adminClient, method, path string, body any) error {
-	var u cliUser
-	raw, err := c.do(cmd.Context(), method, path, body, &u)
-	if err != nil {
-		return err
+func printAttrs(w io.Writer, a *cliAttrs) {
+	keys := sortedKeys(a.Attributes)
+	rows := make([][]string, 0, len(keys))
+	for _, k := range keys {
+		rows = append(rows, []string{k, strings.Join(a.Attributes[k], ", ")})
 	}
-	return o.emit(cmd, raw, func(w io.Writer) { printUser(w, &u) })
-}
-
-func (o *adminOpts) attrCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Attributes map[string][]string `json:"attributes"`
-		Revision   int64               `json:"revision"`
-	}
-	raw, err := c.do(cmd.Context(), method, path, body, &out)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) {
-		keys := make([]string, 0, len(out.Attributes))
-		for k := range out.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		rows := make([][]string, 0, len(keys))
-		for _, k := range keys {
-			rows = append(rows, []string{k, strings.Join(out.Attributes[k], ", ")})
-		}
-		table(w, []string{"KEY", "VALUES"}, rows)
-	})
-}
-
-func (o *adminOpts) noContentCall(cmd *cobra.Command, method, path string, body any, done string) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	raw, err := c.do(cmd.Context(), method, path, body, nil)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintln(w, oneLine(done)) })
+	table(w, []string{"KEY", "VALUES"}, rows)
 }
 
 // readPassword reads a password without echo from a terminal (asking
@@ -684,41 +718,13 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "groups", Short: "Manage groups"}
 
 	var filter string
-	list := &cobra.Command{
-		Use: "list", Short: "List groups", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			path := "/api/v1/groups"
-			if filter != "" {
-				path += "?filter=" + url.QueryEscape(filter)
-			}
-			var out struct {
-				Groups []cliGroup `json:"groups"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Groups))
-				for _, g := range out.Groups {
-					rows = append(rows, []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))})
-				}
-				table(w, []string{"ID", "DISPLAY NAME", "MEMBERS"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List groups", "groups",
+		func() string { return withQuery("/api/v1/groups", "filter", filter) },
+		[]string{"ID", "DISPLAY NAME", "MEMBERS"},
+		func(g *cliGroup) []string { return []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))} })
 	list.Flags().StringVar(&filter, "filter", "", "only display names starting with this prefix")
 
-	get := &cobra.Command{
-		Use: "get GROUP", Short: "Show a group (by id or display name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.groupCall(cmd, "GET", "/api/v1/groups/"+pathEsc(args[0]), nil)
-		},
-	}
+	get := getCmd(o, "get GROUP", "Show a group (by id or display name)", "/api/v1/groups/", printGroup)
 	var members []string
 	var externalID string
 	create := &cobra.Command{
@@ -735,18 +741,13 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 				}
 				body["members"] = refs
 			}
-			return o.groupCall(cmd, "POST", "/api/v1/groups", body)
+			return adminCall(o, cmd, "POST", "/api/v1/groups", body, printGroup)
 		},
 	}
 	create.Flags().StringArrayVar(&members, "member", nil, "member user or group, by id or name (repeatable)")
 	create.Flags().StringVar(&externalID, "external-id", "", "external (IdP) id")
 
-	del := &cobra.Command{
-		Use: "delete GROUP", Short: "Delete a group", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0]), nil, "deleted group "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete GROUP", "Delete a group", "/api/v1/groups/", "deleted group ")
 	var memberType string
 	add := &cobra.Command{
 		Use: "add-member GROUP MEMBER", Short: "Add a user or group (by id or name) to a group", Args: cobra.ExactArgs(2),
@@ -762,31 +763,18 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 					return fmt.Errorf("--type %q: want user or group", memberType)
 				}
 			}
-			return o.groupCall(cmd, "POST", "/api/v1/groups/"+pathEsc(args[0])+"/members", body)
+			return adminCall(o, cmd, "POST", "/api/v1/groups/"+pathEsc(args[0])+"/members", body, printGroup)
 		},
 	}
 	add.Flags().StringVar(&memberType, "type", "", "member type when the name is ambiguous: user or group")
 	remove := &cobra.Command{
 		Use: "remove-member GROUP MEMBER", Short: "Remove a direct member from a group", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.groupCall(cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0])+"/members/"+pathEsc(args[1]), nil)
+			return adminCall(o, cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0])+"/members/"+pathEsc(args[1]), nil, printGroup)
 		},
 	}
 	cmd.AddCommand(list, get, create, del, add, remove)
 	return cmd
-}
-
-func (o *adminOpts) groupCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	var g cliGroup
-	raw, err := c.do(cmd.Context(), method, path, body, &g)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) { printGroup(w, &g) })
 }
 
 // ---- tokens ----
@@ -942,12 +930,7 @@ func printRole(w io.Writer, r *cliRole) {
 		kv("Description", r.Description)
 	}
 	kv("Max session", (time.Duration(r.MaxSessionDuration) * time.Second).String())
-	keys := make([]string, 0, len(r.Tags))
-	for k := range r.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(r.Tags) {
 		kv("Tag "+k, r.Tags[k])
 	}
 	names := make([]string, 0, len(r.Policies))
