@@ -805,34 +805,19 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "tokens", Short: "Manage bearer tokens"}
 
 	var principal string
-	list := &cobra.Command{
-		Use: "list", Short: "List your tokens, or (admin) another principal's", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			path := "/api/v1/tokens"
-			if principal != "" {
-				path += "?principal_id=" + url.QueryEscape(principal)
-			}
-			var out struct {
-				Tokens []cliToken `json:"tokens"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Tokens))
-				for _, t := range out.Tokens {
-					rows = append(rows, []string{t.ID, t.Kind, t.Name, t.state(now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)})
-				}
-				table(w, []string{"ID", "KIND", "NAME", "STATE", "CREATED", "EXPIRES", "LAST USED"}, rows)
-			})
+	var now time.Time // for STATE: taken when the answer has come, at the first row
+	list := listCmd(o, "List your tokens, or (admin) another principal's", "tokens",
+		func() string {
+			now = time.Time{}
+			return withQuery("/api/v1/tokens", "principal_id", principal)
 		},
-	}
+		[]string{"ID", "KIND", "NAME", "STATE", "CREATED", "EXPIRES", "LAST USED"},
+		func(t *cliToken) []string {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			return []string{t.ID, t.Kind, t.Name, t.state(now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)}
+		})
 	list.Flags().StringVar(&principal, "principal", "", "principal id or user name (admin)")
 
 	var name, forPrincipal string
@@ -857,16 +842,7 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 				}
 				body["ttlSeconds"] = int64(ttl / time.Second)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var t cliToken
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/tokens", body, &t)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
+			return adminCall(o, cmd, "POST", "/api/v1/tokens", body, func(w io.Writer, t *cliToken) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (expires %s); the secret below is shown only once\n",
 					t.ID, fmtTime(&t.ExpiresAt))
 				fmt.Fprintln(w, t.Token)
@@ -880,16 +856,9 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var t cliToken
-			raw, err := c.do(cmd.Context(), "DELETE", "/api/v1/tokens/"+pathEsc(args[0]), nil, &t)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintf(w, "revoked token %s\n", oneLine(t.ID)) })
+			return adminCall(o, cmd, "DELETE", "/api/v1/tokens/"+pathEsc(args[0]), nil, func(w io.Writer, t *cliToken) {
+				fmt.Fprintf(w, "revoked token %s\n", oneLine(t.ID))
+			})
 		},
 	}
 	cmd.AddCommand(list, create, revoke)
@@ -994,50 +963,17 @@ func adminRolesCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "roles", Short: "Manage IAM roles (trust policy, permission policies, max session)"}
 
 	var filter, pathPrefix string
-	list := &cobra.Command{
-		Use: "list", Short: "List roles", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if filter != "" {
-				q.Set("filter", filter)
-			}
-			if pathPrefix != "" {
-				q.Set("pathPrefix", pathPrefix)
-			}
-			path := "/api/v1/roles"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			var out struct {
-				Roles []cliRole `json:"roles"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Roles))
-				for _, r := range out.Roles {
-					rows = append(rows, []string{r.ID, r.Name, r.ARN, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
-						strconv.Itoa(len(r.Policies))})
-				}
-				table(w, []string{"ID", "NAME", "ARN", "MAX SESSION", "POLICIES"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List roles", "roles",
+		func() string { return withQuery("/api/v1/roles", "filter", filter, "pathPrefix", pathPrefix) },
+		[]string{"ID", "NAME", "ARN", "MAX SESSION", "POLICIES"},
+		func(r *cliRole) []string {
+			return []string{r.ID, r.Name, r.ARN, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
+				strconv.Itoa(len(r.Policies))}
+		})
 	list.Flags().StringVar(&filter, "filter", "", "only role names starting with this prefix")
 	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only roles whose path starts with this prefix")
 
-	get := &cobra.Command{
-		Use: "get ROLE", Short: "Show a role (by id or name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.roleCall(cmd, "GET", "/api/v1/roles/"+pathEsc(args[0]), nil)
-		},
-	}
+	get := getCmd(o, "get ROLE", "Show a role (by id or name)", "/api/v1/roles/", printRole)
 
 	var cf struct {
 		name, path, description, trustPolicy, boundary string
@@ -1104,7 +1040,7 @@ The server validates them and names the JSON path of any problem.
 				}
 				body["tags"] = tags
 			}
-			return o.roleCall(cmd, "POST", "/api/v1/roles", body)
+			return adminCall(o, cmd, "POST", "/api/v1/roles", body, printRole)
 		},
 	}
 	cfl := create.Flags()
@@ -1117,12 +1053,7 @@ The server validates them and names the JSON path of any problem.
 	cfl.StringVar(&cf.path, "path", "", `role path, e.g. /eng/ (default "/")`)
 	cfl.StringVar(&cf.description, "description", "", "description")
 
-	del := &cobra.Command{
-		Use: "delete ROLE", Short: "Delete a role with its inline policies", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0]), nil, "deleted role "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete ROLE", "Delete a role with its inline policies", "/api/v1/roles/", "deleted role ")
 	var revision int64
 	putPolicy := &cobra.Command{
 		Use: "put-policy ROLE POLICY-NAME FILE", Short: "Add or replace an inline permission policy", Args: cobra.ExactArgs(3),
@@ -1131,15 +1062,15 @@ The server validates them and names the JSON path of any problem.
 			if err != nil {
 				return err
 			}
-			return o.roleCall(cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]),
-				revisioned(cmd, map[string]any{"document": doc}, revision))
+			return adminCall(o, cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]),
+				revisioned(cmd, map[string]any{"document": doc}, revision), printRole)
 		},
 	}
 	putPolicy.Flags().Int64Var(&revision, "revision", 0, "expected revision (default: apply to the current one)")
 	delPolicy := &cobra.Command{
 		Use: "delete-policy ROLE POLICY-NAME", Short: "Remove an inline permission policy", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.roleCall(cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]), nil)
+			return adminCall(o, cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]), nil, printRole)
 		},
 	}
 	var trustRevision int64
@@ -1150,8 +1081,8 @@ The server validates them and names the JSON path of any problem.
 			if err != nil {
 				return err
 			}
-			return o.roleCall(cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/trust-policy",
-				revisioned(cmd, map[string]any{"document": doc}, trustRevision))
+			return adminCall(o, cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/trust-policy",
+				revisioned(cmd, map[string]any{"document": doc}, trustRevision), printRole)
 		},
 	}
 	setTrust.Flags().Int64Var(&trustRevision, "revision", 0, "expected revision (default: apply to the current one)")
@@ -1165,19 +1096,6 @@ func revisioned(cmd *cobra.Command, body map[string]any, rev int64) map[string]a
 		body["revision"] = rev
 	}
 	return body
-}
-
-func (o *adminOpts) roleCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	var r cliRole
-	raw, err := c.do(cmd.Context(), method, path, body, &r)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) { printRole(w, &r) })
 }
 
 // ---- identity providers ----
@@ -1210,29 +1128,10 @@ func adminProvidersCmd(o *adminOpts) *cobra.Command {
 
 func adminSAMLCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "saml", Short: "Manage SAML 2.0 identity providers"}
-	list := &cobra.Command{
-		Use: "list", Short: "List SAML providers", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
-				Providers []cliSAMLProvider `json:"samlProviders"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", "/api/v1/saml-providers", nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Providers))
-				for _, p := range out.Providers {
-					rows = append(rows, []string{p.ID, p.Name, p.EntityID, p.ARN})
-				}
-				table(w, []string{"ID", "NAME", "ENTITY ID", "ARN"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List SAML providers", "samlProviders",
+		func() string { return "/api/v1/saml-providers" },
+		[]string{"ID", "NAME", "ENTITY ID", "ARN"},
+		func(p *cliSAMLProvider) []string { return []string{p.ID, p.Name, p.EntityID, p.ARN} })
 	var name, metadata string
 	create := &cobra.Command{
 		Use: "create --name NAME --metadata FILE", Short: "Register a SAML IdP from its metadata XML (\"-\" reads stdin)", Args: cobra.NoArgs,
@@ -1252,62 +1151,27 @@ func adminSAMLCmd(o *adminOpts) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--metadata: %w", err)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var p cliSAMLProvider
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/saml-providers",
-				map[string]any{"name": name, "metadataXml": string(b)}, &p)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
-			})
+			return adminCall(o, cmd, "POST", "/api/v1/saml-providers", map[string]any{"name": name, "metadataXml": string(b)},
+				func(w io.Writer, p *cliSAMLProvider) {
+					fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
+				})
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "provider name (letters, digits and ._-)")
 	create.Flags().StringVar(&metadata, "metadata", "", "file with the IdP's SAML metadata XML")
-	del := &cobra.Command{
-		Use: "delete PROVIDER", Short: "Delete a SAML provider (by id or name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/saml-providers/"+pathEsc(args[0]), nil, "deleted SAML provider "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete PROVIDER", "Delete a SAML provider (by id or name)", "/api/v1/saml-providers/", "deleted SAML provider ")
 	cmd.AddCommand(list, create, del)
 	return cmd
 }
 
 func adminOIDCCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "oidc", Short: "Manage OpenID Connect identity providers"}
-	listProviders := func(cmd *cobra.Command, c *adminClient) ([]cliOIDCProvider, []byte, error) {
-		var out struct {
-			Providers []cliOIDCProvider `json:"oidcProviders"`
-		}
-		raw, err := c.do(cmd.Context(), "GET", "/api/v1/oidc-providers", nil, &out)
-		return out.Providers, raw, err
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List OIDC providers", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ps, raw, err := listProviders(cmd, c)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(ps))
-				for _, p := range ps {
-					rows = append(rows, []string{p.ID, p.IssuerURL, strings.Join(p.Audiences, ","), p.ARN})
-				}
-				table(w, []string{"ID", "ISSUER", "AUDIENCES", "ARN"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List OIDC providers", "oidcProviders",
+		func() string { return "/api/v1/oidc-providers" },
+		[]string{"ID", "ISSUER", "AUDIENCES", "ARN"},
+		func(p *cliOIDCProvider) []string {
+			return []string{p.ID, p.IssuerURL, strings.Join(p.Audiences, ","), p.ARN}
+		})
 	var cf struct {
 		issuer, jwksURL, groupsClaim, rolesClaim, usernameClaim string
 		audiences, thumbprints                                  []string
@@ -1330,16 +1194,7 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 					body[k] = v
 				}
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var p cliOIDCProvider
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/oidc-providers", body, &p)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
+			return adminCall(o, cmd, "POST", "/api/v1/oidc-providers", body, func(w io.Writer, p *cliOIDCProvider) {
 				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerURL), oneLine(p.ID), oneLine(p.ARN))
 			})
 		},
@@ -1361,7 +1216,7 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				ps, _, err := listProviders(cmd, c)
+				ps, _, err := getList[cliOIDCProvider](cmd, c, "/api/v1/oidc-providers", "oidcProviders")
 				if err != nil {
 					return err
 				}
@@ -1421,49 +1276,16 @@ func adminPoliciesCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "policies", Short: "Manage customer-managed IAM policies (STS PolicyArns session policies)"}
 
 	var filter, pathPrefix string
-	list := &cobra.Command{
-		Use: "list", Short: "List managed policies", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if filter != "" {
-				q.Set("filter", filter)
-			}
-			if pathPrefix != "" {
-				q.Set("pathPrefix", pathPrefix)
-			}
-			path := "/api/v1/policies"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			var out struct {
-				Policies []cliManagedPolicy `json:"policies"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Policies))
-				for _, p := range out.Policies {
-					rows = append(rows, []string{p.ID, p.Name, p.ARN, strconv.FormatInt(p.Revision, 10)})
-				}
-				table(w, []string{"ID", "NAME", "ARN", "REVISION"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List managed policies", "policies",
+		func() string { return withQuery("/api/v1/policies", "filter", filter, "pathPrefix", pathPrefix) },
+		[]string{"ID", "NAME", "ARN", "REVISION"},
+		func(p *cliManagedPolicy) []string {
+			return []string{p.ID, p.Name, p.ARN, strconv.FormatInt(p.Revision, 10)}
+		})
 	list.Flags().StringVar(&filter, "filter", "", "only policy names starting with this prefix")
 	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only policies whose path starts with this prefix")
 
-	get := &cobra.Command{
-		Use: "get POLICY", Short: "Show a managed policy (by id or name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.managedPolicyCall(cmd, "GET", "/api/v1/policies/"+pathEsc(args[0]), nil)
-		},
-	}
+	get := getCmd(o, "get POLICY", "Show a managed policy (by id or name)", "/api/v1/policies/", printManagedPolicy)
 
 	var cf struct{ name, path, description, document string }
 	create := &cobra.Command{
@@ -1491,7 +1313,7 @@ to STS as a session policy:
 			if cf.description != "" {
 				body["description"] = cf.description
 			}
-			return o.managedPolicyCall(cmd, "POST", "/api/v1/policies", body)
+			return adminCall(o, cmd, "POST", "/api/v1/policies", body, printManagedPolicy)
 		},
 	}
 	cfl := create.Flags()
@@ -1535,34 +1357,16 @@ is read first; with it, the update fails (409) if the policy changed since.`,
 			if cmd.Flags().Changed("description") {
 				body["description"] = uf.description
 			}
-			return o.managedPolicyCall(cmd, "PUT", path, body)
+			return adminCall(o, cmd, "PUT", path, body, printManagedPolicy)
 		},
 	}
 	update.Flags().StringVar(&uf.document, "document", "", "file with the new IAM policy document")
 	update.Flags().StringVar(&uf.description, "description", "", "new description")
 	update.Flags().Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
 
-	del := &cobra.Command{
-		Use: "delete POLICY", Short: "Delete a managed policy (sessions naming it are then denied)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/policies/"+pathEsc(args[0]), nil, "deleted policy "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete POLICY", "Delete a managed policy (sessions naming it are then denied)", "/api/v1/policies/", "deleted policy ")
 	cmd.AddCommand(list, get, create, update, del)
 	return cmd
-}
-
-func (o *adminOpts) managedPolicyCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	var p cliManagedPolicy
-	raw, err := c.do(cmd.Context(), method, path, body, &p)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) { printManagedPolicy(w, &p) })
 }
 
 // ---- STS sessions ----
@@ -1701,41 +1505,13 @@ func adminMountsCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "mounts", Short: "Manage S3 gateway mounts (bucket prefixes bound to roles)"}
 
 	var bucketFilter string
-	list := &cobra.Command{
-		Use: "list", Short: "List mounts", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			path := "/api/v1/mounts"
-			if bucketFilter != "" {
-				path += "?" + url.Values{"bucket": {bucketFilter}}.Encode()
-			}
-			var out struct {
-				Mounts []cliMount `json:"mounts"`
-			}
-			raw, err := c.do(cmd.Context(), "GET", path, nil, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(out.Mounts))
-				for _, m := range out.Mounts {
-					rows = append(rows, []string{m.ID, m.Bucket, m.Prefix, m.RoleARN})
-				}
-				table(w, []string{"ID", "BUCKET", "PREFIX", "ROLE"}, rows)
-			})
-		},
-	}
+	list := listCmd(o, "List mounts", "mounts",
+		func() string { return withQuery("/api/v1/mounts", "bucket", bucketFilter) },
+		[]string{"ID", "BUCKET", "PREFIX", "ROLE"},
+		func(m *cliMount) []string { return []string{m.ID, m.Bucket, m.Prefix, m.RoleARN} })
 	list.Flags().StringVar(&bucketFilter, "bucket", "", "only mounts of this bucket")
 
-	get := &cobra.Command{
-		Use: "get ID", Short: "Show a mount", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.mountCall(cmd, "GET", "/api/v1/mounts/"+pathEsc(args[0]), nil)
-		},
-	}
+	get := getCmd(o, "get ID", "Show a mount", "/api/v1/mounts/", printMount)
 
 	var cf struct{ bucket, prefix, role, description string }
 	create := &cobra.Command{
@@ -1764,12 +1540,7 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 			if cf.description != "" {
 				body["description"] = cf.description
 			}
-			var m cliMount
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/mounts", body, &m)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) { printMount(w, &m) })
+			return adminCallWith(o, cmd, c, "POST", "/api/v1/mounts", body, printMount)
 		},
 	}
 	cfl := create.Flags()
@@ -1781,25 +1552,7 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 		_ = create.MarkFlagRequired(f)
 	}
 
-	del := &cobra.Command{
-		Use: "delete ID", Short: "Remove a mount", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/mounts/"+pathEsc(args[0]), nil, "deleted mount "+args[0])
-		},
-	}
+	del := deleteCmd(o, "delete ID", "Remove a mount", "/api/v1/mounts/", "deleted mount ")
 	cmd.AddCommand(list, get, create, del)
 	return cmd
-}
-
-func (o *adminOpts) mountCall(cmd *cobra.Command, method, path string, body any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	var m cliMount
-	raw, err := c.do(cmd.Context(), method, path, body, &m)
-	if err != nil {
-		return err
-	}
-	return o.emit(cmd, raw, func(w io.Writer) { printMount(w, &m) })
 }
