@@ -323,6 +323,36 @@ func listCmd[T any](o *adminOpts, short, key string, path func() string, header 
 	}
 }
 
+// updateAtRevision sends method to path with body and body["revision"] =
+// rev if known, else the revision the object has now (read first with a
+// GET), and prints the answer.
+func updateAtRevision[T interface{ rev() int64 }](o *adminOpts, cmd *cobra.Command, method, path string,
+	body map[string]any, rev int64, known bool, human func(io.Writer, *T)) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	if !known {
+		var cur T
+		if _, err := c.do(cmd.Context(), "GET", path, nil, &cur); err != nil {
+			return err
+		}
+		rev = cur.rev()
+	}
+	body["revision"] = rev
+	return adminCallWith(o, cmd, c, method, path, body, human)
+}
+
+// putNonEmpty sets body[key] = value for the pairs key, value of kv whose
+// value is not empty.
+func putNonEmpty(body map[string]any, kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			body[kv[i]] = kv[i+1]
+		}
+	}
+}
+
 // withQuery appends the pairs key, value of kv whose value is not empty to
 // path as a query string.
 func withQuery(path string, kv ...string) string {
@@ -384,6 +414,8 @@ type cliEmail struct {
 	Type    string `json:"type,omitempty"`
 	Primary bool   `json:"primary,omitempty"`
 }
+
+func (u cliUser) rev() int64 { return u.Revision }
 
 func (u *cliUser) primaryEmail() string {
 	for _, e := range u.Emails {
@@ -479,12 +511,8 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 		Use: "create USERNAME", Short: "Create a user (or, with --service, a service principal)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"userName": args[0]}
-			for k, v := range map[string]string{"displayName": cf.displayName, "givenName": cf.givenName,
-				"familyName": cf.familyName, "title": cf.title, "externalId": cf.externalID} {
-				if v != "" {
-					body[k] = v
-				}
-			}
+			putNonEmpty(body, "displayName", cf.displayName, "givenName", cf.givenName,
+				"familyName", cf.familyName, "title", cf.title, "externalId", cf.externalID)
 			if len(cf.emails) > 0 {
 				body["emails"] = parseEmails(cf.emails)
 			}
@@ -560,20 +588,7 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 			if len(body) == 0 {
 				return errors.New("nothing to change: give at least one field flag")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			rev := uf.revision
-			if rev == 0 {
-				var cur cliUser
-				if _, err := c.do(cmd.Context(), "GET", "/api/v1/users/"+pathEsc(args[0]), nil, &cur); err != nil {
-					return err
-				}
-				rev = cur.Revision
-			}
-			body["revision"] = rev
-			return adminCallWith(o, cmd, c, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body, printUser)
+			return updateAtRevision(o, cmd, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body, uf.revision, uf.revision != 0, printUser)
 		},
 	}
 	ufl := update.Flags()
@@ -589,18 +604,16 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	ufl.Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
 
 	del := deleteCmd(o, "delete USER", "Delete a user with its memberships and tokens", "/api/v1/users/", "deleted ")
-	disable := &cobra.Command{
-		Use: "disable USER", Short: "Disable a user; its tokens and sessions stop working at once", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/disable", nil, printUser)
-		},
+	action := func(verb, short string) *cobra.Command { // POST /api/v1/users/USER/<verb>
+		return &cobra.Command{
+			Use: verb + " USER", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/"+verb, nil, printUser)
+			},
+		}
 	}
-	enable := &cobra.Command{
-		Use: "enable USER", Short: "Enable a user", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/enable", nil, printUser)
-		},
-	}
+	disable := action("disable", "Disable a user; its tokens and sessions stop working at once")
+	enable := action("enable", "Enable a user")
 	setAttr := &cobra.Command{
 		Use: "set-attr USER KEY VALUE...", Short: "Set the values of one attribute", Args: cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -731,9 +744,7 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 		Use: "create NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"displayName": args[0]}
-			if externalID != "" {
-				body["externalId"] = externalID
-			}
+			putNonEmpty(body, "externalId", externalID)
 			if len(members) > 0 {
 				refs := make([]map[string]string, 0, len(members))
 				for _, m := range members {
@@ -830,12 +841,7 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := map[string]any{}
-			if name != "" {
-				body["name"] = name
-			}
-			if forPrincipal != "" {
-				body["principalId"] = forPrincipal
-			}
+			putNonEmpty(body, "name", name, "principalId", forPrincipal)
 			if ttl != 0 {
 				if ttl < time.Minute || ttl%time.Second != 0 {
 					return fmt.Errorf("--ttl %s: want whole seconds, at least 1m", ttl)
@@ -921,22 +927,32 @@ func printRole(w io.Writer, r *cliRole) {
 // readJSONFile reads a JSON document from path ("-" is stdin) for flag, and
 // checks locally that it is JSON; the server validates the policy itself.
 func readJSONFile(cmd *cobra.Command, flag, path string) (json.RawMessage, error) {
+	b, err := readFileOrStdin(cmd, flag, path, 4<<20)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%s %s: not valid JSON", flag, path)
+	}
+	return json.RawMessage(b), nil
+}
+
+// readFileOrStdin reads the file at path for flag, or for "-" at most limit
+// bytes of stdin.
+func readFileOrStdin(cmd *cobra.Command, flag, path string, limit int64) ([]byte, error) {
 	var (
 		b   []byte
 		err error
 	)
 	if path == "-" {
-		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
+		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), limit))
 	} else {
 		b, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	if !json.Valid(b) {
-		return nil, fmt.Errorf("%s %s: not valid JSON", flag, path)
-	}
-	return json.RawMessage(b), nil
+	return b, nil
 }
 
 // parseTags turns repeated key=value flags into a map.
@@ -998,12 +1014,7 @@ The server validates them and names the JSON path of any problem.
 				return err
 			}
 			body := map[string]any{"name": cf.name, "trustPolicy": trust}
-			if cf.path != "" {
-				body["path"] = cf.path
-			}
-			if cf.description != "" {
-				body["description"] = cf.description
-			}
+			putNonEmpty(body, "path", cf.path, "description", cf.description)
 			if len(cf.policies) > 0 {
 				pols := make([]cliPolicy, 0, len(cf.policies))
 				for _, p := range cf.policies {
@@ -1139,17 +1150,9 @@ func adminSAMLCmd(o *adminOpts) *cobra.Command {
 			if name == "" || metadata == "" {
 				return errors.New("--name and --metadata are required")
 			}
-			var (
-				b   []byte
-				err error
-			)
-			if metadata == "-" {
-				b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 2<<20))
-			} else {
-				b, err = os.ReadFile(metadata)
-			}
+			b, err := readFileOrStdin(cmd, "--metadata", metadata, 2<<20)
 			if err != nil {
-				return fmt.Errorf("--metadata: %w", err)
+				return err
 			}
 			return adminCall(o, cmd, "POST", "/api/v1/saml-providers", map[string]any{"name": name, "metadataXml": string(b)},
 				func(w io.Writer, p *cliSAMLProvider) {
@@ -1188,12 +1191,8 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 			if len(cf.thumbprints) > 0 {
 				body["thumbprints"] = cf.thumbprints
 			}
-			for k, v := range map[string]string{"jwksUrl": cf.jwksURL, "groupsClaim": cf.groupsClaim,
-				"rolesClaim": cf.rolesClaim, "usernameClaim": cf.usernameClaim} {
-				if v != "" {
-					body[k] = v
-				}
-			}
+			putNonEmpty(body, "jwksUrl", cf.jwksURL, "groupsClaim", cf.groupsClaim,
+				"rolesClaim", cf.rolesClaim, "usernameClaim", cf.usernameClaim)
 			return adminCall(o, cmd, "POST", "/api/v1/oidc-providers", body, func(w io.Writer, p *cliOIDCProvider) {
 				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerURL), oneLine(p.ID), oneLine(p.ARN))
 			})
@@ -1252,6 +1251,8 @@ type cliManagedPolicy struct {
 	UpdatedAt   time.Time       `json:"updatedAt"`
 }
 
+func (p cliManagedPolicy) rev() int64 { return p.Revision }
+
 func printManagedPolicy(w io.Writer, p *cliManagedPolicy) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
@@ -1307,12 +1308,7 @@ to STS as a session policy:
 				return err
 			}
 			body := map[string]any{"name": cf.name, "document": doc}
-			if cf.path != "" {
-				body["path"] = cf.path
-			}
-			if cf.description != "" {
-				body["description"] = cf.description
-			}
+			putNonEmpty(body, "path", cf.path, "description", cf.description)
 			return adminCall(o, cmd, "POST", "/api/v1/policies", body, printManagedPolicy)
 		},
 	}
@@ -1340,24 +1336,12 @@ is read first; with it, the update fails (409) if the policy changed since.`,
 			if err != nil {
 				return err
 			}
-			path := "/api/v1/policies/" + pathEsc(args[0])
-			rev := uf.revision
-			if !cmd.Flags().Changed("revision") {
-				c, err := o.client()
-				if err != nil {
-					return err
-				}
-				var cur cliManagedPolicy
-				if _, err := c.do(cmd.Context(), "GET", path, nil, &cur); err != nil {
-					return err
-				}
-				rev = cur.Revision
-			}
-			body := map[string]any{"document": doc, "revision": rev}
+			body := map[string]any{"document": doc}
 			if cmd.Flags().Changed("description") {
 				body["description"] = uf.description
 			}
-			return adminCall(o, cmd, "PUT", path, body, printManagedPolicy)
+			return updateAtRevision(o, cmd, "PUT", "/api/v1/policies/"+pathEsc(args[0]), body,
+				uf.revision, cmd.Flags().Changed("revision"), printManagedPolicy)
 		},
 	}
 	update.Flags().StringVar(&uf.document, "document", "", "file with the new IAM policy document")
@@ -1537,9 +1521,7 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 				arn = r.ARN
 			}
 			body := map[string]any{"bucket": cf.bucket, "prefix": cf.prefix, "roleArn": arn}
-			if cf.description != "" {
-				body["description"] = cf.description
-			}
+			putNonEmpty(body, "description", cf.description)
 			return adminCallWith(o, cmd, c, "POST", "/api/v1/mounts", body, printMount)
 		},
 	}
