@@ -681,6 +681,12 @@ func readPassword(cmd *cobra.Command, prompt string) (string, error) {
 		}
 		return string(a), nil
 	}
+	return readPasswordLine(in)
+}
+
+// readPasswordLine reads a password from the first line of a non-terminal
+// stdin.
+func readPasswordLine(in io.Reader) (string, error) {
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password: %w", err)
@@ -1376,22 +1382,14 @@ issued until now.`,
 			if user != "" {
 				body = map[string]string{"userName": user}
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			type revocation struct {
 				SessionID   string `json:"sessionId"`
 				DeniedUntil string `json:"deniedUntil"`
 				UserID      string `json:"userId"`
 				UserName    string `json:"userName"`
 				NotBefore   string `json:"notBefore"`
 			}
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/sts/revocations", body, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
+			return adminCall(o, cmd, "POST", "/api/v1/sts/revocations", body, func(w io.Writer, out *revocation) {
 				if out.SessionID != "" {
 					fmt.Fprintf(w, "revoked session %s (denied until %s)\n", oneLine(out.SessionID), oneLine(out.DeniedUntil))
 					return
@@ -1428,11 +1426,7 @@ Give "-" to read the message from stdin.`,
 			if i := strings.Index(msg, "ghm1."); i >= 0 { // accept the whole error text too
 				msg = strings.Fields(msg[i:])[0]
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			type decoded struct {
 				Time           string `json:"time"`
 				RequestID      string `json:"requestId"`
 				Principal      string `json:"principal"`
@@ -1442,11 +1436,8 @@ Give "-" to read the message from stdin.`,
 				Mount          string `json:"mount"`
 				Reason         string `json:"reason"`
 			}
-			raw, err := c.do(cmd.Context(), "POST", "/api/v1/authorization-messages/decode", map[string]string{"message": strings.TrimSpace(msg)}, &out)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
+			body := map[string]string{"message": strings.TrimSpace(msg)}
+			return adminCall(o, cmd, "POST", "/api/v1/authorization-messages/decode", body, func(w io.Writer, out *decoded) {
 				fmt.Fprintf(w, "denied:     %s on %s\n", oneLine(out.Action), oneLine(out.Resource))
 				fmt.Fprintf(w, "principal:  %s (end user %s)\n", oneLine(out.Principal), oneLine(out.SourceIdentity))
 				if out.Mount != "" {
