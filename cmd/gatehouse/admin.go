@@ -924,9 +924,15 @@ func printRole(w io.Writer, r *cliRole) {
 	kv("Created", fmtTime(&r.CreatedAt))
 	kv("Updated", fmtTime(&r.UpdatedAt))
 	_ = tw.Flush()
+	printDocument(w, "Trust policy", r.TrustPolicy)
+}
+
+// printDocument prints a labelled, indented JSON policy document (nothing if
+// it is not JSON).
+func printDocument(w io.Writer, label string, doc json.RawMessage) {
 	var buf bytes.Buffer
-	if json.Indent(&buf, r.TrustPolicy, "  ", "  ") == nil {
-		fmt.Fprintf(w, "Trust policy:\n  %s\n", buf.String())
+	if json.Indent(&buf, doc, "  ", "  ") == nil {
+		fmt.Fprintf(w, "%s:\n  %s\n", label, buf.String())
 	}
 }
 
@@ -1273,10 +1279,7 @@ func printManagedPolicy(w io.Writer, p *cliManagedPolicy) {
 	kv("Created", fmtTime(&p.CreatedAt))
 	kv("Updated", fmtTime(&p.UpdatedAt))
 	_ = tw.Flush()
-	var buf bytes.Buffer
-	if json.Indent(&buf, p.Document, "  ", "  ") == nil {
-		fmt.Fprintf(w, "Document:\n  %s\n", buf.String())
-	}
+	printDocument(w, "Document", p.Document)
 }
 
 func adminPoliciesCmd(o *adminOpts) *cobra.Command {
