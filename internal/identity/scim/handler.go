@@ -487,24 +487,26 @@ func (c *call) createUser(doc map[string]any) {
 	c.writeResource(http.StatusCreated, userToDoc(u, nil, c.h.base))
 }
 
-// updateUser serves PUT (replace) and PATCH on a user.
-func (c *call) updateUser(id string) {
+// readUpdate reads a PUT (full replacement: doc) or PATCH (ops) body for
+// resources of type rt and names the audit action (<prefix>.replace|patch).
+func (c *call) readUpdate(rt *resourceType, prefix string) (ops []patchOp, doc map[string]any, action string, err error) {
 	raw, err := c.readBody()
 	if err != nil {
-		c.fail(err)
-		return
+		return nil, nil, "", err
 	}
-	var ops []patchOp
-	var doc map[string]any
-	action := "scim.user.patch"
 	if c.r.Method == http.MethodPatch {
-		ops, err = parsePatch(userType, raw)
-	} else {
-		action = "scim.user.replace"
-		if err = checkSchemas(userType, raw); err == nil {
-			doc, err = normResource(userType, raw)
-		}
+		ops, err = parsePatch(rt, raw)
+		return ops, nil, prefix + ".patch", err
 	}
+	if err = checkSchemas(rt, raw); err == nil {
+		doc, err = normResource(rt, raw)
+	}
+	return nil, doc, prefix + ".replace", err
+}
+
+// updateUser serves PUT (replace) and PATCH on a user.
+func (c *call) updateUser(id string) {
+	ops, doc, action, err := c.readUpdate(userType, "scim.user")
 	if err != nil {
 		c.fail(err)
 		return
@@ -738,22 +740,7 @@ func memberDiff(a, b []store.Member) (added, removed []string) {
 
 // updateGroup serves PUT (replace) and PATCH on a group.
 func (c *call) updateGroup(id string) {
-	raw, err := c.readBody()
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	var ops []patchOp
-	var doc map[string]any
-	action := "scim.group.patch"
-	if c.r.Method == http.MethodPatch {
-		ops, err = parsePatch(groupType, raw)
-	} else {
-		action = "scim.group.replace"
-		if err = checkSchemas(groupType, raw); err == nil {
-			doc, err = normResource(groupType, raw)
-		}
-	}
+	ops, doc, action, err := c.readUpdate(groupType, "scim.group")
 	if err != nil {
 		c.fail(err)
 		return
