@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
@@ -156,41 +155,6 @@ func atCommit(cond backend.Precondition) backend.Precondition {
 	}
 }
 
-// keyLocks serialize conditional operations per object in this process,
-// for backends that are not ConditionalWriters.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	refs int
-}
-
-func (k *keyLocks) lock(name string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyLock{}
-	}
-	l := k.m[name]
-	if l == nil {
-		l = &keyLock{}
-		k.m[name] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, name)
-		}
-		k.mu.Unlock()
-	}
-}
-
 // putObjectIf stores the object, under cond when it is not nil.
 func (g *Gateway) putObjectIf(ctx context.Context, rq *request, body io.Reader, size int64, meta backend.Metadata, cond backend.Precondition) (backend.ObjectInfo, error) {
 	if cond == nil {
@@ -199,7 +163,7 @@ func (g *Gateway) putObjectIf(ctx context.Context, rq *request, body io.Reader, 
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.PutObjectIf(ctx, rq.bucket, rq.key, body, size, meta, atCommit(cond))
 	}
-	defer g.keys.lock(rq.bucket + "/" + rq.key)()
+	defer g.keys.Lock(rq.bucket + "/" + rq.key)()
 	if err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
 		return backend.ObjectInfo{}, err
 	}
@@ -213,7 +177,7 @@ func (g *Gateway) completeIf(ctx context.Context, rq *request, id string, parts 
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.CompleteMultipartUploadIf(ctx, rq.bucket, rq.key, id, parts, atCommit(cond))
 	}
-	defer g.keys.lock(rq.bucket + "/" + rq.key)()
+	defer g.keys.Lock(rq.bucket + "/" + rq.key)()
 	if err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
 		return backend.ObjectInfo{}, err
 	}
@@ -229,7 +193,7 @@ func (g *Gateway) deleteIf(ctx context.Context, bucket, key string, cond backend
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.DeleteObjectIf(ctx, bucket, key, cond)
 	}
-	defer g.keys.lock(bucket + "/" + key)()
+	defer g.keys.Lock(bucket + "/" + key)()
 	if err := g.checkNow(ctx, bucket, key, cond); err != nil {
 		return err
 	}

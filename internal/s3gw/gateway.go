@@ -96,7 +96,7 @@ type Gateway struct {
 	o    Options
 	log  *slog.Logger
 	now  func() time.Time
-	keys keyLocks // conditional writes on backends that are not ConditionalWriters
+	keys backend.KeyLocks // conditional writes on backends that are not ConditionalWriters
 }
 
 // New validates o and returns the gateway's http.Handler. Mount it at the

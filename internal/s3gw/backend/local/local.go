@@ -54,7 +54,7 @@ type Backend struct {
 	mu sync.Mutex
 	// keys serializes publishing and deleting per object path, so that a
 	// precondition is checked atomically with the write (ConditionalWriter).
-	keys keyLocks
+	keys backend.KeyLocks
 }
 
 var (
@@ -62,40 +62,6 @@ var (
 	_ backend.BucketAdmin       = (*Backend)(nil)
 	_ backend.ConditionalWriter = (*Backend)(nil)
 )
-
-// keyLocks is a set of mutexes by name, each freed when unused.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	refs int
-}
-
-func (k *keyLocks) lock(name string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyLock{}
-	}
-	l := k.m[name]
-	if l == nil {
-		l = &keyLock{}
-		k.m[name] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, name)
-		}
-		k.mu.Unlock()
-	}
-}
 
 // check evaluates cond against the current object at bucket/key. The
 // caller holds the key's lock.
@@ -116,7 +82,7 @@ func (b *Backend) check(bucket, key string, cond backend.Precondition) error {
 // publishIf publishes tmp as bucket/key (at dst) if cond holds, removing
 // tmp otherwise.
 func (b *Backend) publishIf(tmp, dst, bucket, key string, cond backend.Precondition) error {
-	unlock := b.keys.lock(dst)
+	unlock := b.keys.Lock(dst)
 	defer unlock()
 	err := b.check(bucket, key, cond)
 	if err == nil {
@@ -522,7 +488,7 @@ func (b *Backend) DeleteObjectIf(ctx context.Context, bucket, key string, cond b
 	if _, err := b.bucketDir(bucket); err != nil {
 		return err
 	}
-	unlock := b.keys.lock(p)
+	unlock := b.keys.Lock(p)
 	defer unlock()
 	if err := b.check(bucket, key, cond); err != nil {
 		return err
