@@ -70,6 +70,7 @@ through the gateway (bodies are generated, never held in memory).`,
 	fl.Int64Var(&o.LargeSize, "large-size", 64<<20, "large object size in bytes (throughput and streams)")
 	fl.IntVar(&o.LargeIters, "large-iters", 2, "large PUTs and GETs per target per round")
 	fl.IntVar(&o.Streams, "streams", 16, "concurrent large streams for the memory scenario (issue: 64 x 1 GiB; 0: skip)")
+	fl.BoolVar(&o.StreamsShared, "streams-shared", false, "memory scenario: --streams GETs of one object, then half PUTs + half GETs (about half the backend disk)")
 	fl.DurationVar(&o.Warmup, "warmup", 300*time.Millisecond, "unmeasured 1 KiB warm-up per target")
 	fl.StringVar(&o.Env.Endpoint, "endpoint", ep, "versitygw endpoint")
 	fl.StringVar(&o.Env.AccessKeyID, "access-key", "gatehouse-test", "versitygw root access key")

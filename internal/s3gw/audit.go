@@ -46,56 +46,53 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 	} else if len(rq.decisions) > 0 {
 		ev.Reason = strings.Join(rq.decisions, "; ")
 	}
-	ct := map[string]any{
-		"eventVersion":      "1.09",
-		"eventSource":       "s3.amazonaws.com",
-		"eventName":         rq.op,
-		"eventTime":         ev.Time.Format("2006-01-02T15:04:05Z"),
-		"eventType":         "AwsApiCall",
-		"eventCategory":     "Data",
-		"managementEvent":   false,
-		"readOnly":          rq.readOnly,
-		"awsRegion":         g.o.Region,
-		"requestID":         rq.id,
-		"sourceIPAddress":   ev.Actor.SourceIP,
-		"userAgent":         ev.Actor.UserAgent,
-		"requestParameters": rq.requestParameters(),
-		"bytesTransferred":  rq.bytesIn + rq.bytesOut,
-		"additionalEventData": map[string]any{
-			"bytesTransferredIn":  rq.bytesIn,
-			"bytesTransferredOut": rq.bytesOut,
-			"SignatureVersion":    "SigV4",
-			"AuthenticationMethod": func() string {
-				if rq.res != nil && rq.res.Presigned {
-					return "QueryString"
-				}
-				return "AuthHeader"
-			}(),
+	ct := &cloudTrailRecord{
+		EventVersion:      "1.09",
+		EventTime:         ev.Time.Format("2006-01-02T15:04:05Z"),
+		EventSource:       "s3.amazonaws.com",
+		EventName:         rq.op,
+		AWSRegion:         g.o.Region,
+		SourceIPAddress:   ev.Actor.SourceIP,
+		UserAgent:         ev.Actor.UserAgent,
+		RequestParameters: rq.requestParameters(),
+		AdditionalEventData: ctAdditionalEventData{
+			BytesTransferredIn:   rq.bytesIn,
+			BytesTransferredOut:  rq.bytesOut,
+			SignatureVersion:     "SigV4",
+			AuthenticationMethod: "AuthHeader",
 		},
+		RequestID:        rq.id,
+		ReadOnly:         rq.readOnly,
+		EventType:        "AwsApiCall",
+		ManagementEvent:  false,
+		EventCategory:    "Data",
+		BytesTransferred: rq.bytesIn + rq.bytesOut,
+	}
+	if rq.res != nil && rq.res.Presigned {
+		ct.AdditionalEventData.AuthenticationMethod = "QueryString"
 	}
 	if rq.claims != nil {
-		ct["userIdentity"] = userIdentity(rq.claims, rq.res.AccessKeyID)
+		ct.UserIdentity = userIdentity(rq.claims, rq.res.AccessKeyID)
 	} else {
-		ct["userIdentity"] = map[string]any{"type": "Unknown"}
+		ct.UserIdentity = ctUnknownIdentity
 	}
 	if len(rq.mounts) > 0 {
-		ms := make([]map[string]any, 0, len(rq.mounts))
+		ms := make([]ctMount, 0, len(rq.mounts))
 		for _, m := range rq.mounts {
-			ms = append(ms, map[string]any{"id": m.ID, "bucket": m.Bucket, "prefix": m.Prefix, "roleArn": m.RoleARN})
+			ms = append(ms, ctMount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN})
 		}
-		ct["additionalEventData"].(map[string]any)["mounts"] = ms
+		ct.AdditionalEventData.Mounts = ms
 		ev.Details["mountRoles"] = ms
 	}
 	if e != nil {
-		ct["errorCode"] = e.Code
-		ct["errorMessage"] = e.Message
+		ct.ErrorCode, ct.ErrorMessage = e.Code, e.Message
 	}
 	if arn := rq.resource(); arn != "" {
 		typ := "AWS::S3::Bucket"
 		if rq.key != "" {
 			typ = "AWS::S3::Object"
 		}
-		ct["resources"] = []map[string]any{{"type": typ, "ARN": arn}}
+		ct.Resources = []ctResource{{Type: typ, ARN: arn}}
 	}
 	ev.Details["cloudTrail"] = ct
 	return g.o.Audit.Emit(ctx, ev)
@@ -131,36 +128,116 @@ func (rq *request) requestParameters() map[string]any {
 	return p
 }
 
+// cloudTrailRecord is a CloudTrail "data event" record for Amazon S3, its
+// fields in CloudTrail's order. Typed (not maps) because one is encoded for
+// every request.
+type cloudTrailRecord struct {
+	EventVersion        string                `json:"eventVersion"`
+	UserIdentity        *ctUserIdentity       `json:"userIdentity"`
+	EventTime           string                `json:"eventTime"`
+	EventSource         string                `json:"eventSource"`
+	EventName           string                `json:"eventName"`
+	AWSRegion           string                `json:"awsRegion"`
+	SourceIPAddress     string                `json:"sourceIPAddress"`
+	UserAgent           string                `json:"userAgent"`
+	ErrorCode           string                `json:"errorCode,omitempty"`
+	ErrorMessage        string                `json:"errorMessage,omitempty"`
+	RequestParameters   map[string]any        `json:"requestParameters"`
+	AdditionalEventData ctAdditionalEventData `json:"additionalEventData"`
+	RequestID           string                `json:"requestID"`
+	ReadOnly            bool                  `json:"readOnly"`
+	Resources           []ctResource          `json:"resources,omitempty"`
+	EventType           string                `json:"eventType"`
+	ManagementEvent     bool                  `json:"managementEvent"`
+	EventCategory       string                `json:"eventCategory"`
+	BytesTransferred    int64                 `json:"bytesTransferred"`
+}
+
+type ctAdditionalEventData struct {
+	SignatureVersion     string    `json:"SignatureVersion"`
+	AuthenticationMethod string    `json:"AuthenticationMethod"`
+	BytesTransferredIn   int64     `json:"bytesTransferredIn"`
+	BytesTransferredOut  int64     `json:"bytesTransferredOut"`
+	Mounts               []ctMount `json:"mounts,omitempty"`
+}
+
+type ctMount struct {
+	ID      string `json:"id"`
+	Bucket  string `json:"bucket"`
+	Prefix  string `json:"prefix"`
+	RoleARN string `json:"roleArn"`
+}
+
+type ctResource struct {
+	Type string `json:"type"`
+	ARN  string `json:"ARN"`
+}
+
+type ctUserIdentity struct {
+	Type           string            `json:"type"`
+	PrincipalID    string            `json:"principalId,omitempty"`
+	ARN            string            `json:"arn,omitempty"`
+	AccountID      string            `json:"accountId,omitempty"`
+	AccessKeyID    string            `json:"accessKeyId,omitempty"`
+	UserName       string            `json:"userName,omitempty"`
+	SourceIdentity string            `json:"sourceIdentity,omitempty"`
+	SessionContext *ctSessionContext `json:"sessionContext,omitempty"`
+}
+
+type ctSessionContext struct {
+	SessionIssuer  ctSessionIssuer `json:"sessionIssuer"`
+	Attributes     ctAttributes    `json:"attributes"`
+	SourceIdentity string          `json:"sourceIdentity"`
+	SessionID      string          `json:"sessionId"`
+}
+
+type ctSessionIssuer struct {
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	UserName    string `json:"userName"`
+}
+
+type ctAttributes struct {
+	CreationDate     string `json:"creationDate"`
+	MFAAuthenticated string `json:"mfaAuthenticated"`
+}
+
+// ctUnknownIdentity is the userIdentity of a request whose credentials did
+// not verify.
+var ctUnknownIdentity = &ctUserIdentity{Type: "Unknown"}
+
 // userIdentity is the CloudTrail userIdentity of an assumed-role session;
 // sourceIdentity names the end user.
-func userIdentity(c *credentials.Claims, accessKeyID string) map[string]any {
+func userIdentity(c *credentials.Claims, accessKeyID string) *ctUserIdentity {
 	account, roleName := splitRoleARN(c.RoleARN)
 	sourceIdentity := c.SourceIdentity
 	if sourceIdentity == "" {
 		sourceIdentity = c.UserName
 	}
-	return map[string]any{
-		"type":           "AssumedRole",
-		"principalId":    c.AssumedRoleID,
-		"arn":            "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + c.RoleSessionName,
-		"accountId":      account,
-		"accessKeyId":    accessKeyID,
-		"sourceIdentity": sourceIdentity,
-		"userName":       c.UserName,
-		"sessionContext": map[string]any{
-			"sessionIssuer": map[string]any{
-				"type":        "Role",
-				"principalId": strings.SplitN(c.AssumedRoleID, ":", 2)[0],
-				"arn":         c.RoleARN,
-				"accountId":   account,
-				"userName":    roleName,
+	return &ctUserIdentity{
+		Type:           "AssumedRole",
+		PrincipalID:    c.AssumedRoleID,
+		ARN:            "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + c.RoleSessionName,
+		AccountID:      account,
+		AccessKeyID:    accessKeyID,
+		SourceIdentity: sourceIdentity,
+		UserName:       c.UserName,
+		SessionContext: &ctSessionContext{
+			SessionIssuer: ctSessionIssuer{
+				Type:        "Role",
+				PrincipalID: strings.SplitN(c.AssumedRoleID, ":", 2)[0],
+				ARN:         c.RoleARN,
+				AccountID:   account,
+				UserName:    roleName,
 			},
-			"attributes": map[string]any{
-				"creationDate":     c.IssuedAt.UTC().Format("2006-01-02T15:04:05Z"),
-				"mfaAuthenticated": "false",
+			Attributes: ctAttributes{
+				CreationDate:     c.IssuedAt.UTC().Format("2006-01-02T15:04:05Z"),
+				MFAAuthenticated: "false",
 			},
-			"sourceIdentity": sourceIdentity,
-			"sessionId":      c.SessionID,
+			SourceIdentity: sourceIdentity,
+			SessionID:      c.SessionID,
 		},
 	}
 }

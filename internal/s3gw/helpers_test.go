@@ -3,6 +3,7 @@ package s3gw
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -41,6 +42,15 @@ func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
 	m.mu.Lock()
 	hook := m.hook
 	m.mu.Unlock()
+	// Details go through JSON, as they do in the real log.
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return err
+	}
+	e.Details = nil
+	if err := json.Unmarshal(b, &e.Details); err != nil {
+		return err
+	}
 	if hook != nil {
 		hook(e)
 	}

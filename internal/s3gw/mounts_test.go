@@ -61,8 +61,8 @@ func TestMounts(t *testing.T) {
 		}
 		ct := ev.Details["cloudTrail"].(map[string]any)
 		require.Equal(t, "arn:aws:sts::"+testAccount+":assumed-role/analyst/alice", ct["userIdentity"].(map[string]any)["arn"])
-		ms := ct["additionalEventData"].(map[string]any)["mounts"].([]map[string]any)
-		require.Equal(t, roleARNs.hr, ms[0]["roleArn"])
+		ms := ct["additionalEventData"].(map[string]any)["mounts"].([]any)
+		require.Equal(t, roleARNs.hr, ms[0].(map[string]any)["roleArn"])
 		ok = true
 	}
 	require.True(t, ok)

@@ -194,7 +194,7 @@ func sdkObjectLifecycle(t *testing.T, e *env) {
 	require.Equal(t, "alice", ev.Actor.User)
 	ct := ev.Details["cloudTrail"].(map[string]any)
 	require.Equal(t, "GetObject", ct["eventName"])
-	require.Equal(t, int64(len(data)), ct["bytesTransferred"])
+	require.EqualValues(t, len(data), ct["bytesTransferred"])
 	ui := ct["userIdentity"].(map[string]any)
 	require.Equal(t, "AssumedRole", ui["type"])
 	require.Equal(t, "arn:aws:sts::"+testAccount+":assumed-role/data-admin/alice", ui["arn"])

@@ -46,6 +46,11 @@ type Options struct {
 	// for the memory scenario (default 16; 0 with NoStreams: skipped).
 	Streams   int
 	NoStreams bool
+	// StreamsShared runs the memory scenario in two phases that need far
+	// less backend disk: Streams concurrent GETs of one shared object, then
+	// Streams/2 PUTs of new objects concurrent with Streams/2 GETs of the
+	// shared object (64 x 1 GiB then needs about 33 GiB, not 64).
+	StreamsShared bool
 	// Warmup is the unmeasured 1 KiB run per target before round 1 (default
 	// 300ms; negative: none).
 	Warmup time.Duration
@@ -324,7 +329,11 @@ func RunEnv(ctx context.Context, e *Env, o Options) (*Report, error) {
 
 	if o.Streams > 0 {
 		for _, t := range []Target{Versitygw, Gateway} {
-			for _, op := range []string{"PUT", "GET"} {
+			ops := []string{streamPut, streamGet}
+			if o.StreamsShared {
+				ops = []string{streamGetShared, streamMixed}
+			}
+			for _, op := range ops {
 				s, err := streams(ctx, e, clients[t], t, op, o.Streams, o.LargeSize)
 				if err != nil {
 					return nil, fmt.Errorf("s3bench: streams %s %s: %w", t, op, err)
@@ -468,10 +477,26 @@ func large(ctx context.Context, e *Env, c *awss3.Client, op string, size int64, 
 	return r, nil
 }
 
-// streams runs n concurrent PUTs (distinct keys) or GETs of size bytes and
-// measures this process's peak RSS during the phase.
+// The memory scenario's phases.
+const (
+	streamPut       = "PUT"         // n PUTs of distinct keys
+	streamGet       = "GET"         // n GETs of the keys the PUT phase wrote
+	streamGetShared = "GET shared"  // n GETs of one object
+	streamMixed     = "PUT+GET"     // n/2 PUTs of distinct keys and n/2 GETs of one object
+	sharedStreamKey = "-shared-src" // suffix of the shared object's key
+)
+
+// streams runs one phase of n concurrent streams of size bytes (see the
+// stream* constants) and measures this process's peak RSS during it.
 func streams(ctx context.Context, e *Env, c *awss3.Client, t Target, op string, n int, size int64) (Streams, error) {
 	s := Streams{Target: t, Streams: n, SizeMiB: float64(size) / (1 << 20), Op: op}
+	key := func(i int) string { return fmt.Sprintf("streams/%s-%d", t, i) }
+	shared := fmt.Sprintf("streams/%s%s", t, sharedStreamKey)
+	if op == streamGetShared {
+		if err := putLarge(ctx, c, e.Bucket, shared, size); err != nil {
+			return s, err
+		}
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	before := readStatus()
@@ -503,11 +528,13 @@ func streams(ctx context.Context, e *Env, c *awss3.Client, t Target, op string, 
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			k := fmt.Sprintf("streams/%s-%d", t, i)
-			if op == "PUT" {
-				errs[i] = putLarge(ctx, c, e.Bucket, k, size)
-			} else {
-				errs[i] = getLarge(ctx, c, e.Bucket, k, size)
+			switch {
+			case op == streamPut || (op == streamMixed && i < n/2):
+				errs[i] = putLarge(ctx, c, e.Bucket, key(i), size)
+			case op == streamGet:
+				errs[i] = getLarge(ctx, c, e.Bucket, key(i), size)
+			default:
+				errs[i] = getLarge(ctx, c, e.Bucket, shared, size)
 			}
 		})
 	}
@@ -531,11 +558,17 @@ func streams(ctx context.Context, e *Env, c *awss3.Client, t Target, op string, 
 	default:
 		s.PeakMethod = "unavailable"
 	}
-	if op == "GET" {
-		// The objects of this target are no longer needed.
+	// Objects no longer needed by a later phase are deleted (disk).
+	switch op {
+	case streamGet:
 		for i := range n {
-			_, _ = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(e.Bucket), Key: aws.String(fmt.Sprintf("streams/%s-%d", t, i))})
+			_, _ = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(e.Bucket), Key: aws.String(key(i))})
 		}
+	case streamMixed:
+		for i := range n / 2 {
+			_, _ = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(e.Bucket), Key: aws.String(key(i))})
+		}
+		_, _ = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(e.Bucket), Key: aws.String(shared)})
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -12,8 +13,9 @@ import (
 // secret, with which the caller then checks the SigV4 signature. Safe for
 // concurrent use.
 type Verifier struct {
-	kr  *Keyring
-	rev *Revoker
+	kr    *Keyring
+	rev   *Revoker
+	cache openedTokens
 }
 
 // NewVerifier returns a Verifier. rev is required: there is no mode without
@@ -35,21 +37,9 @@ func (v *Verifier) Verify(ctx context.Context, accessKeyID, sessionToken string,
 	if !ValidAccessKeyID(accessKeyID) {
 		return nil, "", errInvalid(ErrKeyMismatch)
 	}
-	p, err := decodeToken(sessionToken)
+	c, secret, err := v.open(ctx, sessionToken, now)
 	if err != nil {
-		return nil, "", errInvalid(err)
-	}
-	k, ok := v.kr.lookup(p.keyID, now)
-	if !ok {
-		// Maybe another replica rotated and we have not refreshed yet.
-		v.kr.refreshRateLimited(ctx)
-		if k, ok = v.kr.lookup(p.keyID, now); !ok {
-			return nil, "", errInvalid(ErrUnknownKey)
-		}
-	}
-	c, err := openToken(k, p)
-	if err != nil {
-		return nil, "", errInvalid(err)
+		return nil, "", err
 	}
 	if subtle.ConstantTimeCompare([]byte(accessKeyID), []byte(c.AccessKeyID)) != 1 {
 		return nil, "", errInvalid(ErrKeyMismatch)
@@ -66,5 +56,85 @@ func (v *Verifier) Verify(ctx context.Context, accessKeyID, sessionToken string,
 		}
 		return nil, "", &Error{Code: CodeInternalFailure, Message: "Cannot check revocation; request denied.", Err: err}
 	}
-	return c, deriveSecret(k, c.AccessKeyID, c.SessionID), nil
+	return c, secret, nil
+}
+
+// open authenticates and decrypts sessionToken, or takes it from the cache
+// of tokens opened before. A cached token is used only while the keyring
+// key that sealed it is still the same live key, so retiring or replacing
+// a key takes effect at once. Everything that can change over a token's
+// life (expiry, revocation) is checked by Verify on every call. The claims
+// are a copy; their slices and maps are shared and must not be modified.
+func (v *Verifier) open(ctx context.Context, sessionToken string, now time.Time) (*Claims, string, error) {
+	if e, ok := v.cache.get(sessionToken); ok {
+		if k, ok := v.kr.lookup(e.claims.KeyID, now); ok && k == e.key {
+			c := e.claims
+			return &c, e.secret, nil
+		}
+	}
+	p, err := decodeToken(sessionToken)
+	if err != nil {
+		return nil, "", errInvalid(err)
+	}
+	k, ok := v.kr.lookup(p.keyID, now)
+	if !ok {
+		// Maybe another replica rotated and we have not refreshed yet.
+		v.kr.refreshRateLimited(ctx)
+		if k, ok = v.kr.lookup(p.keyID, now); !ok {
+			return nil, "", errInvalid(ErrUnknownKey)
+		}
+	}
+	c, err := openToken(k, p)
+	if err != nil {
+		return nil, "", errInvalid(err)
+	}
+	secret := deriveSecret(k, c.AccessKeyID, c.SessionID)
+	v.cache.put(sessionToken, openedToken{key: k, claims: *c, secret: secret}, now)
+	return c, secret, nil
+}
+
+// maxOpenedTokens bounds the cache of opened tokens (about 1 KiB each).
+const maxOpenedTokens = 4096
+
+// openedTokens caches authenticated, decrypted session tokens by their
+// exact text, so that a client sending many requests with one session pays
+// for the AEAD open, the JSON decode and the secret derivation once. Only
+// tokens that opened under a keyring key are ever stored, so a forged token
+// can never hit. Expired entries are dropped when the cache is full; if it
+// is still full, it starts over (cheap and bounded, not LRU).
+type openedTokens struct {
+	mu sync.RWMutex
+	m  map[string]openedToken
+}
+
+type openedToken struct {
+	key    *ringKey
+	claims Claims
+	secret string
+}
+
+func (t *openedTokens) get(tok string) (openedToken, bool) {
+	t.mu.RLock()
+	e, ok := t.m[tok]
+	t.mu.RUnlock()
+	return e, ok
+}
+
+func (t *openedTokens) put(tok string, e openedToken, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = make(map[string]openedToken)
+	}
+	if len(t.m) >= maxOpenedTokens {
+		for k, old := range t.m {
+			if !now.Before(old.claims.Expiry.Add(ClockSkew)) {
+				delete(t.m, k)
+			}
+		}
+		if len(t.m) >= maxOpenedTokens {
+			clear(t.m)
+		}
+	}
+	t.m[tok] = e
 }
