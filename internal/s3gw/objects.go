@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
@@ -192,7 +193,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	setObjectHeaders(w, info, rq.r.URL.Query())
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
-	n, err := io.Copy(w, body)
+	n, err := copyBody(w, body, length)
 	if err != nil || n != length {
 		rq.bytesOut = n
 		if err == nil {
@@ -545,4 +546,21 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	}
 	writeXML(w, http.StatusOK, res)
 	return nil
+}
+
+// smallBody is the largest body copied through the response's own buffer:
+// it then leaves with the header in one write, where ReadFrom would flush
+// the header first and cost a second system call.
+const smallBody = 16 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
+
+// copyBody streams body (length bytes expected) to w.
+func copyBody(w *respWriter, body io.Reader, length int64) (int64, error) {
+	if length > smallBody {
+		return io.Copy(w, body)
+	}
+	bp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{w}, body, *bp)
 }
