@@ -27,9 +27,24 @@ const (
 	ModeGroup = "group"
 )
 
+// Durability levels: when Emit acknowledges a record.
+const (
+	// DurabilityFsync (the default) acknowledges a record once it has been
+	// written and fsynced, according to Mode.
+	DurabilityFsync = "fsync"
+	// DurabilityWrite acknowledges a record once it has been appended to the
+	// log file with write(2), in chain order: it is in the page cache, so a
+	// crash of the process loses nothing acknowledged, but an OS crash or
+	// power loss can lose the records written since the last completed
+	// fsync. A background syncer fsyncs as soon as records are written, and
+	// audit.head only ever names a record that has been fsynced.
+	DurabilityWrite = "write"
+)
+
 // Defaults for Options.
 const (
 	DefaultGroupWindow        = 2 * time.Millisecond
+	DefaultSyncInterval       = 5 * time.Millisecond
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = 10 * time.Second
 	maxBatchRecords           = 8192
@@ -47,7 +62,19 @@ var (
 // Options configure a Log. Dir and MasterKey are required.
 type Options struct {
 	Dir  string // the audit directory (audit.log, audit.head, audit.key, audit.pub)
-	Mode string // ModeSync or ModeGroup (default)
+	Mode string // ModeSync or ModeGroup (default); see Durability
+	// Durability is DurabilityFsync (default) or DurabilityWrite. With
+	// DurabilityWrite, Mode and GroupWindow do not apply: each Emit appends
+	// its record under the log mutex on its own goroutine (like ModeSync
+	// without the fsync) and one background syncer fsyncs behind the
+	// writers, so there is nothing left to batch.
+	Durability string
+	// SyncInterval paces the background fsync of DurabilityWrite: at most
+	// one fsync per interval (default 5ms; negative: fsync again as soon as
+	// one ends). Together with the fsync's own time it bounds what an OS
+	// crash can lose, and it keeps the fsync rate (and the filesystem
+	// journal's CPU) independent of the request rate.
+	SyncInterval time.Duration
 	// GroupWindow is how long the group writer may hold the oldest pending
 	// record to gather a larger batch (default 2ms; negative: never wait).
 	// It stops waiting early once as many records are pending as the last
@@ -61,6 +88,10 @@ type Options struct {
 	MasterKey []byte
 	Logger    *slog.Logger     // the caller sets component=audit
 	Clock     func() time.Time // default time.Now
+
+	// syncFile fsyncs the log file (default (*os.File).Sync). Tests inject
+	// failures and delays through it.
+	syncFile func(*os.File) error
 }
 
 // Validate checks o and fills defaults. It does no I/O.
@@ -76,6 +107,13 @@ func (o *Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("audit: Mode %q: want %q or %q", o.Mode, ModeSync, ModeGroup))
 	}
+	switch o.Durability {
+	case "":
+		o.Durability = DurabilityFsync
+	case DurabilityFsync, DurabilityWrite:
+	default:
+		errs = append(errs, fmt.Errorf("audit: Durability %q: want %q or %q", o.Durability, DurabilityFsync, DurabilityWrite))
+	}
 	if len(o.MasterKey) != 32 {
 		errs = append(errs, errors.New("audit: MasterKey must be 32 bytes"))
 	}
@@ -84,6 +122,9 @@ func (o *Options) Validate() error {
 	}
 	if o.GroupWindow == 0 {
 		o.GroupWindow = DefaultGroupWindow
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = DefaultSyncInterval
 	}
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = DefaultCheckpointEvery
@@ -96,6 +137,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.syncFile == nil {
+		o.syncFile = (*os.File).Sync
 	}
 	return errors.Join(errs...)
 }
@@ -126,6 +170,17 @@ type Log struct {
 	err       error // sticky failure
 	closed    bool
 	wbuf      []byte
+
+	// Durability write (deferSync): commit only writes; the syncer fsyncs.
+	// deferSync is set once in Open, before any goroutine starts. synced is
+	// the last seq covered by a completed fsync and pendHead the newest head
+	// whose checkpoint record is written but not yet fsynced; both are
+	// guarded by mu.
+	deferSync bool
+	synced    uint64
+	pendHead  *Checkpoint
+	syncWake  chan struct{}
+	syncDone  chan struct{}
 
 	// qmu guards the group-mode queue and the closed state.
 	qmu       sync.Mutex
@@ -181,6 +236,14 @@ func Open(opts Options) (*Log, error) {
 			l.f.Close()
 		}
 		return nil, err
+	}
+	// Everything Open itself appended (a recovery record) is fsynced.
+	if opts.Durability == DurabilityWrite {
+		l.deferSync = true
+		l.synced = l.seq
+		l.syncWake = make(chan struct{}, 1)
+		l.syncDone = make(chan struct{})
+		go l.syncer()
 	}
 	go l.headWriter()
 	go l.run()
@@ -316,10 +379,12 @@ func (l *Log) Healthy() error {
 // Dir returns the audit directory.
 func (l *Log) Dir() string { return l.opts.Dir }
 
-// Emit appends e to the log and returns once it is durable. It fills e.Time
-// when zero. An error means the event was not (or not provably) recorded and
-// the caller must fail the access it describes. After a write or fsync
-// failure every Emit fails until the log is reopened.
+// Emit appends e to the log and returns once it is durable: fsynced with
+// DurabilityFsync, written to the log file (in the page cache, fsynced
+// shortly after by the syncer) with DurabilityWrite. It fills e.Time when
+// zero. An error means the event was not (or not provably) recorded and the
+// caller must fail the access it describes. After a write or fsync failure
+// (including a background fsync) every Emit fails until the log is reopened.
 func (l *Log) Emit(ctx context.Context, e Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("audit: emit: %w", err)
@@ -335,8 +400,8 @@ func (l *Log) Emit(ctx context.Context, e Event) error {
 		l.m.errors.Inc()
 		return err
 	}
-	if l.opts.Mode == ModeSync {
-		return l.emitSync(bp)
+	if l.opts.Mode == ModeSync || l.deferSync {
+		return l.emitDirect(bp)
 	}
 	l.qmu.Lock()
 	if l.qerr != nil {
@@ -367,7 +432,9 @@ func (l *Log) Emit(ctx context.Context, e Event) error {
 	}
 }
 
-func (l *Log) emitSync(bp *[]byte) error {
+// emitDirect commits one record under l.mu on the caller's goroutine: mode
+// sync, and durability write (where commit does not fsync).
+func (l *Log) emitDirect(bp *[]byte) error {
 	l.qmu.Lock()
 	qerr := l.qerr
 	l.qmu.Unlock()
@@ -457,7 +524,8 @@ func (l *Log) flushQueue() {
 
 // commit appends event records (evs), or a recovery record, then a
 // checkpoint if one is due (or forced by an interval tick with evs == nil),
-// with one write and one fsync. Caller holds l.mu.
+// with one write and one fsync. With deferSync it only writes: the new head,
+// if any, waits in pendHead for the syncer's next fsync. Caller holds l.mu.
 func (l *Log) commit(evs []*[]byte, recovery []byte) error {
 	if l.err != nil {
 		return l.err
@@ -496,11 +564,21 @@ func (l *Log) commit(evs []*[]byte, recovery []byte) error {
 	if _, err := l.f.Write(w); err != nil {
 		return l.fail(fmt.Errorf("audit: write: %w", err))
 	}
-	t0 := time.Now()
-	if err := l.f.Sync(); err != nil {
-		return l.fail(fmt.Errorf("audit: fsync: %w", err))
+	if l.deferSync {
+		if head != nil {
+			l.pendHead = head // newest wins; the head writer coalesces anyway
+		}
+		select {
+		case l.syncWake <- struct{}{}:
+		default:
+		}
+	} else {
+		t0 := time.Now()
+		if err := l.opts.syncFile(l.f); err != nil {
+			return l.fail(fmt.Errorf("audit: fsync: %w", err))
+		}
+		l.m.fsync.Observe(time.Since(t0).Seconds())
 	}
-	l.m.fsync.Observe(time.Since(t0).Seconds())
 	if len(evs) > 0 {
 		l.m.appends.Add(float64(len(evs)))
 		l.m.batch.Observe(float64(len(evs)))
@@ -510,9 +588,68 @@ func (l *Log) commit(evs []*[]byte, recovery []byte) error {
 	}
 	if head != nil {
 		l.m.checkpoints.Inc()
-		l.queueHead(*head)
+		if !l.deferSync {
+			l.queueHead(*head)
+		}
 	}
 	return nil
+}
+
+// syncer is the background fsync of durability write. Each round fsyncs
+// everything written before it started. Every write signals syncWake, so a
+// write during a round starts the next one at once: rounds follow each other
+// for as long as records keep coming, with no timer in between.
+func (l *Log) syncer() {
+	defer close(l.syncDone)
+	for {
+		select {
+		case <-l.stopCh:
+			return // Close does the final fsync
+		case <-l.syncWake:
+			l.syncOnce()
+		}
+		if d := l.opts.SyncInterval; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-l.stopCh:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// syncOnce fsyncs the records written so far and then hands the newest head
+// they cover to the head writer, so audit.head never names a record that is
+// not yet durable. It holds l.mu only to take and publish its snapshot, not
+// across the fsync, so writers go on appending meanwhile. A failed fsync
+// fails the log. Calls must not overlap (the syncer, then Close after the
+// syncer stopped).
+func (l *Log) syncOnce() {
+	l.mu.Lock()
+	if l.err != nil || l.seq == l.synced {
+		l.mu.Unlock()
+		return
+	}
+	// Every write up to target completed under l.mu, before this fsync.
+	from, target, head := l.synced+1, l.seq, l.pendHead
+	l.pendHead = nil
+	l.mu.Unlock()
+
+	t0 := time.Now()
+	err := l.opts.syncFile(l.f)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.fail(fmt.Errorf("audit: background fsync (records %d..%d written, not durable): %w", from, target, err))
+		return
+	}
+	l.m.fsync.Observe(time.Since(t0).Seconds())
+	l.synced = target
+	if head != nil {
+		l.queueHead(*head)
+	}
 }
 
 // appendCheckpoint appends a checkpoint record over the current last record
@@ -528,10 +665,15 @@ func (l *Log) appendCheckpoint(w []byte, now time.Time) ([]byte, Checkpoint) {
 	return w, signCheckpoint(l.priv, l.keyID, l.seq, string(l.prevHex[:]), now)
 }
 
-// fail records the first failure; every later Emit returns it. Caller holds l.mu.
+// fail records the first failure; every later Emit returns it. A later
+// failure is logged but does not replace the first. Caller holds l.mu.
 func (l *Log) fail(err error) error {
-	l.err = fmt.Errorf("%w: %w", ErrFailed, err)
 	l.m.errors.Inc()
+	if l.err != nil {
+		l.log.Error("audit: another failure after the log failed", "err", err)
+		return l.err
+	}
+	l.err = fmt.Errorf("%w: %w", ErrFailed, err)
 	l.log.Error("audit: log failed; refusing further events", "err", err)
 	l.qmu.Lock()
 	if l.qerr == nil || errors.Is(l.qerr, ErrClosed) {
@@ -593,8 +735,8 @@ func (l *Log) headWriter() {
 	}
 }
 
-// Close writes every pending record, a final checkpoint and head, and
-// closes the log. Later Emits fail with ErrClosed. Close is idempotent; it
+// Close writes every pending record and a final checkpoint, fsyncs them
+// (also with DurabilityWrite), writes the final head, and closes the log. Later Emits fail with ErrClosed. Close is idempotent; it
 // returns the sticky failure, if any.
 func (l *Log) Close() error {
 	l.qmu.Lock()
@@ -607,12 +749,20 @@ func (l *Log) Close() error {
 	l.qmu.Unlock()
 	close(l.stopCh)
 	<-l.doneCh // drains the group queue
+	if l.deferSync {
+		<-l.syncDone
+	}
 	l.mu.Lock()
 	if l.err == nil && l.sinceCkpt > 0 {
 		_ = l.commit(nil, nil)
 	}
-	err := l.err
 	l.closed = true
+	l.mu.Unlock()
+	if l.deferSync {
+		l.syncOnce() // the final fsync; it queues the final head
+	}
+	l.mu.Lock()
+	err := l.err
 	l.mu.Unlock()
 	close(l.headWake)
 	<-l.headDone // writes the final head

@@ -14,7 +14,7 @@ func newMetrics() *metrics {
 	return &metrics{
 		appends: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gatehouse", Subsystem: "audit", Name: "appends_total",
-			Help: "Audit event records made durable.",
+			Help: "Audit event records appended (durability fsync: made durable; write: written, fsynced in the background).",
 		}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gatehouse", Subsystem: "audit", Name: "errors_total",
@@ -26,7 +26,7 @@ func newMetrics() *metrics {
 		}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "gatehouse", Subsystem: "audit", Name: "batch_records",
-			Help:    "Event records per write+fsync.",
+			Help:    "Event records per write (durability fsync: per write+fsync).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -67,6 +67,8 @@ type Store struct {
 // Audit configures the hash-chained audit log.
 type Audit struct {
 	Mode               string        `yaml:"mode" doc:"sync (fsync per record) or group (batched fsync; each request waits for its batch)"`
+	Durability         string        `yaml:"durability" doc:"fsync (a request waits for its record's fsync) or write (it waits for write(2) only and fsync follows in the background: faster, but an OS crash or power loss can lose the last few ms of records)"`
+	SyncInterval       time.Duration `yaml:"sync_interval" doc:"with durability write: at most one background fsync per interval (bounds what an OS crash can lose)"`
 	GroupWindow        time.Duration `yaml:"group_window" doc:"longest a record waits for its batch in group mode"`
 	CheckpointEvery    int           `yaml:"checkpoint_every" doc:"records between signed checkpoints"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval" doc:"time between signed checkpoints"`
@@ -132,6 +134,8 @@ func Default() Config {
 		Store: Store{Driver: "sqlite"},
 		Audit: Audit{
 			Mode:               "group",
+			Durability:         "fsync",
+			SyncInterval:       5 * time.Millisecond,
 			GroupWindow:        2 * time.Millisecond,
 			CheckpointEvery:    1000,
 			CheckpointInterval: 10 * time.Second,

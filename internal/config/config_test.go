@@ -157,3 +157,33 @@ func TestS3BackendValidation(t *testing.T) {
 	require.NoError(t, err, "an empty s3.listen disables the gateway")
 	require.Empty(t, cfg.S3.Listen)
 }
+
+func TestAuditDurability(t *testing.T) {
+	cfg, err := Load("", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, "fsync", cfg.Audit.Durability, "the default waits for fsync")
+
+	cfg, err = Load(writeFile(t, "audit:\n  durability: write\n"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, "write", cfg.Audit.Durability)
+
+	cfg, err = Load("", envMap(map[string]string{"GATEHOUSE_AUDIT_DURABILITY": "write"}), nil)
+	require.NoError(t, err)
+	require.Equal(t, "write", cfg.Audit.Durability)
+
+	for _, bogus := range []string{"bogus", "", "WRITE", "fsync "} {
+		_, err = Load(writeFile(t, "audit:\n  durability: \""+bogus+"\"\n"), nil, nil)
+		require.ErrorContains(t, err, `audit.durability: must be fsync or write, got "`+bogus+`"`)
+	}
+	_, err = Load("", nil, []Override{{Path: "audit.durability", Value: "bogus"}})
+	require.ErrorContains(t, err, "audit.durability: must be fsync or write")
+
+	require.Equal(t, 5*time.Millisecond, cfg.Audit.SyncInterval)
+	cfg, err = Load(writeFile(t, "audit:\n  durability: write\n  sync_interval: 20ms\n"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, 20*time.Millisecond, cfg.Audit.SyncInterval)
+	for _, bad := range []string{"0s", "-1ms", "2s"} {
+		_, err = Load(writeFile(t, "audit:\n  sync_interval: "+bad+"\n"), nil, nil)
+		require.ErrorContains(t, err, "audit.sync_interval: must be between 1ns and 1s")
+	}
+}

@@ -413,6 +413,14 @@ func (c *Config) Validate() []error {
 	default:
 		bad("audit.mode", "must be sync or group, got %q", c.Audit.Mode)
 	}
+	switch c.Audit.Durability {
+	case "fsync", "write":
+	default:
+		bad("audit.durability", "must be fsync or write, got %q", c.Audit.Durability)
+	}
+	if c.Audit.SyncInterval <= 0 || c.Audit.SyncInterval > time.Second {
+		bad("audit.sync_interval", "must be between 1ns and 1s, got %s", c.Audit.SyncInterval)
+	}
 	if c.Audit.GroupWindow <= 0 || c.Audit.GroupWindow > time.Second {
 		bad("audit.group_window", "must be between 1ns and 1s, got %s", c.Audit.GroupWindow)
 	}

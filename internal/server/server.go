@@ -155,6 +155,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.Audit, err = audit.Open(audit.Options{
 		Dir:                cfg.AuditDir(),
 		Mode:               cfg.Audit.Mode,
+		Durability:         cfg.Audit.Durability,
+		SyncInterval:       cfg.Audit.SyncInterval,
 		GroupWindow:        cfg.Audit.GroupWindow,
 		CheckpointEvery:    cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval,
@@ -163,6 +165,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: open audit log: %w", err)
+	}
+	if cfg.Audit.Durability == audit.DurabilityWrite {
+		log.Warn("audit durability=write: records are acknowledged before fsync; an OS crash can lose the last few ms of records", "sync_interval", cfg.Audit.SyncInterval)
 	}
 	// The audit log closes before the store so its final flush sees a live process.
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)

@@ -51,14 +51,21 @@ import (
 type Target string
 
 const (
-	Versitygw      Target = "versitygw"
-	Proxy          Target = "proxy"
-	Gateway        Target = "gateway"
-	GatewayNoAudit Target = "gateway-noaudit"
+	Versitygw Target = "versitygw"
+	Proxy     Target = "proxy"
+	Gateway   Target = "gateway"
+	// GatewayAuditWrite is the gateway with the audit log at durability
+	// "write" (acknowledged once written, fsynced right after).
+	GatewayAuditWrite Target = "gateway-auditwrite"
+	GatewayNoAudit    Target = "gateway-noaudit"
 )
 
 // Targets in report order.
-var Targets = []Target{Versitygw, Proxy, Gateway, GatewayNoAudit}
+var Targets = []Target{Versitygw, Proxy, Gateway, GatewayAuditWrite, GatewayNoAudit}
+
+// smallOnly reports whether t runs only the 1 KiB scenario (it differs
+// from the gateway only in its audit log).
+func smallOnly(t Target) bool { return t == GatewayNoAudit || t == GatewayAuditWrite }
 
 const (
 	accountID = "000000000000"
@@ -93,6 +100,7 @@ type Env struct {
 	dir     string
 	st      *sqlite.Store
 	log     *audit.Log
+	logW    *audit.Log // durability "write"
 	be      *s3backend.Backend
 	servers []*httptest.Server
 	proxyTr *http.Transport
@@ -181,6 +189,9 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 	if e.log, err = audit.Open(audit.Options{Dir: e.AuditDir, Mode: audit.ModeGroup, MasterKey: master}); err != nil {
 		return nil, fmt.Errorf("s3bench: audit: %w", err)
 	}
+	if e.logW, err = audit.Open(audit.Options{Dir: e.AuditDir + "-write", Durability: audit.DurabilityWrite, MasterKey: master}); err != nil {
+		return nil, fmt.Errorf("s3bench: audit (write): %w", err)
+	}
 	kr, err := credentials.LoadOrCreateKeyring(ctx, e.st, master, nil)
 	if err != nil {
 		return nil, fmt.Errorf("s3bench: keyring: %w", err)
@@ -225,9 +236,12 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range []Target{Gateway, GatewayNoAudit} {
+	for _, t := range []Target{Gateway, GatewayAuditWrite, GatewayNoAudit} {
 		var em audit.Emitter = e.log
-		if t == GatewayNoAudit {
+		switch t {
+		case GatewayAuditWrite:
+			em = e.logW
+		case GatewayNoAudit:
 			em = discard{}
 		}
 		gw, err := s3gw.New(s3gw.Options{Backend: e.be, Verifier: v, Authorizer: svc, Audit: em,
@@ -262,6 +276,9 @@ func (e *Env) Close() error {
 	var errs []error
 	if e.be != nil {
 		errs = append(errs, e.emptyBucket(context.Background()))
+	}
+	if e.logW != nil {
+		errs = append(errs, e.logW.Close())
 	}
 	if e.log != nil {
 		errs = append(errs, e.log.Close())
