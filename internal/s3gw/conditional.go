@@ -23,9 +23,13 @@ import (
 //   - If-None-Match accepts only "*", and If-Match and If-None-Match cannot be
 //     combined: 501 NotImplemented, as S3 answers.
 //
-// The atomic check is the backend's when it is a backend.ConditionalWriter
-// (local). Otherwise the gateway holds a per-key lock around check and
-// write, which serializes conditional writes of this gateway process only.
+// The atomic check is the backend's: a backend.ConditionalWriter (local)
+// re-evaluates the precondition under its own per-key lock, and a
+// backend.UnchangedWriter (s3) has its store publish only if the object is
+// still as the first check saw it (If-None-Match: * or If-Match: "<ETag>"
+// on the wire), which holds across gateway processes. Otherwise (the s3
+// backend with StageUploads) the gateway holds a per-key lock around check
+// and write, which serializes conditional writes of this process only.
 
 var errConditionalConflict = func() *Error {
 	return s3err("ConditionalRequestConflict", http.StatusConflict,
@@ -132,16 +136,33 @@ func deleteCondition(list string, hasIM bool, size int64, lm time.Time) backend.
 	}
 }
 
-// checkNow evaluates cond against the object as it is now.
-func (g *Gateway) checkNow(ctx context.Context, bucket, key string, cond backend.Precondition) error {
+// checkNow evaluates cond against the object as it is now, and returns
+// what it saw.
+func (g *Gateway) checkNow(ctx context.Context, bucket, key string, cond backend.Precondition) (backend.Unchanged, error) {
 	info, err := g.o.Backend.HeadObject(ctx, bucket, key)
 	switch {
 	case errors.Is(err, backend.ErrNoSuchKey):
-		return cond(nil)
+		return backend.Unchanged{Absent: true}, cond(nil)
 	case err != nil:
-		return err
+		return backend.Unchanged{}, err
 	}
-	return cond(&info)
+	return backend.Unchanged{ETag: info.ETag}, cond(&info)
+}
+
+// unchangedWriter returns the backend as an UnchangedWriter when it can
+// check conditional writes at its store.
+func (g *Gateway) unchangedWriter() (backend.UnchangedWriter, bool) {
+	uw, ok := g.o.Backend.(backend.UnchangedWriter)
+	return uw, ok && uw.WritesIfUnchanged()
+}
+
+// lostRace turns the store's refusal of an UnchangedWriter call into the
+// answer for a write that passed the first check but not the second.
+func lostRace(err error) error {
+	if errors.Is(err, backend.ErrPreconditionFailed) {
+		return errConditionalConflict()
+	}
+	return err
 }
 
 // atCommit wraps cond for the check done when publishing: by then a failure
@@ -155,30 +176,39 @@ func atCommit(cond backend.Precondition) backend.Precondition {
 	}
 }
 
-// putObjectIf stores the object, under cond when it is not nil.
-func (g *Gateway) putObjectIf(ctx context.Context, rq *request, body io.Reader, size int64, meta backend.Metadata, cond backend.Precondition) (backend.ObjectInfo, error) {
+// putObjectIf stores the object, under cond when it is not nil; seen is
+// what the first check of cond saw.
+func (g *Gateway) putObjectIf(ctx context.Context, rq *request, body io.Reader, size int64, meta backend.Metadata, cond backend.Precondition, seen backend.Unchanged) (backend.ObjectInfo, error) {
 	if cond == nil {
 		return g.o.Backend.PutObject(ctx, rq.bucket, rq.key, body, size, meta)
 	}
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.PutObjectIf(ctx, rq.bucket, rq.key, body, size, meta, atCommit(cond))
 	}
+	if uw, ok := g.unchangedWriter(); ok {
+		info, err := uw.PutObjectIfUnchanged(ctx, rq.bucket, rq.key, body, size, meta, seen)
+		return info, lostRace(err)
+	}
 	defer g.keys.Lock(rq.bucket + "/" + rq.key)()
-	if err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
+	if _, err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	return g.o.Backend.PutObject(ctx, rq.bucket, rq.key, body, size, meta)
 }
 
-func (g *Gateway) completeIf(ctx context.Context, rq *request, id string, parts []backend.CompletePart, cond backend.Precondition) (backend.ObjectInfo, error) {
+func (g *Gateway) completeIf(ctx context.Context, rq *request, id string, parts []backend.CompletePart, cond backend.Precondition, seen backend.Unchanged) (backend.ObjectInfo, error) {
 	if cond == nil {
 		return g.o.Backend.CompleteMultipartUpload(ctx, rq.bucket, rq.key, id, parts)
 	}
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.CompleteMultipartUploadIf(ctx, rq.bucket, rq.key, id, parts, atCommit(cond))
 	}
+	if uw, ok := g.unchangedWriter(); ok {
+		info, err := uw.CompleteMultipartUploadIfUnchanged(ctx, rq.bucket, rq.key, id, parts, seen)
+		return info, lostRace(err)
+	}
 	defer g.keys.Lock(rq.bucket + "/" + rq.key)()
-	if err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
+	if _, err := g.checkNow(ctx, rq.bucket, rq.key, atCommit(cond)); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	return g.o.Backend.CompleteMultipartUpload(ctx, rq.bucket, rq.key, id, parts)
@@ -193,8 +223,22 @@ func (g *Gateway) deleteIf(ctx context.Context, bucket, key string, cond backend
 	if cw, ok := g.o.Backend.(backend.ConditionalWriter); ok {
 		return cw.DeleteObjectIf(ctx, bucket, key, cond)
 	}
+	if uw, ok := g.unchangedWriter(); ok {
+		// Check, then delete only what was checked; if the object changed
+		// in between, check again (a bounded number of times).
+		for range 3 {
+			seen, err := g.checkNow(ctx, bucket, key, cond)
+			if err != nil {
+				return err
+			}
+			if err := uw.DeleteObjectIfUnchanged(ctx, bucket, key, seen); !errors.Is(err, backend.ErrPreconditionFailed) {
+				return err
+			}
+		}
+		return errConditionalConflict()
+	}
 	defer g.keys.Lock(bucket + "/" + key)()
-	if err := g.checkNow(ctx, bucket, key, cond); err != nil {
+	if _, err := g.checkNow(ctx, bucket, key, cond); err != nil {
 		return err
 	}
 	return g.o.Backend.DeleteObject(ctx, bucket, key)

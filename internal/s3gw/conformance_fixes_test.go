@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
+	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 )
 
 // Regression tests for the versitygw full-flow deviations fixed in the
@@ -32,20 +34,27 @@ import (
 type plainBackend struct{ backend.Backend }
 
 // newCondEnvs returns an env on the local backend (atomic check in the
-// backend) and one on the same backend without ConditionalWriter.
-func newCondEnvs(t *testing.T) map[string]*env {
+// backend) and one on the same backend without ConditionalWriter. With
+// versitygw (GATEHOUSE_TEST_S3_ENDPOINT, set by .ci/run), withStore adds one
+// on the s3 backend without StageUploads, where versitygw checks the
+// conditions the gateway forwards (backend.UnchangedWriter).
+func newCondEnvs(t *testing.T, withStore bool) map[string]*env {
 	lb, err := local.Open(filepath.Join(t.TempDir(), "objects"))
 	require.NoError(t, err)
 	t.Cleanup(func() { lb.Close() })
 	require.NoError(t, lb.CreateBucket(context.Background(), "data"))
-	return map[string]*env{"local": newEnv(t), "gateway-lock": newEnv(t, envOptions{backend: plainBackend{lb}})}
+	envs := map[string]*env{"local": newEnv(t), "gateway-lock": newEnv(t, envOptions{backend: plainBackend{lb}})}
+	if withStore && os.Getenv("GATEHOUSE_TEST_S3_ENDPOINT") != "" {
+		envs["s3-store-checks"] = newEnv(t, envOptions{backend: versitygwBackendStaged(t, false)})
+	}
+	return envs
 }
 
 func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func TestConditionalPutAndComplete(t *testing.T) {
 	ctx := context.Background()
-	for name, e := range newCondEnvs(t) {
+	for name, e := range newCondEnvs(t, true) {
 		t.Run(name, func(t *testing.T) {
 			c := e.client(e.creds("alice", roleARNs.admin, ""))
 			etag := `"` + md5hex("v1") + `"`
@@ -110,9 +119,11 @@ func TestConditionalPutAndComplete(t *testing.T) {
 
 // TestConditionalPutRace: concurrent conditional writes of one key; exactly
 // one wins, the others get 412 (or 409 if they passed the first check).
+// Not run on versitygw: with the s3 backend the atomicity is the store's,
+// and versitygw v1.8.0 checks before it writes (AWS S3 is atomic).
 func TestConditionalPutRace(t *testing.T) {
 	ctx := context.Background()
-	for name, e := range newCondEnvs(t) {
+	for name, e := range newCondEnvs(t, false) {
 		t.Run(name, func(t *testing.T) {
 			c := e.client(e.creds("alice", roleARNs.admin, ""))
 			require.NoError(t, put(t, c, "data", "race-match", "v1"))
@@ -191,9 +202,71 @@ func TestConditionalPutConflict(t *testing.T) {
 	}
 }
 
+// racingStore lets another gateway process replace the object on the store
+// between this gateway's first check and its conditional publish.
+type racingStore struct{ *s3backend.Backend }
+
+func (r racingStore) PutObjectIfUnchanged(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u backend.Unchanged) (backend.ObjectInfo, error) {
+	if _, err := r.Backend.PutObject(ctx, bucket, key, strings.NewReader("concurrent"), 10, backend.Metadata{}); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	return r.Backend.PutObjectIfUnchanged(ctx, bucket, key, body, size, meta, u)
+}
+
+func (r racingStore) CompleteMultipartUploadIfUnchanged(ctx context.Context, bucket, key, uploadID string, parts []backend.CompletePart, u backend.Unchanged) (backend.ObjectInfo, error) {
+	if _, err := r.Backend.PutObject(ctx, bucket, key, strings.NewReader("concurrent"), 10, backend.Metadata{}); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	return r.Backend.CompleteMultipartUploadIfUnchanged(ctx, bucket, key, uploadID, parts, u)
+}
+
+// TestConditionalWriteConflictAtStore: with the s3 backend, a write that
+// passed the gateway's check but lost the race at the store (as with two
+// gateway processes) is refused by the store: 409, the other write kept.
+func TestConditionalWriteConflictAtStore(t *testing.T) {
+	if os.Getenv("GATEHOUSE_TEST_S3_ENDPOINT") == "" && os.Getenv("CI") != "true" {
+		t.Skip("needs versitygw (GATEHOUSE_TEST_S3_ENDPOINT)")
+	}
+	ctx := context.Background()
+	e := newEnv(t, envOptions{backend: racingStore{versitygwBackendStaged(t, false)}})
+	c := e.client(e.creds("alice", roleARNs.admin, ""))
+	require.NoError(t, put(t, c, "data", "k", "v1"))
+	for _, tc := range []struct {
+		name            string
+		key             string
+		ifMatch, ifNone *string
+	}{
+		{"if-match", "k", aws.String(md5hex("v1")), nil},
+		{"if-none-match", "fresh", nil, aws.String("*")},
+	} {
+		for _, op := range []string{"PutObject", "CompleteMultipartUpload"} {
+			_, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("fresh")})
+			require.NoError(t, err)
+			require.NoError(t, put(t, c, "data", "k", "v1"))
+			if op == "PutObject" {
+				_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
+					Body: strings.NewReader("mine"), IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone})
+			} else {
+				mp, cerr := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(tc.key)})
+				require.NoError(t, cerr)
+				part, perr := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
+					UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("mine")})
+				require.NoError(t, perr)
+				_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("data"),
+					Key: aws.String(tc.key), UploadId: mp.UploadId, IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone,
+					MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+			}
+			require.Equal(t, "ConditionalRequestConflict", apiCode(err), "%s %s: %v", op, tc.name, err)
+			got, gerr := getString(t, c, "data", tc.key)
+			require.NoError(t, gerr)
+			require.Equal(t, "concurrent", got, "%s %s: the concurrent write is kept", op, tc.name)
+		}
+	}
+}
+
 func TestConditionalDelete(t *testing.T) {
 	ctx := context.Background()
-	for name, e := range newCondEnvs(t) {
+	for name, e := range newCondEnvs(t, true) {
 		t.Run(name, func(t *testing.T) {
 			c := e.client(e.creds("alice", roleARNs.admin, ""))
 			etag := md5hex("v1")
@@ -543,7 +616,7 @@ func TestAbortIfMatchInitiatedTime(t *testing.T) {
 
 func TestConditionalDeleteObjects(t *testing.T) {
 	ctx := context.Background()
-	for name, e := range newCondEnvs(t) {
+	for name, e := range newCondEnvs(t, true) {
 		t.Run(name, func(t *testing.T) {
 			c := e.client(e.creds("alice", roleARNs.admin, ""))
 			for _, k := range []string{"a", "b", "c", "d"} {

@@ -159,15 +159,16 @@ func (g *Gateway) completeMultipartUpload(w *respWriter, rq *request) error {
 	if err := g.checkMPObjectSize(ctx, rq, id, parts); err != nil {
 		return err
 	}
+	var seen backend.Unchanged
 	if cond != nil {
-		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+		if seen, err = g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
 			return err
 		}
 	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.completeIf(ctx, rq, id, parts, cond)
+	info, err := g.completeIf(ctx, rq, id, parts, cond, seen)
 	if err != nil {
 		return err
 	}

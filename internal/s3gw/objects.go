@@ -348,9 +348,10 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	var seen backend.Unchanged
 	if cond != nil {
 		// Refuse before reading the body; checked again when publishing.
-		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+		if seen, err = g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
 			return err
 		}
 	}
@@ -358,7 +359,7 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.putObjectIf(ctx, rq, body, size, meta, cond)
+	info, err := g.putObjectIf(ctx, rq, body, size, meta, cond, seen)
 	if err != nil {
 		return err
 	}
@@ -476,7 +477,7 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 		if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 			return err
 		}
-		if err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
+		if _, err := g.checkNow(ctx, rq.bucket, rq.key, cond); err != nil {
 			return err
 		}
 	}

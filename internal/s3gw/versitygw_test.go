@@ -24,6 +24,12 @@ import (
 // versitygw is unavailable, except with CI=true.
 func versitygwBackend(t *testing.T) *s3backend.Backend {
 	t.Helper()
+	return versitygwBackendStaged(t, true)
+}
+
+// versitygwBackendStaged is versitygwBackend with StageUploads as given.
+func versitygwBackendStaged(t *testing.T, stage bool) *s3backend.Backend {
+	t.Helper()
 	ep := os.Getenv("GATEHOUSE_TEST_S3_ENDPOINT")
 	if ep == "" {
 		_, file, _, _ := runtime.Caller(0)
@@ -40,7 +46,7 @@ func versitygwBackend(t *testing.T) *s3backend.Backend {
 	// versitygw v1.8.0 commits a truncated body when an upload is aborted:
 	// stage uploads (see s3backend.Options.StageUploads).
 	be, err := s3backend.New(s3backend.Options{Endpoint: ep, AccessKeyID: "gatehouse-test", SecretAccessKey: "gatehouse-test-secret",
-		StageUploads: true})
+		StageUploads: stage})
 	require.NoError(t, err)
 	ctx := context.Background()
 	// The gateway's tests use the bucket names "data" and "other".

@@ -45,6 +45,9 @@ var (
 	// ErrInvalidUploadIDMarker: ListMultipartUploads got an upload-id-marker
 	// that is malformed or names no upload at the key marker.
 	ErrInvalidUploadIDMarker = errors.New("backend: invalid upload id marker")
+	// ErrPreconditionFailed: an UnchangedWriter's condition did not hold
+	// when the object was to be published; nothing changed.
+	ErrPreconditionFailed = errors.New("backend: the object changed since it was checked")
 )
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
@@ -197,6 +200,30 @@ type ConditionalWriter interface {
 	PutObjectIf(ctx context.Context, bucket, key string, body io.Reader, size int64, meta Metadata, cond Precondition) (ObjectInfo, error)
 	CompleteMultipartUploadIf(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, cond Precondition) (ObjectInfo, error)
 	DeleteObjectIf(ctx context.Context, bucket, key string, cond Precondition) error
+}
+
+// Unchanged is a condition a remote store checks atomically with publishing
+// a write: the key is still absent (Absent), or still holds the object with
+// ETag (If-None-Match: * or If-Match: "<ETag>" on the S3 wire).
+type Unchanged struct {
+	Absent bool
+	ETag   string
+}
+
+// UnchangedWriter is an optional capability of backends in front of a store
+// that checks conditional writes itself (the s3 backend: S3 If-Match /
+// If-None-Match). The gateway checks a request's precondition first and then
+// asks the store to publish only if the object is as that check saw it, so
+// conditional writes stay atomic across gateway processes. Each method
+// returns ErrPreconditionFailed, having changed nothing, when the object
+// changed. WritesIfUnchanged reports whether the methods can be used in the
+// backend's configuration; when it is false the caller serializes
+// conditional writes itself.
+type UnchangedWriter interface {
+	WritesIfUnchanged() bool
+	PutObjectIfUnchanged(ctx context.Context, bucket, key string, body io.Reader, size int64, meta Metadata, u Unchanged) (ObjectInfo, error)
+	CompleteMultipartUploadIfUnchanged(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, u Unchanged) (ObjectInfo, error)
+	DeleteObjectIfUnchanged(ctx context.Context, bucket, key string, u Unchanged) error
 }
 
 // BucketAdmin is an optional capability: creating and removing buckets
