@@ -69,9 +69,11 @@ func newBenchAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Audit append throughput and latency: group mode, sync mode and the raw write+fsync floor",
-		Long: `Runs three scenarios interleaved in rounds on the same disk:
+		Long: `Runs four scenarios interleaved in rounds on the same disk:
   group   audit log in group-commit mode, --concurrency emitters
   sync    audit log in sync mode (one fsync per record), --sync-concurrency emitters
+  write   audit log at durability write (acknowledged after write(2), fsync paced
+          in the background), --sync-concurrency emitters
   floor   a plain loop of one ~500-byte write and one fsync, one goroutine
 and reports events/s and p50/p99 append latency, with ratios vs the floor.`,
 		Args:         cobra.NoArgs,
@@ -83,8 +85,8 @@ and reports events/s and p50/p99 append latency, with ratios vs the floor.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&o.duration, "duration", 30*time.Second, "total measured time, split across scenarios and rounds")
 	fl.IntVar(&o.concurrency, "concurrency", 256, "concurrent emitters in group mode")
-	fl.IntVar(&o.syncConcurrency, "sync-concurrency", 1, "concurrent emitters in sync mode")
-	fl.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (group, sync, floor in each)")
+	fl.IntVar(&o.syncConcurrency, "sync-concurrency", 1, "concurrent emitters in sync mode and at durability write")
+	fl.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (group, sync, write, floor in each)")
 	fl.StringVar(&o.dir, "dir", "", "scratch directory on the disk to measure (default: a new temp dir, removed after)")
 	return cmd
 }
@@ -141,16 +143,18 @@ func runAuditBench(ctx context.Context, out io.Writer, o auditBenchOpts) error {
 	if _, err := rand.Read(key); err != nil {
 		return err
 	}
-	slot := o.duration / time.Duration(3*o.rounds)
-	fmt.Fprintf(out, "gatehouse bench audit: %d rounds x 3 scenarios x %s, dir %s\n", o.rounds, slot, dir)
+	scenarios := []string{"group", "sync", "write", "floor"}
+	slot := o.duration / time.Duration(len(scenarios)*o.rounds)
+	fmt.Fprintf(out, "gatehouse bench audit: %d rounds x %d scenarios x %s, dir %s\n", o.rounds, len(scenarios), slot, dir)
 
 	results := map[string]*benchResult{
 		"group": {name: "group", conc: o.concurrency},
 		"sync":  {name: "sync", conc: o.syncConcurrency},
+		"write": {name: "write", conc: o.syncConcurrency},
 		"floor": {name: "floor", conc: 1},
 	}
 	for round := range o.rounds {
-		for _, name := range []string{"group", "sync", "floor"} {
+		for _, name := range scenarios {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -177,7 +181,7 @@ func runAuditBench(ctx context.Context, out io.Writer, o auditBenchOpts) error {
 	floor := results["floor"]
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\temitters\tevents\tevents/s\tp50\tp99\tp99.9\tmax\tx floor events/s\t")
-	for _, name := range []string{"group", "sync", "floor"} {
+	for _, name := range scenarios {
 		r := results[name]
 		slices.Sort(r.lat)
 		ratio := 0.0
@@ -211,7 +215,11 @@ func benchEvent(w, i int) audit.Event {
 }
 
 func benchLog(ctx context.Context, dir, mode string, conc int, key []byte, d time.Duration) (*benchResult, error) {
-	l, err := audit.Open(audit.Options{Dir: dir, Mode: mode, MasterKey: key})
+	o := audit.Options{Dir: dir, Mode: mode, MasterKey: key}
+	if mode == "write" {
+		o.Mode, o.Durability = audit.ModeSync, audit.DurabilityWrite
+	}
+	l, err := audit.Open(o)
 	if err != nil {
 		return nil, err
 	}
