@@ -18,24 +18,33 @@ import (
 
 const upperhex = "0123456789ABCDEF"
 
-// isUnreserved reports whether c is in the RFC 3986 unreserved set that the
-// SigV4 UriEncode leaves alone: A-Z a-z 0-9 - . _ ~
-func isUnreserved(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
+// unreserved marks the RFC 3986 unreserved set that the SigV4 UriEncode
+// leaves alone: A-Z a-z 0-9 - . _ ~
+var unreserved = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return t
+}()
 
 // appendURIEncode appends s encoded the SigV4 way (UriEncode in the AWS
 // docs): every byte outside the unreserved set becomes %XX with uppercase hex;
 // '/' is kept when keepSlash.
 func appendURIEncode(dst []byte, s string, keepSlash bool) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isUnreserved(c) || keepSlash && c == '/' {
-			dst = append(dst, c)
-			continue
+	for i := 0; i < len(s); {
+		// Copy the run of bytes that stay as they are in one append.
+		j := i
+		for j < len(s) && (unreserved[s[j]] || keepSlash && s[j] == '/') {
+			j++
 		}
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		c := s[j]
 		dst = append(dst, '%', upperhex[c>>4], upperhex[c&15])
+		i = j + 1
 	}
 	return dst
 }
@@ -55,37 +64,75 @@ func unhex(c byte) (byte, bool) {
 // percentDecode decodes %XX escapes; with plusSpace a '+' becomes a space
 // (query strings). A malformed escape makes ok false.
 func percentDecode(s string, plusSpace bool) (out string, ok bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' || plusSpace && s[i] == '+' {
-			n++
-		}
-	}
-	if n == 0 {
+	if strings.IndexByte(s, '%') < 0 && (!plusSpace || strings.IndexByte(s, '+') < 0) {
 		return s, true
 	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '%':
-			if i+2 >= len(s) {
-				return "", false
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return "", false
-			}
-			b = append(b, hi<<4|lo)
-			i += 2
-		case plusSpace && c == '+':
-			b = append(b, ' ')
-		default:
-			b = append(b, c)
+	var b strings.Builder // one allocation, which String does not copy
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		// Copy the run up to the next escape or '+' in one write.
+		j := i
+		for j < len(s) && s[j] != '%' && !(plusSpace && s[j] == '+') {
+			j++
 		}
+		b.WriteString(s[i:j])
+		if j == len(s) {
+			break
+		}
+		if s[j] == '+' {
+			b.WriteByte(' ')
+			i = j + 1
+			continue
+		}
+		if j+2 >= len(s) {
+			return "", false
+		}
+		hi, ok1 := unhex(s[j+1])
+		lo, ok2 := unhex(s[j+2])
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		b.WriteByte(hi<<4 | lo)
+		i = j + 3
 	}
-	return string(b), true
+	return b.String(), true
+}
+
+// appendDecodedURIEncode appends the UriEncode (keeping '/') of s after
+// percentDecode(s, false), without building the decoded string. ok is false
+// when percentDecode would fail.
+func appendDecodedURIEncode(dst []byte, s string) ([]byte, bool) {
+	start := len(dst)
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && (unreserved[s[j]] || s[j] == '/') {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		c := s[j]
+		i = j + 1
+		if c == '%' {
+			if j+2 >= len(s) {
+				return dst[:start], false
+			}
+			hi, ok1 := unhex(s[j+1])
+			lo, ok2 := unhex(s[j+2])
+			if !ok1 || !ok2 {
+				return dst[:start], false
+			}
+			c = hi<<4 | lo
+			i = j + 3
+			if unreserved[c] || c == '/' {
+				dst = append(dst, c)
+				continue
+			}
+		}
+		dst = append(dst, '%', upperhex[c>>4], upperhex[c&15])
+	}
+	return dst, true
 }
 
 // appendCanonicalURI appends the canonical URI for rawPath, the path exactly
@@ -106,11 +153,7 @@ func appendCanonicalURI(dst []byte, rawPath string, s3, normalize bool) ([]byte,
 		return append(dst, '/'), true
 	}
 	if s3 {
-		p, ok := percentDecode(rawPath, false)
-		if !ok {
-			return dst, false
-		}
-		return appendURIEncode(dst, p, true), true
+		return appendDecodedURIEncode(dst, rawPath)
 	}
 	if normalize {
 		rawPath = normalizePath(rawPath)
@@ -153,10 +196,18 @@ func normalizePath(p string) string {
 	return r
 }
 
-// queryParam is one decoded query parameter, kept with its encoded form.
+// queryParam is one query parameter: its decoded name, its value as sent,
+// and both in the SigV4 canonical encoding.
 type queryParam struct {
-	key, value       string // decoded
+	key              string // decoded
+	rawValue         string // as sent (its escapes are valid); see value
 	encKey, encValue string // SigV4 UriEncoded
+}
+
+// value returns the decoded value.
+func (p *queryParam) value() string {
+	v, _ := percentDecode(p.rawValue, true) // validated by appendQueryParams
+	return v
 }
 
 // parseQuery splits a raw query string into parameters in wire order. '+'
@@ -167,7 +218,12 @@ func parseQuery(raw string) (params []queryParam, ok bool) {
 	if raw == "" {
 		return nil, true
 	}
-	params = make([]queryParam, 0, strings.Count(raw, "&")+1)
+	return appendQueryParams(make([]queryParam, 0, strings.Count(raw, "&")+1), raw)
+}
+
+// appendQueryParams is parseQuery appending to params, so that the caller
+// can reuse its storage. Values are decoded only on demand (value).
+func appendQueryParams(params []queryParam, raw string) ([]queryParam, bool) {
 	for raw != "" {
 		var piece string
 		piece, raw, _ = strings.Cut(raw, "&")
@@ -175,14 +231,70 @@ func parseQuery(raw string) (params []queryParam, ok bool) {
 			continue
 		}
 		k, v, _ := strings.Cut(piece, "=")
-		dk, ok1 := percentDecode(k, true)
-		dv, ok2 := percentDecode(v, true)
-		if !ok1 || !ok2 {
+		p := queryParam{rawValue: v}
+		var ok bool
+		if p.key, p.encKey, ok = parseComponent(k, true); !ok {
 			return nil, false
 		}
-		params = append(params, queryParam{key: dk, value: dv})
+		if _, p.encValue, ok = parseComponent(v, false); !ok {
+			return nil, false
+		}
+		params = append(params, p)
 	}
 	return params, true
+}
+
+// parseComponent checks the escapes of a query component as sent and
+// returns its SigV4 UriEncode and, with decode, its decoded form. A
+// component already in canonical form (the common case: the SDKs send them
+// so) is its own encoding and costs no allocation.
+func parseComponent(raw string, decode bool) (decoded, enc string, ok bool) {
+	if canonical, escaped := isCanonicalComponent(raw); canonical {
+		if decode && escaped {
+			decoded, _ = percentDecode(raw, true)
+		} else {
+			decoded = raw
+		}
+		return decoded, raw, true
+	}
+	if decoded, ok = percentDecode(raw, true); !ok {
+		return "", "", false
+	}
+	return decoded, encodeComponent(decoded), true
+}
+
+// isCanonicalComponent reports whether s is its own SigV4 UriEncode after
+// decoding: only unreserved bytes and %XX escapes with uppercase hex digits
+// of bytes outside the unreserved set (so no '+', which decodes to a space).
+// escaped reports whether s holds any escape.
+func isCanonicalComponent(s string) (canonical, escaped bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved[c] {
+			continue
+		}
+		if c != '%' || i+2 >= len(s) {
+			return false, false
+		}
+		hi, ok1 := upperHexValue(s[i+1])
+		lo, ok2 := upperHexValue(s[i+2])
+		if !ok1 || !ok2 || unreserved[hi<<4|lo] {
+			return false, false
+		}
+		escaped = true
+		i += 2
+	}
+	return true, escaped
+}
+
+func upperHexValue(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // appendCanonicalQuery appends the canonical query string: each name and
@@ -192,35 +304,36 @@ func appendCanonicalQuery(dst []byte, params []queryParam, skip func(key string)
 	if len(params) == 0 {
 		return dst
 	}
-	sorted := make([]queryParam, 0, len(params))
-	for _, p := range params {
-		if skip != nil && skip(p.key) {
+	// Sort indexes into params; a small query needs no allocation.
+	var stack [32]int
+	order := stack[:0]
+	for i := range params {
+		if skip != nil && skip(params[i].key) {
 			continue
 		}
-		p.encKey = encodeComponent(p.key)
-		p.encValue = encodeComponent(p.value)
-		sorted = append(sorted, p)
+		order = append(order, i)
 	}
-	slices.SortFunc(sorted, func(a, b queryParam) int {
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &params[i], &params[j]
 		if c := strings.Compare(a.encKey, b.encKey); c != 0 {
 			return c
 		}
 		return strings.Compare(a.encValue, b.encValue)
 	})
-	for i, p := range sorted {
-		if i > 0 {
+	for n, i := range order {
+		if n > 0 {
 			dst = append(dst, '&')
 		}
-		dst = append(dst, p.encKey...)
+		dst = append(dst, params[i].encKey...)
 		dst = append(dst, '=')
-		dst = append(dst, p.encValue...)
+		dst = append(dst, params[i].encValue...)
 	}
 	return dst
 }
 
 func encodeComponent(s string) string {
 	for i := 0; i < len(s); i++ {
-		if !isUnreserved(s[i]) {
+		if !unreserved[s[i]] {
 			return string(appendURIEncode(make([]byte, 0, len(s)+16), s, false))
 		}
 	}
@@ -233,6 +346,9 @@ func encodeComponent(s string) string {
 // Line folding has already been turned into spaces by the HTTP parser.
 func appendTrimmedValue(dst []byte, v string) []byte {
 	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "  ") {
+		return append(dst, v...)
+	}
 	space := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"hash"
 	"sync"
@@ -46,7 +47,7 @@ type keyCache struct {
 
 type keyEntry struct {
 	id      [32]byte
-	key     [32]byte
+	key     *macKey
 	expires time.Time
 }
 
@@ -66,34 +67,108 @@ func cacheID(accessKeyID, secret, date, region, service string) [32]byte {
 	return id
 }
 
-// macPool holds SHA-256 states for hmacSHA256, which computes the same
-// HMAC-SHA256 (RFC 2104) as crypto/hmac for a 32-byte key without the
-// allocations of hmac.New on every request.
-var macPool = sync.Pool{New: func() any { return &macState{in: sha256.New(), out: sha256.New()} }}
+// macPool holds SHA-256 states and scratch space for hmacSHA256, which
+// computes the same HMAC-SHA256 (RFC 2104) as crypto/hmac for a 32-byte key
+// without allocating.
+var macPool = sync.Pool{New: func() any {
+	h := sha256.New()
+	u, _ := h.(encoding.BinaryUnmarshaler)
+	return &macState{h: h, u: u}
+}}
 
-type macState struct{ in, out hash.Hash }
+type macState struct {
+	h     hash.Hash
+	u     encoding.BinaryUnmarshaler // h, to restore a macKey state; nil if h cannot
+	pad   [64]byte                   // the key XOR ipad, then XOR opad
+	inner [32]byte
+	sum   [32]byte
+}
 
 func hmacSHA256(key *[32]byte, msg []byte) [32]byte {
-	const block = 64
-	var ipad, opad [block]byte
-	for i := range ipad {
-		var k byte
-		if i < len(key) {
-			k = key[i]
-		}
-		ipad[i] = k ^ 0x36
-		opad[i] = k ^ 0x5c
+	st := macPool.Get().(*macState)
+	for i := range st.pad {
+		st.pad[i] = 0x36
+	}
+	for i, k := range key {
+		st.pad[i] ^= k
+	}
+	st.h.Reset()
+	st.h.Write(st.pad[:])
+	st.h.Write(msg)
+	st.h.Sum(st.inner[:0])
+	for i := range st.pad {
+		st.pad[i] ^= 0x36 ^ 0x5c
+	}
+	st.h.Reset()
+	st.h.Write(st.pad[:])
+	st.h.Write(st.inner[:])
+	st.h.Sum(st.sum[:0])
+	out := st.sum
+	clear(st.pad[:]) // no key material lingers in the pool
+	macPool.Put(st)
+	return out
+}
+
+// macKey is a signing key with the SHA-256 states after each of its HMAC
+// pad blocks (RFC 2104 section 2: the key XOR ipad, the key XOR opad) saved,
+// which makes every HMAC with the key two block compressions cheaper. It is
+// immutable once built, so the key cache shares it between concurrent
+// verifications.
+type macKey struct {
+	key          [32]byte
+	inner, outer []byte // marshaled SHA-256 states; nil: sum uses hmacSHA256
+}
+
+// newMACKey returns key with its pad states.
+func newMACKey(key [32]byte) *macKey {
+	mk := &macKey{key: key}
+	h := sha256.New()
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return mk
+	}
+	var pad [64]byte
+	for i := range pad {
+		pad[i] = 0x36
+	}
+	for i, k := range key {
+		pad[i] ^= k
+	}
+	h.Write(pad[:])
+	inner, err1 := m.MarshalBinary()
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	h.Reset()
+	h.Write(pad[:])
+	outer, err2 := m.MarshalBinary()
+	clear(pad[:])
+	if err1 == nil && err2 == nil {
+		mk.inner, mk.outer = inner, outer
+	}
+	return mk
+}
+
+// sum returns HMAC-SHA256(key, msg), as hmacSHA256(&k.key, msg). It is safe
+// for concurrent use.
+func (k *macKey) sum(msg []byte) [32]byte {
+	if k.inner == nil {
+		return hmacSHA256(&k.key, msg)
 	}
 	st := macPool.Get().(*macState)
-	st.in.Reset()
-	st.in.Write(ipad[:])
-	st.in.Write(msg)
-	var inner, out [32]byte
-	st.in.Sum(inner[:0])
-	st.out.Reset()
-	st.out.Write(opad[:])
-	st.out.Write(inner[:])
-	st.out.Sum(out[:0])
+	if st.u == nil || st.u.UnmarshalBinary(k.inner) != nil {
+		macPool.Put(st)
+		return hmacSHA256(&k.key, msg)
+	}
+	st.h.Write(msg)
+	st.h.Sum(st.inner[:0])
+	if st.u.UnmarshalBinary(k.outer) != nil {
+		macPool.Put(st)
+		return hmacSHA256(&k.key, msg)
+	}
+	st.h.Write(st.inner[:])
+	st.h.Sum(st.sum[:0])
+	out := st.sum
 	macPool.Put(st)
 	return out
 }
@@ -101,8 +176,14 @@ func hmacSHA256(key *[32]byte, msg []byte) [32]byte {
 // get returns the signing key for the tuple, deriving and caching it on a
 // miss.
 func (c *keyCache) get(now time.Time, accessKeyID, secret, date, region, service string) [32]byte {
+	return c.getMAC(now, accessKeyID, secret, date, region, service).key
+}
+
+// getMAC is get returning the key with its HMAC pad states. Without a cache
+// the states are not computed: they would serve one HMAC only.
+func (c *keyCache) getMAC(now time.Time, accessKeyID, secret, date, region, service string) *macKey {
 	if c == nil || c.max <= 0 {
-		return deriveSigningKey(secret, date, region, service)
+		return &macKey{key: deriveSigningKey(secret, date, region, service)}
 	}
 	id := cacheID(accessKeyID, secret, date, region, service)
 	c.mu.Lock()
@@ -119,7 +200,7 @@ func (c *keyCache) get(now time.Time, accessKeyID, secret, date, region, service
 	}
 	c.mu.Unlock()
 
-	k := deriveSigningKey(secret, date, region, service)
+	k := newMACKey(deriveSigningKey(secret, date, region, service))
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -42,6 +42,7 @@ type authFields struct {
 	region      string
 	service     string
 	terminal    string
+	scope       string // date/region/service/terminal
 	signedRaw   string
 	signed      []string
 	signature   [32]byte
@@ -54,10 +55,6 @@ type authFields struct {
 	hasToken  bool
 }
 
-func (a *authFields) scope() string {
-	return a.date + "/" + a.region + "/" + a.service + "/" + a.terminal
-}
-
 const credentialForm = `"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"`
 
 // parseAuthorization parses an Authorization header value of the form
@@ -66,17 +63,28 @@ const credentialForm = `"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"`
 //
 // Components may be separated by "," or ", "; each must appear exactly once.
 func parseAuthorization(h string) (*authFields, *Error) {
+	a := &authFields{}
+	if e := parseAuthorizationInto(h, a); e != nil {
+		return nil, e
+	}
+	return a, nil
+}
+
+// parseAuthorizationInto is parseAuthorization filling in *a, which it
+// resets first.
+func parseAuthorizationInto(h string, a *authFields) *Error {
+	*a = authFields{}
 	if len(h) > maxAuthorizationLen {
-		return nil, malformedHeader("the header is too long.")
+		return malformedHeader("the header is too long.")
 	}
 	alg, rest, _ := strings.Cut(h, " ")
 	switch alg {
 	case Algorithm:
 	case algorithmSigV4a:
-		return nil, newErr(CodeNotImplemented, http.StatusNotImplemented,
+		return newErr(CodeNotImplemented, http.StatusNotImplemented,
 			"Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported. Please use AWS4-HMAC-SHA256.")
 	default:
-		return nil, newErr(CodeInvalidRequest, http.StatusBadRequest,
+		return newErr(CodeInvalidRequest, http.StatusBadRequest,
 			"The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
 	}
 	var cred, signed, sig string
@@ -87,7 +95,7 @@ func parseAuthorization(h string) (*authFields, *Error) {
 		part = strings.TrimSpace(part)
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, malformedHeader("the component %q is not of the form key=value.", truncate(part))
+			return malformedHeader("the component %q is not of the form key=value.", truncate(part))
 		}
 		var dst *string
 		var seen *bool
@@ -99,37 +107,44 @@ func parseAuthorization(h string) (*authFields, *Error) {
 		case "Signature":
 			dst, seen = &sig, &haveSig
 		default:
-			return nil, malformedHeader("unknown component %q.", truncate(k))
+			return malformedHeader("unknown component %q.", truncate(k))
 		}
 		if *seen {
-			return nil, malformedHeader("the component %s appears more than once.", k)
+			return malformedHeader("the component %s appears more than once.", k)
 		}
 		*dst, *seen = v, true
 	}
 	if !haveCred || !haveSigned || !haveSig {
-		return nil, malformedHeader("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
+		return malformedHeader("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
-	a := &authFields{}
 	if !parseCredential(cred, a) {
-		return nil, malformedHeader("the Credential is mal-formed; expecting %s.", credentialForm)
+		return malformedHeader("the Credential is mal-formed; expecting %s.", credentialForm)
 	}
 	var ok bool
 	if a.signed, ok = parseSignedHeaders(signed); !ok {
-		return nil, malformedHeader("the SignedHeaders component is mal-formed; expecting lowercase header names, sorted and separated by ';'.")
+		return malformedHeader("the SignedHeaders component is mal-formed; expecting lowercase header names, sorted and separated by ';'.")
 	}
 	a.signedRaw = signed
 	if !parseSignature(sig, &a.signature) {
-		return nil, malformedHeader("the Signature must be 64 hexadecimal characters.")
+		return malformedHeader("the Signature must be 64 hexadecimal characters.")
 	}
-	return a, nil
+	return nil
 }
 
 // parseCredential parses AKID/YYYYMMDD/region/service/aws4_request.
 func parseCredential(s string, a *authFields) bool {
-	parts := strings.Split(s, "/")
-	if len(parts) != 5 {
+	var parts [5]string
+	rest := s
+	for i := range 4 {
+		var ok bool
+		if parts[i], rest, ok = strings.Cut(rest, "/"); !ok {
+			return false
+		}
+	}
+	if strings.IndexByte(rest, '/') >= 0 {
 		return false
 	}
+	parts[4] = rest
 	for _, p := range parts {
 		if p == "" {
 			return false
@@ -144,6 +159,7 @@ func parseCredential(s string, a *authFields) bool {
 		}
 	}
 	a.accessKeyID, a.date, a.region, a.service, a.terminal = parts[0], parts[1], parts[2], parts[3], parts[4]
+	a.scope = s[len(parts[0])+1:]
 	return true
 }
 
@@ -159,25 +175,38 @@ func parseSignedHeaders(s string) ([]string, bool) {
 		return nil, false
 	}
 	out := make([]string, 0, n)
-	for range n {
-		var name string
-		name, s, _ = strings.Cut(s, ";")
-		if name == "" {
-			return nil, false
-		}
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != ';' {
+			if !isLowerToken[s[i]] {
 				return nil, false
 			}
+			continue
 		}
-		if len(out) > 0 && out[len(out)-1] >= name {
+		name := s[start:i]
+		if name == "" || len(out) > 0 && out[len(out)-1] >= name {
 			return nil, false
 		}
 		out = append(out, name)
+		start = i + 1
 	}
 	return out, true
 }
+
+// isLowerToken marks the bytes of an HTTP token (RFC 9110 section 5.6.2)
+// except the uppercase letters.
+var isLowerToken = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
 
 func parseSignature(s string, dst *[32]byte) bool {
 	if len(s) != 64 {
@@ -207,9 +236,20 @@ func isPresignParam(k string) bool {
 // parsePresign extracts the presigned-URL parameters from params. Each must
 // appear exactly once; X-Amz-Security-Token at most once.
 func parsePresign(params []queryParam, maxExpiry time.Duration) (*authFields, *Error) {
+	a := &authFields{}
+	if e := parsePresignInto(params, maxExpiry, a); e != nil {
+		return nil, e
+	}
+	return a, nil
+}
+
+// parsePresignInto is parsePresign filling in *a, which it resets first.
+func parsePresignInto(params []queryParam, maxExpiry time.Duration, a *authFields) *Error {
+	*a = authFields{}
 	var alg, cred, date, expires, signed, sig, token string
 	var seen [7]bool
-	for _, p := range params {
+	for j := range params {
+		p := &params[j]
 		var dst *string
 		var i int
 		switch p.key {
@@ -231,56 +271,95 @@ func parsePresign(params []queryParam, maxExpiry time.Duration) (*authFields, *E
 			continue
 		}
 		if seen[i] {
-			return nil, malformedQuery("The query parameter %s appears more than once.", p.key)
+			return malformedQuery("The query parameter %s appears more than once.", p.key)
 		}
-		*dst, seen[i] = p.value, true
+		*dst, seen[i] = p.value(), true
 	}
 	if seen[0] {
 		switch alg {
 		case Algorithm:
 		case algorithmSigV4a:
-			return nil, newErr(CodeNotImplemented, http.StatusNotImplemented,
+			return newErr(CodeNotImplemented, http.StatusNotImplemented,
 				"Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported. Please use AWS4-HMAC-SHA256.")
 		default:
-			return nil, malformedQuery(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
+			return malformedQuery(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
 		}
 	}
 	for i := 0; i < 6; i++ {
 		if !seen[i] {
-			return nil, malformedQuery("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+			return malformedQuery("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 		}
 	}
-	a := &authFields{presigned: true, amzDate: date, token: token, hasToken: seen[6]}
+	a.presigned, a.amzDate, a.token, a.hasToken = true, date, token, seen[6]
 	if !parseCredential(cred, a) {
-		return nil, malformedQuery("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting %s.", credentialForm)
+		return malformedQuery("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting %s.", credentialForm)
 	}
 	n, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil || len(expires) > 12 {
-		return nil, malformedQuery("X-Amz-Expires should be a number")
+		return malformedQuery("X-Amz-Expires should be a number")
 	}
 	if n < 1 {
-		return nil, malformedQuery("X-Amz-Expires must be positive")
+		return malformedQuery("X-Amz-Expires must be positive")
 	}
 	if n > int64(maxExpiry/time.Second) {
-		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is %d", int64(maxExpiry/time.Second))
+		return malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is %d", int64(maxExpiry/time.Second))
 	}
 	a.expires = n
 	var ok bool
 	if a.signed, ok = parseSignedHeaders(signed); !ok {
-		return nil, malformedQuery("X-Amz-SignedHeaders is mal-formed; expecting lowercase header names, sorted and separated by ';'.")
+		return malformedQuery("X-Amz-SignedHeaders is mal-formed; expecting lowercase header names, sorted and separated by ';'.")
 	}
 	a.signedRaw = signed
 	if !parseSignature(sig, &a.signature) {
-		return nil, malformedQuery("X-Amz-Signature must be 64 hexadecimal characters.")
+		return malformedQuery("X-Amz-Signature must be 64 hexadecimal characters.")
 	}
-	return a, nil
+	return nil
 }
 
-// parseAmzDate parses the ISO 8601 basic format of X-Amz-Date.
+// parseAmzDate parses the ISO 8601 basic format of X-Amz-Date,
+// "yyyyMMdd'T'HHmmss'Z'" in UTC. It accepts exactly what
+// time.Parse(amzDateLayout, s) accepts for a string of that length (every
+// field its number of digits, month, day, hour, minute and second in range),
+// without its generality.
 func parseAmzDate(s string) (time.Time, bool) {
-	if len(s) != len(amzDateLayout) {
+	if len(s) != len(amzDateLayout) || s[8] != 'T' || s[15] != 'Z' {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(amzDateLayout, s)
-	return t, err == nil
+	year, ok1 := atoiDigits(s[0:4])
+	month, ok2 := atoiDigits(s[4:6])
+	day, ok3 := atoiDigits(s[6:8])
+	hour, ok4 := atoiDigits(s[9:11])
+	minute, ok5 := atoiDigits(s[11:13])
+	sec, ok6 := atoiDigits(s[13:15])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(time.Month(month), year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), true
+}
+
+// atoiDigits parses s, which must be all ASCII digits.
+func atoiDigits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the number of days in month m of year y (proleptic
+// Gregorian calendar, as package time).
+func daysIn(m time.Month, y int) int {
+	if m == time.February {
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + int((m+m/8)&1) // 31 in Jan, Mar, May, Jul, Aug, Oct, Dec
 }

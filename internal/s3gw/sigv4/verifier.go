@@ -286,8 +286,6 @@ func (res *Result) Body(body io.ReadCloser) io.ReadCloser {
 // access can tell it apart: errors.Is(err, sigv4.ErrUnsigned).
 var ErrUnsigned = errors.New("sigv4: request is not signed")
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // Verify checks the SigV4 signature of r, in the Authorization header form or
 // the presigned query form, and returns who signed it. On failure it returns
 // an *Error with the AWS code and status.
@@ -304,20 +302,50 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 }
 
 // pending is a request that passed the syntactic, scope, time and payload
-// checks and awaits its credentials.
+// checks and awaits its credentials. verify takes it from pendingPool and
+// returns it when done, so that its scratch space is reused: nothing in a
+// Result or an Error may point into a pending.
 type pending struct {
-	a   *authFields
+	a   authFields
 	res *Result
 	in  canonicalInput
 	now time.Time
+
+	// Scratch space.
+	params    []queryParam
+	values    [][]string
+	hostValue [1]string
+	buf       []byte // canonical request, then string to sign
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{buf: make([]byte, 0, 1024)} }}
+
+// release clears p, keeping its scratch space unless a large request grew
+// it, and puts it back in pendingPool.
+func (p *pending) release() {
+	clear(p.params)
+	clear(p.values)
+	next := pending{params: p.params[:0], values: p.values[:0], buf: p.buf[:0]}
+	if cap(next.params) > 64 {
+		next.params = nil
+	}
+	if cap(next.values) > 64 {
+		next.values = nil
+	}
+	if cap(next.buf) > 16<<10 {
+		next.buf = make([]byte, 0, 1024)
+	}
+	*p = next
+	pendingPool.Put(p)
 }
 
 func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
-	p, e := v.prepare(r)
-	if e != nil {
+	p := pendingPool.Get().(*pending)
+	defer p.release()
+	if e := v.prepareInto(r, p); e != nil {
 		return nil, e
 	}
-	a, res, now := p.a, p.res, p.now
+	a, res, now := &p.a, p.res, p.now
 
 	creds, err := v.cfg.Lookup.LookupCredentials(r.Context(), a.accessKeyID, a.token)
 	if err != nil {
@@ -337,14 +365,15 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	}
 	res.Principal = creds.Principal
 	res.CredentialsExpire = creds.Expires
-	res.signingKey = v.cache.get(now, a.accessKeyID, creds.SecretAccessKey, a.date, a.region, a.service)
+	mk := v.cache.getMAC(now, a.accessKeyID, creds.SecretAccessKey, a.date, a.region, a.service)
+	res.signingKey = mk.key
 
-	sig, sts, ok := v.sign(r, &p.in, res, a.signature)
+	sig, sts, ok := v.sign(&p.buf, r, &p.in, res, mk, a.signature)
 	if !ok && a.presigned && a.hasToken && !v.cfg.RequireSignedSessionToken {
 		// Some signers add X-Amz-Security-Token after signing (AWS allows it
 		// for services other than S3); accept a signature that leaves it out.
 		p.in.skipQuery = skipSignatureAndToken
-		sig, sts, ok = v.sign(r, &p.in, res, a.signature)
+		sig, sts, ok = v.sign(&p.buf, r, &p.in, res, mk, a.signature)
 	}
 	if !ok {
 		if sts == "" {
@@ -354,7 +383,11 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 		e.StringToSign = sts
 		return nil, e
 	}
-	res.seed = hex.EncodeToString(sig[:])
+	switch res.Payload {
+	case PayloadStreamingSigned, PayloadStreamingSignedTrailer, PayloadStreamingUnsignedTrailer:
+		// Only the aws-chunked decoder (Result.Body) reads the seed.
+		res.seed = hex.EncodeToString(sig[:])
+	}
 	return res, nil
 }
 
@@ -364,32 +397,44 @@ func skipSignatureAndToken(k string) bool { return k == qSignature || k == qSecu
 // prepare runs every check that needs no credentials and builds the
 // canonical request input.
 func (v *Verifier) prepare(r *http.Request) (*pending, *Error) {
+	p := &pending{}
+	if e := v.prepareInto(r, p); e != nil {
+		return nil, e
+	}
+	return p, nil
+}
+
+// prepareInto is prepare filling in p, a cleared pending whose scratch space
+// it uses.
+func (v *Verifier) prepareInto(r *http.Request, p *pending) *Error {
 	now := v.cfg.Clock()
 	rawPath, rawQuery := requestTarget(r)
-	params, ok := parseQuery(rawQuery)
+	params, ok := appendQueryParams(p.params[:0], rawQuery)
+	p.params = params // nil on failure: storage holding part of the query is dropped
 	if !ok {
-		return nil, newErr(CodeInvalidArgument, http.StatusBadRequest, "The query string is not properly percent-encoded.")
+		return newErr(CodeInvalidArgument, http.StatusBadRequest, "The query string is not properly percent-encoded.")
 	}
-	authz := r.Header.Values("Authorization")
+	// The header keys below are in canonical form, so indexing the map is
+	// what Header.Values does.
+	authz := r.Header["Authorization"]
 	presign := false
 	sigV2Query := false
-	for _, p := range params {
-		if isPresignParam(p.key) {
+	for i := range params {
+		if k := params[i].key; isPresignParam(k) {
 			presign = true
-		}
-		if p.key == "AWSAccessKeyId" || p.key == "Signature" {
+		} else if k == "AWSAccessKeyId" || k == "Signature" {
 			sigV2Query = true
 		}
 	}
 	switch {
 	case len(authz) > 1:
-		return nil, malformedHeader("more than one Authorization header.")
+		return malformedHeader("more than one Authorization header.")
 	case len(authz) == 1 && presign:
-		return nil, newErr(CodeInvalidArgument, http.StatusBadRequest,
+		return newErr(CodeInvalidArgument, http.StatusBadRequest,
 			"Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	case len(authz) == 0 && !presign:
 		if sigV2Query {
-			return nil, newErr(CodeInvalidRequest, http.StatusBadRequest,
+			return newErr(CodeInvalidRequest, http.StatusBadRequest,
 				"The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
 		}
 		e := newErr(CodeMissingAuthenticationToken, http.StatusForbidden, "Request is missing Authentication Token")
@@ -397,72 +442,72 @@ func (v *Verifier) prepare(r *http.Request) (*pending, *Error) {
 			e = newErr(CodeAccessDenied, http.StatusForbidden, "Anonymous access is not allowed; sign the request with AWS4-HMAC-SHA256.")
 		}
 		e.Err = ErrUnsigned
-		return nil, e
+		return e
 	}
 
-	var a *authFields
+	a := &p.a
 	var e *Error
 	if presign {
-		a, e = parsePresign(params, v.cfg.MaxPresignExpiry)
+		e = parsePresignInto(params, v.cfg.MaxPresignExpiry, a)
 	} else {
-		a, e = parseAuthorization(authz[0])
+		e = parseAuthorizationInto(authz[0], a)
 	}
 	if e != nil {
-		return nil, e
+		return e
 	}
 	if e := v.checkScope(a); e != nil {
-		return nil, e
+		return e
 	}
 
 	// Request time.
 	var signedAt time.Time
 	if presign {
 		if signedAt, ok = parseAmzDate(a.amzDate); !ok {
-			return nil, malformedQuery("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+			return malformedQuery("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 		}
 	} else {
 		if signedAt, a.amzDate, e = requestTime(r); e != nil {
-			return nil, e
+			return e
 		}
 	}
 	if a.amzDate[:8] != a.date {
 		if presign {
-			return nil, malformedQuery("Invalid credential date \"%s\". This date is not the same as X-Amz-Date: \"%s\".", a.date, a.amzDate[:8])
+			return malformedQuery("Invalid credential date \"%s\". This date is not the same as X-Amz-Date: \"%s\".", a.date, a.amzDate[:8])
 		}
-		return nil, malformedHeader("Invalid credential date. Date is not the same as X-Amz-Date.")
+		return malformedHeader("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
 	var expires time.Time
 	if presign {
 		if signedAt.After(now.Add(v.cfg.MaxSkew)) {
-			return nil, newErr(CodeAccessDenied, http.StatusForbidden, "Request is not valid yet")
+			return newErr(CodeAccessDenied, http.StatusForbidden, "Request is not valid yet")
 		}
 		expires = signedAt.Add(time.Duration(a.expires) * time.Second)
 		if !now.Before(expires) {
-			return nil, newErr(CodeAccessDenied, http.StatusForbidden, "Request has expired")
+			return newErr(CodeAccessDenied, http.StatusForbidden, "Request has expired")
 		}
 	} else if d := now.Sub(signedAt); d > v.cfg.MaxSkew || d < -v.cfg.MaxSkew {
-		return nil, newErr(CodeRequestTimeTooSkewed, http.StatusForbidden,
+		return newErr(CodeRequestTimeTooSkewed, http.StatusForbidden,
 			"The difference between the request time and the server's time is too large.")
 	}
 
 	// Signed headers: host always; every x-amz-* header present.
-	values, e := v.checkSignedHeaders(r, a)
+	values, e := v.checkSignedHeaders(r, a, p)
 	if e != nil {
-		return nil, e
+		return e
 	}
 
 	// Session token.
 	if !presign {
-		toks := r.Header.Values("X-Amz-Security-Token")
+		toks := r.Header["X-Amz-Security-Token"]
 		if len(toks) > 1 {
-			return nil, v.invalidToken()
+			return v.invalidToken()
 		}
 		if len(toks) == 1 {
 			a.token, a.hasToken = toks[0], true
 		}
 	}
 	if a.hasToken && (a.token == "" || len(a.token) > maxTokenLen) {
-		return nil, v.invalidToken()
+		return v.invalidToken()
 	}
 
 	res := &Result{
@@ -476,12 +521,12 @@ func (v *Verifier) prepare(r *http.Request) (*pending, *Error) {
 		SignedHeaders:        a.signed,
 		DecodedContentLength: -1,
 		amzDate:              a.amzDate,
-		scope:                a.scope(),
+		scope:                a.scope,
 	}
 	if e := v.payload(r, a, res); e != nil {
-		return nil, e
+		return e
 	}
-	p := &pending{a: a, res: res, now: now, in: canonicalInput{
+	p.res, p.now, p.in = res, now, canonicalInput{
 		method:        r.Method,
 		rawPath:       rawPath,
 		query:         params,
@@ -491,18 +536,17 @@ func (v *Verifier) prepare(r *http.Request) (*pending, *Error) {
 		payloadHash:   res.PayloadHash,
 		s3:            v.s3,
 		normalize:     !v.s3 && !v.cfg.DisablePathNormalization,
-	}}
+	}
 	if presign {
 		p.in.skipQuery = skipSignature
 	}
-	return p, nil
+	return nil
 }
 
 // sign computes the request signature and compares it with want in constant
 // time. It returns the string to sign ("" if the path is malformed).
-func (v *Verifier) sign(r *http.Request, in *canonicalInput, res *Result, want [32]byte) (sig [32]byte, sts string, ok bool) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+// bp is scratch space; mk is the signing key.
+func (v *Verifier) sign(bp *[]byte, r *http.Request, in *canonicalInput, res *Result, mk *macKey, want [32]byte) (sig [32]byte, sts string, ok bool) {
 	buf, good := appendCanonicalRequest((*bp)[:0], r, in)
 	if !good {
 		*bp = buf[:0]
@@ -517,7 +561,7 @@ func (v *Verifier) sign(r *http.Request, in *canonicalInput, res *Result, want [
 	buf = append(buf, res.scope...)
 	buf = append(buf, '\n')
 	buf = hex.AppendEncode(buf, crHash[:])
-	sig = hmacSHA256(&res.signingKey, buf)
+	sig = mk.sum(buf)
 	ok = hmac.Equal(sig[:], want[:])
 	if !ok {
 		sts = string(buf)
@@ -548,7 +592,7 @@ func (v *Verifier) checkScope(a *authFields) *Error {
 // requestTime returns the request time of a header-signed request from
 // X-Amz-Date, or else from the Date header.
 func requestTime(r *http.Request) (time.Time, string, *Error) {
-	if vals := r.Header.Values("X-Amz-Date"); len(vals) > 0 {
+	if vals := r.Header["X-Amz-Date"]; len(vals) > 0 {
 		if len(vals) > 1 {
 			return time.Time{}, "", malformedHeader("more than one X-Amz-Date header.")
 		}
@@ -571,22 +615,31 @@ func requestTime(r *http.Request) (time.Time, string, *Error) {
 
 // checkSignedHeaders enforces that host is signed, that every x-amz-*
 // header in the request is signed (AWS: "There were headers present in the
-// request which were not signed"), and bounds the signed header section.
-func (v *Verifier) checkSignedHeaders(r *http.Request, a *authFields) ([][]string, *Error) {
+// request which were not signed"), and bounds the signed header section. It
+// returns the values of the signed headers, kept in p's scratch space.
+func (v *Verifier) checkSignedHeaders(r *http.Request, a *authFields, p *pending) ([][]string, *Error) {
 	if _, found := slices.BinarySearch(a.signed, "host"); !found {
 		if a.presigned {
 			return nil, malformedQuery("X-Amz-SignedHeaders must include 'host'")
 		}
 		return nil, malformedHeader("SignedHeaders must include 'host'.")
 	}
-	values := make([][]string, len(a.signed))
+	values := p.values[:0]
 	total := 0
-	for i, name := range a.signed {
-		values[i] = headerValues(r, name)
-		for _, val := range values[i] {
+	for _, name := range a.signed {
+		var vals []string
+		if name == "host" {
+			p.hostValue[0] = r.Host // as headerValues, without allocating
+			vals = p.hostValue[:]
+		} else {
+			vals = headerValues(r, name)
+		}
+		values = append(values, vals)
+		for _, val := range vals {
 			total += len(name) + len(val) + 2
 		}
 	}
+	p.values = values
 	if total > maxCanonicalHeaders {
 		return nil, newErr(CodeRequestHeaderSectionTooLarge, http.StatusBadRequest,
 			"Your request header section exceeds the maximum allowed size.")
@@ -616,7 +669,7 @@ func isSigned(signed []string, key string) bool {
 // payload decides the payload line of the canonical request and how the
 // body is protected.
 func (v *Verifier) payload(r *http.Request, a *authFields, res *Result) *Error {
-	declared := r.Header.Values("X-Amz-Content-Sha256")
+	declared := r.Header["X-Amz-Content-Sha256"]
 	if len(declared) > 1 {
 		return newErr(CodeInvalidArgument, http.StatusBadRequest, "More than one x-amz-content-sha256 header.")
 	}
