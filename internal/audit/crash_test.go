@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,17 +17,21 @@ import (
 const (
 	crashEnvDir  = "GATEHOUSE_AUDIT_CRASH_DIR"
 	crashEnvMode = "GATEHOUSE_AUDIT_CRASH_MODE"
+	// crashEnvDurability (optional) sets the child's Options.Durability.
+	crashEnvDurability = "GATEHOUSE_AUDIT_CRASH_DURABILITY"
 )
 
-// TestCrashChild is the child process of TestSIGKILLKeepsAcknowledgedRecords.
-// It emits events from several goroutines and prints "ACK <request id>" for
-// each one Emit acknowledged, until it is killed.
+// TestCrashChild is the child process of TestSIGKILLKeepsAcknowledgedRecords
+// and TestSIGKILLKeepsWrittenRecords. It emits events from several
+// goroutines and prints "ACK <request id>" for each one Emit acknowledged,
+// until it is killed.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnvDir)
 	if dir == "" {
 		t.Skip("helper process for the SIGKILL crash test")
 	}
-	o := Options{Dir: dir, Mode: os.Getenv(crashEnvMode), MasterKey: testMasterKey, CheckpointEvery: 37}
+	o := Options{Dir: dir, Mode: os.Getenv(crashEnvMode), Durability: os.Getenv(crashEnvDurability),
+		MasterKey: testMasterKey, CheckpointEvery: 37}
 	l, err := Open(o)
 	if err != nil {
 		fmt.Println("OPEN-ERROR", err)
@@ -101,19 +104,19 @@ func TestSIGKILLKeepsAcknowledgedRecords(t *testing.T) {
 	}
 }
 
-// runAndKill starts the child, lets it run for d after READY, SIGKILLs it
-// and returns every request id it acknowledged.
-func runAndKill(t *testing.T, dir, mode string, d time.Duration) []string {
+// runAndKill runs TestCrashChild in mode with env added, lets it run for d
+// after it prints READY, SIGKILLs it and returns every request id it
+// printed as acknowledged ("ACK <id>").
+func runAndKill(t *testing.T, dir, mode string, d time.Duration, env ...string) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnvDir+"="+dir, crashEnvMode+"="+mode)
+	cmd.Env = append(append(os.Environ(), crashEnvDir+"="+dir, crashEnvMode+"="+mode), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 
 	var ids []string
-	var mu sync.Mutex
 	ready := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -125,9 +128,7 @@ func runAndKill(t *testing.T, dir, mode string, d time.Duration) []string {
 			case line == "READY":
 				close(ready)
 			case strings.HasPrefix(line, "ACK "):
-				mu.Lock()
 				ids = append(ids, strings.TrimPrefix(line, "ACK "))
-				mu.Unlock()
 			default:
 				t.Logf("child: %s", line)
 			}
@@ -141,9 +142,7 @@ func runAndKill(t *testing.T, dir, mode string, d time.Duration) []string {
 	}
 	time.Sleep(d)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	<-done // the pipe drains whatever was printed before the kill
+	<-done // the pipe drains whatever was printed before the kill; ids is ours again
 	_ = cmd.Wait()
-	mu.Lock()
-	defer mu.Unlock()
 	return ids
 }

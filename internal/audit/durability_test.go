@@ -1,18 +1,15 @@
 package audit
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -301,45 +298,6 @@ func TestDurabilityValidate(t *testing.T) {
 	require.Equal(t, DurabilityFsync, o.Durability)
 }
 
-const crashEnvWriteDir = "GATEHOUSE_AUDIT_WRITE_CRASH_DIR"
-
-// TestWriteCrashChild is the child process of
-// TestSIGKILLKeepsWrittenRecords: like TestCrashChild, with durability write.
-func TestWriteCrashChild(t *testing.T) {
-	dir := os.Getenv(crashEnvWriteDir)
-	if dir == "" {
-		t.Skip("helper process for the durability=write SIGKILL test")
-	}
-	o := Options{Dir: dir, Durability: DurabilityWrite, MasterKey: testMasterKey, CheckpointEvery: 37}
-	l, err := Open(o)
-	if err != nil {
-		fmt.Println("OPEN-ERROR", err)
-		os.Exit(3)
-	}
-	acks := make(chan string, 1024)
-	pid := os.Getpid()
-	for w := range 8 {
-		go func() {
-			pad := strings.Repeat("x", 200+w*300) // spread records over pages
-			for i := 0; ; i++ {
-				id := fmt.Sprintf("p%d-w%d-%d", pid, w, i)
-				e := testEvent(i)
-				e.RequestID = id
-				e.Details = map[string]any{"pad": pad}
-				if err := l.Emit(context.Background(), e); err != nil {
-					fmt.Println("EMIT-ERROR", err)
-					os.Exit(4)
-				}
-				acks <- id
-			}
-		}()
-	}
-	fmt.Println("READY")
-	for id := range acks {
-		fmt.Fprintln(os.Stdout, "ACK", id)
-	}
-}
-
 // TestSIGKILLKeepsWrittenRecords: a process crash loses nothing that
 // durability write acknowledged (the page cache survives the process).
 func TestSIGKILLKeepsWrittenRecords(t *testing.T) {
@@ -349,7 +307,7 @@ func TestSIGKILLKeepsWrittenRecords(t *testing.T) {
 	dir := t.TempDir()
 	acked := map[string]bool{}
 	for round := range 3 {
-		ids := runChildAndKill(t, "TestWriteCrashChild", crashEnvWriteDir+"="+dir, time.Duration(150+100*round)*time.Millisecond)
+		ids := runAndKill(t, dir, ModeGroup, time.Duration(150+100*round)*time.Millisecond, crashEnvDurability+"="+DurabilityWrite)
 		require.NotEmpty(t, ids, "child acknowledged nothing")
 		for _, id := range ids {
 			acked[id] = true
@@ -382,49 +340,6 @@ func TestSIGKILLKeepsWrittenRecords(t *testing.T) {
 		}
 		t.Logf("round %d: %d acked so far, %d records in log, %d recoveries", round, len(acked), rep.Records, rep.Recoveries)
 	}
-}
-
-// runChildAndKill runs the test binary's test named child with env added,
-// lets it run for d after it prints READY, SIGKILLs it and returns every
-// request id it printed as acknowledged ("ACK <id>").
-func runChildAndKill(t *testing.T, child, env string, d time.Duration) []string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-
-	var ids []string
-	ready := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "READY":
-				close(ready)
-			case strings.HasPrefix(line, "ACK "):
-				ids = append(ids, strings.TrimPrefix(line, "ACK "))
-			default:
-				t.Logf("child: %s", line)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("child did not start")
-	}
-	time.Sleep(d)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	<-done // the pipe drains whatever was printed before the kill
-	_ = cmd.Wait()
-	return ids
 }
 
 // TestWriteDurabilitySyncInterval: the background fsync is paced by
