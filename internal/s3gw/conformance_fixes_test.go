@@ -50,6 +50,33 @@ func newCondEnvs(t *testing.T, withStore bool) map[string]*env {
 	return envs
 }
 
+// conditionalWrite writes body to data/key with op (PutObject, or a
+// one-part CompleteMultipartUpload) under the given conditions and returns
+// the error. A refused Complete keeps its upload; abortRefused aborts it
+// (which must work).
+func conditionalWrite(t *testing.T, c *awss3.Client, op, key, body string, ifMatch, ifNone *string, abortRefused bool) error {
+	t.Helper()
+	ctx := context.Background()
+	if op == "PutObject" {
+		_, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key),
+			Body: strings.NewReader(body), IfMatch: ifMatch, IfNoneMatch: ifNone})
+		return err
+	}
+	mp, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(key)})
+	require.NoError(t, err)
+	part, err := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String(key),
+		UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader(body)})
+	require.NoError(t, err)
+	_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("data"),
+		Key: aws.String(key), UploadId: mp.UploadId, IfMatch: ifMatch, IfNoneMatch: ifNone,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	if err != nil && abortRefused {
+		_, aerr := c.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(key), UploadId: mp.UploadId})
+		require.NoError(t, aerr, "a refused Complete keeps its upload")
+	}
+	return err
+}
+
 func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func TestConditionalPutAndComplete(t *testing.T) {
@@ -85,25 +112,7 @@ func TestConditionalPutAndComplete(t *testing.T) {
 							_, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String(k)})
 							require.NoError(t, err)
 						}
-						var err error
-						if op == "PutObject" {
-							_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
-								Body: strings.NewReader("new"), IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone})
-						} else {
-							mp, cerr := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(tc.key)})
-							require.NoError(t, cerr)
-							part, perr := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
-								UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("new")})
-							require.NoError(t, perr)
-							_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("data"),
-								Key: aws.String(tc.key), UploadId: mp.UploadId, IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone,
-								MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
-							if tc.wantCode != "" {
-								// The upload is kept: it can still be aborted.
-								_, aerr := c.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(tc.key), UploadId: mp.UploadId})
-								require.NoError(t, aerr)
-							}
-						}
+						err := conditionalWrite(t, c, op, tc.key, "new", tc.ifMatch, tc.ifNone, tc.wantCode != "")
 						require.Equal(t, tc.wantCode, apiCode(err), "%v", err)
 						got, gerr := getString(t, c, "data", "k")
 						require.NoError(t, gerr)
@@ -243,19 +252,7 @@ func TestConditionalWriteConflictAtStore(t *testing.T) {
 			_, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("fresh")})
 			require.NoError(t, err)
 			require.NoError(t, put(t, c, "data", "k", "v1"))
-			if op == "PutObject" {
-				_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
-					Body: strings.NewReader("mine"), IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone})
-			} else {
-				mp, cerr := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String(tc.key)})
-				require.NoError(t, cerr)
-				part, perr := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String(tc.key),
-					UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("mine")})
-				require.NoError(t, perr)
-				_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("data"),
-					Key: aws.String(tc.key), UploadId: mp.UploadId, IfMatch: tc.ifMatch, IfNoneMatch: tc.ifNone,
-					MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
-			}
+			err = conditionalWrite(t, c, op, tc.key, "mine", tc.ifMatch, tc.ifNone, true)
 			require.Equal(t, "ConditionalRequestConflict", apiCode(err), "%s %s: %v", op, tc.name, err)
 			got, gerr := getString(t, c, "data", tc.key)
 			require.NoError(t, gerr)
