@@ -596,9 +596,10 @@ func (l *Log) commit(evs []*[]byte, recovery []byte) error {
 }
 
 // syncer is the background fsync of durability write. Each round fsyncs
-// everything written before it started. Every write signals syncWake, so a
-// write during a round starts the next one at once: rounds follow each other
-// for as long as records keep coming, with no timer in between.
+// everything written before it started. Every write signals syncWake; after
+// a round the syncer waits SyncInterval before it takes the next signal, so
+// while records keep coming there is one fsync per interval, and a record
+// waits at most about one interval plus one fsync to become durable.
 func (l *Log) syncer() {
 	defer close(l.syncDone)
 	for {
@@ -736,8 +737,9 @@ func (l *Log) headWriter() {
 }
 
 // Close writes every pending record and a final checkpoint, fsyncs them
-// (also with DurabilityWrite), writes the final head, and closes the log. Later Emits fail with ErrClosed. Close is idempotent; it
-// returns the sticky failure, if any.
+// (also with DurabilityWrite), writes the final head, and closes the log.
+// Later Emits fail with ErrClosed. Close is idempotent; it returns the
+// sticky failure, if any.
 func (l *Log) Close() error {
 	l.qmu.Lock()
 	if errors.Is(l.qerr, ErrClosed) || l.lockF == nil {
