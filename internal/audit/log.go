@@ -327,6 +327,16 @@ func (l *Log) openLog() error {
 			return err
 		}
 	}
+	if rec == nil && head != nil && st.records > 0 && st.sinceCkpt == 0 && head.Seq < l.seq {
+		// The log ends with a checkpoint whose head was never written (the
+		// process died in between): make the log durable, then write it.
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("audit: open: sync: %w", err)
+		}
+		if err := writeHead(dir, signCheckpoint(l.priv, l.keyID, l.seq, string(l.prevHex[:]), l.clock()), true); err != nil {
+			return err
+		}
+	}
 	if rec != nil {
 		payload, _ := json.Marshal(rec)
 		l.mu.Lock()

@@ -65,6 +65,46 @@ func TestReopenContinuesChain(t *testing.T) {
 	require.EqualValues(t, 30, rep.Events)
 }
 
+// TestOpenWritesHeadOfFinalCheckpoint: a process that dies after writing a
+// checkpoint record but before writing its head leaves the head behind the
+// log; the next Open brings it up to that checkpoint.
+func TestOpenWritesHeadOfFinalCheckpoint(t *testing.T) {
+	for _, durability := range []string{DurabilityFsync, DurabilityWrite} {
+		t.Run(durability, func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOptions(dir, ModeGroup, newFakeClock())
+			o.Durability = durability
+			l := openTest(t, o)
+			require.NoError(t, l.Emit(context.Background(), testEvent(1)))
+			require.NoError(t, l.Close())
+			stale, err := os.ReadFile(filepath.Join(dir, HeadFile))
+			require.NoError(t, err)
+
+			l = openTest(t, o)
+			for i := range 4 {
+				require.NoError(t, l.Emit(context.Background(), testEvent(10+i)))
+			}
+			require.NoError(t, l.Close()) // ends the log with a checkpoint
+			rep, err := Verify(dir, nil)
+			require.NoError(t, err)
+			last := rep.LastSeq
+			// The crash: the head of that final checkpoint never got written.
+			require.NoError(t, os.WriteFile(filepath.Join(dir, HeadFile), stale, 0o600))
+			rep, err = Verify(dir, nil)
+			require.NoError(t, err, "a head behind the log still verifies")
+			require.Less(t, rep.HeadSeq, last)
+
+			l = openTest(t, o)
+			require.Equal(t, last, headSeq(t, dir), "Open writes the head of the final checkpoint")
+			require.NoError(t, l.Close())
+			rep, err = Verify(dir, nil)
+			require.NoError(t, err)
+			require.Equal(t, rep.LastSeq, rep.HeadSeq)
+			require.Equal(t, last, rep.LastSeq, "nothing was appended")
+		})
+	}
+}
+
 func mustPub(t *testing.T, dir string) ed25519.PublicKey {
 	pub, err := ReadPublicKey(dir)
 	require.NoError(t, err)
