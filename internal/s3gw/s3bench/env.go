@@ -30,8 +30,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +43,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/sts"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/stsstack"
 )
 
 // Target names one of the servers measured.
@@ -97,7 +96,7 @@ type Env struct {
 
 	o       EnvOptions
 	creds   map[Target]aws.Credentials
-	dir     string
+	stack   *stsstack.Stack
 	st      *sqlite.Store
 	log     *audit.Log
 	logW    *audit.Log // durability "write"
@@ -170,41 +169,14 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 	e.URL[Proxy], e.creds[Proxy] = e.serve(rp), root
 
 	// gatehouse: store, audit log, keyring, STS, role, credentials.
-	if o.Dir != "" {
-		if err = os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if e.dir, err = os.MkdirTemp(o.Dir, "gatehouse-bench-s3-"); err != nil {
+	if e.stack, err = stsstack.New(ctx, o.Dir, "gatehouse-bench-s3-"); err != nil {
 		return nil, err
 	}
-	e.AuditDir = filepath.Join(e.dir, "audit")
-	master := make([]byte, 32)
-	if _, err = rand.Read(master); err != nil {
-		return nil, err
-	}
-	if e.st, err = sqlite.Open(ctx, filepath.Join(e.dir, "gatehouse.db")); err != nil {
-		return nil, fmt.Errorf("s3bench: store: %w", err)
-	}
-	if e.log, err = audit.Open(audit.Options{Dir: e.AuditDir, Mode: audit.ModeGroup, MasterKey: master}); err != nil {
-		return nil, fmt.Errorf("s3bench: audit: %w", err)
-	}
-	if e.logW, err = audit.Open(audit.Options{Dir: e.AuditDir + "-write", Durability: audit.DurabilityWrite, MasterKey: master}); err != nil {
+	e.AuditDir, e.st, e.log = e.stack.AuditDir, e.stack.Store, e.stack.Audit
+	if e.logW, err = audit.Open(audit.Options{Dir: e.AuditDir + "-write", Durability: audit.DurabilityWrite, MasterKey: e.stack.MasterKey}); err != nil {
 		return nil, fmt.Errorf("s3bench: audit (write): %w", err)
 	}
-	kr, err := credentials.LoadOrCreateKeyring(ctx, e.st, master, nil)
-	if err != nil {
-		return nil, fmt.Errorf("s3bench: keyring: %w", err)
-	}
-	rev, err := credentials.NewRevoker(e.st, credentials.RevokerOptions{})
-	if err != nil {
-		return nil, err
-	}
-	ver, err := credentials.NewVerifier(kr, rev)
-	if err != nil {
-		return nil, err
-	}
-	issuer := credentials.NewIssuer(kr, credentials.IssuerOptions{})
+	issuer, ver := e.stack.Issuer, e.stack.Verifier
 	role := &store.Role{
 		Name: roleName, MaxSessionDuration: 3600,
 		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":` +
@@ -280,14 +252,8 @@ func (e *Env) Close() error {
 	if e.logW != nil {
 		errs = append(errs, e.logW.Close())
 	}
-	if e.log != nil {
-		errs = append(errs, e.log.Close())
-	}
-	if e.st != nil {
-		errs = append(errs, e.st.Close())
-	}
-	if e.dir != "" {
-		errs = append(errs, os.RemoveAll(e.dir))
+	if e.stack != nil {
+		errs = append(errs, e.stack.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -29,8 +29,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -40,11 +38,10 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/sts"
-	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/stsstack"
 )
 
 // The bench world: one account, one OIDC IdP on loopback, one role.
@@ -87,9 +84,8 @@ type Env struct {
 	// AuditDir holds the audit log of the real handler.
 	AuditDir string
 
-	dir            string
+	stack          *stsstack.Stack
 	st             *sqlite.Store
-	audit          *audit.Log
 	idp, real, flr *httptest.Server
 	canned         []byte
 }
@@ -107,37 +103,11 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 			e.Close()
 		}
 	}()
-	if o.Dir != "" {
-		if err = os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if e.dir, err = os.MkdirTemp(o.Dir, "gatehouse-bench-sts-"); err != nil {
+	if e.stack, err = stsstack.New(ctx, o.Dir, "gatehouse-bench-sts-"); err != nil {
 		return nil, err
 	}
-	e.AuditDir = filepath.Join(e.dir, "audit")
-	masterKey := make([]byte, 32)
-	if _, err = rand.Read(masterKey); err != nil {
-		return nil, err
-	}
-	if e.st, err = sqlite.Open(ctx, filepath.Join(e.dir, "gatehouse.db")); err != nil {
-		return nil, fmt.Errorf("stsbench: store: %w", err)
-	}
-	if e.audit, err = audit.Open(audit.Options{Dir: e.AuditDir, Mode: audit.ModeGroup, MasterKey: masterKey}); err != nil {
-		return nil, fmt.Errorf("stsbench: audit: %w", err)
-	}
-	kr, err := credentials.LoadOrCreateKeyring(ctx, e.st, masterKey, nil)
-	if err != nil {
-		return nil, fmt.Errorf("stsbench: keyring: %w", err)
-	}
-	rev, err := credentials.NewRevoker(e.st, credentials.RevokerOptions{})
-	if err != nil {
-		return nil, err
-	}
-	ver, err := credentials.NewVerifier(kr, rev)
-	if err != nil {
-		return nil, err
-	}
+	e.AuditDir = e.stack.AuditDir
+	e.st = e.stack.Store
 
 	// The IdP: discovery and JWKS (one RSA-2048 key) on loopback.
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -179,8 +149,8 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 	e.RoleARN = role.ARN(AccountID)
 
 	e.Service, err = sts.New(sts.Options{
-		Store: e.st, Audit: e.audit,
-		Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}), Verifier: ver,
+		Store: e.st, Audit: e.stack.Audit,
+		Issuer: e.stack.Issuer, Verifier: e.stack.Verifier,
 		AccountID: AccountID, ACSURL: acsURL,
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -214,17 +184,10 @@ func (e *Env) Close() error {
 			s.Close()
 		}
 	}
-	var errs []error
-	if e.audit != nil {
-		errs = append(errs, e.audit.Close())
+	if e.stack == nil {
+		return nil
 	}
-	if e.st != nil {
-		errs = append(errs, e.st.Close())
-	}
-	if e.dir != "" {
-		errs = append(errs, os.RemoveAll(e.dir))
-	}
-	return errors.Join(errs...)
+	return e.stack.Close()
 }
 
 // mintTokens signs n RS256 ID tokens, each with its own jti, sub and user

@@ -105,7 +105,7 @@ func New(o Options) (*Backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3 backend: endpoint: %w", err)
 		}
-		resolver = newPathStyleEndpoint(*u, o.Region)
+		resolver = &pathStyleEndpoint{base: *u, region: o.Region}
 	}
 	c := awss3.New(awss3.Options{
 		EndpointResolverV2:         resolver,
@@ -130,10 +130,6 @@ func New(o Options) (*Backend, error) {
 type pathStyleEndpoint struct {
 	base   url.URL
 	region string
-}
-
-func newPathStyleEndpoint(base url.URL, region string) *pathStyleEndpoint {
-	return &pathStyleEndpoint{base: base, region: region}
 }
 
 func (p *pathStyleEndpoint) ResolveEndpoint(_ context.Context, in awss3.EndpointParameters) (smithyendpoints.Endpoint, error) {
@@ -315,7 +311,8 @@ func (b *Backend) DeleteObjectIfUnchanged(ctx context.Context, bucket, key strin
 	if u.Absent {
 		return nil
 	}
-	_, err := b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key, IfMatch: aws.String(`"` + u.ETag + `"`)})
+	ifMatch, _ := ifUnchanged(&u)
+	_, err := b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key, IfMatch: ifMatch})
 	return mapErr("delete object", err, nil)
 }
 
