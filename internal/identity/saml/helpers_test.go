@@ -18,6 +18,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testcorpus"
 )
 
 // Fixed test world.
@@ -38,29 +40,10 @@ const (
 	providerARN = "arn:aws:iam::123456789012:saml-provider/ExampleIdP"
 )
 
-// corpusRoot finds /work/shared/corpora/saml: it walks up from the working
-// directory to go.mod, then goes to ../shared/corpora.
+// corpusRoot is the saml corpus (see internal/testcorpus).
 func corpusRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("corpus: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	root := filepath.Join(dir, "..", "shared", "corpora", "saml")
-	if _, err := os.Stat(filepath.Join(root, "gosaml2", "INDEX.md")); err != nil {
-		t.Fatalf("corpus: SAML corpus missing at %s (want <repo>/../shared/corpora/saml with dex/, gosaml2/, python3-saml/): %v", root, err)
-	}
-	return root
+	return testcorpus.Dir(t, "saml", "gosaml2/INDEX.md")
 }
 
 // requireXmlsec1 returns the xmlsec1 path. Without it the test is skipped,

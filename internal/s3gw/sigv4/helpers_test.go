@@ -6,37 +6,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testcorpus"
 )
 
-// corpusRoot finds /work/shared/corpora/sigv4 the way the repository lays it
-// out: walk up from the working directory to go.mod, then ../shared/corpora.
+// corpusRoot is the sigv4 corpus (see internal/testcorpus).
 func corpusRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("corpus: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	root := filepath.Join(dir, "..", "shared", "corpora", "sigv4")
-	if _, err := os.Stat(filepath.Join(root, "INDEX.md")); err != nil {
-		t.Fatalf("corpus: SigV4 corpus not found at %s (expected <repo>/../shared/corpora/sigv4): %v", root, err)
-	}
-	return root
+	return testcorpus.Dir(t, "sigv4", "INDEX.md")
 }
 
 // parseRawRequest parses a request as the corpus writes it: a request line
