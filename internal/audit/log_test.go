@@ -132,10 +132,11 @@ func TestFailClosedSticky(t *testing.T) {
 			require.NoError(t, l.Emit(context.Background(), testEvent(1)))
 			// Break the file under the log: the next write fails.
 			l.mu.Lock()
-			require.NoError(t, l.f.Close())
+			err := l.f.Close()
 			l.mu.Unlock()
+			require.NoError(t, err)
 			require.NoError(t, l.Healthy())
-			err := l.Emit(context.Background(), testEvent(2))
+			err = l.Emit(context.Background(), testEvent(2))
 			require.ErrorIs(t, err, ErrFailed)
 			require.ErrorIs(t, l.Healthy(), ErrFailed)
 			for i := range 3 {
