@@ -201,7 +201,6 @@ type cstmt struct {
 	notResource  bool
 	anyResource  bool // no Resource element (trust policies)
 	resources    []arnPattern
-	hasVars      bool        // some resource pattern has a policy variable
 	principal    *cprincipal // nil: no Principal or NotPrincipal element
 	notPrincipal bool
 	conds        []compiledCond
@@ -424,7 +423,6 @@ func compileStatement(s Statement, vars bool) (cstmt, error) {
 			return cs, err
 		}
 		cs.resources = append(cs.resources, a)
-		cs.hasVars = cs.hasVars || (vars && strings.Contains(r, "${"))
 	}
 	switch {
 	case s.Principal != nil:
@@ -457,12 +455,6 @@ func (s *cstmt) matches(r *Request) bool {
 	if !s.anyResource {
 		hit = false
 		for i := range s.resources {
-			// AWS: a variable that cannot be resolved may make the whole
-			// statement invalid. In NotResource that means the statement
-			// does not apply (rather than "matches nothing, so applies").
-			if s.notResource && s.hasVars && !s.resources[i].resolvable(r) {
-				return false
-			}
 			if s.resources[i].matches(r.Resource, r) {
 				hit = true
 				break

@@ -218,11 +218,10 @@ var dateLayouts = []string{
 
 // compiledCond is one (operator, key, values) triple ready to evaluate.
 type compiledCond struct {
-	op      operator
-	key     string
-	keyLow  string
-	vals    []condValue
-	hasVars bool // some value has a policy variable
+	op     operator
+	key    string
+	keyLow string
+	vals   []condValue
 }
 
 func compileCondition(c Condition, vars bool) (compiledCond, error) {
@@ -237,7 +236,6 @@ func compileCondition(c Condition, vars bool) (compiledCond, error) {
 			return compiledCond{}, err
 		}
 		cc.vals = append(cc.vals, v)
-		cc.hasVars = cc.hasVars || (vars && strings.Contains(s, "${"))
 	}
 	return cc, nil
 }
@@ -248,7 +246,12 @@ func compileCondition(c Condition, vars bool) (compiledCond, error) {
 //     IfExists); IfExists → true; otherwise negated operators → true, the others → false;
 //   - several policy values are ORed; a negated operator is the negation of
 //     its positive form, so its values are effectively ANDed;
-//   - without a set prefix, several context values are ORed too.
+//   - without a set prefix, several context values are ORed too;
+//   - a policy value whose variable has no value (no default, key missing or
+//     multivalued) is a null value that no context value equals or is like
+//     (Variables and tags, "Policy variables with no value"): it never
+//     matches the positive form, so a negated operator is true against it.
+//     A Deny guarded by StringNotEquals/ArnNotLike/... therefore fires.
 func (c *compiledCond) eval(r *Request) bool {
 	ctx, present := r.lookup(c.key, c.keyLow)
 	if c.op.base == opNull {
@@ -275,13 +278,6 @@ func (c *compiledCond) eval(r *Request) bool {
 		}
 		return c.op.negated
 	}
-	if c.op.negated && c.hasVars && !c.valuesResolvable(r) {
-		// AWS: an unresolvable variable may invalidate the statement ("any
-		// attempt to match it fails and causes the statement to be
-		// invalid"); a negated operator, with or without a set prefix,
-		// must not turn "cannot compare" into a match.
-		return false
-	}
 	switch c.op.set {
 	case setForAnyValue:
 		for _, cv := range ctx {
@@ -304,15 +300,6 @@ func (c *compiledCond) eval(r *Request) bool {
 		}
 	}
 	return c.op.negated
-}
-
-func (c *compiledCond) valuesResolvable(r *Request) bool {
-	for i := range c.vals {
-		if !c.vals[i].pat.resolvable(r) || !c.vals[i].arn.resolvable(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // matchAny reports whether the context value cv matches any policy value

@@ -19,5 +19,7 @@
 //     principals; "*" and {"AWS": "*"} name anonymous callers; NotPrincipal
 //     must name every identity of the caller, its account included).
 //   - "IAM policy elements: Variables and tags" (${…}, ${*}, ${?}, ${$},
-//     defaults; an unresolvable variable makes that value not match).
+//     defaults; "Policy variables with no value": a variable without a value
+//     is null, so a value or Resource/NotResource pattern holding it matches
+//     nothing and negated operators are true against it).
 package iam

@@ -168,8 +168,8 @@ func hasPrefixFold(s, prefix string, fold bool) bool {
 }
 
 // match reports whether s matches the tokens. Variables are resolved from the
-// request; a variable that cannot be resolved (and has no default) makes the
-// whole pattern not match. Resolved variable values are literal text: a '*'
+// request; a variable that cannot be resolved (and has no default) is null
+// and makes the whole pattern match nothing. Resolved variable values are literal text: a '*'
 // in a user name is not a wildcard. match does not allocate.
 func matchTokens(toks []token, s string, fold bool, r *Request) bool {
 	ti, si := 0, 0
@@ -228,21 +228,6 @@ func (p *pattern) matches(s string, fold bool, r *Request) bool {
 		return lit == s
 	}
 	return matchTokens(p.toks, s, fold, r)
-}
-
-// resolvable reports whether every variable in p resolves for r.
-func (p *pattern) resolvable(r *Request) bool {
-	if p.plain {
-		return true
-	}
-	for i := range p.toks {
-		if p.toks[i].kind == tVar {
-			if _, ok := r.resolve(&p.toks[i]); !ok {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // arnPattern is an ARN pattern split into its six colon-separated parts
@@ -326,22 +311,6 @@ func (a *arnPattern) matches(s string, r *Request) bool {
 			return false
 		}
 		start = end + 1
-	}
-	return true
-}
-
-// resolvable reports whether every variable in a resolves for r.
-func (a *arnPattern) resolvable(r *Request) bool {
-	if a.any {
-		return true
-	}
-	if !a.isARN {
-		return a.whole.resolvable(r)
-	}
-	for i := range a.parts {
-		if !a.parts[i].resolvable(r) {
-			return false
-		}
 	}
 	return true
 }
