@@ -124,9 +124,12 @@ func (r *Request) has(key, keyLow string) bool {
 }
 
 // resolve returns the value of a policy variable: the context key's single
-// value, else the default. A key with several values does not resolve.
+// value, else the default. A key that is missing, has several values or has
+// one empty value has no value (AWS: "Policy variables with no value"), so
+// an empty user name or tag can never widen home/${aws:username}/* to
+// home//* or satisfy a comparison with the empty string.
 func (r *Request) resolve(t *token) (string, bool) {
-	if v, ok := r.lookup(t.key, t.keyLow); ok && len(v) == 1 {
+	if v, ok := r.lookup(t.key, t.keyLow); ok && len(v) == 1 && v[0] != "" {
 		return v[0], true
 	}
 	if t.hasDef {

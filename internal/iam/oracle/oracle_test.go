@@ -31,11 +31,20 @@ import (
 // is wrong. The evidence is re-checked on every run, so an oracle upgrade
 // that changes its behaviour is noticed.
 type exception struct {
-	ID       string          `json:"id"`
-	Reason   string          `json:"reason"`
-	AWSDoc   string          `json:"aws_doc"`
-	Cases    []exceptionCase `json:"cases"`
-	Evidence []evidence      `json:"evidence"`
+	ID     string          `json:"id"`
+	Reason string          `json:"reason"`
+	AWSDoc string          `json:"aws_doc"`
+	Cases  []exceptionCase `json:"cases"`
+	// DataCases are data-driven cases (internal/iam/testdata/cases), by
+	// "file/name", on which the oracle disagrees for this reason.
+	DataCases []dataCaseException `json:"data_cases,omitempty"`
+	Evidence  []evidence          `json:"evidence"`
+}
+
+type dataCaseException struct {
+	Case   string `json:"case"`
+	Ours   string `json:"ours"`
+	Oracle string `json:"oracle"`
 }
 
 type exceptionCase struct {
@@ -126,11 +135,10 @@ func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
 	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principal: c.Principal}).Decision
 }
 
-// TestOracleAgreement runs N generated cases (GATEHOUSE_IAM_ORACLE_N, default 5000)
-// through both evaluators. Every disagreement fails the test unless
-// exceptions.json lists its seed with the AWS documentation that justifies
-// our answer.
-func TestOracleAgreement(t *testing.T) {
+// setUp skips the test unless GATEHOUSE_IAM_ORACLE=1, and installs the
+// oracle into this folder when it is missing. The context bounds the run.
+func setUp(t *testing.T) context.Context {
+	t.Helper()
 	if os.Getenv("GATEHOUSE_IAM_ORACLE") != "1" {
 		t.Skip("oracle comparison is off: set GATEHOUSE_IAM_ORACLE=1 (needs node and npm; installs @cloud-copilot/iam-simulate, pinned in package.json, into this folder)")
 	}
@@ -140,10 +148,19 @@ func TestOracleAgreement(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	if _, err := os.Stat("node_modules/@cloud-copilot/iam-simulate/package.json"); err != nil {
 		run(t, ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
 	}
+	return ctx
+}
+
+// TestOracleAgreement runs N generated cases (GATEHOUSE_IAM_ORACLE_N, default 5000)
+// through both evaluators. Every disagreement fails the test unless
+// exceptions.json lists its seed with the AWS documentation that justifies
+// our answer.
+func TestOracleAgreement(t *testing.T) {
+	ctx := setUp(t)
 	n := 5000
 	if s := os.Getenv("GATEHOUSE_IAM_ORACLE_N"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -252,4 +269,69 @@ func runOracle(t *testing.T, ctx context.Context, cases []iamtest.Case) []verdic
 		t.Fatalf("oracle output: %v (%d verdicts for %d cases)", err, len(verdicts), len(cases))
 	}
 	return verdicts
+}
+
+// TestOracleDataCases runs the data-driven cases (internal/iam/testdata/cases)
+// that the oracle can take through it: every case without typed principals
+// or a wanted parse error. A disagreement fails the test unless an exception
+// in exceptions.json lists the case under data_cases with both answers; a
+// listed case on which both now agree is reported too.
+func TestOracleDataCases(t *testing.T) {
+	ctx := setUp(t)
+	list, _ := loadExceptions(t)
+	listed := map[string]dataCaseException{}
+	listedBy := map[string]string{}
+	for _, e := range list {
+		for _, d := range e.DataCases {
+			if prev, dup := listedBy[d.Case]; dup {
+				t.Fatalf("data case %q is in exceptions %q and %q", d.Case, prev, e.ID)
+			}
+			listed[d.Case], listedBy[d.Case] = d, e.ID
+		}
+	}
+	all, err := iamtest.LoadCases("../testdata/cases/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var cases []iamtest.Case
+	for _, c := range all {
+		if oc, ok := c.OracleCase(); ok {
+			ids, cases = append(ids, c.ID), append(cases, oc)
+		}
+	}
+	verdicts := runOracle(t, ctx, cases)
+	seen := map[string]bool{}
+	var agree, excepted, rejected int
+	for i, c := range cases {
+		v, id := verdicts[i], ids[i]
+		seen[id] = true
+		ours := evaluate(t, c).String()
+		l, isListed := listed[id]
+		switch {
+		case v.Error != "":
+			rejected++
+			if isListed {
+				t.Errorf("data case %q: the oracle rejected it (%s); remove it from exception %q", id, v.Error, listedBy[id])
+			}
+		case ours == v.Decision:
+			agree++
+			if isListed {
+				t.Errorf("data case %q: both evaluators now give %s; remove it from exception %q", id, ours, listedBy[id])
+			}
+		case isListed && l.Ours == ours && l.Oracle == v.Decision:
+			excepted++
+		default:
+			t.Errorf("data case %q: gatehouse %s, oracle %s", id, ours, v.Decision)
+		}
+	}
+	for id, by := range listedBy {
+		if !seen[id] {
+			t.Errorf("exception %q lists data case %q, which is not an oracle-checkable case", by, id)
+		}
+	}
+	t.Logf("oracle on data-driven cases: %d checked, %d agree, %d documented exceptions, %d rejected by the oracle", len(cases), agree, excepted, rejected)
+	if rejected > len(cases)/10 {
+		t.Errorf("the oracle rejected %d of %d data-driven cases", rejected, len(cases))
+	}
 }
