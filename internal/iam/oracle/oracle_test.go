@@ -311,6 +311,7 @@ func TestOracleDataCases(t *testing.T) {
 		switch {
 		case v.Error != "":
 			rejected++
+			t.Logf("data case %q: the oracle rejected it: %.120s", id, v.Error)
 			if isListed {
 				t.Errorf("data case %q: the oracle rejected it (%s); remove it from exception %q", id, v.Error, listedBy[id])
 			}
