@@ -1,6 +1,8 @@
 // Package iamtest generates random IAM policies and requests from a seed,
-// for property tests, fuzzing and the oracle comparison. It is test support:
-// no production code imports it.
+// for property tests, fuzzing and the oracle comparison, and reads the
+// data-driven case files of internal/iam/testdata/cases (LoadCases), which
+// the evaluator, `policy simulate` and the oracle all run. It is test
+// support: no production code imports it.
 //
 // The generated policies use real S3 actions, S3 ARNs and global condition
 // keys with values of the right type, so that an external simulator that
