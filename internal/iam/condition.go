@@ -247,8 +247,8 @@ func compileCondition(c Condition, vars bool) (compiledCond, error) {
 //   - several policy values are ORed; a negated operator is the negation of
 //     its positive form, so its values are effectively ANDed;
 //   - without a set prefix, several context values are ORed too;
-//   - a policy value whose variable has no value (no default, key missing or
-//     multivalued) is a null value that no context value equals or is like
+//   - a policy value whose variable has no value (no default; key missing,
+//     multivalued or empty) is a null value that no context value equals or is like
 //     (Variables and tags, "Policy variables with no value"): it never
 //     matches the positive form, so a negated operator is true against it.
 //     A Deny guarded by StringNotEquals/ArnNotLike/... therefore fires.

@@ -167,10 +167,10 @@ func hasPrefixFold(s, prefix string, fold bool) bool {
 	return true
 }
 
-// match reports whether s matches the tokens. Variables are resolved from the
-// request; a variable that cannot be resolved (and has no default) is null
-// and makes the whole pattern match nothing. Resolved variable values are literal text: a '*'
-// in a user name is not a wildcard. match does not allocate.
+// matchTokens reports whether s matches the tokens. Variables are resolved
+// from the request; a variable with no value (and no default) is null and
+// makes the whole pattern match nothing. Resolved variable values are
+// literal text: a '*' in a user name is not a wildcard. It does not allocate.
 func matchTokens(toks []token, s string, fold bool, r *Request) bool {
 	ti, si := 0, 0
 	starTi, starSi := -1, 0
