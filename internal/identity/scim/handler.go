@@ -16,14 +16,15 @@
 // store.ListUsers / store.ListGroups (ordered by creation time, then id), so
 // the cost of a list request is linear in the size of the directory.
 //
-// Audit: every change (create, update, disable, delete of users and groups,
-// membership changes) emits one event after the store write; every denied,
+// Audit before effect, as in the REST API: every change (create, update,
+// disable, delete of users and groups, membership changes) is recorded
+// (decision allow) before the store write is attempted. If the event cannot
+// be recorded the client gets 500 and the store is not touched. A write
+// that the store then refuses (uniqueness, a lost revision race, an outage)
+// is recorded a second time with decision error, "not applied", and a
+// revision race is retried under a fresh event. Every denied,
 // unauthenticated or rejected (4xx) mutating call emits one event before
-// the answer. If an event cannot be recorded the client gets 500. For a
-// failed create or update the write is then undone (best effort, guarded by
-// the revision, so a concurrent writer is never overwritten); a delete
-// cannot be undone, so it stays done and the failure is logged. Reads are
-// not audited.
+// the answer. Reads are not audited.
 //
 // Concurrency: PUT and PATCH read the resource, compute the new state and
 // write it with the revision they read; on store.ErrConflict they retry with
@@ -46,6 +47,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -146,6 +149,9 @@ type call struct {
 	ctx context.Context
 	p   *identity.Principal
 	res audit.Resource // what the request is about, for rejection events
+	// audited is set once a write was recorded, so that its failure is
+	// not recorded again as a rejection.
+	audited bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +307,7 @@ func (c *call) fail(err error) {
 		c.internal(err)
 		return
 	}
-	if c.r.Method != http.MethodGet && se.Status >= 400 && se.Status < 500 {
+	if c.r.Method != http.MethodGet && !c.audited && se.Status >= 400 && se.Status < 500 {
 		ev := c.event(audit.CodeRequestRejected, "scim."+c.res.Type+".reject", audit.Deny)
 		ev.Reason = se.Detail
 		ev.Details = map[string]any{"status": se.Status, "method": c.r.Method}
@@ -350,6 +356,46 @@ func (c *call) emit(e audit.Event) error {
 		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// errAudit marks a write refused because its audit event could not be
+// recorded; fail answers it 500.
+var errAudit = errors.New("scim: change not recorded")
+
+// auditedWrite records ev (decision allow) and only then runs write (audit
+// before effect). If ev cannot be recorded, write never runs and the error
+// wraps errAudit. If write fails, ev is recorded again with decision error
+// ("not applied") and write's error is returned.
+func (c *call) auditedWrite(ev audit.Event, write func() error) error {
+	if err := c.emit(ev); err != nil {
+		return fmt.Errorf("%w: %w", errAudit, err)
+	}
+	c.audited = true
+	err := write()
+	if err == nil {
+		return nil
+	}
+	ev.Decision, ev.Reason, ev.Time = audit.Error, "not applied: "+notAppliedReason(err), c.h.clock().UTC()
+	if e := c.emit(ev); e != nil {
+		c.h.log.ErrorContext(c.ctx, "audit of failed write lost", "action", ev.Action, "err", e, "request_id", requestid.From(c.ctx))
+	}
+	return err
+}
+
+// notAppliedReason names the cause of a failed store write without
+// internal detail.
+func notAppliedReason(err error) string {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return "revision conflict"
+	case errors.Is(err, store.ErrAlreadyExists):
+		return "already exists"
+	case errors.Is(err, store.ErrNotFound):
+		return "not found"
+	case errors.Is(err, store.ErrInvalid):
+		return "invalid"
+	}
+	return "store error"
 }
 
 // storeErr translates a store error for a resource of kind ("User", "Group").
@@ -470,18 +516,12 @@ func (c *call) createUser(doc map[string]any) {
 		c.fail(err)
 		return
 	}
-	if err := c.h.st.CreateUser(c.ctx, u); err != nil {
-		c.fail(storeErr(err, "User", u.UserName, "userName"))
-		return
-	}
+	u.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
 	ev := c.event(audit.CodeUserCreated, "scim.user.create", audit.Allow)
 	ev.Details = map[string]any{"active": u.Active, "externalId": u.ExternalID}
-	if err := c.emit(ev); err != nil {
-		if derr := c.h.st.DeleteUser(context.WithoutCancel(c.ctx), u.ID); derr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo user create after audit failure", "err", derr, "user_id", u.ID)
-		}
-		c.internal(err)
+	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateUser(c.ctx, u) }); err != nil {
+		c.fail(storeErr(err, "User", u.UserName, "userName"))
 		return
 	}
 	c.writeResource(http.StatusCreated, userToDoc(u, nil, c.h.base))
@@ -538,7 +578,7 @@ func (c *call) updateUser(id string) {
 			c.respondUser(cur)
 			return
 		}
-		err = c.h.st.UpdateUser(c.ctx, nu)
+		err = c.auditedWrite(c.userUpdateEvent(cur, nu, action), func() error { return c.h.st.UpdateUser(c.ctx, nu) })
 		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
 			backoff(attempt)
 			continue
@@ -553,23 +593,19 @@ func (c *call) updateUser(id string) {
 		c.fail(storeErr(err, "User", id, "userName"))
 		return
 	}
+	c.respondUser(nu)
+}
+
+// userUpdateEvent is the audit event for replacing cur by nu.
+func (c *call) userUpdateEvent(cur, nu *store.User, action string) audit.Event {
 	c.res = audit.Resource{Type: "user", ID: nu.ID, Name: nu.UserName}
 	code := audit.CodeUserUpdated
 	if cur.Active && !nu.Active {
 		code, action = audit.CodeUserDisabled, "scim.user.disable"
 	}
 	ev := c.event(code, action, audit.Allow)
-	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": nu.Revision}
-	if err := c.emit(ev); err != nil {
-		undo := *cur
-		undo.Revision = nu.Revision
-		if uerr := c.h.st.UpdateUser(context.WithoutCancel(c.ctx), &undo); uerr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo user update after audit failure", "err", uerr, "user_id", id)
-		}
-		c.internal(err)
-		return
-	}
-	c.respondUser(nu)
+	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": cur.Revision + 1}
+	return ev
 }
 
 func (c *call) respondUser(u *store.User) {
@@ -587,15 +623,12 @@ func (c *call) deleteUser(id string) {
 		err = c.checkVersion(u.Revision)
 	}
 	if err == nil {
-		err = c.h.st.DeleteUser(c.ctx, id)
+		c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
+		ev := c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)
+		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteUser(c.ctx, id) })
 	}
 	if err != nil {
 		c.fail(storeErr(err, "User", id, "userName"))
-		return
-	}
-	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-	if err := c.emit(c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)); err != nil {
-		c.internal(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)
@@ -686,18 +719,12 @@ func (c *call) createGroup(doc map[string]any) {
 		c.fail(err)
 		return
 	}
-	if err := c.h.st.CreateGroup(c.ctx, g); err != nil {
-		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
-		return
-	}
+	g.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
 	ev := c.event(audit.CodeGroupCreated, "scim.group.create", audit.Allow)
 	ev.Details = map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID}
-	if err := c.emit(ev); err != nil {
-		if derr := c.h.st.DeleteGroup(context.WithoutCancel(c.ctx), g.ID); derr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo group create after audit failure", "err", derr, "group_id", g.ID)
-		}
-		c.internal(err)
+	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateGroup(c.ctx, g) }); err != nil {
+		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
 		return
 	}
 	c.respondGroup(http.StatusCreated, g)
@@ -774,7 +801,8 @@ func (c *call) updateGroup(id string) {
 			c.respondGroup(http.StatusOK, cur)
 			return
 		}
-		err = c.h.st.UpdateGroup(c.ctx, ng)
+		ev := c.groupUpdateEvent(cur, ng, action, added, removed)
+		err = c.auditedWrite(ev, func() error { return c.h.st.UpdateGroup(c.ctx, ng) })
 		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
 			backoff(attempt)
 			continue
@@ -789,9 +817,14 @@ func (c *call) updateGroup(id string) {
 		c.fail(storeErr(err, "Group", id, "displayName"))
 		return
 	}
+	c.respondGroup(http.StatusOK, ng)
+}
+
+// groupUpdateEvent is the audit event for replacing cur by ng.
+func (c *call) groupUpdateEvent(cur, ng *store.Group, action string, added, removed []string) audit.Event {
 	c.res = audit.Resource{Type: "group", ID: ng.ID, Name: ng.DisplayName}
 	ev := c.event(audit.CodeGroupUpdated, action, audit.Allow)
-	ev.Details = map[string]any{"revision": ng.Revision}
+	ev.Details = map[string]any{"revision": cur.Revision + 1}
 	if len(added) > 0 {
 		ev.Details["membersAdded"] = added
 	}
@@ -804,16 +837,7 @@ func (c *call) updateGroup(id string) {
 	if cur.ExternalID != ng.ExternalID {
 		ev.Details["externalId"] = ng.ExternalID
 	}
-	if err := c.emit(ev); err != nil {
-		undo := *cur
-		undo.Revision = ng.Revision
-		if uerr := c.h.st.UpdateGroup(context.WithoutCancel(c.ctx), &undo); uerr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo group update after audit failure", "err", uerr, "group_id", id)
-		}
-		c.internal(err)
-		return
-	}
-	c.respondGroup(http.StatusOK, ng)
+	return ev
 }
 
 func (c *call) deleteGroup(id string) {
@@ -822,17 +846,13 @@ func (c *call) deleteGroup(id string) {
 		err = c.checkVersion(g.Revision)
 	}
 	if err == nil {
-		err = c.h.st.DeleteGroup(c.ctx, id)
+		c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
+		ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
+		ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
+		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteGroup(c.ctx, id) })
 	}
 	if err != nil {
 		c.fail(storeErr(err, "Group", id, "displayName"))
-		return
-	}
-	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-	ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
-	ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
-	if err := c.emit(ev); err != nil {
-		c.internal(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)

@@ -96,14 +96,21 @@ type env struct {
 	audit *recorder
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the handler's store wrapped by wrap (nil: none).
+func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	rec := &recorder{}
+	var hs store.Store = st
+	if wrap != nil {
+		hs = wrap(st)
+	}
 	h, err := New(Options{
-		Store: st, Audit: rec, Auth: tokenAuth{}, BaseURL: baseURL + "/",
+		Store: hs, Audit: rec, Auth: tokenAuth{}, BaseURL: baseURL + "/",
 		AllowedGroup: scimGroup, MaxBodyBytes: 64 << 10,
 		Clock: func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
 	})
