@@ -9,8 +9,12 @@
 // meta.location and $ref values.
 //
 // Every request is authenticated with Options.Auth (a gatehouse bearer
-// token) and must come from an admin or a member of Options.AllowedGroup.
-// Discovery endpoints are authenticated too.
+// token) and must come from a principal holding the admin or the scim
+// privilege (Principal.SCIM). Privileges are assigned outside the directory
+// (docs/design/0015-admin-privilege.md), so no SCIM write can confer them;
+// and a principal that holds any privilege is managed by the admin API
+// only: SCIM writes to it are refused with 403. Discovery endpoints are
+// authenticated too.
 //
 // Filtering, sorting and pagination are evaluated in memory over
 // store.ListUsers / store.ListGroups (ordered by creation time, then id), so
@@ -76,9 +80,9 @@ type Options struct {
 	// BaseURL is the absolute URL the handler is mounted at, e.g.
 	// "https://gatehouse.example.com/scim/v2". Required.
 	BaseURL string
-	// AllowedGroup names a group whose members (transitively) may call SCIM,
-	// in addition to admins. Empty: admins only.
-	AllowedGroup string
+	// Privileged reports whether a principal (by id) holds a gatehouse
+	// privilege; SCIM refuses to change such principals. Required.
+	Privileged func(ctx context.Context, principalID string) (bool, error)
 	// MaxBodyBytes limits request bodies; larger ones get 413. 0: 1 MiB.
 	MaxBodyBytes int64
 	// Clock stamps audit events. Nil: time.Now.
@@ -97,6 +101,9 @@ func (o Options) Validate() error {
 	if o.Auth == nil {
 		errs = append(errs, errors.New("scim: Options.Auth is required"))
 	}
+	if o.Privileged == nil {
+		errs = append(errs, errors.New("scim: Options.Privileged is required"))
+	}
 	if u, err := url.Parse(o.BaseURL); o.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, fmt.Errorf("scim: Options.BaseURL %q must be an absolute http(s) URL without query", o.BaseURL))
 	}
@@ -112,7 +119,7 @@ type handler struct {
 	auth    identity.Authenticator
 	log     *slog.Logger
 	base    string
-	group   string
+	priv    func(ctx context.Context, principalID string) (bool, error)
 	maxBody int64
 	clock   func() time.Time
 }
@@ -125,7 +132,7 @@ func New(opts Options) (http.Handler, error) {
 	}
 	h := &handler{
 		st: opts.Store, audit: opts.Audit, auth: opts.Auth, log: opts.Logger,
-		base: strings.TrimRight(opts.BaseURL, "/"), group: opts.AllowedGroup,
+		base: strings.TrimRight(opts.BaseURL, "/"), priv: opts.Privileged,
 		maxBody: opts.MaxBodyBytes, clock: opts.Clock,
 	}
 	if h.log == nil {
@@ -178,9 +185,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.p = p
-	if !p.Admin && (h.group == "" || !p.InGroup(h.group)) {
+	if !p.SCIM {
 		ev := c.event(audit.CodeAdminDenied, "scim.authorize", audit.Deny)
-		ev.Reason = "principal is neither an admin nor in the SCIM group"
+		ev.Reason = "principal holds neither the scim nor the admin privilege"
 		if err := c.emit(ev); err != nil {
 			c.internal(err)
 			return
@@ -255,6 +262,12 @@ func (c *call) allow(methods ...string) bool {
 }
 
 func (c *call) one(rt *resourceType, id string) {
+	if rt == userType && c.r.Method != http.MethodGet {
+		if err := c.refusePrivileged(id); err != nil {
+			c.fail(err)
+			return
+		}
+	}
 	switch {
 	case rt == userType && c.r.Method == http.MethodGet:
 		c.getUser(id)
@@ -269,6 +282,20 @@ func (c *call) one(rt *resourceType, id string) {
 	default:
 		c.updateGroup(id)
 	}
+}
+
+// refusePrivileged answers 403 (RFC 7644 §3.12) for a write to a principal
+// that holds a gatehouse privilege: renaming, disabling or deleting an
+// administrator or the SCIM caller itself belongs to the admin API.
+func (c *call) refusePrivileged(id string) error {
+	priv, err := c.h.priv(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	if priv {
+		return newError(http.StatusForbidden, "", "this principal holds gatehouse privileges; change it with the admin API, not SCIM")
+	}
+	return nil
 }
 
 // ---- responses, errors and audit ----

@@ -541,7 +541,42 @@ func TestNew(t *testing.T) {
 		require.Error(t, err, b)
 	}
 	_, err = New(Options{Store: st, Audit: &recorder{}, Auth: tokenAuth{}, BaseURL: "http://localhost:8080/scim/v2"})
+	require.Error(t, err, "Privileged is required")
+	_, err = New(Options{Store: st, Audit: &recorder{}, Auth: tokenAuth{}, BaseURL: "http://localhost:8080/scim/v2",
+		Privileged: func(context.Context, string) (bool, error) { return false, nil }})
 	require.NoError(t, err)
+}
+
+// TestPrivilegedPrincipalsAreNotSCIMManaged is part of issue 11 finding 2:
+// SCIM cannot rename, disable, change or delete a principal that holds a
+// gatehouse privilege (renaming an admin to a name an attacker signs in
+// with, or disabling the last admin); each attempt is a SCIM 403 that is
+// audited and changes nothing. Reads still work.
+func TestPrivilegedPrincipalsAreNotSCIMManaged(t *testing.T) {
+	e := newEnv(t)
+	admin := e.seedUser("u-root", "root")
+	e.privileged.Store(admin.ID, true)
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"%s","value":%s}]}`
+	for _, tt := range []struct{ name, method, body string }{
+		{"rename", "PATCH", fmt.Sprintf(patch, "userName", `"mallory"`)},
+		{"disable", "PATCH", fmt.Sprintf(patch, "active", "false")},
+		{"set attributes", "PATCH", fmt.Sprintf(patch, "emails", `[{"value":"mallory@evil.example","primary":true}]`)},
+		{"replace", "PUT", userBody("mallory", "")},
+		{"delete", "DELETE", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.audit.reset()
+			r := e.do(tt.method, "/Users/"+admin.ID, tt.body, "Authorization", "Bearer "+tokGroup)
+			require.Equal(t, 403, r.status, r.raw)
+			require.Equal(t, "403", r.body["status"])
+			require.Equal(t, []audit.Code{audit.CodeRequestRejected}, e.audit.codes())
+			got := e.mustUser(admin.ID)
+			require.Equal(t, admin.Revision, got.Revision)
+			require.Equal(t, "root", got.UserName)
+		})
+	}
+	r := e.do("GET", "/Users/"+admin.ID, "", "Authorization", "Bearer "+tokGroup)
+	require.Equal(t, 200, r.status, r.raw)
 }
 
 // TestChunkedBodyLimit: a body without Content-Length is cut at MaxBodyBytes.
