@@ -118,7 +118,7 @@ func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
 			return ok, nil
 		},
 		MaxBodyBytes: 64 << 10,
-		Clock: func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
+		Clock:        func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
 	})
 	require.NoError(t, err)
 	// Mount it the way the server does.
