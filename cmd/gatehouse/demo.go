@@ -152,12 +152,19 @@ func seedDemo(ctx context.Context, s *server.Server) error {
 // ends after 24 h, or once it has made a real admin (design 0015), so when
 // the token in path no longer authenticates, the demo issues the bootstrap
 // principal a fresh one (same lifetime), audits it, and writes it over
-// path (0600). DEMO ONLY: a real server never re-issues an admin token.
+// path (0600). A data dir without a token file (a second replica that did
+// not bootstrap) gets none. DEMO ONLY: a real server never re-issues an
+// admin token.
 func renewDemoAdminToken(ctx context.Context, s *server.Server, path string) error {
-	if b, err := os.ReadFile(path); err == nil {
-		if _, err := s.Identity.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
-			return nil
-		}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.Identity.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
+		return nil
 	}
 	u, err := s.Store.GetUserByName(ctx, identity.BootstrapPrincipal)
 	if err != nil {

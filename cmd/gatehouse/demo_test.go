@@ -50,4 +50,10 @@ func TestRestartedDemoRenewsItsAdminToken(t *testing.T) {
 	fi, err := os.Stat(cfg.Identity.BootstrapToken)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// A replica that did not bootstrap has no token file and gets none.
+	require.NoError(t, os.Remove(cfg.Identity.BootstrapToken))
+	require.NoError(t, renewDemoAdminToken(ctx, srv, cfg.Identity.BootstrapToken))
+	_, err = os.Stat(cfg.Identity.BootstrapToken)
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
