@@ -43,7 +43,7 @@ func newAdminCmd() *cobra.Command {
 	o := &adminOpts{}
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage users, groups, tokens, roles, identity providers and policies on a running gatehouse server",
+		Short: "Manage users, groups, privileges, tokens, roles, identity providers and policies on a running gatehouse server",
 		Long: `Manage users, groups, tokens, IAM roles, SAML/OIDC identity providers and
 managed policies, and revoke STS sessions, through the admin REST API of a
 running server.
@@ -61,6 +61,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
 	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
 	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o), adminDecodeAuthzCmd(o))
+	cmd.AddCommand(adminPrivilegesCmd(o))
 	return cmd
 }
 
@@ -1530,5 +1531,49 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 
 	del := deleteCmd(o, "delete ID", "Remove a mount", "/api/v1/mounts/", "deleted mount ")
 	cmd.AddCommand(list, get, create, del)
+	return cmd
+}
+
+// ---- privileges ----
+
+type cliGrant struct {
+	PrincipalID string `json:"principalId"`
+	UserName    string `json:"userName"`
+	Privilege   string `json:"privilege"`
+	GrantedAt   string `json:"grantedAt"`
+	GrantedBy   string `json:"grantedBy"`
+}
+
+func printGrant(w io.Writer, g *cliGrant) {
+	fmt.Fprintf(w, "%s holds %s (principal %s)\n", oneLine(g.UserName), oneLine(g.Privilege), oneLine(g.PrincipalID))
+}
+
+// adminPrivilegesCmd is `gatehouse admin privileges`: who is an
+// administrator (admin) and who may call SCIM (scim). These are held by
+// principals, outside the directory (docs/design/0015-admin-privilege.md).
+func adminPrivilegesCmd(o *adminOpts) *cobra.Command {
+	cmd := &cobra.Command{Use: "privileges", Short: "Grant and revoke the admin and scim privileges"}
+	list := listCmd(o, "List privilege grants", "grants",
+		func() string { return "/api/v1/privileges" },
+		[]string{"PRIVILEGE", "USER NAME", "PRINCIPAL ID", "GRANTED AT", "GRANTED BY"},
+		func(g *cliGrant) []string {
+			return []string{g.Privilege, g.UserName, g.PrincipalID, g.GrantedAt, g.GrantedBy}
+		})
+	grant := &cobra.Command{
+		Use: "grant PRINCIPAL admin|scim", Short: "Grant a privilege (granting admin with the bootstrap token retires it)",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return adminCall(o, cmd, "PUT", "/api/v1/privileges/"+pathEsc(args[1])+"/principals/"+pathEsc(args[0]), nil, printGrant)
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke PRINCIPAL admin|scim", Short: "Revoke a privilege (the last admin cannot be revoked)",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.noContentCall(cmd, "DELETE", "/api/v1/privileges/"+pathEsc(args[1])+"/principals/"+pathEsc(args[0]), nil,
+				args[1]+" revoked from "+args[0])
+		},
+	}
+	cmd.AddCommand(list, grant, revoke)
 	return cmd
 }

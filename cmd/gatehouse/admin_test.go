@@ -143,7 +143,6 @@ func TestAdminCLI(t *testing.T) {
 	out, err = admin("", "groups", "list")
 	require.NoError(t, err)
 	require.Contains(t, out, "analysts")
-	require.Contains(t, out, identity.DefaultAdminGroup)
 	out, err = admin("", "groups", "remove-member", "analysts", "robot")
 	require.NoError(t, err)
 	out, err = admin("", "groups", "get", "analysts", "--json")
@@ -215,6 +214,26 @@ func TestAdminCLI(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "unauthenticated", se.Code)
 	require.False(t, errors.Is(err, io.EOF))
+
+	// Privileges: a SCIM caller, then a real admin, which retires the
+	// bootstrap token (issue 11 finding 9).
+	out, err = admin("", "users", "create", "provisioner", "--service")
+	require.NoError(t, err, out)
+	out, err = admin("", "privileges", "grant", "provisioner", "scim")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "provisioner holds scim")
+	out, err = admin("", "privileges", "list")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "bootstrap-admin")
+	require.Contains(t, out, "provisioner")
+	out, err = admin("", "privileges", "grant", "alice", "admin")
+	require.NoError(t, err, out)
+	_, err = admin("", "privileges", "list")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "unauthenticated", se.Code, "the bootstrap token ended when it made a real admin")
+	out, _, err = runCmd(t, newAdminCmd(), "", "privileges", "revoke", "provisioner", "scim", "--server", url)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "scim revoked from provisioner")
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
 )
 
@@ -192,7 +193,7 @@ func (us *userSession) credentialsFor(ctx context.Context, role string, force bo
 		arn = e.ARN
 	}
 	creds, err := websso.AssumeRoleWithWebIdentity(ctx, &http.Client{Timeout: 60 * time.Second}, us.base+"/sts",
-		websso.AssumeInput{RoleARN: arn, SessionName: websso.SessionName(tok.UserName), Token: tok.Token})
+		websso.AssumeInput{RoleARN: arn, SessionName: awsname.SessionNameFrom(tok.UserName), Token: tok.Token})
 	if err != nil {
 		var se *websso.STSError
 		if errors.As(err, &se) && se.Passthrough != "" {

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -72,6 +75,9 @@ func newDemoCmd() *cobra.Command {
 			return runServer(cmd.Context(), cfg, func(s *server.Server) error {
 				if err := seedDemo(cmd.Context(), s); err != nil {
 					return fmt.Errorf("demo: seed: %w", err)
+				}
+				if err := renewDemoAdminToken(cmd.Context(), s, cfg.Identity.BootstrapToken); err != nil {
+					return fmt.Errorf("demo: admin token: %w", err)
 				}
 				if err := s.EnableDemoIdP(cmd.Context()); err != nil {
 					return fmt.Errorf("demo: demo IdP: %w", err)
@@ -140,6 +146,49 @@ func seedDemo(ctx context.Context, s *server.Server) error {
 		ids["g:"+dg.name] = g.ID
 	}
 	return nil
+}
+
+// renewDemoAdminToken keeps a restarted demo usable. The bootstrap token
+// ends after 24 h, or once it has made a real admin (design 0015), so when
+// the token in path no longer authenticates, the demo issues the bootstrap
+// principal a fresh one (same lifetime), audits it, and writes it over
+// path (0600). A data dir without a token file (a second replica that did
+// not bootstrap) gets none. DEMO ONLY: a real server never re-issues an
+// admin token.
+func renewDemoAdminToken(ctx context.Context, s *server.Server, path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.Identity.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
+		return nil
+	}
+	u, err := s.Store.GetUserByName(ctx, identity.BootstrapPrincipal)
+	if err != nil {
+		return err
+	}
+	raw, tok, err := s.Identity.CreateToken(ctx, u.ID, "demo admin", identity.BootstrapTokenTTL)
+	if err != nil {
+		return err
+	}
+	ev := audit.Event{Code: audit.CodeTokenCreated, Action: "demo.token.create", Time: s.Identity.Now(),
+		Decision: audit.Allow, Actor: audit.Actor{User: "system", AuthMethod: "system"},
+		Resource: audit.Resource{Type: "token", ID: tok.ID, Name: tok.Name},
+		Details:  map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt, "reason": "demo restarted without a working admin token"}}
+	err = s.Audit.Emit(ctx, ev)
+	if err == nil {
+		err = os.WriteFile(path, []byte(raw+"\n"), 0o600)
+	}
+	if err != nil {
+		if rerr := s.Identity.RevokeToken(ctx, tok.ID); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 // demoObjects are the sample objects of the demo bucket.
@@ -217,7 +266,7 @@ Demo organization:
 Try next (in another terminal):
 
   export GATEHOUSE_SERVER=%[1]s
-  export GATEHOUSE_TOKEN=$(cat %[4]s)    # the bootstrap admin token
+  export GATEHOUSE_TOKEN=$(cat %[4]s)    # the bootstrap admin token (24 h; a restart renews it)
 
   # who am I, and the directory
   go run ./cmd/gatehouse admin users list

@@ -82,7 +82,7 @@ func translate(err error) *apiError {
 		return errInvalid("password: length must be between %d and %d bytes", identity.MinPasswordLen, identity.MaxPasswordLen)
 	case errors.Is(err, identity.ErrNoPassword):
 		return errInvalid("password: service principals cannot have a password")
-	case errors.Is(err, identity.ErrInvalidTokenRequest):
+	case errors.Is(err, identity.ErrInvalidTokenRequest), errors.Is(err, identity.ErrInvalidPrivilege):
 		return errInvalid("%s", strings.TrimPrefix(err.Error(), "identity: "))
 	case errors.Is(err, store.ErrInvalid):
 		return errInvalid("the store refused the change (unknown member or group nesting cycle)")

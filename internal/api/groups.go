@@ -195,10 +195,6 @@ func (a *API) updateGroup(c *call) error {
 		}
 		remove = append(remove, id)
 	}
-	if in.DisplayName != nil && !strings.EqualFold(*in.DisplayName, g.DisplayName) &&
-		strings.EqualFold(g.DisplayName, c.a.id.AdminGroup()) {
-		return errInvalid("the admin group cannot be renamed")
-	}
 	details := map[string]any{}
 	if in.DisplayName != nil {
 		details["displayName"] = *in.DisplayName
@@ -249,9 +245,6 @@ func (a *API) deleteGroup(c *call) error {
 	g, err := c.resolveGroup(c.params["id"])
 	if err != nil {
 		return err
-	}
-	if strings.EqualFold(g.DisplayName, a.id.AdminGroup()) {
-		return errInvalid("the admin group cannot be deleted")
 	}
 	res := groupResource(g)
 	if err := c.allow(audit.CodeGroupDeleted, res, nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -119,6 +120,9 @@ func (a *API) createUser(c *call) error {
 	if in.Kind == "" {
 		in.Kind = store.KindUser
 	}
+	if err := checkUserName(in.UserName); err != nil {
+		return err
+	}
 	u := &store.User{ID: uuid.NewString(), Kind: in.Kind, UserName: in.UserName, ExternalID: in.ExternalID,
 		DisplayName: in.DisplayName, GivenName: in.GivenName, FamilyName: in.FamilyName, Title: in.Title,
 		Emails: in.Emails, Active: in.Active == nil || *in.Active, Attributes: in.Attributes}
@@ -190,6 +194,11 @@ func (a *API) updateUser(c *call) error {
 		if v != nil && *v != *dst {
 			*dst = *v
 			changed = append(changed, name)
+		}
+	}
+	if in.UserName != nil && *in.UserName != u.UserName {
+		if err := checkUserName(*in.UserName); err != nil {
+			return err
 		}
 	}
 	set("userName", &u.UserName, in.UserName)
@@ -455,4 +464,14 @@ func (a *API) editAttribute(c *call, key string, rev *int64, edit func(map[strin
 		return err
 	}
 	return c.json(http.StatusOK, attrsOf(u))
+}
+
+// checkUserName refuses a new user name outside AWS's set: it becomes
+// aws:username, and "alice/x" or "*" would widen "home/${aws:username}/*"
+// (issue 11 finding 3). Unchanged legacy names are not re-checked.
+func checkUserName(name string) error {
+	if err := awsname.UserName(name); err != nil {
+		return errInvalid("request body: field %q: %v", "userName", err)
+	}
+	return nil
 }

@@ -59,6 +59,13 @@ const (
 	CodeServerStopped Code = "GH9001I"
 )
 
+// Privilege assignments (admin, scim), held outside the directory
+// (docs/design/0015-admin-privilege.md).
+const (
+	CodePrivilegeGranted Code = "GH1040I"
+	CodePrivilegeRevoked Code = "GH1041I"
+)
+
 // Decision is the outcome recorded with an event.
 type Decision string
 

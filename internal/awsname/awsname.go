@@ -73,3 +73,23 @@ func SourceIdentity(s string) error {
 
 // RoleName checks an IAM role name: 1–64 characters of [\w+=,.@-].
 func RoleName(s string) error { return check("role name", s, 1, MaxRoleName) }
+
+// SessionNameFrom turns any name (a user name, an IdP's NameID) into a
+// valid RoleSessionName and default SourceIdentity: each byte outside the
+// set becomes "-", the result is cut to 64 bytes and padded with "-" to 2.
+// It never starts with "aws:", since ":" is outside the set.
+func SessionNameFrom(name string) string {
+	b := []byte(name)
+	if len(b) > MaxSessionName {
+		b = b[:MaxSessionName]
+	}
+	for i, c := range b {
+		if !Allowed(c) {
+			b[i] = '-'
+		}
+	}
+	for len(b) < MinSessionName {
+		b = append(b, '-')
+	}
+	return string(b)
+}

@@ -1,6 +1,9 @@
 package awsname
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNames(t *testing.T) {
 	long := func(n int) string {
@@ -43,5 +46,30 @@ func TestNames(t *testing.T) {
 				t.Fatalf("%q: err=%v, want ok=%v", c.in, err, c.ok)
 			}
 		})
+	}
+}
+
+// TestSessionNameFrom: any name becomes a valid RoleSessionName and
+// SourceIdentity.
+func TestSessionNameFrom(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"alice@example.com", "alice@example.com"},
+		{"carol/x", "carol-x"},
+		{"a", "a-"},
+		{"", "--"},
+		{"aws:me", "aws-me"},
+		{"é", "--"},
+		{strings.Repeat("b", 70), strings.Repeat("b", 64)},
+	} {
+		got := SessionNameFrom(tt.in)
+		if got != tt.want {
+			t.Errorf("SessionNameFrom(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if err := RoleSessionName(got); err != nil {
+			t.Errorf("SessionNameFrom(%q) = %q: %v", tt.in, got, err)
+		}
+		if err := SourceIdentity(got); err != nil {
+			t.Errorf("SessionNameFrom(%q) = %q: %v", tt.in, got, err)
+		}
 	}
 }

@@ -76,8 +76,6 @@ type Audit struct {
 
 // Identity configures local principals and SCIM.
 type Identity struct {
-	AdminGroup     string        `yaml:"admin_group" doc:"members (transitively) are gatehouse administrators"`
-	SCIMGroup      string        `yaml:"scim_group" doc:"members may call the SCIM API (admins always may)"`
 	SessionTTL     time.Duration `yaml:"session_ttl" doc:"lifetime of login sessions"`
 	BootstrapToken string        `yaml:"bootstrap_token_file" doc:"where the first-run admin token is written (default <data_dir>/bootstrap-admin.token)"`
 }
@@ -141,8 +139,6 @@ func Default() Config {
 			CheckpointInterval: 10 * time.Second,
 		},
 		Identity: Identity{
-			AdminGroup: "gatehouse-admins",
-			SCIMGroup:  "gatehouse-scim",
 			SessionTTL: 12 * time.Hour,
 		},
 		STS: STS{

@@ -187,3 +187,17 @@ func TestAuditDurability(t *testing.T) {
 		require.ErrorContains(t, err, "audit.sync_interval: must be between 1ns and 1s")
 	}
 }
+
+// TestRemovedIdentityGroupKeysRefused: the keys that once made the members
+// of a named group admins or SCIM callers (issue 11 finding 2) are refused
+// from a file and from the environment, never silently ignored.
+func TestRemovedIdentityGroupKeysRefused(t *testing.T) {
+	_, err := Load(writeFile(t, "identity:\n  admin_group: admins\n  scim_group: scim\n"), nil, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "identity.admin_group")
+	require.Contains(t, err.Error(), "identity.scim_group")
+	require.Contains(t, err.Error(), "privileges grant")
+	_, err = Load("", envMap(map[string]string{"GATEHOUSE_IDENTITY_ADMIN_GROUP": "admins"}), nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "identity.admin_group")
+}

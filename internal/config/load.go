@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,6 +171,10 @@ func decodeNode(n *yaml.Node, v reflect.Value, path, file string, errs *[]error)
 			}
 			seen[k.Value] = true
 			fv, ok := fieldByYAML(v, k.Value)
+			if why, gone := removedKeys[p]; !ok && gone {
+				*errs = append(*errs, &Error{Path: p, Source: src(k), Msg: why})
+				continue
+			}
 			if !ok {
 				*errs = append(*errs, &Error{Path: p, Source: src(k), Msg: "unknown key" + suggest(v.Type(), k.Value)})
 				continue
@@ -221,8 +227,22 @@ func suggest(t reflect.Type, name string) string {
 	return "; known keys: " + strings.Join(names, ", ")
 }
 
+// removedKeys are keys an earlier version accepted, with why they are
+// refused now: a setting that would be silently ignored is an error.
+var removedKeys = map[string]string{
+	"identity.admin_group": "removed: administrators are no longer the members of a named group, which SCIM could write; " +
+		"grant the admin privilege with `gatehouse admin privileges grant USER admin` (docs/design/0015-admin-privilege.md)",
+	"identity.scim_group": "removed: SCIM callers are no longer the members of a named group; " +
+		"grant the scim privilege with `gatehouse admin privileges grant USER scim` (docs/design/0015-admin-privilege.md)",
+}
+
 func loadEnv(cfg *Config, lookup func(string) (string, bool)) []error {
 	var errs []error
+	for _, p := range slices.Sorted(maps.Keys(removedKeys)) {
+		if _, ok := lookup(EnvName(p)); ok {
+			errs = append(errs, &Error{Path: p, Source: "env " + EnvName(p), Msg: removedKeys[p]})
+		}
+	}
 	walkLeaves(reflect.TypeOf(Config{}), "", func(p string, _ reflect.StructField) {
 		name := EnvName(p)
 		if val, ok := lookup(name); ok {
@@ -429,9 +449,6 @@ func (c *Config) Validate() []error {
 	}
 	if c.Audit.CheckpointInterval < time.Second {
 		bad("audit.checkpoint_interval", "must be at least 1s, got %s", c.Audit.CheckpointInterval)
-	}
-	if strings.TrimSpace(c.Identity.AdminGroup) == "" {
-		bad("identity.admin_group", "must not be empty")
 	}
 	if c.Identity.SessionTTL < time.Minute || c.Identity.SessionTTL > 30*24*time.Hour {
 		bad("identity.session_ttl", "must be between 1m and 720h, got %s", c.Identity.SessionTTL)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -19,6 +18,10 @@ const (
 	// BootstrapPrincipal is the user name of the bootstrap service principal.
 	BootstrapPrincipal = "bootstrap-admin"
 
+	// BootstrapTokenTTL is the longest the bootstrap token lives; it ends
+	// sooner, when it is first used to make another principal an admin.
+	BootstrapTokenTTL = 24 * time.Hour
+
 	// A pending claim older than this is presumed abandoned (crashed replica).
 	bootstrapStale = 10 * time.Minute
 )
@@ -30,11 +33,16 @@ type bootstrapState struct {
 	TokenID     string    `json:"tokenId,omitempty"`
 }
 
-// Bootstrap performs the one-time first-run setup: it creates the admin
-// group and a service principal "bootstrap-admin" in it, issues a personal
-// access token for it (valid MaxTokenTTL) and writes the token to tokenPath,
-// created exclusively with mode 0600. Only the path is logged, never the
-// secret.
+// Bootstrap performs the one-time first-run setup: it creates a service
+// principal "bootstrap-admin", grants it the admin privilege, issues a
+// personal access token for it (valid BootstrapTokenTTL, and retired by
+// RetireBootstrapToken once it has made a real admin) and writes the token
+// to tokenPath, created exclusively with mode 0600. Only the path is
+// logged, never the secret.
+//
+// On a store bootstrapped before privileges were held outside the
+// directory (marker done, no privilege assignments yet), Bootstrap instead
+// grants admin to the principal the marker names, once, and audits it.
 //
 // A compare-and-swap on the store meta key "bootstrap/admin" makes sure
 // only one replica ever bootstraps; later calls return (false, nil). A
@@ -53,7 +61,7 @@ func (s *Service) Bootstrap(ctx context.Context, tokenPath string) (created bool
 		}
 		switch {
 		case st.State == "done":
-			return false, nil
+			return false, s.adoptBootstrapAdmin(ctx, st.PrincipalID)
 		case st.State == "pending" && s.now().Sub(st.At) < bootstrapStale:
 			s.log.WarnContext(ctx, "bootstrap is in progress on another replica", "since", st.At)
 			return false, nil
@@ -96,11 +104,10 @@ func (s *Service) Bootstrap(ctx context.Context, tokenPath string) (created bool
 	if err != nil {
 		return false, markFailed(err)
 	}
-	g, err := s.ensureAdminGroupWith(ctx, u.ID)
-	if err != nil {
+	if _, err := s.GrantPrivilege(ctx, u.ID, PrivilegeAdmin, "system"); err != nil {
 		return false, markFailed(err)
 	}
-	raw, tok, err := s.newToken(ctx, store.TokenPAT, u.ID, "bootstrap", MaxTokenTTL)
+	raw, tok, err := s.newToken(ctx, store.TokenPAT, u.ID, "bootstrap", BootstrapTokenTTL)
 	if err != nil {
 		return false, markFailed(err)
 	}
@@ -112,7 +119,8 @@ func (s *Service) Bootstrap(ctx context.Context, tokenPath string) (created bool
 	ev := audit.Event{Code: audit.CodeBootstrap, Action: "identity.bootstrap", Decision: audit.Allow,
 		Actor:    audit.Actor{User: "system", AuthMethod: "system"},
 		Resource: audit.Resource{Type: "user", ID: u.ID, Name: u.UserName},
-		Details:  map[string]any{"adminGroup": g.DisplayName, "adminGroupId": g.ID, "tokenId": tok.ID, "tokenPath": tokenPath}}
+		Details: map[string]any{"privilege": string(PrivilegeAdmin), "tokenId": tok.ID, "tokenPath": tokenPath,
+			"tokenExpiresAt": tok.ExpiresAt}}
 	if err := s.emit(ctx, ev); err != nil {
 		revoke()
 		return false, markFailed(err)
@@ -157,34 +165,63 @@ func (s *Service) ensureBootstrapPrincipal(ctx context.Context) (*store.User, er
 	return u, nil
 }
 
-func (s *Service) ensureAdminGroupWith(ctx context.Context, userID string) (*store.Group, error) {
-	for attempt := 0; ; attempt++ {
-		g, err := s.st.GetGroupByName(ctx, s.admin)
-		if errors.Is(err, store.ErrNotFound) {
-			g = &store.Group{DisplayName: s.admin, Members: []store.Member{{ID: userID, Type: store.MemberUser}}}
-			err = s.st.CreateGroup(ctx, g)
-			if errors.Is(err, store.ErrAlreadyExists) && attempt < 3 {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("create admin group: %w", err)
-			}
-			return g, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get admin group: %w", err)
-		}
-		if slices.ContainsFunc(g.Members, func(m store.Member) bool { return m.ID == userID }) {
-			return g, nil
-		}
-		g.Members = append(g.Members, store.Member{ID: userID, Type: store.MemberUser})
-		err = s.st.UpdateGroup(ctx, g)
-		if errors.Is(err, store.ErrConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("add to admin group: %w", err)
-		}
-		return g, nil
+// adoptBootstrapAdmin grants admin to the bootstrap principal of a store
+// bootstrapped before privilege assignments existed (no assignment yet),
+// so that an upgrade keeps one administrator. It does nothing once any
+// assignment exists. Group membership is deliberately not imported: a
+// directory writer may have shaped it.
+func (s *Service) adoptBootstrapAdmin(ctx context.Context, principalID string) error {
+	gs, _, err := s.loadGrants(ctx)
+	if err != nil || len(gs) > 0 || principalID == "" {
+		return err
 	}
+	u, err := s.st.GetUser(ctx, principalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("identity: bootstrap: adopt admin: %w", err)
+	}
+	ev := audit.Event{Code: audit.CodePrivilegeGranted, Action: "identity.privilege.grant", Decision: audit.Allow,
+		Actor:    audit.Actor{User: "system", AuthMethod: "system"},
+		Resource: audit.Resource{Type: "user", ID: u.ID, Name: u.UserName},
+		Details:  map[string]any{"privilege": string(PrivilegeAdmin), "reason": "bootstrap principal of an earlier version"}}
+	if err := s.emit(ctx, ev); err != nil {
+		return fmt.Errorf("identity: bootstrap: adopt admin: %w", err)
+	}
+	if _, err := s.GrantPrivilege(ctx, u.ID, PrivilegeAdmin, "system"); err != nil {
+		return fmt.Errorf("identity: bootstrap: adopt admin: %w", err)
+	}
+	return nil
+}
+
+// IsBootstrapToken reports whether tokenID is the first-run bootstrap
+// token (as recorded in the bootstrap marker).
+func (s *Service) IsBootstrapToken(ctx context.Context, tokenID string) (bool, error) {
+	if tokenID == "" {
+		return false, nil
+	}
+	cur, err := s.st.GetMeta(ctx, BootstrapMetaKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: read bootstrap marker: %w", ErrUnavailable, err)
+	}
+	var st bootstrapState
+	if err := json.Unmarshal(cur, &st); err != nil {
+		return false, fmt.Errorf("%w: bootstrap marker is corrupt: %w", ErrUnavailable, err)
+	}
+	return st.TokenID == tokenID, nil
+}
+
+// RetireBootstrapToken revokes the bootstrap token tokenID once it has
+// been used to make another principal an admin: its job is done. The
+// caller audits the grant that retires it, naming the token.
+func (s *Service) RetireBootstrapToken(ctx context.Context, tokenID string) error {
+	if err := s.st.RevokeToken(ctx, tokenID, s.Now()); err != nil {
+		return fmt.Errorf("identity: retire bootstrap token %s: %w", tokenID, err)
+	}
+	s.log.InfoContext(ctx, "bootstrap token retired: a real admin exists", "token_id", tokenID)
+	return nil
 }

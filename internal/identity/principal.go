@@ -14,7 +14,8 @@ type Principal struct {
 	UserName   string
 	Kind       string   // "user" or "service"
 	Groups     []string // display names, transitive
-	Admin      bool     // member (transitively) of the configured admin group
+	Admin      bool     // holds the admin privilege (docs/design/0015-admin-privilege.md)
+	SCIM       bool     // may call the SCIM API: holds the scim or the admin privilege
 	TokenID    string   // the token or session used, if any
 	AuthMethod string   // "token", "session", "password"
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,6 @@ const (
 	DefaultTokenTTL   = 90 * 24 * time.Hour
 	MaxTokenTTL       = 365 * 24 * time.Hour
 	DefaultSessionTTL = 12 * time.Hour
-	DefaultAdminGroup = "gatehouse-admins"
 
 	// SessionCookie is the cookie that may carry a session token.
 	SessionCookie = "gatehouse_session"
@@ -53,9 +53,6 @@ var (
 
 // Options configure a Service. Zero values pick the defaults.
 type Options struct {
-	// AdminGroup is the display name of the group whose (transitive)
-	// members are administrators. Default "gatehouse-admins".
-	AdminGroup string
 	// SessionTTL is the lifetime of login sessions. Default 12h.
 	SessionTTL time.Duration
 	// Clock returns the current time. Default time.Now.
@@ -76,7 +73,6 @@ type Options struct {
 type Service struct {
 	st     store.Store
 	em     audit.Emitter
-	admin  string
 	ttl    time.Duration
 	now    func() time.Time
 	rnd    io.Reader
@@ -92,11 +88,8 @@ var _ Authenticator = (*Service)(nil)
 
 // NewService returns a Service over st that writes audit events to em.
 func NewService(st store.Store, em audit.Emitter, opts Options) *Service {
-	s := &Service{st: st, em: em, admin: opts.AdminGroup, ttl: opts.SessionTTL,
+	s := &Service{st: st, em: em, ttl: opts.SessionTTL,
 		now: opts.Clock, rnd: opts.Rand, log: opts.Logger, argon: opts.Argon2, key: opts.AuditKey}
-	if s.admin == "" {
-		s.admin = DefaultAdminGroup
-	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultSessionTTL
 	}
@@ -114,9 +107,6 @@ func NewService(st store.Store, em audit.Emitter, opts Options) *Service {
 	}
 	return s
 }
-
-// AdminGroup returns the configured admin group name.
-func (s *Service) AdminGroup() string { return s.admin }
 
 // Now returns the service clock's current time in UTC.
 func (s *Service) Now() time.Time { return s.now().UTC() }
@@ -232,8 +222,9 @@ func (s *Service) authenticate(ctx context.Context, raw string) (*Principal, err
 	return p, nil
 }
 
-// PrincipalOf builds the Principal for user u: transitive groups and the
-// admin flag. It does not check that u is active.
+// PrincipalOf builds the Principal for user u: transitive groups, and the
+// Admin and SCIM flags from the privilege assignments (never from groups,
+// which directory writers control). It does not check that u is active.
 func (s *Service) PrincipalOf(ctx context.Context, u *store.User) (*Principal, error) {
 	return s.principalOf(ctx, u)
 }
@@ -247,7 +238,12 @@ func (s *Service) principalOf(ctx context.Context, u *store.User) (*Principal, e
 	for _, g := range groups {
 		p.Groups = append(p.Groups, g.DisplayName)
 	}
-	p.Admin = p.InGroup(s.admin)
+	privs, err := s.PrivilegesOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	p.Admin = slices.Contains(privs, PrivilegeAdmin)
+	p.SCIM = p.Admin || slices.Contains(privs, PrivilegeSCIM)
 	return p, nil
 }
 

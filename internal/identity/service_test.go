@@ -28,11 +28,13 @@ func TestTokenLifecycle(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	alice := e.user(t, "alice", store.KindUser, "engineers")
-	// nested: engineers ⊂ gatehouse-admins
+	// nested: engineers ⊂ gatehouse-admins, which confers nothing any more
 	eng, err := e.st.GetGroupByName(ctx, "engineers")
 	require.NoError(t, err)
-	admins := &store.Group{DisplayName: DefaultAdminGroup, Members: []store.Member{{ID: eng.ID, Type: store.MemberGroup}}}
+	admins := &store.Group{DisplayName: "gatehouse-admins", Members: []store.Member{{ID: eng.ID, Type: store.MemberGroup}}}
 	require.NoError(t, e.st.CreateGroup(ctx, admins))
+	_, err = e.svc.GrantPrivilege(ctx, alice.ID, PrivilegeAdmin, "system")
+	require.NoError(t, err)
 
 	secret, tok, err := e.svc.CreateToken(ctx, alice.ID, "laptop", 0)
 	require.NoError(t, err)
@@ -50,8 +52,9 @@ func TestTokenLifecycle(t *testing.T) {
 	require.Equal(t, "alice", p.UserName)
 	require.Equal(t, "token", p.AuthMethod)
 	require.Equal(t, tok.ID, p.TokenID)
-	require.True(t, p.Admin, "transitive member of the admin group")
-	require.ElementsMatch(t, []string{"engineers", DefaultAdminGroup}, p.Groups)
+	require.True(t, p.Admin, "holds the admin privilege")
+	require.True(t, p.SCIM, "admins may call SCIM")
+	require.ElementsMatch(t, []string{"engineers", "gatehouse-admins"}, p.Groups)
 
 	touched, err := e.st.GetToken(ctx, tok.ID)
 	require.NoError(t, err)
@@ -385,9 +388,11 @@ func TestBootstrapRefusals(t *testing.T) {
 	created, err := e.svc.Bootstrap(ctx, path)
 	require.NoError(t, err)
 	require.True(t, created)
-	g, err := e.st.GetGroupByName(ctx, DefaultAdminGroup)
+	grants, err := e.svc.ListGrants(ctx)
 	require.NoError(t, err)
-	require.Len(t, g.Members, 1)
+	require.Len(t, grants, 1)
+	require.Equal(t, bp.ID, grants[0].PrincipalID)
+	require.Equal(t, PrivilegeAdmin, grants[0].Privilege)
 
 	_, err = e.service().Bootstrap(ctx, "")
 	require.NoError(t, err, "already done: the path is not needed")

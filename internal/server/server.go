@@ -173,7 +173,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
 
 	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
-		AdminGroup: cfg.Identity.AdminGroup,
 		SessionTTL: cfg.Identity.SessionTTL,
 		Logger:     log.With("component", "identity"),
 	})
@@ -214,9 +213,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Store:        s.Store,
 		Audit:        s.Audit,
 		Auth:         s.Identity,
+		Privileged:   s.Identity.HasPrivilege,
 		Logger:       log.With("component", "scim"),
 		BaseURL:      cfg.API.PublicURL + "/scim/v2",
-		AllowedGroup: cfg.Identity.SCIMGroup,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 	})
 	if err != nil {

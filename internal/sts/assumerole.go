@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -174,9 +175,9 @@ func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request,
 	if e != nil {
 		return result{}, e
 	}
-	if !sessionNameRE.MatchString(sessionName) {
+	if err := awsname.RoleSessionName(sessionName); err != nil {
 		return result{}, newErr(CodeValidationError, "role-session-name",
-			fmt.Sprintf("RoleSessionName %q must be 2-64 characters of [\\w+=,.@-].", clip(sessionName)), "")
+			fmt.Sprintf("RoleSessionName %q: %v.", clip(sessionName), err), "")
 	}
 	if _, ok := req.Params["SerialNumber"]; ok {
 		return result{}, newErr(CodeValidationError, "mfa", "MFA (SerialNumber, TokenCode) is not supported by gatehouse AssumeRole.",
@@ -196,9 +197,9 @@ func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request,
 	}
 	reqSourceID, setSourceID := req.Params["SourceIdentity"]
 	if setSourceID {
-		if !sessionNameRE.MatchString(reqSourceID) || strings.HasPrefix(strings.ToLower(reqSourceID), "aws:") {
+		if err := awsname.SourceIdentity(reqSourceID); err != nil {
 			return result{}, newErr(CodeValidationError, "source-identity",
-				fmt.Sprintf("SourceIdentity %q must be 2-64 characters of [\\w+=,.@-] not starting with aws:.", clip(reqSourceID)), "")
+				fmt.Sprintf("SourceIdentity %q: %v.", clip(reqSourceID), err), "")
 		}
 		if caller.SourceIdentity != "" && reqSourceID != caller.SourceIdentity {
 			return result{}, newErr(CodeAccessDenied, "source-identity-change",

@@ -156,8 +156,8 @@ func TestRevokeSessionViaREST(t *testing.T) {
 		Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	root := &store.User{UserName: "root", Active: true}
 	require.NoError(t, w.st.CreateUser(ctx, root))
-	require.NoError(t, w.st.CreateGroup(ctx, &store.Group{DisplayName: identity.DefaultAdminGroup,
-		Members: []store.Member{{ID: root.ID, Type: store.MemberUser}}}))
+	_, err := idsvc.GrantPrivilege(ctx, root.ID, identity.PrivilegeAdmin, "system")
+	require.NoError(t, err)
 	adminTok, _, err := idsvc.CreateToken(ctx, root.ID, "admin", 0)
 	require.NoError(t, err)
 	rev, err := credentials.NewRevoker(w.st, credentials.RevokerOptions{})

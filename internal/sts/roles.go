@@ -16,10 +16,9 @@ import (
 
 // ARN shapes (AWS IAM identifiers, "IAM ARNs").
 var (
-	roleARNRE     = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role(/|/[\x21-\x7e]*/)([\w+=,.@-]{1,64})$`)
-	samlARNRE     = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):saml-provider/([\w.-]{1,128})$`)
-	oidcARNRE     = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):oidc-provider/(.+)$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleARNRE = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role(/|/[\x21-\x7e]*/)([\w+=,.@-]{1,64})$`)
+	samlARNRE = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):saml-provider/([\w.-]{1,128})$`)
+	oidcARNRE = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):oidc-provider/(.+)$`)
 )
 
 // roleRef is a parsed role ARN.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -210,7 +211,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	info.SessionName = sessionName
 	sourceID := a.AWS.SourceIdentity
 	if sourceID == "" {
-		sourceID = defaultSourceIdentity(a.NameID)
+		sourceID = awsname.SessionNameFrom(a.NameID)
 	}
 	subType := subjectType(a.NameIDFormat)
 	nq := nameQualifier(a.Issuer, s.o.AccountID, ent.prov.Name)

@@ -208,21 +208,6 @@ func principalID(u *store.User, providerARN, subject string) string {
 	return fedPrefix + hex.EncodeToString(sum[:16])
 }
 
-var badSourceIDChar = regexp.MustCompile(`[^\w+=,.@-]`)
-
-// defaultSourceIdentity turns an end user's name into a valid
-// sts:SourceIdentity (2–64 characters of [\w+=,.@-]).
-func defaultSourceIdentity(name string) string {
-	si := badSourceIDChar.ReplaceAllString(name, "-")
-	if len(si) > 64 {
-		si = si[:64]
-	}
-	for len(si) < 2 {
-		si += "-"
-	}
-	return si
-}
-
 // assumedRoleARN is arn:aws:sts::<account>:assumed-role/<role name>/<session>.
 func assumedRoleARN(account, roleARN, session string) string {
 	name := roleARN[strings.LastIndexByte(roleARN, '/')+1:]

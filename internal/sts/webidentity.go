@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -135,9 +136,9 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if e != nil {
 		return result{}, e
 	}
-	if !sessionNameRE.MatchString(sessionName) {
+	if err := awsname.RoleSessionName(sessionName); err != nil {
 		return result{}, newErr(CodeValidationError, "role-session-name",
-			fmt.Sprintf("RoleSessionName %q must be 2-64 characters of [\\w+=,.@-].", clip(sessionName)),
+			fmt.Sprintf("RoleSessionName %q: %v.", clip(sessionName), err),
 			"pass a session name such as the user's email address.")
 	}
 	if len(token) < 4 || len(token) > 20000 {
@@ -214,14 +215,14 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		return result{}, e
 	}
 	idpSourceID, _ := id.Claims[sourceIdentityClaim].(string)
-	if idpSourceID != "" && (!sessionNameRE.MatchString(idpSourceID) || strings.HasPrefix(strings.ToLower(idpSourceID), "aws:")) {
+	if idpSourceID != "" && awsname.SourceIdentity(idpSourceID) != nil {
 		return result{}, newErr(CodeValidationError, "source-identity",
-			fmt.Sprintf("The token's %s claim %q is not a valid source identity.", sourceIdentityClaim, clip(idpSourceID)),
+			fmt.Sprintf("The token's %s claim %q is not a valid source identity: %v.", sourceIdentityClaim, clip(idpSourceID), awsname.SourceIdentity(idpSourceID)),
 			"map the claim to 2-64 characters of [\\w+=,.@-].")
 	}
 	sourceID := idpSourceID
 	if sourceID == "" {
-		sourceID = defaultSourceIdentity(id.Username)
+		sourceID = awsname.SessionNameFrom(id.Username)
 	}
 	tctx := s.baseContext(r)
 	tctx[strings.ToLower(key)+":aud"] = []string{aud}

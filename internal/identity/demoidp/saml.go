@@ -17,6 +17,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
@@ -223,7 +224,7 @@ func (d *IdP) SAMLResponse(ctx context.Context, u *store.User, inResponseTo stri
 		roles = append(roles, d.roleARN(n)+","+d.providerARN())
 	}
 	attr(saml.AttrRole, roles...)
-	attr(saml.AttrRoleSessionName, websso.SessionName(u.UserName))
+	attr(saml.AttrRoleSessionName, awsname.SessionNameFrom(u.UserName))
 	attr("groups", groups...)
 	if len(u.Emails) > 0 {
 		attr("email", u.Emails[0].Value)

@@ -27,7 +27,7 @@ func (c *call) serviceProviderConfig() {
 		"authenticationSchemes": []any{map[string]any{
 			"type":        "oauthbearertoken",
 			"name":        "OAuth Bearer Token",
-			"description": "A gatehouse token of an admin or of a member of the SCIM group, sent as Authorization: Bearer <token>.",
+			"description": "A gatehouse token of a principal holding the scim or admin privilege, sent as Authorization: Bearer <token>.",
 			"primary":     true,
 		}},
 		"meta": map[string]any{

@@ -9,21 +9,26 @@
 // meta.location and $ref values.
 //
 // Every request is authenticated with Options.Auth (a gatehouse bearer
-// token) and must come from an admin or a member of Options.AllowedGroup.
-// Discovery endpoints are authenticated too.
+// token) and must come from a principal holding the admin or the scim
+// privilege (Principal.SCIM). Privileges are assigned outside the directory
+// (docs/design/0015-admin-privilege.md), so no SCIM write can confer them;
+// and a principal that holds any privilege is managed by the admin API
+// only: SCIM writes to it are refused with 403. Discovery endpoints are
+// authenticated too.
 //
 // Filtering, sorting and pagination are evaluated in memory over
 // store.ListUsers / store.ListGroups (ordered by creation time, then id), so
 // the cost of a list request is linear in the size of the directory.
 //
-// Audit: every change (create, update, disable, delete of users and groups,
-// membership changes) emits one event after the store write; every denied,
+// Audit before effect, as in the REST API: every change (create, update,
+// disable, delete of users and groups, membership changes) is recorded
+// (decision allow) before the store write is attempted. If the event cannot
+// be recorded the client gets 500 and the store is not touched. A write
+// that the store then refuses (uniqueness, a lost revision race, an outage)
+// is recorded a second time with decision error, "not applied", and a
+// revision race is retried under a fresh event. Every denied,
 // unauthenticated or rejected (4xx) mutating call emits one event before
-// the answer. If an event cannot be recorded the client gets 500. For a
-// failed create or update the write is then undone (best effort, guarded by
-// the revision, so a concurrent writer is never overwritten); a delete
-// cannot be undone, so it stays done and the failure is logged. Reads are
-// not audited.
+// the answer. Reads are not audited.
 //
 // Concurrency: PUT and PATCH read the resource, compute the new state and
 // write it with the revision they read; on store.ErrConflict they retry with
@@ -46,6 +51,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -73,9 +80,9 @@ type Options struct {
 	// BaseURL is the absolute URL the handler is mounted at, e.g.
 	// "https://gatehouse.example.com/scim/v2". Required.
 	BaseURL string
-	// AllowedGroup names a group whose members (transitively) may call SCIM,
-	// in addition to admins. Empty: admins only.
-	AllowedGroup string
+	// Privileged reports whether a principal (by id) holds a gatehouse
+	// privilege; SCIM refuses to change such principals. Required.
+	Privileged func(ctx context.Context, principalID string) (bool, error)
 	// MaxBodyBytes limits request bodies; larger ones get 413. 0: 1 MiB.
 	MaxBodyBytes int64
 	// Clock stamps audit events. Nil: time.Now.
@@ -94,6 +101,9 @@ func (o Options) Validate() error {
 	if o.Auth == nil {
 		errs = append(errs, errors.New("scim: Options.Auth is required"))
 	}
+	if o.Privileged == nil {
+		errs = append(errs, errors.New("scim: Options.Privileged is required"))
+	}
 	if u, err := url.Parse(o.BaseURL); o.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, fmt.Errorf("scim: Options.BaseURL %q must be an absolute http(s) URL without query", o.BaseURL))
 	}
@@ -109,7 +119,7 @@ type handler struct {
 	auth    identity.Authenticator
 	log     *slog.Logger
 	base    string
-	group   string
+	priv    func(ctx context.Context, principalID string) (bool, error)
 	maxBody int64
 	clock   func() time.Time
 }
@@ -122,7 +132,7 @@ func New(opts Options) (http.Handler, error) {
 	}
 	h := &handler{
 		st: opts.Store, audit: opts.Audit, auth: opts.Auth, log: opts.Logger,
-		base: strings.TrimRight(opts.BaseURL, "/"), group: opts.AllowedGroup,
+		base: strings.TrimRight(opts.BaseURL, "/"), priv: opts.Privileged,
 		maxBody: opts.MaxBodyBytes, clock: opts.Clock,
 	}
 	if h.log == nil {
@@ -146,6 +156,9 @@ type call struct {
 	ctx context.Context
 	p   *identity.Principal
 	res audit.Resource // what the request is about, for rejection events
+	// audited is set once a write was recorded, so that its failure is
+	// not recorded again as a rejection.
+	audited bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -172,9 +185,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.p = p
-	if !p.Admin && (h.group == "" || !p.InGroup(h.group)) {
+	if !p.SCIM {
 		ev := c.event(audit.CodeAdminDenied, "scim.authorize", audit.Deny)
-		ev.Reason = "principal is neither an admin nor in the SCIM group"
+		ev.Reason = "principal holds neither the scim nor the admin privilege"
 		if err := c.emit(ev); err != nil {
 			c.internal(err)
 			return
@@ -249,6 +262,12 @@ func (c *call) allow(methods ...string) bool {
 }
 
 func (c *call) one(rt *resourceType, id string) {
+	if rt == userType && c.r.Method != http.MethodGet {
+		if err := c.refusePrivileged(id); err != nil {
+			c.fail(err)
+			return
+		}
+	}
 	switch {
 	case rt == userType && c.r.Method == http.MethodGet:
 		c.getUser(id)
@@ -263,6 +282,20 @@ func (c *call) one(rt *resourceType, id string) {
 	default:
 		c.updateGroup(id)
 	}
+}
+
+// refusePrivileged answers 403 (RFC 7644 §3.12) for a write to a principal
+// that holds a gatehouse privilege: renaming, disabling or deleting an
+// administrator or the SCIM caller itself belongs to the admin API.
+func (c *call) refusePrivileged(id string) error {
+	priv, err := c.h.priv(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	if priv {
+		return newError(http.StatusForbidden, "", "this principal holds gatehouse privileges; change it with the admin API, not SCIM")
+	}
+	return nil
 }
 
 // ---- responses, errors and audit ----
@@ -301,7 +334,7 @@ func (c *call) fail(err error) {
 		c.internal(err)
 		return
 	}
-	if c.r.Method != http.MethodGet && se.Status >= 400 && se.Status < 500 {
+	if c.r.Method != http.MethodGet && !c.audited && se.Status >= 400 && se.Status < 500 {
 		ev := c.event(audit.CodeRequestRejected, "scim."+c.res.Type+".reject", audit.Deny)
 		ev.Reason = se.Detail
 		ev.Details = map[string]any{"status": se.Status, "method": c.r.Method}
@@ -350,6 +383,46 @@ func (c *call) emit(e audit.Event) error {
 		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// errAudit marks a write refused because its audit event could not be
+// recorded; fail answers it 500.
+var errAudit = errors.New("scim: change not recorded")
+
+// auditedWrite records ev (decision allow) and only then runs write (audit
+// before effect). If ev cannot be recorded, write never runs and the error
+// wraps errAudit. If write fails, ev is recorded again with decision error
+// ("not applied") and write's error is returned.
+func (c *call) auditedWrite(ev audit.Event, write func() error) error {
+	if err := c.emit(ev); err != nil {
+		return fmt.Errorf("%w: %w", errAudit, err)
+	}
+	c.audited = true
+	err := write()
+	if err == nil {
+		return nil
+	}
+	ev.Decision, ev.Reason, ev.Time = audit.Error, "not applied: "+notAppliedReason(err), c.h.clock().UTC()
+	if e := c.emit(ev); e != nil {
+		c.h.log.ErrorContext(c.ctx, "audit of failed write lost", "action", ev.Action, "err", e, "request_id", requestid.From(c.ctx))
+	}
+	return err
+}
+
+// notAppliedReason names the cause of a failed store write without
+// internal detail.
+func notAppliedReason(err error) string {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return "revision conflict"
+	case errors.Is(err, store.ErrAlreadyExists):
+		return "already exists"
+	case errors.Is(err, store.ErrNotFound):
+		return "not found"
+	case errors.Is(err, store.ErrInvalid):
+		return "invalid"
+	}
+	return "store error"
 }
 
 // storeErr translates a store error for a resource of kind ("User", "Group").
@@ -470,18 +543,12 @@ func (c *call) createUser(doc map[string]any) {
 		c.fail(err)
 		return
 	}
-	if err := c.h.st.CreateUser(c.ctx, u); err != nil {
-		c.fail(storeErr(err, "User", u.UserName, "userName"))
-		return
-	}
+	u.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
 	ev := c.event(audit.CodeUserCreated, "scim.user.create", audit.Allow)
 	ev.Details = map[string]any{"active": u.Active, "externalId": u.ExternalID}
-	if err := c.emit(ev); err != nil {
-		if derr := c.h.st.DeleteUser(context.WithoutCancel(c.ctx), u.ID); derr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo user create after audit failure", "err", derr, "user_id", u.ID)
-		}
-		c.internal(err)
+	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateUser(c.ctx, u) }); err != nil {
+		c.fail(storeErr(err, "User", u.UserName, "userName"))
 		return
 	}
 	c.writeResource(http.StatusCreated, userToDoc(u, nil, c.h.base))
@@ -538,7 +605,7 @@ func (c *call) updateUser(id string) {
 			c.respondUser(cur)
 			return
 		}
-		err = c.h.st.UpdateUser(c.ctx, nu)
+		err = c.auditedWrite(c.userUpdateEvent(cur, nu, action), func() error { return c.h.st.UpdateUser(c.ctx, nu) })
 		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
 			backoff(attempt)
 			continue
@@ -553,23 +620,19 @@ func (c *call) updateUser(id string) {
 		c.fail(storeErr(err, "User", id, "userName"))
 		return
 	}
+	c.respondUser(nu)
+}
+
+// userUpdateEvent is the audit event for replacing cur by nu.
+func (c *call) userUpdateEvent(cur, nu *store.User, action string) audit.Event {
 	c.res = audit.Resource{Type: "user", ID: nu.ID, Name: nu.UserName}
 	code := audit.CodeUserUpdated
 	if cur.Active && !nu.Active {
 		code, action = audit.CodeUserDisabled, "scim.user.disable"
 	}
 	ev := c.event(code, action, audit.Allow)
-	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": nu.Revision}
-	if err := c.emit(ev); err != nil {
-		undo := *cur
-		undo.Revision = nu.Revision
-		if uerr := c.h.st.UpdateUser(context.WithoutCancel(c.ctx), &undo); uerr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo user update after audit failure", "err", uerr, "user_id", id)
-		}
-		c.internal(err)
-		return
-	}
-	c.respondUser(nu)
+	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": cur.Revision + 1}
+	return ev
 }
 
 func (c *call) respondUser(u *store.User) {
@@ -587,15 +650,12 @@ func (c *call) deleteUser(id string) {
 		err = c.checkVersion(u.Revision)
 	}
 	if err == nil {
-		err = c.h.st.DeleteUser(c.ctx, id)
+		c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
+		ev := c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)
+		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteUser(c.ctx, id) })
 	}
 	if err != nil {
 		c.fail(storeErr(err, "User", id, "userName"))
-		return
-	}
-	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-	if err := c.emit(c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)); err != nil {
-		c.internal(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)
@@ -686,18 +746,12 @@ func (c *call) createGroup(doc map[string]any) {
 		c.fail(err)
 		return
 	}
-	if err := c.h.st.CreateGroup(c.ctx, g); err != nil {
-		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
-		return
-	}
+	g.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
 	ev := c.event(audit.CodeGroupCreated, "scim.group.create", audit.Allow)
 	ev.Details = map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID}
-	if err := c.emit(ev); err != nil {
-		if derr := c.h.st.DeleteGroup(context.WithoutCancel(c.ctx), g.ID); derr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo group create after audit failure", "err", derr, "group_id", g.ID)
-		}
-		c.internal(err)
+	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateGroup(c.ctx, g) }); err != nil {
+		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
 		return
 	}
 	c.respondGroup(http.StatusCreated, g)
@@ -774,7 +828,8 @@ func (c *call) updateGroup(id string) {
 			c.respondGroup(http.StatusOK, cur)
 			return
 		}
-		err = c.h.st.UpdateGroup(c.ctx, ng)
+		ev := c.groupUpdateEvent(cur, ng, action, added, removed)
+		err = c.auditedWrite(ev, func() error { return c.h.st.UpdateGroup(c.ctx, ng) })
 		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
 			backoff(attempt)
 			continue
@@ -789,9 +844,14 @@ func (c *call) updateGroup(id string) {
 		c.fail(storeErr(err, "Group", id, "displayName"))
 		return
 	}
+	c.respondGroup(http.StatusOK, ng)
+}
+
+// groupUpdateEvent is the audit event for replacing cur by ng.
+func (c *call) groupUpdateEvent(cur, ng *store.Group, action string, added, removed []string) audit.Event {
 	c.res = audit.Resource{Type: "group", ID: ng.ID, Name: ng.DisplayName}
 	ev := c.event(audit.CodeGroupUpdated, action, audit.Allow)
-	ev.Details = map[string]any{"revision": ng.Revision}
+	ev.Details = map[string]any{"revision": cur.Revision + 1}
 	if len(added) > 0 {
 		ev.Details["membersAdded"] = added
 	}
@@ -804,16 +864,7 @@ func (c *call) updateGroup(id string) {
 	if cur.ExternalID != ng.ExternalID {
 		ev.Details["externalId"] = ng.ExternalID
 	}
-	if err := c.emit(ev); err != nil {
-		undo := *cur
-		undo.Revision = ng.Revision
-		if uerr := c.h.st.UpdateGroup(context.WithoutCancel(c.ctx), &undo); uerr != nil {
-			c.h.log.ErrorContext(c.ctx, "undo group update after audit failure", "err", uerr, "group_id", id)
-		}
-		c.internal(err)
-		return
-	}
-	c.respondGroup(http.StatusOK, ng)
+	return ev
 }
 
 func (c *call) deleteGroup(id string) {
@@ -822,17 +873,13 @@ func (c *call) deleteGroup(id string) {
 		err = c.checkVersion(g.Revision)
 	}
 	if err == nil {
-		err = c.h.st.DeleteGroup(c.ctx, id)
+		c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
+		ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
+		ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
+		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteGroup(c.ctx, id) })
 	}
 	if err != nil {
 		c.fail(storeErr(err, "Group", id, "displayName"))
-		return
-	}
-	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-	ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
-	ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
-	if err := c.emit(ev); err != nil {
-		c.internal(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -308,12 +309,19 @@ func TestErrors(t *testing.T) {
 			require.Equal(t, beforeU, afterU)
 			require.Equal(t, beforeG, afterG)
 
-			// Rejected writes are audited as such; reads are not.
-			if tt.method == "GET" || tt.status >= 500 {
-				require.Empty(t, e.audit.codes())
-			} else {
+			// Rejected writes are audited as such; reads are not. A write
+			// the store refused was audited first and then as not applied.
+			evs := e.audit.all()
+			switch {
+			case tt.method == "GET" || tt.status >= 500:
+				require.Empty(t, evs)
+			case len(evs) == 2:
+				require.Equal(t, evs[0].Code, evs[1].Code)
+				require.Equal(t, []audit.Decision{audit.Allow, audit.Error}, []audit.Decision{evs[0].Decision, evs[1].Decision})
+				require.Contains(t, evs[1].Reason, "not applied")
+			default:
 				require.Equal(t, []audit.Code{audit.CodeRequestRejected}, e.audit.codes())
-				require.Equal(t, audit.Deny, e.audit.all()[0].Decision)
+				require.Equal(t, audit.Deny, evs[0].Decision)
 			}
 		})
 	}
@@ -372,10 +380,49 @@ func TestAuth(t *testing.T) {
 	require.Equal(t, "okta-scim", e.audit.all()[0].Actor.User)
 }
 
-// TestAuditFailure: when the audit event cannot be recorded the client gets
-// 500 and creates and updates are undone.
+// writeCounter counts the store writes the SCIM handler makes.
+type writeCounter struct {
+	store.Store
+	writes atomic.Int64
+}
+
+func (w *writeCounter) CreateUser(ctx context.Context, u *store.User) error {
+	w.writes.Add(1)
+	return w.Store.CreateUser(ctx, u)
+}
+
+func (w *writeCounter) UpdateUser(ctx context.Context, u *store.User) error {
+	w.writes.Add(1)
+	return w.Store.UpdateUser(ctx, u)
+}
+
+func (w *writeCounter) DeleteUser(ctx context.Context, id string) error {
+	w.writes.Add(1)
+	return w.Store.DeleteUser(ctx, id)
+}
+
+func (w *writeCounter) CreateGroup(ctx context.Context, g *store.Group) error {
+	w.writes.Add(1)
+	return w.Store.CreateGroup(ctx, g)
+}
+
+func (w *writeCounter) UpdateGroup(ctx context.Context, g *store.Group) error {
+	w.writes.Add(1)
+	return w.Store.UpdateGroup(ctx, g)
+}
+
+func (w *writeCounter) DeleteGroup(ctx context.Context, id string) error {
+	w.writes.Add(1)
+	return w.Store.DeleteGroup(ctx, id)
+}
+
+// TestAuditFailure proves issue 11 finding 7: SCIM records every change
+// before it makes it (audit before effect, like the REST API). With the
+// audit log failing, every kind of SCIM write answers 500 and never
+// reaches the store: nothing is written and undone, nothing deleted.
 func TestAuditFailure(t *testing.T) {
-	e := newEnv(t)
+	wc := &writeCounter{}
+	e := newEnvWith(t, func(s store.Store) store.Store { wc.Store = s; return wc })
 	seedFixtures(e)
 	e.audit.fail.Store(true)
 	before := e.mustUser(idAlice)
@@ -385,8 +432,11 @@ func TestAuditFailure(t *testing.T) {
 		{"POST", "/Users", userBody("new@example.com", ""), tokAdmin},
 		{"PATCH", "/Users/" + idAlice, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`, tokAdmin},
 		{"PUT", "/Users/" + idAlice, userBody("alice@example.com", `"title":"CEO"`), tokAdmin},
+		{"DELETE", "/Users/" + idAlice, "", tokAdmin},
 		{"POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"New"}`, tokAdmin},
 		{"PATCH", "/Groups/" + idEng, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"` + idBob + `"}]}]}`, tokAdmin},
+		{"PUT", "/Groups/" + idEng, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Renamed"}`, tokAdmin},
+		{"DELETE", "/Groups/" + idEng, "", tokAdmin},
 		{"POST", "/Users", `{"bad json`, tokAdmin},
 		{"GET", "/Users", "", "nope"},
 		{"GET", "/Users", "", tokPlain},
@@ -396,15 +446,36 @@ func TestAuditFailure(t *testing.T) {
 		require.Equal(t, "500", r.body["status"])
 		require.Contains(t, r.body["detail"], "req-test-1")
 	}
+	require.Zero(t, wc.writes.Load(), "no write may reach the store before its audit event is recorded")
 	_, err := e.st.GetUserByName(context.Background(), "new@example.com")
 	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = e.st.GetGroupByName(context.Background(), "New")
 	require.ErrorIs(t, err, store.ErrNotFound)
 	after := e.mustUser(idAlice)
-	require.True(t, after.Active)
-	require.Empty(t, after.Title)
+	require.Equal(t, before.Revision, after.Revision)
 	require.True(t, sameUser(before, after))
-	require.Equal(t, memberSet(beforeG), memberSet(e.mustGroup(idEng)))
+	afterG := e.mustGroup(idEng)
+	require.Equal(t, beforeG.Revision, afterG.Revision)
+	require.Equal(t, beforeG.DisplayName, afterG.DisplayName)
+	require.Equal(t, memberSet(beforeG), memberSet(afterG))
+}
+
+// TestWriteThatFailsIsRecordedAsNotApplied: a write audited first that the
+// store then refuses is recorded a second time, as not applied.
+func TestWriteThatFailsIsRecordedAsNotApplied(t *testing.T) {
+	e := newEnv(t)
+	seedFixtures(e)
+	e.audit.reset()
+	r := e.do("POST", "/Users", userBody("ALICE@example.com", ""))
+	require.Equal(t, 409, r.status, r.raw)
+	evs := e.audit.all()
+	require.Len(t, evs, 2)
+	require.Equal(t, audit.CodeUserCreated, evs[0].Code)
+	require.Equal(t, audit.Allow, evs[0].Decision)
+	require.Equal(t, audit.CodeUserCreated, evs[1].Code)
+	require.Equal(t, audit.Error, evs[1].Decision)
+	require.Contains(t, evs[1].Reason, "not applied")
+	require.Equal(t, evs[0].Resource, evs[1].Resource)
 }
 
 // TestConcurrentMemberAdds: parallel PATCH add-member on one group all land.
@@ -430,7 +501,18 @@ func TestConcurrentMemberAdds(t *testing.T) {
 		require.Equal(t, 200, s)
 	}
 	require.ElementsMatch(t, ids, memberSet(e.mustGroup(g.ID)))
-	require.Len(t, e.audit.codes(), n)
+	// Each write attempt is audited first; one that lost a revision race
+	// is recorded again as not applied and retried.
+	applied := 0
+	for _, ev := range e.audit.all() {
+		switch ev.Decision {
+		case audit.Allow:
+			applied++
+		case audit.Error:
+			applied--
+		}
+	}
+	require.Equal(t, n, applied)
 }
 
 func TestPutKeepsWhatSCIMDoesNotManage(t *testing.T) {
@@ -459,7 +541,42 @@ func TestNew(t *testing.T) {
 		require.Error(t, err, b)
 	}
 	_, err = New(Options{Store: st, Audit: &recorder{}, Auth: tokenAuth{}, BaseURL: "http://localhost:8080/scim/v2"})
+	require.Error(t, err, "Privileged is required")
+	_, err = New(Options{Store: st, Audit: &recorder{}, Auth: tokenAuth{}, BaseURL: "http://localhost:8080/scim/v2",
+		Privileged: func(context.Context, string) (bool, error) { return false, nil }})
 	require.NoError(t, err)
+}
+
+// TestPrivilegedPrincipalsAreNotSCIMManaged is part of issue 11 finding 2:
+// SCIM cannot rename, disable, change or delete a principal that holds a
+// gatehouse privilege (renaming an admin to a name an attacker signs in
+// with, or disabling the last admin); each attempt is a SCIM 403 that is
+// audited and changes nothing. Reads still work.
+func TestPrivilegedPrincipalsAreNotSCIMManaged(t *testing.T) {
+	e := newEnv(t)
+	admin := e.seedUser("u-root", "root")
+	e.privileged.Store(admin.ID, true)
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"%s","value":%s}]}`
+	for _, tt := range []struct{ name, method, body string }{
+		{"rename", "PATCH", fmt.Sprintf(patch, "userName", `"mallory"`)},
+		{"disable", "PATCH", fmt.Sprintf(patch, "active", "false")},
+		{"set attributes", "PATCH", fmt.Sprintf(patch, "emails", `[{"value":"mallory@evil.example","primary":true}]`)},
+		{"replace", "PUT", userBody("mallory", "")},
+		{"delete", "DELETE", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.audit.reset()
+			r := e.do(tt.method, "/Users/"+admin.ID, tt.body, "Authorization", "Bearer "+tokGroup)
+			require.Equal(t, 403, r.status, r.raw)
+			require.Equal(t, "403", r.body["status"])
+			require.Equal(t, []audit.Code{audit.CodeRequestRejected}, e.audit.codes())
+			got := e.mustUser(admin.ID)
+			require.Equal(t, admin.Revision, got.Revision)
+			require.Equal(t, "root", got.UserName)
+		})
+	}
+	r := e.do("GET", "/Users/"+admin.ID, "", "Authorization", "Bearer "+tokGroup)
+	require.Equal(t, 200, r.status, r.raw)
 }
 
 // TestChunkedBodyLimit: a body without Content-Length is cut at MaxBodyBytes.

@@ -24,10 +24,9 @@ import (
 
 const (
 	tokAdmin  = "admin-token"  // an admin
-	tokGroup  = "group-token"  // a member of the SCIM group
+	tokGroup  = "group-token"  // holds the scim privilege
 	tokPlain  = "plain-token"  // authenticated, not allowed
 	tokBroken = "broken-token" // the authenticator fails internally
-	scimGroup = "scim-provisioners"
 	baseURL   = "https://gh.example.com/scim/v2"
 )
 
@@ -41,9 +40,9 @@ func (tokenAuth) AuthenticateRequest(r *http.Request) (*identity.Principal, erro
 	}
 	switch tok {
 	case tokAdmin:
-		return &identity.Principal{UserID: "u-admin", UserName: "admin", Kind: "user", Admin: true, AuthMethod: "token"}, nil
+		return &identity.Principal{UserID: "u-admin", UserName: "admin", Kind: "user", Admin: true, SCIM: true, AuthMethod: "token"}, nil
 	case tokGroup:
-		return &identity.Principal{UserID: "u-okta", UserName: "okta-scim", Kind: "service", Groups: []string{"SCIM-Provisioners"}, AuthMethod: "token"}, nil
+		return &identity.Principal{UserID: "u-okta", UserName: "okta-scim", Kind: "service", SCIM: true, AuthMethod: "token"}, nil
 	case tokPlain:
 		return &identity.Principal{UserID: "u-plain", UserName: "mallory", Kind: "user", Groups: []string{"analysts"}, AuthMethod: "token"}, nil
 	case tokBroken:
@@ -94,18 +93,32 @@ type env struct {
 	h     http.Handler
 	st    *sqlite.Store
 	audit *recorder
+	// privileged holds the ids of principals with a gatehouse privilege.
+	privileged sync.Map
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the handler's store wrapped by wrap (nil: none).
+func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gh.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	rec := &recorder{}
+	e := &env{t: t, st: st, audit: rec}
+	var hs store.Store = st
+	if wrap != nil {
+		hs = wrap(st)
+	}
 	h, err := New(Options{
-		Store: st, Audit: rec, Auth: tokenAuth{}, BaseURL: baseURL + "/",
-		AllowedGroup: scimGroup, MaxBodyBytes: 64 << 10,
-		Clock: func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
+		Store: hs, Audit: rec, Auth: tokenAuth{}, BaseURL: baseURL + "/",
+		Privileged: func(_ context.Context, id string) (bool, error) {
+			_, ok := e.privileged.Load(id)
+			return ok, nil
+		},
+		MaxBodyBytes: 64 << 10,
+		Clock:        func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
 	})
 	require.NoError(t, err)
 	// Mount it the way the server does.
@@ -114,7 +127,8 @@ func newEnv(t *testing.T) *env {
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r.WithContext(requestid.With(r.Context(), "req-test-1")))
 	})
-	return &env{t: t, h: wrapped, st: st, audit: rec}
+	e.h = wrapped
+	return e
 }
 
 type resp struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -295,6 +296,14 @@ func docToUser(doc map[string]any, base *store.User) (*store.User, error) {
 	u.UserName = strings.TrimSpace(getStr(doc, "userName"))
 	if u.UserName == "" {
 		return nil, errValue(`"userName" is required`)
+	}
+	// A name that can become aws:username must be in AWS's set (issue 11
+	// finding 3); an unchanged legacy name is left alone so that the user
+	// can still be deprovisioned.
+	if u.UserName != base.UserName {
+		if err := awsname.UserName(u.UserName); err != nil {
+			return nil, errValue("userName: %v", err)
+		}
 	}
 	u.ExternalID = getStr(doc, "externalId")
 	u.DisplayName = getStr(doc, "displayName")

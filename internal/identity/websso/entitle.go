@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
@@ -130,21 +130,6 @@ func (e *entitlements) trust(r *store.Role) (*iam.Compiled, error) {
 	return cp.c, cp.err
 }
 
-var sessionNameBad = regexp.MustCompile(`[^\w+=,.@-]`)
-
-// SessionName turns a user name into a valid RoleSessionName (2–64
-// characters of [\w+=,.@-]).
-func SessionName(userName string) string {
-	n := sessionNameBad.ReplaceAllString(userName, "-")
-	if len(n) > 64 {
-		n = n[:64]
-	}
-	for len(n) < 2 {
-		n += "-"
-	}
-	return n
-}
-
 // roles lists the session's entitlements, first = default. r is the
 // request, for the aws:* keys STS would see.
 func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) ([]Entitlement, error) {
@@ -176,7 +161,7 @@ func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) (
 		"aws:currenttime":       {now.Format(time.RFC3339)},
 		"aws:epochtime":         {strconv.FormatInt(now.Unix(), 10)},
 		"aws:federatedprovider": {self},
-		"sts:rolesessionname":   {SessionName(si.p.UserName)},
+		"sts:rolesessionname":   {awsname.SessionNameFrom(si.p.UserName)},
 	}
 	if r != nil {
 		base["aws:securetransport"] = []string{strconv.FormatBool(r.TLS != nil)}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
@@ -176,7 +177,7 @@ func (s *Service) apiCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	creds, err := s.o.Assumer.AssumeRoleWithWebIdentity(r.Context(), AssumeInput{RoleARN: role.ARN,
-		SessionName: SessionName(si.p.UserName), Token: tok.Token, Duration: time.Duration(in.DurationSeconds) * time.Second})
+		SessionName: awsname.SessionNameFrom(si.p.UserName), Token: tok.Token, Duration: time.Duration(in.DurationSeconds) * time.Second})
 	if err != nil {
 		var se *STSError
 		if errors.As(err, &se) {

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 )
 
 // SessionRequest describes the session to mint. The STS front end fills it
@@ -59,8 +60,6 @@ func NewIssuer(kr *Keyring, opts IssuerOptions) *Issuer {
 	}
 	return &Issuer{kr: kr, now: opts.Clock, rand: opts.Rand}
 }
-
-var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 
 // Limits from the AWS STS API reference (AssumeRole request parameters).
 const (
@@ -176,8 +175,13 @@ func validate(c *Claims) error {
 		return errValidation("the session needs an end user")
 	case c.RoleARN == "" || !strings.HasPrefix(c.RoleARN, "arn:"):
 		return errValidation("RoleArn is not an ARN")
-	case !sessionNameRE.MatchString(c.RoleSessionName):
-		return errValidation("RoleSessionName must be 2-64 characters of [\\w+=,.@-]")
+	case awsname.RoleSessionName(c.RoleSessionName) != nil:
+		return errValidation(awsname.RoleSessionName(c.RoleSessionName).Error())
+	case c.UserName != "" && awsname.UserName(c.UserName) != nil:
+		// A name stored before names were checked must not reach
+		// ${aws:username}: "carol/x" would get home/carol/x/*.
+		return errValidation(fmt.Sprintf("the end user's name %q cannot become aws:username (%v); an administrator must rename the user",
+			c.UserName, awsname.UserName(c.UserName)))
 	case len(c.SourceIdentity) > maxSourceIDLen:
 		return errValidation("SourceIdentity longer than 64 characters")
 	case len(c.SessionPolicy) > maxSessionPolicy:
