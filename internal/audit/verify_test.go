@@ -221,17 +221,27 @@ func TestVerifyLiveLog(t *testing.T) {
 	o.CheckpointEvery = 50
 	l := openTest(t, o)
 	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for w := range 8 {
+	var wg, wrote sync.WaitGroup
+	const writers = 8
+	wrote.Add(writers)
+	for w := range writers {
 		wg.Go(func() {
-			for i := 0; i < 2000 && !stop.Load(); i++ { // bounded: each Verify rereads the log
-				if err := l.Emit(context.Background(), testEvent(w*1_000_000+i)); err != nil {
+			// Every writer emits at least once before it looks at stop, and
+			// Verify starts only after each has, so the reads below always
+			// overlap live writes (no timing window decides that).
+			for i := 0; i < 2000 && (i == 0 || !stop.Load()); i++ { // bounded: each Verify rereads the log
+				err := l.Emit(context.Background(), testEvent(w*1_000_000+i))
+				if i == 0 {
+					wrote.Done()
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}
 			}
 		})
 	}
+	wrote.Wait()
 	var last uint64
 	for range 20 {
 		rep, err := Verify(dir, nil)
@@ -244,7 +254,7 @@ func TestVerifyLiveLog(t *testing.T) {
 	require.NoError(t, l.Close())
 	rep, err := Verify(dir, nil)
 	require.NoError(t, err)
-	require.Greater(t, rep.Events, uint64(0))
+	require.GreaterOrEqual(t, rep.Events, uint64(writers))
 	require.Equal(t, rep.LastSeq, rep.HeadSeq)
 }
 
