@@ -8,7 +8,8 @@
 # with trust authentication for loopback and its own Unix socket directory.
 # It is a test fixture: fsync is off, data lives under $GATEHOUSE_PG_DIR
 # (default /tmp/gatehouse-pg-<port>). Running the script again reuses a
-# server already answering on the port. Stop it with:
+# server already answering on the port, unless GATEHOUSE_CI_NO_REUSE is set
+# (then it fails: .ci/run never reuses a server it did not start). Stop it with:
 #   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$GATEHOUSE_PG_DIR/data" stop
 set -euo pipefail
 
@@ -37,6 +38,10 @@ as_pg() {
 ready() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -d postgres -U postgres; }
 
 if ready; then
+	if [[ -n "${GATEHOUSE_CI_NO_REUSE:-}" ]]; then
+		log "something already answers on 127.0.0.1:${PORT}, and GATEHOUSE_CI_NO_REUSE forbids reusing a server this run did not start"
+		exit 1
+	fi
 	log "reusing the server already listening on 127.0.0.1:${PORT}"
 else
 	mkdir -p "$DIR"

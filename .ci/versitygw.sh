@@ -2,7 +2,7 @@
 # Starts versitygw (the real S3 server the s3 backend tests and `gatehouse
 # bench s3` run against) on loopback with a posix backend and fixed root
 # credentials. Installs it first if missing. Idempotent: if one is already
-# answering on the port, it is reused. The last line printed is the endpoint.
+# answering on the port, it is reused (unless GATEHOUSE_CI_NO_REUSE is set). The last line printed is the endpoint.
 #
 #   VERSITYGW_PORT (default 7070), VERSITYGW_DIR (default /tmp/gatehouse-versitygw)
 #   access key: gatehouse-test   secret: gatehouse-test-secret   region: us-east-1
@@ -19,6 +19,10 @@ if ! command -v versitygw >/dev/null 2>&1; then
   (cd /tmp && GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
 fi
 
+if up && [ -n "${GATEHOUSE_CI_NO_REUSE:-}" ]; then
+  echo "something already answers on $ENDPOINT, and GATEHOUSE_CI_NO_REUSE forbids reusing a server this run did not start" >&2
+  exit 1
+fi
 if ! up; then
   mkdir -p "$DIR/data" "$DIR/sidecar"
   ROOT_ACCESS_KEY=gatehouse-test ROOT_SECRET_KEY=gatehouse-test-secret \
