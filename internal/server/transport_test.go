@@ -1,0 +1,125 @@
+package server
+
+import (
+	"crypto/tls"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// secureOnlyPolicy allows object reads and writes in lake only over TLS.
+const secureOnlyPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+ "Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::lake/*",
+ "Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`
+
+// TestS3ListenerTLSSecureTransport proves issue 11 finding 8 (TLS on the S3
+// listener): with s3.tls.cert_file/key_file set, aws-sdk-go-v2 talks to the
+// gateway over TLS 1.2+, aws:SecureTransport is true for those requests, and
+// a policy that demands it allows them; over the plain listener the same
+// policy denies. A TLS 1.1 client is refused at the handshake, and a
+// renewed certificate serves new connections without a restart.
+func TestS3ListenerTLSSecureTransport(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, certPEM := selfSignedCert(t, dir, "s3")
+	secure := startLive(t, config.Override{Path: "s3.tls.cert_file", Value: certFile},
+		config.Override{Path: "s3.tls.key_file", Value: keyFile})
+	require.Regexp(t, `^https://127\.0\.0\.1:\d+$`, secure.srv.S3URL())
+	u := secure.user("alice")
+	c := secure.s3(secure.creds(u, secure.role("secure-only", secureOnlyPolicy)), tlsClient(t, certPEM))
+	require.NoError(t, putObj(c, "lake", "a.txt", "over tls"))
+	got, err := getObj(c, "lake", "a.txt")
+	require.NoError(t, err)
+	require.Equal(t, "over tls", got)
+
+	// The same policy over a plain listener: aws:SecureTransport is false.
+	plain := startLive(t)
+	require.Regexp(t, `^http://`, plain.srv.S3URL())
+	pu := plain.user("alice")
+	pc := plain.s3(plain.creds(pu, plain.role("secure-only", secureOnlyPolicy)), nil)
+	require.Equal(t, "AccessDenied", errCode(putObj(pc, "lake", "a.txt", "in clear")))
+
+	// TLS below 1.2 is refused.
+	old := tlsClient(t, certPEM)
+	old.Transport.(*http.Transport).TLSClientConfig.MinVersion = tls.VersionTLS10
+	old.Transport.(*http.Transport).TLSClientConfig.MaxVersion = tls.VersionTLS11
+	_, err = old.Get(secure.srv.S3URL() + "/")
+	require.ErrorContains(t, err, "protocol version")
+
+	// A renewed certificate (new key) applies to new connections.
+	renewedDir := t.TempDir()
+	newCert, newKey, newPEM := selfSignedCert(t, renewedDir, "s3")
+	for src, dst := range map[string]string{newCert: certFile, newKey: keyFile} {
+		b, err := os.ReadFile(src)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(dst, b, 0o600))
+	}
+	c2 := secure.s3(secure.creds(u, secure.role("secure-only-2", secureOnlyPolicy)), tlsClient(t, newPEM))
+	got, err = getObj(c2, "lake", "a.txt")
+	require.NoError(t, err, "the renewed certificate must be served")
+	require.Equal(t, "over tls", got)
+}
+
+// TestS3TLSConfigValidatedAtStart: half a TLS setting, or a key that does
+// not match its certificate, stops the server from starting (fail closed).
+func TestS3TLSConfigValidatedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	certFile, _, _ := selfSignedCert(t, dir, "a")
+	_, otherKey, _ := selfSignedCert(t, dir, "b")
+	_, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+		{Path: "data_dir", Value: dir}, {Path: "s3.tls.cert_file", Value: certFile},
+	})
+	require.ErrorContains(t, err, "s3.tls.key_file")
+
+	cfg, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+		{Path: "data_dir", Value: dir}, {Path: "api.listen", Value: "127.0.0.1:0"},
+		{Path: "admin.listen", Value: "127.0.0.1:0"}, {Path: "s3.listen", Value: "127.0.0.1:0"},
+		{Path: "s3.tls.cert_file", Value: certFile}, {Path: "s3.tls.key_file", Value: otherKey},
+	})
+	require.NoError(t, err)
+	_, err = New(t.Context(), cfg, discardLogger())
+	require.ErrorContains(t, err, "s3.tls")
+}
+
+// sourceIPPolicy allows object access in lake only from 198.51.100.0/24.
+const sourceIPPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+ "Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::lake/*",
+ "Condition":{"IpAddress":{"aws:SourceIp":"198.51.100.0/24"}}}]}`
+
+// TestTrustedProxiesSourceIP proves issue 11 finding 8 (trusted_proxies):
+// X-Forwarded-For is believed for aws:SourceIp and the audit source address
+// only when the TCP peer is a configured trusted proxy, and then only its
+// right-most untrusted hop. The attack: a client that is not a trusted
+// proxy sends "X-Forwarded-For: 198.51.100.7" to satisfy a policy
+// conditioned on aws:SourceIp; so does a client behind the proxy that
+// prepends that address to the chain.
+func TestTrustedProxiesSourceIP(t *testing.T) {
+	cases := []struct {
+		name       string
+		trusted    string
+		xff        string
+		wantCode   string
+		wantSource string
+	}{
+		{name: "untrusted peer spoofs the header", trusted: "10.0.0.0/8", xff: "198.51.100.7",
+			wantCode: "AccessDenied", wantSource: "127.0.0.1"},
+		{name: "no proxies configured", xff: "198.51.100.7", wantCode: "AccessDenied", wantSource: "127.0.0.1"},
+		{name: "trusted proxy names the client", trusted: "127.0.0.1", xff: "198.51.100.7", wantSource: "198.51.100.7"},
+		{name: "client behind the proxy prepends an allowed hop", trusted: "127.0.0.0/8",
+			xff: "198.51.100.7, 203.0.113.5", wantCode: "AccessDenied", wantSource: "203.0.113.5"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLive(t, config.Override{Path: "trusted_proxies", Value: tc.trusted})
+			u := l.user("alice")
+			c := l.s3(l.creds(u, l.role("from-office", sourceIPPolicy)), nil, withHeader("X-Forwarded-For", tc.xff))
+			require.Equal(t, tc.wantCode, errCode(putObj(c, "lake", "k", "v")))
+			evs := l.auditEvents("s3.PutObject")
+			require.NotEmpty(t, evs)
+			require.Equal(t, tc.wantSource, evs[len(evs)-1].Actor.SourceIP)
+		})
+	}
+}
