@@ -183,6 +183,10 @@ func (g *Gateway) decide(ctx context.Context, rq *request, action, resource stri
 			if err != nil {
 				return false, "mount lookup failed: " + err.Error(), err
 			}
+			if ok && m.Broken != "" {
+				rq.addMount(m)
+				return false, fmt.Sprintf("mount %s is invalid and denies its prefix: %s", m.ID, m.Broken), nil
+			}
 			if ok && m.RoleARN != claims.RoleARN {
 				entitled, err := g.o.Entitlements.Entitled(ctx, claims, m.RoleARN)
 				if err != nil {

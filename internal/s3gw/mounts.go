@@ -22,6 +22,11 @@ type Mount struct {
 	Bucket  string
 	Prefix  string // non-empty, ends with "/"
 	RoleARN string
+	// Broken, when not empty, says why this stored mount failed
+	// validation. A broken mount still governs its prefix, and denies
+	// every request under it (fail closed): skipping it would hand the
+	// prefix back to the callers' own roles.
+	Broken string
 }
 
 // Validate checks a mount's fields.
@@ -66,10 +71,17 @@ type StaticMounts struct {
 	mounts []Mount // sorted by descending prefix length
 }
 
-// Set validates and installs mounts.
+// Set validates and installs mounts. A Broken mount is installed without
+// validation, but needs a bucket and a prefix to govern.
 func (s *StaticMounts) Set(mounts []Mount) error {
 	ms := slices.Clone(mounts)
 	for _, m := range ms {
+		if m.Broken != "" {
+			if m.Bucket == "" || m.Prefix == "" {
+				return fmt.Errorf("s3gw: broken mount %q names no bucket prefix to deny", m.ID)
+			}
+			continue
+		}
 		if err := m.Validate(); err != nil {
 			return err
 		}
