@@ -52,8 +52,11 @@ func (m Mount) Validate() error {
 
 // MountResolver finds the mount governing a key (or list prefix) in a
 // bucket: the one with the longest Prefix that the path starts with.
+// MountsUnder lists the mounts of a bucket that a listing of prefix reaches
+// into: those whose Prefix starts with prefix and is longer than it.
 type MountResolver interface {
 	MountFor(ctx context.Context, bucket, path string) (Mount, bool, error)
+	MountsUnder(ctx context.Context, bucket, prefix string) ([]Mount, error)
 }
 
 // Entitlements says whether the caller's session may act as roleARN (the
@@ -103,6 +106,19 @@ func (s *StaticMounts) MountFor(ctx context.Context, bucket, path string) (Mount
 		}
 	}
 	return Mount{}, false, nil
+}
+
+// MountsUnder implements MountResolver.
+func (s *StaticMounts) MountsUnder(ctx context.Context, bucket, prefix string) ([]Mount, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Mount
+	for _, m := range s.mounts {
+		if m.Bucket == bucket && len(m.Prefix) > len(prefix) && strings.HasPrefix(m.Prefix, prefix) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (rq *request) addMount(m Mount) {
