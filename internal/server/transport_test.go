@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // secureOnlyPolicy allows object reads and writes in lake only over TLS.
@@ -41,6 +44,14 @@ func TestS3ListenerTLSSecureTransport(t *testing.T) {
 	got, err := getObj(c, "lake", "a.txt")
 	require.NoError(t, err)
 	require.Equal(t, "over tls", got)
+
+	// The aws cli, trusting only the listener's certificate (--ca-bundle).
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, certPEM, 0o600))
+	out, err := awsCLI(t, secure.creds(u, secure.role("secure-only-cli", secureOnlyPolicy)),
+		"--endpoint-url", secure.srv.S3URL(), "--ca-bundle", caFile, "s3", "cp", "s3://lake/a.txt", "-")
+	require.NoError(t, err, out)
+	require.Equal(t, "over tls", out)
 
 	// The same policy over a plain listener: aws:SecureTransport is false.
 	plain := startLive(t)
@@ -173,4 +184,28 @@ func TestMeCredentialsCarriesClientAddress(t *testing.T) {
 
 	status, body = credsFrom("127.0.0.4")
 	require.Equal(t, http.StatusForbidden, status, body)
+}
+
+// awsCLI runs /usr/bin/aws with credentials c and a path-style config, and
+// returns its combined output. The cli is required in CI.
+func awsCLI(t *testing.T, c credentials.Credentials, args ...string) (string, error) {
+	t.Helper()
+	const bin = "/usr/bin/aws"
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", bin, err)
+		}
+		t.Skipf("%s not installed", bin)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	require.NoError(t, os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"), 0o600))
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+		"AWS_ACCESS_KEY_ID=" + c.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey, "AWS_SESSION_TOKEN=" + c.SessionToken,
+		"AWS_CONFIG_FILE=" + cfg, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+	b, err := cmd.CombinedOutput()
+	return string(b), err
 }
