@@ -4,7 +4,7 @@
 // X-Forwarded-For and Forwarded (RFC 7239) are read; every consumer (the
 // aws:SourceIp condition key, audit source addresses, logs) reads the
 // resolved address from http.Request.RemoteAddr after Handler has run.
-// See docs/design/0014-transport-and-source-identity.md.
+// See docs/design/0010-s3-gateway.md, "Transport and source identity".
 package clientip
 
 import (
