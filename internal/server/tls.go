@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 )
 
 // certReloader serves a listener's certificate from PEM files and re-reads
-// them when either file's modification time or size changes, so a renewed
+// them when either file is replaced (a new file at the path, as a rename
+// or symlink swap gives) or its modification time or size changes, so a renewed
 // certificate applies to new connections without a restart. A reload that
 // fails keeps the last good certificate and logs why. Safe for concurrent
 // use.
@@ -24,9 +24,9 @@ type certReloader struct {
 	keyStat  fileStamp
 }
 
+// fileStamp identifies one version of a file.
 type fileStamp struct {
-	mod  time.Time
-	size int64
+	fi os.FileInfo
 }
 
 func stampOf(path string) (fileStamp, error) {
@@ -34,7 +34,15 @@ func stampOf(path string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, err
 	}
-	return fileStamp{mod: fi.ModTime(), size: fi.Size()}, nil
+	return fileStamp{fi: fi}, nil
+}
+
+// same reports whether both stamps are of the same file, unchanged.
+func (a fileStamp) same(b fileStamp) bool {
+	if a.fi == nil || b.fi == nil {
+		return a.fi == b.fi
+	}
+	return os.SameFile(a.fi, b.fi) && a.fi.ModTime().Equal(b.fi.ModTime()) && a.fi.Size() == b.fi.Size()
 }
 
 // newCertReloader loads the pair once; an unreadable or mismatched pair is
@@ -70,7 +78,7 @@ func (c *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 	defer c.mu.Unlock()
 	cs, cerr := stampOf(c.certFile)
 	ks, kerr := stampOf(c.keyFile)
-	if cerr == nil && kerr == nil && (cs != c.certStat || ks != c.keyStat) {
+	if cerr == nil && kerr == nil && (!cs.same(c.certStat) || !ks.same(c.keyStat)) {
 		if err := c.reload(); err != nil {
 			c.log.Warn("tls: certificate reload failed; serving the previous certificate", "cert_file", c.certFile, "err", err)
 		} else {

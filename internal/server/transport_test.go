@@ -67,14 +67,11 @@ func TestS3ListenerTLSSecureTransport(t *testing.T) {
 	_, err = old.Get(secure.srv.S3URL() + "/")
 	require.ErrorContains(t, err, "protocol version")
 
-	// A renewed certificate (new key) applies to new connections.
-	renewedDir := t.TempDir()
-	newCert, newKey, newPEM := selfSignedCert(t, renewedDir, "s3")
-	for src, dst := range map[string]string{newCert: certFile, newKey: keyFile} {
-		b, err := os.ReadFile(src)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(dst, b, 0o600))
-	}
+	// A renewed certificate (new key), moved into place as certificate
+	// managers do, applies to new connections.
+	newCert, newKey, newPEM := selfSignedCert(t, dir, "s3-renewed")
+	require.NoError(t, os.Rename(newKey, keyFile))
+	require.NoError(t, os.Rename(newCert, certFile))
 	c2 := secure.s3(secure.creds(u, secure.role("secure-only-2", secureOnlyPolicy)), tlsClient(t, newPEM))
 	got, err = getObj(c2, "lake", "a.txt")
 	require.NoError(t, err, "the renewed certificate must be served")
@@ -208,4 +205,29 @@ func awsCLI(t *testing.T, c credentials.Credentials, args ...string) (string, er
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
 	b, err := cmd.CombinedOutput()
 	return string(b), err
+}
+
+// TestCertReloaderKeepsLastGoodCertificate: a half-written or mismatched
+// pair never replaces the certificate in service; the next good pair does.
+func TestCertReloaderKeepsLastGoodCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSignedCert(t, dir, "a")
+	r, err := newCertReloader(certFile, keyFile, discardLogger())
+	require.NoError(t, err)
+	first, err := r.getCertificate(nil)
+	require.NoError(t, err)
+
+	garbage := filepath.Join(dir, "garbage")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a certificate"), 0o600))
+	require.NoError(t, os.Rename(garbage, certFile))
+	got, err := r.getCertificate(nil)
+	require.NoError(t, err)
+	require.Same(t, first, got, "a broken pair keeps the last good certificate")
+
+	newCert, newKey, _ := selfSignedCert(t, dir, "b")
+	require.NoError(t, os.Rename(newKey, keyFile))
+	require.NoError(t, os.Rename(newCert, certFile))
+	got, err = r.getCertificate(nil)
+	require.NoError(t, err)
+	require.NotSame(t, first, got)
 }
