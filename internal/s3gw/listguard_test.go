@@ -91,3 +91,46 @@ func TestListingsDoNotRevealMountedKeys(t *testing.T) {
 	require.NoError(t, err, "alice may list the mount: she sees it all")
 	require.ElementsMatch(t, []string{"hr/salaries-2026.csv", "shared/readme"}, names)
 }
+
+// TestListingGuardNestedMounts: inside a mount alice may list (hr/), a
+// nested mount she is not entitled to (hr/exec/) still keeps its key names
+// out of her listings, unless the delimiter folds it into its own path.
+func TestListingGuardNestedMounts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOptions{
+		mounts: []Mount{
+			{ID: "hr", Bucket: "data", Prefix: "hr/", RoleARN: roleARNs.hr},
+			{ID: "exec", Bucket: "data", Prefix: "hr/exec/", RoleARN: roleARNs.admin},
+		},
+		entitled: map[string][]string{roleARNs.hr: {"alice"}},
+	})
+	for _, k := range []string{"hr/staff.csv", "hr/exec/ceo-salary.csv"} {
+		_, err := e.backend.PutObject(ctx, "data", k, stringsReader("x"), 1, mdNone)
+		require.NoError(t, err)
+	}
+	alice := e.client(e.creds("alice", roleARNs.analyst, ""))
+	_, err := alice.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String("data"), Prefix: aws.String("hr/")})
+	require.Equal(t, "AccessDenied", apiCode(err))
+	keys, err := list(alice, "data", "hr/")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"hr/staff.csv", "hr/exec/"}, keys)
+}
+
+func TestFoldsInto(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, delim, mount string
+		want                 bool
+	}{
+		{"", "/", "hr/", true},
+		{"", "/", "a/b/", true},
+		{"h", "/", "hr/", true},
+		{"", "", "hr/", false},
+		{"hr", "-", "hr/", false},
+		{"", "r/", "hr/", true},
+		{"hr/", "/", "hr/exec/", true},
+		{"hr/e", "x", "hr/exec/", true},
+		{"hr/e", "z", "hr/exec/", false},
+	} {
+		require.Equal(t, tc.want, foldsInto(tc.prefix, tc.delim, tc.mount), "%+v", tc)
+	}
+}
