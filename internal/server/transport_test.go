@@ -142,45 +142,61 @@ func TestTrustedProxiesSourceIP(t *testing.T) {
 // TestMeCredentialsCarriesClientAddress proves issue 11 finding 8 (the
 // in-process STS call): /api/v1/me/credentials used to call STS as
 // 127.0.0.1 whoever the user was. A role whose trust policy admits only
-// callers from one address is now assumable by a user connecting from that
-// address, and STS records that address; a user from another is refused.
-// (The API listener is plain HTTP here: over TLS with a private CA, STS
-// could not fetch gatehouse's own JWKS without that CA in the system pool.)
+// callers from 127.0.0.3 is now assumable by a user connecting from that
+// address (directly, or through a trusted proxy that says so), and STS
+// records that address; a user from another address is refused, and so is
+// one who merely claims 127.0.0.3 in X-Forwarded-For to an API listener
+// that trusts no proxy. (The API listener is plain HTTP here: over TLS with
+// a private CA, STS could not fetch gatehouse's own JWKS without that CA in
+// the system pool.)
 func TestMeCredentialsCarriesClientAddress(t *testing.T) {
-	l := startLive(t)
-	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":%q},
-	 "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.3/32"}}}]}`, l.srv.SSO.SelfProviderARN())
-	require.NoError(t, l.srv.Store.CreateRole(context.Background(), &store.Role{Name: "office-only", TrustPolicy: trust,
-		MaxSessionDuration: 3600, PermissionPolicies: []store.NamedPolicy{{Name: "p", Document: sourceIPPolicy}}}))
-	u := l.user("alice")
-	require.NoError(t, l.srv.Identity.SetPassword(context.Background(), u.ID, "alice-password-1"))
-	token, _, err := l.srv.Identity.Login(context.Background(), "alice", "alice-password-1", identity.LoginMeta{})
-	require.NoError(t, err)
-
-	credsFrom := func(src string) (int, string) {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		hc := &http.Client{Transport: tr}
-		tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext
-		req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/me/credentials", strings.NewReader(`{"role":"office-only"}`))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := hc.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, string(b)
+	cases := []struct {
+		name       string
+		trusted    string // trusted_proxies
+		src, xff   string // the client's own address; the header it sends
+		wantStatus int
+	}{
+		{name: "direct from the allowed address", src: "127.0.0.3", wantStatus: http.StatusOK},
+		{name: "direct from another address", src: "127.0.0.4", wantStatus: http.StatusForbidden},
+		{name: "through a trusted proxy", trusted: "127.0.0.1", src: "127.0.0.1", xff: "127.0.0.3", wantStatus: http.StatusOK},
+		{name: "spoofed header, no trusted proxy", src: "127.0.0.4", xff: "127.0.0.3", wantStatus: http.StatusForbidden},
 	}
-	status, body := credsFrom("127.0.0.3")
-	require.Equal(t, http.StatusOK, status, body)
-	require.Contains(t, body, "assumed-role/office-only/alice")
-	evs := l.auditEvents("sts.assumerolewithwebidentity")
-	require.NotEmpty(t, evs)
-	require.Equal(t, "127.0.0.3", evs[len(evs)-1].Actor.SourceIP, "STS records the user's address, not the server's")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLive(t, config.Override{Path: "trusted_proxies", Value: tc.trusted})
+			trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":%q},
+			 "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.3/32"}}}]}`, l.srv.SSO.SelfProviderARN())
+			require.NoError(t, l.srv.Store.CreateRole(context.Background(), &store.Role{Name: "office-only", TrustPolicy: trust,
+				MaxSessionDuration: 3600, PermissionPolicies: []store.NamedPolicy{{Name: "p", Document: sourceIPPolicy}}}))
+			u := l.user("alice")
+			require.NoError(t, l.srv.Identity.SetPassword(context.Background(), u.ID, "alice-password-1"))
+			token, _, err := l.srv.Identity.Login(context.Background(), "alice", "alice-password-1", identity.LoginMeta{})
+			require.NoError(t, err)
 
-	status, body = credsFrom("127.0.0.4")
-	require.Equal(t, http.StatusForbidden, status, body)
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.src)}}).DialContext
+			req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/me/credentials", strings.NewReader(`{"role":"office-only"}`))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			if tc.xff != "" {
+				req.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			res, err := (&http.Client{Transport: tr}).Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantStatus, res.StatusCode, "%s", body)
+			if tc.wantStatus != http.StatusOK {
+				return
+			}
+			require.Contains(t, string(body), "assumed-role/office-only/alice")
+			evs := l.auditEvents("sts.assumerolewithwebidentity")
+			require.NotEmpty(t, evs)
+			require.Equal(t, "127.0.0.3", evs[len(evs)-1].Actor.SourceIP, "STS records the user's address, not the server's")
+		})
+	}
 }
 
 // awsCLI runs /usr/bin/aws with credentials c and a path-style config, and
