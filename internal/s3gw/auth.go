@@ -104,7 +104,9 @@ func (g *Gateway) conditionContext(r *http.Request, res *sigv4.Result, c *creden
 	return m
 }
 
-// sourceIP is the peer address; X-Forwarded-For is not trusted.
+// sourceIP is the client address: the host of RemoteAddr, which the
+// listener has already resolved (internal/clientip: the TCP peer, or what a
+// trusted proxy forwarded). The gateway itself reads no forwarding header.
 func sourceIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
