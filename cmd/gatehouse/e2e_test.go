@@ -775,8 +775,8 @@ func demoAWSCreds(t *testing.T, p *demoProc, user, pw, role string) []string {
 
 // TestDemoAdminMountAppliesAndGoes: a mount an admin creates with
 // `gatehouse admin mounts create` against a running demo serves the aws cli
-// within seconds (entitled callers read through it, others are denied), and
-// deleting it restores the previous access.
+// as soon as the command returns (entitled callers read through it, others
+// are denied), and deleting it restores the previous access at once.
 func TestDemoAdminMountAppliesAndGoes(t *testing.T) {
 	awsCLI := "/usr/bin/aws"
 	if _, err := os.Stat(awsCLI); err != nil {

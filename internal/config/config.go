@@ -26,6 +26,10 @@ type Config struct {
 	Secrets         Secrets       `yaml:"secrets"`
 	STS             STS           `yaml:"sts"`
 	S3              S3            `yaml:"s3"`
+	// TrustedProxies and TrustedProxyHeader apply to the API and S3
+	// listeners alike (internal/clientip).
+	TrustedProxies     string `yaml:"trusted_proxies" doc:"comma-separated addresses or CIDR prefixes of reverse proxies whose forwarding header names the client (aws:SourceIp, audit); empty trusts none"`
+	TrustedProxyHeader string `yaml:"trusted_proxy_header" doc:"the header those proxies set: X-Forwarded-For or Forwarded (RFC 7239); the other is ignored"`
 
 	// derived* record which URLs applyDerived computed from api.listen, so
 	// BindAPI can correct them once the real port is known.
@@ -111,7 +115,18 @@ type S3 struct {
 	SecretAccessKey   string        `yaml:"secret_access_key" doc:"storage credential of the s3 backend (prefer GATEHOUSE_S3_SECRET_ACCESS_KEY)" secret:"true"`
 	StageUploads      bool          `yaml:"stage_uploads" doc:"s3 backend: stage uploads and publish by copy (for servers that commit truncated bodies, e.g. versitygw 1.8)"`
 	Buckets           string        `yaml:"buckets" doc:"comma-separated buckets to create at start if missing (local backend)"`
+	TLS               S3TLS         `yaml:"tls"`
 }
+
+// S3TLS turns TLS on for the S3 listener (TLS 1.2 and later), so that
+// aws:SecureTransport is true for requests over it.
+type S3TLS struct {
+	CertFile string `yaml:"cert_file" doc:"PEM certificate chain of the S3 listener; TLS is on when set together with key_file (re-read when the files change)"`
+	KeyFile  string `yaml:"key_file" doc:"PEM private key of the S3 listener"`
+}
+
+// On reports whether the S3 listener serves TLS.
+func (t S3TLS) On() bool { return t.CertFile != "" && t.KeyFile != "" }
 
 // Default returns the built-in defaults.
 func Default() Config {
@@ -156,5 +171,6 @@ func Default() Config {
 			IdleTimeout:       2 * time.Minute,
 			Backend:           "local",
 		},
+		TrustedProxyHeader: "X-Forwarded-For",
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 )
 
 // EnvPrefix starts every environment variable the loader reads.
@@ -465,8 +467,14 @@ func (c *Config) Validate() []error {
 	if c.STS.KeyRotation < time.Hour || c.STS.KeyRotation > 90*24*time.Hour {
 		bad("sts.key_rotation", "must be between 1h and 2160h, got %s", c.STS.KeyRotation)
 	}
+	if _, err := clientip.New(c.TrustedProxies, c.TrustedProxyHeader); err != nil {
+		bad("trusted_proxies", "%v", err)
+	}
 	if c.S3.Listen != "" {
 		checkAddr("s3.listen", c.S3.Listen)
+		if (c.S3.TLS.CertFile == "") != (c.S3.TLS.KeyFile == "") {
+			bad("s3.tls.key_file", "cert_file and key_file must be set together")
+		}
 		if c.S3.Listen == c.API.Listen || c.S3.Listen == c.Admin.Listen {
 			if !strings.HasSuffix(c.S3.Listen, ":0") {
 				bad("s3.listen", "must differ from api.listen and admin.listen (%q)", c.S3.Listen)

@@ -104,7 +104,9 @@ func (g *Gateway) conditionContext(r *http.Request, res *sigv4.Result, c *creden
 	return m
 }
 
-// sourceIP is the peer address; X-Forwarded-For is not trusted.
+// sourceIP is the client address: the host of RemoteAddr, which the
+// listener has already resolved (internal/clientip: the TCP peer, or what a
+// trusted proxy forwarded). The gateway itself reads no forwarding header.
 func sourceIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -115,7 +117,13 @@ func sourceIP(r *http.Request) string {
 
 // check asks the Authorizer; any error or non-Allow decision is AccessDenied.
 func (g *Gateway) check(ctx context.Context, rq *request, action, resource string, extra map[string][]string) error {
-	ok, reason, err := g.decide(ctx, rq, action, resource, extra)
+	return g.checkAt(ctx, rq, action, resource, mountPath(action, resource, extra), extra)
+}
+
+// checkAt is check with the path that selects the governing mount given
+// explicitly (see decideAt).
+func (g *Gateway) checkAt(ctx context.Context, rq *request, action, resource, path string, extra map[string][]string) error {
+	ok, reason, err := g.decideAt(ctx, rq, action, resource, path, extra)
 	if ok {
 		rq.decisions = append(rq.decisions, reason)
 		return nil
@@ -155,10 +163,30 @@ func (g *Gateway) encodedDenial(rq *request, action, resource, reason string) st
 	return ". Encoded authorization failure message: " + msg
 }
 
+// mountPath is the path whose mount governs action on resource: the key of
+// an object ARN, or for s3:ListBucket the s3:prefix of the listing ("" for
+// none: no mount).
+func mountPath(action, resource string, extra map[string][]string) string {
+	_, path := splitS3ARN(resource)
+	if action == "s3:ListBucket" {
+		path = ""
+		if p, ok := extra["s3:prefix"]; ok && len(p) == 1 {
+			path = p[0]
+		}
+	}
+	return path
+}
+
 // decide authorizes one action on one resource: as the caller's session,
 // or, under a mount bound to another role, as that role if the caller is
 // entitled to it. It fails closed: any error is a denial.
 func (g *Gateway) decide(ctx context.Context, rq *request, action, resource string, extra map[string][]string) (bool, string, error) {
+	return g.decideAt(ctx, rq, action, resource, mountPath(action, resource, extra), extra)
+}
+
+// decideAt is decide with the mount chosen by path (a key or a listing
+// prefix in the resource's bucket; "" for no mount).
+func (g *Gateway) decideAt(ctx context.Context, rq *request, action, resource, path string, extra map[string][]string) (bool, string, error) {
 	reqCtx := rq.condCtx
 	if len(extra) > 0 {
 		reqCtx = make(map[string][]string, len(rq.condCtx)+len(extra))
@@ -171,17 +199,15 @@ func (g *Gateway) decide(ctx context.Context, rq *request, action, resource stri
 	}
 	claims := rq.claims
 	if g.o.Mounts != nil {
-		bucket, path := splitS3ARN(resource)
-		if action == "s3:ListBucket" {
-			path = ""
-			if p, ok := extra["s3:prefix"]; ok && len(p) == 1 {
-				path = p[0]
-			}
-		}
+		bucket, _ := splitS3ARN(resource)
 		if bucket != "" && path != "" {
 			m, ok, err := g.o.Mounts.MountFor(ctx, bucket, path)
 			if err != nil {
 				return false, "mount lookup failed: " + err.Error(), err
+			}
+			if ok && m.Broken != "" {
+				rq.addMount(m)
+				return false, fmt.Sprintf("mount %s is invalid and denies its prefix: %s", m.ID, m.Broken), nil
 			}
 			if ok && m.RoleARN != claims.RoleARN {
 				entitled, err := g.o.Entitlements.Entitled(ctx, claims, m.RoleARN)

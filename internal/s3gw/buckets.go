@@ -103,6 +103,9 @@ func (g *Gateway) listParams(rq *request) (opts backend.ListOptions, encode bool
 	if err := g.check(rq.r.Context(), rq, "s3:ListBucket", bucketARN(rq.bucket), extra); err != nil {
 		return opts, false, err
 	}
+	if err := g.guardListing(rq.r.Context(), rq, "s3:ListBucket", opts.Prefix, opts.Delimiter); err != nil {
+		return opts, false, err
+	}
 	return opts, encode, nil
 }
 

@@ -227,6 +227,9 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	}
 	rq.res, rq.claims = res, claims
 	rq.condCtx = g.conditionContext(rq.r, res, claims)
+	if err := refuseVersionID(rq); err != nil {
+		return err
+	}
 	return rq.handler(w, rq)
 }
 

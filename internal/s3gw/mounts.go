@@ -22,6 +22,11 @@ type Mount struct {
 	Bucket  string
 	Prefix  string // non-empty, ends with "/"
 	RoleARN string
+	// Broken, when not empty, says why this stored mount failed
+	// validation. A broken mount still governs its prefix, and denies
+	// every request under it (fail closed): skipping it would hand the
+	// prefix back to the callers' own roles.
+	Broken string
 }
 
 // Validate checks a mount's fields.
@@ -47,8 +52,11 @@ func (m Mount) Validate() error {
 
 // MountResolver finds the mount governing a key (or list prefix) in a
 // bucket: the one with the longest Prefix that the path starts with.
+// MountsUnder lists the mounts of a bucket that a listing of prefix reaches
+// into: those whose Prefix starts with prefix and is longer than it.
 type MountResolver interface {
 	MountFor(ctx context.Context, bucket, path string) (Mount, bool, error)
+	MountsUnder(ctx context.Context, bucket, prefix string) ([]Mount, error)
 }
 
 // Entitlements says whether the caller's session may act as roleARN (the
@@ -66,10 +74,17 @@ type StaticMounts struct {
 	mounts []Mount // sorted by descending prefix length
 }
 
-// Set validates and installs mounts.
+// Set validates and installs mounts. A Broken mount is installed without
+// validation, but needs a bucket and a prefix to govern.
 func (s *StaticMounts) Set(mounts []Mount) error {
 	ms := slices.Clone(mounts)
 	for _, m := range ms {
+		if m.Broken != "" {
+			if m.Bucket == "" || m.Prefix == "" {
+				return fmt.Errorf("s3gw: broken mount %q names no bucket prefix to deny", m.ID)
+			}
+			continue
+		}
 		if err := m.Validate(); err != nil {
 			return err
 		}
@@ -91,6 +106,19 @@ func (s *StaticMounts) MountFor(ctx context.Context, bucket, path string) (Mount
 		}
 	}
 	return Mount{}, false, nil
+}
+
+// MountsUnder implements MountResolver.
+func (s *StaticMounts) MountsUnder(ctx context.Context, bucket, prefix string) ([]Mount, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Mount
+	for _, m := range s.mounts {
+		if m.Bucket == bucket && len(m.Prefix) > len(prefix) && strings.HasPrefix(m.Prefix, prefix) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (rq *request) addMount(m Mount) {

@@ -332,11 +332,17 @@ func (g *Gateway) listParts(w *respWriter, rq *request) error {
 func (g *Gateway) listMultipartUploads(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
 	q := rq.r.URL.Query()
-	if err := g.check(ctx, rq, "s3:ListBucketMultipartUploads", bucketARN(rq.bucket), nil); err != nil {
-		return err
-	}
 	opts := backend.ListUploadsOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
 		KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), MaxUploads: 1000}
+	// Uploads under a mount are listed as the mount's role, as its objects
+	// are; mounts the listing reaches into must allow it too.
+	const action = "s3:ListBucketMultipartUploads"
+	if err := g.checkAt(ctx, rq, action, bucketARN(rq.bucket), opts.Prefix, nil); err != nil {
+		return err
+	}
+	if err := g.guardListing(ctx, rq, action, opts.Prefix, opts.Delimiter); err != nil {
+		return err
+	}
 	if v := q.Get("max-uploads"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

@@ -508,6 +508,11 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	if len(req.Objects) == 0 || len(req.Objects) > 1000 {
 		return errMalformedXML()
 	}
+	for _, o := range req.Objects {
+		if o.VersionID != "" && namesVersion(o.VersionID) {
+			return errVersionsUnsupported() // the whole request, before any delete
+		}
+	}
 	res := deleteResult{NS: s3NS}
 	var allowed, denied []string
 	conds := map[string]backend.Precondition{}

@@ -76,7 +76,8 @@ func (failingMounts) ListMounts(context.Context) ([]*store.Mount, error) {
 }
 
 // TestReloadMountsKeepsLastGoodTable: a failed reload changes nothing; a
-// stored mount the gateway refuses is skipped without blocking the rest.
+// stored mount the gateway refuses is installed as broken (it denies its
+// prefix) without blocking the rest.
 func TestReloadMountsKeepsLastGoodTable(t *testing.T) {
 	srv, _ := newTestServer(t)
 	ctx := context.Background()
@@ -86,8 +87,10 @@ func TestReloadMountsKeepsLastGoodTable(t *testing.T) {
 	require.NoError(t, srv.ReloadMounts(ctx))
 	_, ok := mountFor(t, srv, "lake", "hr/x")
 	require.True(t, ok)
-	_, ok = mountFor(t, srv, "lake", "bad/x")
-	require.False(t, ok)
+	m, ok, err := srv.Mounts.MountFor(ctx, "lake", "bad/x")
+	require.NoError(t, err)
+	require.True(t, ok, "an invalid mount still governs its prefix")
+	require.Contains(t, m.Broken, "not an IAM role ARN")
 
 	good := srv.MountStore
 	srv.MountStore = failingMounts{good}
@@ -96,4 +99,30 @@ func TestReloadMountsKeepsLastGoodTable(t *testing.T) {
 	_, ok = mountFor(t, srv, "lake", "hr/x")
 	require.True(t, ok, "a failed reload keeps the last good table")
 	srv.MountStore = good
+}
+
+// allLakePolicy allows every S3 action in bucket lake.
+const allLakePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*",
+ "Resource":["arn:aws:s3:::lake","arn:aws:s3:::lake/*"]}]}`
+
+// TestInvalidStoredMountDeniesItsPrefix proves issue 11 finding 10 (mounts
+// fail closed): a stored mount that fails validation used to be skipped, so
+// the prefix it was meant to restrict fell back to each caller's own role.
+// The attack: with the hr/ mount's role ARN mistyped, a caller whose role
+// allows s3:* on the bucket reads and writes hr/. Now every request under
+// that prefix is denied, and the rest of the bucket is unaffected.
+func TestInvalidStoredMountDeniesItsPrefix(t *testing.T) {
+	l := startLive(t)
+	ctx := context.Background()
+	require.NoError(t, l.srv.MountStore.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: "hr-reader"}))
+	require.NoError(t, l.srv.ReloadMounts(ctx))
+	u := l.user("mallory")
+	c := l.s3(l.creds(u, l.role("lake-admin", allLakePolicy)), nil)
+	require.NoError(t, putObj(c, "lake", "sales/q3.csv", "ok"))
+	require.Equal(t, "AccessDenied", errCode(putObj(c, "lake", "hr/salaries.csv", "planted")))
+	_, err := getObj(c, "lake", "hr/salaries.csv")
+	require.Equal(t, "AccessDenied", errCode(err))
+	evs := l.auditEvents("s3.PutObject")
+	require.NotEmpty(t, evs)
+	require.Contains(t, evs[len(evs)-1].Reason, "is invalid and denies its prefix")
 }

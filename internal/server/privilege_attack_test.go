@@ -13,15 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// liveServer is a test server wired like production, serving on loopback,
+// restServer is a test server wired like production (newTestServer), serving on loopback,
 // with its bootstrap admin token.
-type liveServer struct {
+type restServer struct {
 	t         *testing.T
 	url       string
 	bootstrap string
 }
 
-func startLiveServer(t *testing.T) *liveServer {
+func startRESTServer(t *testing.T) *restServer {
 	t.Helper()
 	srv, cfg := newTestServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,11 +30,11 @@ func startLiveServer(t *testing.T) *liveServer {
 	t.Cleanup(func() { cancel(); <-done })
 	tok, err := os.ReadFile(cfg.Identity.BootstrapToken)
 	require.NoError(t, err)
-	return &liveServer{t: t, url: srv.APIURL(), bootstrap: strings.TrimSpace(string(tok))}
+	return &restServer{t: t, url: srv.APIURL(), bootstrap: strings.TrimSpace(string(tok))}
 }
 
 // call sends method path with body (JSON) as token and decodes the answer.
-func (s *liveServer) call(token, method, path, body string) (int, map[string]any) {
+func (s *restServer) call(token, method, path, body string) (int, map[string]any) {
 	s.t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -63,7 +63,7 @@ func (s *liveServer) call(token, method, path, body string) (int, map[string]any
 }
 
 // mustCall is call that requires status want.
-func (s *liveServer) mustCall(want int, token, method, path, body string) map[string]any {
+func (s *restServer) mustCall(want int, token, method, path, body string) map[string]any {
 	s.t.Helper()
 	got, out := s.call(token, method, path, body)
 	require.Equal(s.t, want, got, "%s %s: %v", method, path, out)
@@ -72,7 +72,7 @@ func (s *liveServer) mustCall(want int, token, method, path, body string) map[st
 
 // principalWithToken creates a principal through the admin API and returns
 // its id and a personal access token for it.
-func (s *liveServer) principalWithToken(admin, name, kind string) (string, string) {
+func (s *restServer) principalWithToken(admin, name, kind string) (string, string) {
 	s.t.Helper()
 	u := s.mustCall(201, admin, "POST", "/api/v1/users", fmt.Sprintf(`{"userName":%q,"kind":%q}`, name, kind))
 	tok := s.mustCall(201, admin, "POST", "/api/v1/tokens", fmt.Sprintf(`{"name":"t","principalId":%q}`, u["id"]))
@@ -87,7 +87,7 @@ func (s *liveServer) principalWithToken(admin, name, kind string) (string, strin
 // admin REST API), and neither the SCIM caller nor the user it controls
 // ever becomes an administrator, or a SCIM caller.
 func TestAttackLeakedSCIMTokenCannotBecomeAdmin(t *testing.T) {
-	s := startLiveServer(t)
+	s := startRESTServer(t)
 	admin := s.bootstrap
 	scimID, scimTok := s.principalWithToken(admin, "okta-scim", "service")
 	s.mustCall(200, admin, "PUT", "/api/v1/privileges/scim/principals/"+scimID, "")

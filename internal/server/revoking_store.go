@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -28,13 +29,46 @@ type revokingStore struct {
 	now func() time.Time
 }
 
+// UpdateUser revokes the user's live credentials before the update when it
+// disables the user, or when it changes what the user's credentials carry
+// into policy evaluation: the user name (aws:username,
+// gatehouse:username, the role session name) or the attributes (read by
+// trust policies and session tags). Credentials minted under the old
+// values would otherwise keep matching policies written for them, for
+// example home/${aws:username}/ after the name passes to someone else.
+// A user that is not in the store is left to the store to refuse.
 func (s *revokingStore) UpdateUser(ctx context.Context, u *store.User) error {
-	if !u.Active {
+	revoke := !u.Active
+	if !revoke {
+		old, err := s.Store.GetUser(ctx, u.ID)
+		switch {
+		case err == nil:
+			revoke = policyInputsChanged(old, u)
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("store: read user %q before update: %w", u.ID, err)
+		}
+	}
+	if revoke {
 		if err := s.rev.RevokeUser(ctx, u.ID, s.now()); err != nil {
 			return fmt.Errorf("store: revoke credentials of %q: %w", u.UserName, err)
 		}
 	}
 	return s.Store.UpdateUser(ctx, u)
+}
+
+// policyInputsChanged reports whether an update changes a user field that
+// reaches policy evaluation through their credentials.
+func policyInputsChanged(old, u *store.User) bool {
+	if old.UserName != u.UserName || len(old.Attributes) != len(u.Attributes) {
+		return true
+	}
+	for k, v := range old.Attributes {
+		nv, ok := u.Attributes[k]
+		if !ok || !slices.Equal(v, nv) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *revokingStore) DeleteUser(ctx context.Context, id string) error {
@@ -47,9 +81,16 @@ func (s *revokingStore) DeleteUser(ctx context.Context, id string) error {
 // UpdateGroup revokes the credentials of every user who loses membership
 // (directly or through nesting) by this update: group membership is an
 // entitlement (trust policies may admit groups), so losing it must cut off
-// credentials issued while it held. Revoking is coarse (all of the user's
-// sessions) and errs on the side of denial.
+// credentials issued while it held. A rename revokes every member before
+// the update, since their credentials carry the old name in
+// gatehouse:groups. Revoking is coarse (all of the user's sessions) and
+// errs on the side of denial.
 func (s *revokingStore) UpdateGroup(ctx context.Context, g *store.Group) error {
+	old, err := s.Store.GetGroup(ctx, g.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("store: read group %q before update: %w", g.ID, err)
+	}
+	renamed := old != nil && old.DisplayName != g.DisplayName
 	before, err := s.transitiveUsers(ctx, []store.Member{{ID: g.ID, Type: store.MemberGroup}})
 	if err != nil {
 		return err
@@ -59,7 +100,7 @@ func (s *revokingStore) UpdateGroup(ctx context.Context, g *store.Group) error {
 		return err
 	}
 	for id := range before {
-		if !after[id] {
+		if renamed || !after[id] {
 			if err := s.rev.RevokeUser(ctx, id, s.now()); err != nil {
 				return fmt.Errorf("store: revoke credentials of %q: %w", id, err)
 			}

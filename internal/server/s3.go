@@ -118,8 +118,9 @@ const DefaultMountRefresh = 2 * time.Second
 // ReloadMounts loads every mount from the store into the gateway's table
 // (s.Mounts). Reloads are serialized, so a slow one never installs an older
 // table over a newer one. On error the last good table stays in force. A
-// stored mount the gateway refuses (s3gw.Mount.Validate) is skipped with a
-// warning rather than keeping every other change from applying. It is a
+// stored mount the gateway refuses (s3gw.Mount.Validate) is installed as
+// broken, so that it denies every request under its prefix (fail closed),
+// with a warning; it does not keep every other change from applying. It is a
 // no-op when the gateway is off or the store has no mounts.
 func (s *Server) ReloadMounts(ctx context.Context) error {
 	if s.Mounts == nil || s.MountStore == nil {
@@ -135,8 +136,8 @@ func (s *Server) ReloadMounts(ctx context.Context) error {
 	for _, m := range stored {
 		gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
 		if err := gm.Validate(); err != nil {
-			s.log.WarnContext(ctx, "s3: stored mount skipped", "mount", m.ID, "err", err)
-			continue
+			s.log.WarnContext(ctx, "s3: stored mount is invalid; it denies every request under its prefix", "mount", m.ID, "err", err)
+			gm.Broken = err.Error()
 		}
 		table = append(table, gm)
 	}

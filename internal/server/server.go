@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/demoidp"
@@ -279,8 +279,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		fmt.Fprintf(w, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
 			w.Header().Get("X-Request-Id"))
 	})
+	// Every listener resolves the client address first, so aws:SourceIp,
+	// audit source addresses and logs agree (trusted_proxies).
+	clients, err := clientip.New(cfg.TrustedProxies, cfg.TrustedProxyHeader)
+	if err != nil {
+		return nil, fmt.Errorf("server: trusted_proxies: %w", err)
+	}
 	s.apiSrv = &http.Server{
-		Handler:           instrument(mux, log.With("component", "http"), metrics),
+		Handler:           clients.Handler(instrument(mux, log.With("component", "http"), metrics)),
 		ReadHeaderTimeout: cfg.API.ReadHeaderTimeout,
 		ReadTimeout:       cfg.API.ReadTimeout,
 		WriteTimeout:      cfg.API.WriteTimeout,
@@ -289,11 +295,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.TLS() {
-		cert, err := tls.LoadX509KeyPair(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("server: api.tls: %w", err)
+		if s.apiSrv.TLSConfig, err = tlsConfig("api", cfg.API.TLSCertFile, cfg.API.TLSKeyFile, log); err != nil {
+			return nil, err
 		}
-		s.apiSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
 	if s.s3Ln != nil {
@@ -302,11 +306,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			return nil, err
 		}
 		s.s3Srv = &http.Server{
-			Handler:           instrumentAs("s3", gw, log.With("component", "http"), metrics),
+			Handler:           clients.Handler(instrumentAs("s3", gw, log.With("component", "http"), metrics)),
 			ReadHeaderTimeout: cfg.S3.ReadHeaderTimeout,
 			IdleTimeout:       cfg.S3.IdleTimeout,
 			MaxHeaderBytes:    cfg.API.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		if cfg.S3.TLS.On() {
+			if s.s3Srv.TLSConfig, err = tlsConfig("s3", cfg.S3.TLS.CertFile, cfg.S3.TLS.KeyFile, log); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -353,6 +362,9 @@ func (s *Server) S3URL() string {
 	if s.s3Ln == nil {
 		return ""
 	}
+	if s.cfg.S3.TLS.On() {
+		return "https://" + s.s3Ln.Addr().String()
+	}
 	return "http://" + s.s3Ln.Addr().String()
 }
 
@@ -397,7 +409,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // requests (up to shutdown_timeout), flushes the audit log and closes the
 // store. It returns the first listener error, if any.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		var err error
 		if s.cfg.TLS() {
@@ -409,7 +421,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
 	if s.s3Srv != nil {
-		go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
+		go func() {
+			if s.s3Srv.TLSConfig != nil {
+				errc <- s.s3Srv.ServeTLS(s.s3Ln, "", "")
+				return
+			}
+			errc <- s.s3Srv.Serve(s.s3Ln)
+		}()
 	}
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()

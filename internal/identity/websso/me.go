@@ -177,7 +177,8 @@ func (s *Service) apiCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	creds, err := s.o.Assumer.AssumeRoleWithWebIdentity(r.Context(), AssumeInput{RoleARN: role.ARN,
-		SessionName: awsname.SessionNameFrom(si.p.UserName), Token: tok.Token, Duration: time.Duration(in.DurationSeconds) * time.Second})
+		SessionName: awsname.SessionNameFrom(si.p.UserName), Token: tok.Token, Duration: time.Duration(in.DurationSeconds) * time.Second,
+		Origin: r})
 	if err != nil {
 		var se *STSError
 		if errors.As(err, &se) {

@@ -3,6 +3,7 @@ package websso
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,13 @@ type AssumeInput struct {
 	Token       string
 	// Duration 0 lets STS pick (its default, capped by the role).
 	Duration time.Duration
+	// Origin is the end user's request on whose behalf the call is made.
+	// HandlerAssumer requires it and reports its client address, TLS state
+	// and User-Agent to STS as the caller's, so aws:SourceIp,
+	// aws:SecureTransport and the audit record describe the user rather
+	// than the server. Remote assumers (AssumeRoleWithWebIdentity over a
+	// network) ignore it: there the network says who calls.
+	Origin *http.Request
 }
 
 // Credentials are temporary AWS-style credentials.
@@ -66,25 +74,31 @@ type RoleAssumer interface {
 
 // HandlerAssumer calls an STS Query endpoint in process: the request goes
 // through Handler exactly as an HTTP client's would (same parsing, trust
-// evaluation and audit), without a network hop.
+// evaluation and audit), without a network hop, and as if sent from the
+// end user's connection (AssumeInput.Origin).
 type HandlerAssumer struct {
 	Handler http.Handler
 	// Path is where the handler is mounted; default "/sts".
 	Path string
-	// RemoteAddr is reported as the caller; default 127.0.0.1:0.
-	RemoteAddr string
 }
 
-// AssumeRoleWithWebIdentity implements RoleAssumer.
+// errNoOrigin refuses an in-process call that does not say whose it is:
+// STS would otherwise see the server's own address (fail closed).
+var errNoOrigin = errors.New("sts: in-process call without the end user's request (AssumeInput.Origin)")
+
+// AssumeRoleWithWebIdentity implements RoleAssumer. in.Origin is required.
 func (h HandlerAssumer) AssumeRoleWithWebIdentity(ctx context.Context, in AssumeInput) (*Credentials, error) {
+	if in.Origin == nil {
+		return nil, errNoOrigin
+	}
 	path := h.Path
 	if path == "" {
 		path = "/sts"
 	}
 	return AssumeRoleWithWebIdentity(ctx, roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		req.RemoteAddr = h.RemoteAddr
-		if req.RemoteAddr == "" {
-			req.RemoteAddr = "127.0.0.1:0"
+		req.RemoteAddr, req.TLS = in.Origin.RemoteAddr, in.Origin.TLS
+		if ua := in.Origin.UserAgent(); ua != "" {
+			req.Header.Set("User-Agent", ua)
 		}
 		req.RequestURI = req.URL.RequestURI()
 		rec := httptest.NewRecorder()
