@@ -512,11 +512,7 @@ func denialCode(ae *apiError, method string) (audit.Code, bool) {
 	return "", false
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// truncate is audit.Clip: the one clipping helper for attacker-chosen values.
+func truncate(s string, n int) string { return audit.Clip(s, n) }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
