@@ -59,6 +59,11 @@ const (
 	CodeServerStopped Code = "GH9001I"
 )
 
+// CodeS3DeniedAggregated counts the unauthenticated S3 denials of one source
+// and error code in one window after the first, which is recorded as
+// GH5001W; Details["aggregate"] holds the count (see Aggregator).
+const CodeS3DeniedAggregated Code = "GH5003W"
+
 // Decision is the outcome recorded with an event.
 type Decision string
 

@@ -72,6 +72,7 @@ type Server struct {
 	masterKey []byte
 
 	apiSrv, adminSrv, s3Srv *http.Server
+	s3gw                    *s3gw.Gateway // nil when the S3 listener is off
 	apiLn, adminLn, s3Ln    net.Listener
 	ready                   atomic.Bool
 	closers                 []func() error
@@ -414,6 +415,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
+	if s.s3gw != nil {
+		go s.s3gw.RunDenialFlush(maintCtx)
+	}
 	go s.maintainKeys(maintCtx, 30*time.Second)
 	if s.Mounts != nil && s.MountStore != nil {
 		every := s.mountRefresh
@@ -445,6 +449,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.s3Srv != nil {
 		if err := s.s3Srv.Shutdown(sctx); err != nil {
 			s.log.Warn("s3 shutdown incomplete", "err", err)
+		}
+		if err := s.s3gw.FlushDenials(sctx, true); err != nil {
+			s.log.Error("s3: audit of aggregated denials failed", "err", err)
 		}
 	}
 	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
