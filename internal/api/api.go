@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -490,6 +491,9 @@ func (c *call) fail(err error) {
 	}
 	if ae.status == http.StatusUnauthorized {
 		c.w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	if ae.retryAfter > 0 {
+		c.w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
 	body := map[string]any{"error": map[string]string{"code": ae.code, "message": ae.msg, "request_id": c.rid}}
 	_ = c.json(ae.status, body)

@@ -64,6 +64,11 @@ const (
 // GH5001W; Details["aggregate"] holds the count (see Aggregator).
 const CodeS3DeniedAggregated Code = "GH5003W"
 
+// CodeLoginThrottledAggregated counts the sign-in attempts refused by the
+// throttle (or for want of a hashing slot) from one source for one reason
+// in one window after the first, which is recorded as GH1001W.
+const CodeLoginThrottledAggregated Code = "GH1002W"
+
 // Decision is the outcome recorded with an event.
 type Decision string
 

@@ -177,6 +177,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		AdminGroup: cfg.Identity.AdminGroup,
 		SessionTTL: cfg.Identity.SessionTTL,
 		Logger:     log.With("component", "identity"),
+		LoginLimits: identity.LoginLimits{
+			PerUser:             identity.Rate{Burst: cfg.Login.UserBurst, Every: cfg.Login.UserRefill},
+			PerSource:           identity.Rate{Burst: cfg.Login.SourceBurst, Every: cfg.Login.SourceRefill},
+			MaxKeys:             cfg.Login.MaxTracked,
+			MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
+			HashWait:            loginHashWait(cfg.Login.HashWait),
+		},
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {
@@ -415,6 +422,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
+	go s.Identity.RunDenialFlush(maintCtx)
 	if s.s3gw != nil {
 		go s.s3gw.RunDenialFlush(maintCtx)
 	}
@@ -453,6 +461,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.s3gw.FlushDenials(sctx, true); err != nil {
 			s.log.Error("s3: audit of aggregated denials failed", "err", err)
 		}
+	}
+	if err := s.Identity.FlushDenials(sctx, true); err != nil {
+		s.log.Error("identity: audit of aggregated sign-in refusals failed", "err", err)
 	}
 	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
 	if err := s.adminSrv.Shutdown(sctx); err != nil {
@@ -528,4 +539,13 @@ func (s *Server) EnableDemoIdP(ctx context.Context) error {
 	}
 	s.mux.Handle(demoidp.DefaultBasePath+"/", idp)
 	return idp.Seed(ctx)
+}
+
+// loginHashWait maps login.hash_wait to identity.LoginLimits.HashWait,
+// where 0 means the default: a configured 0 means never wait.
+func loginHashWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
