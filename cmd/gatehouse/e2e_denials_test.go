@@ -91,4 +91,6 @@ func TestDemoS3AnonymousFloodKeepsTheAuditLogBounded(t *testing.T) {
 
 type unexpectedStatus struct{ code int }
 
-func (e *unexpectedStatus) Error() string { return "anonymous request answered " + http.StatusText(e.code) }
+func (e *unexpectedStatus) Error() string {
+	return "anonymous request answered " + http.StatusText(e.code)
+}

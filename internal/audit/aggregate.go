@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -213,4 +214,20 @@ func (a *Aggregator) summary(e *aggEntry, from, to time.Time) Event {
 			"windowStart": from.UTC().Format(time.RFC3339Nano), "windowEnd": to.UTC().Format(time.RFC3339Nano),
 		}},
 	}
+}
+
+// SourceKey is the key under which requests from one source are counted
+// (aggregated denials, sign-in throttling): the address itself for IPv4,
+// its /64 network for IPv6, since one IPv6 client commonly holds a whole
+// /64. A value that is not an IP address is returned as it is.
+func SourceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

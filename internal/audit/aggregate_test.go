@@ -123,3 +123,16 @@ func TestAggregatorFailsClosed(t *testing.T) {
 	require.NoError(t, a.Deny(ctx, denial("s3.GetObject"), "10.0.0.1", "AccessDenied"))
 	require.Len(t, rec.byCode("GH5001W"), 1)
 }
+
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "::ffff:192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"not-an-ip":            "not-an-ip",
+		"":                     "",
+	} {
+		require.Equal(t, want, SourceKey(in), in)
+	}
+}

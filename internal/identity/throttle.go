@@ -199,6 +199,7 @@ func newLoginGuard(l LoginLimits) *loginGuard {
 // *ThrottledError. A refused attempt uses nothing up.
 func (g *loginGuard) admit(user, source string, now time.Time) error {
 	user = strings.ToLower(audit.Clip(user, 256))
+	source = audit.SourceKey(source)
 	ok, wait := g.sources.take(source, now)
 	if !ok {
 		return &ThrottledError{Scope: "source", RetryAfter: wait}
@@ -264,7 +265,7 @@ func (s *Service) refuseAttempt(ctx context.Context, username string, meta Login
 	ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login", Time: s.Now(), RequestID: meta.RequestID,
 		Actor:    audit.Actor{SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: "password"},
 		Resource: audit.Resource{Type: "user"}, Decision: audit.Deny, Reason: reason, Details: details}
-	if err := s.throttled.Deny(ctx, ev, meta.SourceIP, key); err != nil {
+	if err := s.throttled.Deny(ctx, ev, audit.SourceKey(meta.SourceIP), key); err != nil {
 		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "error", err)
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)
 	}

@@ -32,7 +32,7 @@ func (g *Gateway) recordRefusal(ctx context.Context, rq *request, e *Error) erro
 	if rq.refusedAs != nil {
 		code += "/" + rq.refusedAs.AccessKeyID
 	}
-	return g.denials.Deny(ctx, ev, ev.Actor.SourceIP, code)
+	return g.denials.Deny(ctx, ev, audit.SourceKey(ev.Actor.SourceIP), code)
 }
 
 // event builds the request's audit event. Every value the caller chose
