@@ -94,3 +94,57 @@ type unexpectedStatus struct{ code int }
 func (e *unexpectedStatus) Error() string {
 	return "anonymous request answered " + http.StatusText(e.code)
 }
+
+// TestDemoS3RevokedUserIsToldAndNamed is issue 11 finding 11 against the
+// real binary: once an IdP disables alice through SCIM, her live
+// credentials are refused on the S3 listener with AccessDenied
+// "credentials revoked: user disabled" (not "token malformed"), and the
+// audit record of the refusal names her and the access key. She is
+// disabled before the credentials' first use, so no cache decides this.
+func TestDemoS3RevokedUserIsToldAndNamed(t *testing.T) {
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	p := startDemo(t)
+	alice := demoAWSCreds(t, p, "alice", "alice-demo-pw", "analyst")
+	var akid string
+	for _, kv := range alice {
+		if v, ok := strings.CutPrefix(kv, "AWS_ACCESS_KEY_ID="); ok {
+			akid = v
+		}
+	}
+	require.NotEmpty(t, akid)
+
+	code, body := curl(t, "-G", p.api+"/scim/v2/Users", "-H", "Authorization: Bearer "+p.token,
+		"--data-urlencode", `filter=userName eq "alice"`)
+	require.Equal(t, 200, code, "%s", body)
+	aliceID := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
+	code, body = curl(t, "-X", "PATCH", p.api+"/scim/v2/Users/"+aliceID, "-H", "Authorization: Bearer "+p.token,
+		"-H", "Content-Type: application/scim+json", "-d",
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`)
+	require.Contains(t, []int{200, 204}, code, "%s", body)
+
+	cmd := exec.Command(awsCLI, "--endpoint-url", p.s3, "s3", "ls", "s3://demo/shared/")
+	cmd.Env = append(envWithout("AWS_"), alice...)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "%s", out)
+	require.Contains(t, string(out), "AccessDenied")
+	require.Contains(t, string(out), "credentials revoked: user disabled")
+
+	p.stop(t)
+	exported, err := runCLI(t, nil, "audit", "export", "--data-dir", p.dataDir, "--action", "s3")
+	require.NoError(t, err)
+	var found bool
+	for _, line := range strings.Split(exported, "\n") {
+		if strings.Contains(line, "credentials revoked: user disabled") {
+			found = true
+			require.Contains(t, line, `"user":"alice"`)
+			require.Contains(t, line, `"accessKeyId":"`+akid+`"`)
+		}
+	}
+	require.True(t, found, "no audit record of the refusal: %s", exported)
+}
