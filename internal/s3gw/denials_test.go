@@ -198,7 +198,7 @@ func TestRevokedCredentialsSayWhyAndAreAttributed(t *testing.T) {
 	var ae smithy.APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, "AccessDenied", ae.ErrorCode())
-	require.Contains(t, ae.ErrorMessage(), "credentials revoked: user credentials revoked")
+	require.Contains(t, ae.ErrorMessage(), "credentials revoked: all sessions of the user revoked")
 	refused := e.audit.find("GetObject")[1]
 	require.Equal(t, audit.CodeS3Denied, refused.Code)
 	require.Equal(t, "alice", refused.Actor.User)

@@ -170,12 +170,12 @@ func (r *Revoker) lookup(ctx context.Context, key string) (time.Time, error) {
 // Why a session is revoked, wrapped in ErrRevoked by check; revokedWhy
 // turns them into the words of the caller's error message.
 var (
-	errUserRevoked    = errors.New("user credentials revoked")
+	errUserRevoked    = errors.New("all sessions of the user revoked")
 	errSessionRevoked = errors.New("session revoked")
 )
 
 // RevokedReason says why a Verify error refused genuine credentials
-// ("session revoked", "user credentials revoked (…)"), in words safe to
+// ("session revoked", "all sessions of the user revoked (…)"), in words safe to
 // show the caller; ok is false if err is not a revocation.
 func RevokedReason(err error) (reason string, ok bool) {
 	if !errors.Is(err, ErrRevoked) {
@@ -189,7 +189,7 @@ func revokedWhy(err error) string {
 	if errors.Is(err, errSessionRevoked) {
 		return "session revoked"
 	}
-	return "user credentials revoked (user disabled, deleted or their entitlements changed)"
+	return "all sessions of the user revoked (user disabled or deleted, or their entitlements changed)"
 }
 
 // check returns ErrRevoked if c is revoked at now.
