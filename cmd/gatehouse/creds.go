@@ -14,6 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
@@ -23,6 +27,14 @@ import (
 // refreshBefore is how long before expiry cached credentials are replaced.
 const refreshBefore = 5 * time.Minute
 
+// credentialCheckEvery is how often cached credentials are confirmed with
+// the server before they are handed out again: a revocation (user
+// disabled, session revoked) stops them being handed out within this time.
+const credentialCheckEvery = time.Minute
+
+// cliClock is the CLI's clock; tests replace it.
+var cliClock = time.Now
+
 // userSession is a signed-in CLI user: the server and its session token.
 type userSession struct {
 	profile string
@@ -30,6 +42,7 @@ type userSession struct {
 	base    string
 	entry   credentialEntry
 	client  *adminClient
+	now     func() time.Time
 }
 
 func (f *profileFlags) session() (*userSession, error) {
@@ -52,7 +65,7 @@ func (f *profileFlags) session() (*userSession, error) {
 		return nil, fmt.Errorf("the session for %s expired at %s: run 'gatehouse login --server %s'", base,
 			e.ExpiresAt.Format(time.RFC3339), base)
 	}
-	return &userSession{profile: name, prof: p, base: base, entry: e,
+	return &userSession{profile: name, prof: p, base: base, entry: e, now: cliClock,
 		client: &adminClient{base: base, token: e.Token, hc: &http.Client{Timeout: 60 * time.Second}}}, nil
 }
 
@@ -101,13 +114,16 @@ type processCredentials struct {
 }
 
 type cachedCredentials struct {
-	Server   string               `json:"server"`
-	Role     string               `json:"role"`
-	RoleARN  string               `json:"roleArn"`
-	UserName string               `json:"userName"`
-	Session  string               `json:"session"` // hash of the gatehouse session it came from
-	Creds    websso.Credentials   `json:"credentials"`
-	Entitled []websso.Entitlement `json:"-"`
+	Server   string             `json:"server"`
+	Role     string             `json:"role"`
+	RoleARN  string             `json:"roleArn"`
+	UserName string             `json:"userName"`
+	Session  string             `json:"session"` // hash of the gatehouse session it came from
+	Creds    websso.Credentials `json:"credentials"`
+	// CheckedAt is when the server last confirmed the credentials (or
+	// issued them).
+	CheckedAt time.Time            `json:"checkedAt"`
+	Entitled  []websso.Entitlement `json:"-"`
 }
 
 // cacheDir is $GATEHOUSE_CACHE_DIR, else <$GATEHOUSE_CONFIG_DIR>/cache when
@@ -151,6 +167,8 @@ func (us *userSession) cachePath(role string) (string, error) {
 // refreshBefore left, else fresh: a web-identity token minted by the
 // server, exchanged at the server's STS endpoint with
 // AssumeRoleWithWebIdentity over HTTP, exactly as an AWS SDK would.
+// Cached credentials not confirmed by the server for credentialCheckEvery
+// are checked first (confirmCached); revoked ones are dropped and replaced.
 func (us *userSession) credentialsFor(ctx context.Context, role string, force bool) (*cachedCredentials, error) {
 	if role == "" {
 		role = us.prof.Role
@@ -161,12 +179,9 @@ func (us *userSession) credentialsFor(ctx context.Context, role string, force bo
 	}
 	sessHash := hashHex(us.entry.Token)
 	if !force {
-		if b, err := os.ReadFile(path); err == nil {
-			var cc cachedCredentials
-			if json.Unmarshal(b, &cc) == nil && cc.Session == sessHash && cc.Creds.SessionToken != "" &&
-				time.Until(cc.Creds.Expiration) > refreshBefore {
-				return &cc, nil
-			}
+		cc, err := us.confirmCached(ctx, path, sessHash)
+		if cc != nil || err != nil {
+			return cc, err
 		}
 	}
 	var tok websso.WebIdentityToken
@@ -201,11 +216,81 @@ func (us *userSession) credentialsFor(ctx context.Context, role string, force bo
 		}
 		return nil, err
 	}
-	cc := &cachedCredentials{Server: us.base, Role: role, RoleARN: arn, UserName: tok.UserName, Session: sessHash, Creds: *creds}
+	cc := &cachedCredentials{Server: us.base, Role: role, RoleARN: arn, UserName: tok.UserName, Session: sessHash, Creds: *creds,
+		CheckedAt: us.now()}
 	if err := writePrivateJSON(path, cc); err != nil {
 		return nil, fmt.Errorf("cache credentials: %w", err)
 	}
 	return cc, nil
+}
+
+// confirmCached returns the credentials cached at path if they belong to
+// the session sessHash, have more than refreshBefore left, and the server
+// confirmed them within credentialCheckEvery; if that was longer ago it
+// asks the server now (STS GetCallerIdentity signed with them). It returns
+// nil, nil when there is nothing usable in the cache (none, stale, or
+// refused by the server: the file is then removed), so the caller mints
+// new credentials. If the server cannot be asked, that is the error: the
+// cache is not trusted unconfirmed (fail closed).
+func (us *userSession) confirmCached(ctx context.Context, path, sessHash string) (*cachedCredentials, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil
+	}
+	var cc cachedCredentials
+	now := us.now()
+	if json.Unmarshal(b, &cc) != nil || cc.Session != sessHash || cc.Creds.SessionToken == "" ||
+		cc.Creds.Expiration.Sub(now) <= refreshBefore {
+		return nil, nil
+	}
+	if d := now.Sub(cc.CheckedAt); d >= 0 && d < credentialCheckEvery {
+		return &cc, nil
+	}
+	refused, err := us.checkWithServer(ctx, cc.Creds)
+	if err != nil {
+		return nil, fmt.Errorf("cannot confirm the cached credentials with %s: %w", us.base, err)
+	}
+	if refused != "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("drop refused credentials: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "gatehouse: the server refused the cached credentials (%s); getting new ones\n", refused)
+		return nil, nil
+	}
+	cc.CheckedAt = now
+	if err := writePrivateJSON(path, &cc); err != nil {
+		return nil, fmt.Errorf("cache credentials: %w", err)
+	}
+	return &cc, nil
+}
+
+// checkWithServer calls STS GetCallerIdentity at the server, signed with c.
+// refused is the server's error ("AccessDenied: credentials revoked: …")
+// when it refuses the credentials (any 4xx answer); err is set when there
+// is no such answer (network, server error).
+func (us *userSession) checkWithServer(ctx context.Context, c websso.Credentials) (refused string, err error) {
+	client := awssts.New(awssts.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(us.base + "/sts"),
+		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
+		}),
+		RetryMaxAttempts: 1,
+	})
+	_, err = client.GetCallerIdentity(ctx, &awssts.GetCallerIdentityInput{})
+	if err == nil {
+		return "", nil
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500 {
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return ae.ErrorCode() + ": " + ae.ErrorMessage(), nil
+		}
+		return fmt.Sprintf("HTTP %d", re.HTTPStatusCode()), nil
+	}
+	return "", err
 }
 
 // ---- commands ----
@@ -315,7 +400,10 @@ func newCredentialProcessCmd() *cobra.Command {
   credential_process = gatehouse credential-process --role analyst
 
 Credentials are cached in ~/.cache/gatehouse (mode 0600) and refreshed 5
-minutes before they expire. They are obtained like an AWS SDK would: a
+minutes before they expire. Cached credentials are confirmed with the
+server (STS GetCallerIdentity) at least once a minute; credentials the
+server refuses (revoked, user disabled) are dropped and replaced. They are
+obtained like an AWS SDK would: a
 web-identity token from the server, then AssumeRoleWithWebIdentity at the
 server's STS endpoint (<server>/sts).`,
 		Args: cobra.NoArgs,

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -494,6 +495,9 @@ func (c *call) fail(err error) {
 	if ae.status == http.StatusUnauthorized {
 		c.w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
+	if ae.retryAfter > 0 {
+		c.w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	}
 	body := map[string]any{"error": map[string]string{"code": ae.code, "message": ae.msg, "request_id": c.rid}}
 	_ = c.json(ae.status, body)
 }
@@ -515,11 +519,7 @@ func denialCode(ae *apiError, method string) (audit.Code, bool) {
 	return "", false
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// truncate is audit.Clip: the one clipping helper for attacker-chosen values.
+func truncate(s string, n int) string { return audit.Clip(s, n) }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

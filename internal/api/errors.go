@@ -22,6 +22,8 @@ type apiError struct {
 	code   string
 	msg    string
 	cause  error
+	// retryAfter, when positive, is sent as Retry-After (seconds).
+	retryAfter int
 }
 
 func (e *apiError) Error() string {

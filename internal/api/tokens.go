@@ -24,6 +24,15 @@ func (a *API) login(c *call) error {
 	raw, tok, err := a.id.Login(c.ctx, in.Username, in.Password, identity.LoginMeta{
 		SourceIP: act.SourceIP, UserAgent: act.UserAgent, RequestID: c.rid})
 	if err != nil {
+		var te *identity.ThrottledError
+		if errors.As(err, &te) {
+			return &apiError{status: http.StatusTooManyRequests, code: "too_many_requests", retryAfter: te.RetryAfterSeconds(),
+				msg: "too many sign-in attempts; retry after the time in Retry-After"}
+		}
+		if errors.Is(err, identity.ErrBusy) {
+			return &apiError{status: errUnavailable.status, code: errUnavailable.code, retryAfter: 1,
+				msg: "too many sign-ins at once; retry in a moment", cause: err}
+		}
 		if errors.Is(err, identity.ErrUnavailable) {
 			return &apiError{status: errUnavailable.status, code: errUnavailable.code, msg: errUnavailable.msg, cause: err}
 		}

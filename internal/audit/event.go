@@ -66,6 +66,16 @@ const (
 	CodePrivilegeRevoked Code = "GH1041I"
 )
 
+// CodeS3DeniedAggregated counts the unauthenticated S3 denials of one source
+// and error code in one window after the first, which is recorded as
+// GH5001W; Details["aggregate"] holds the count (see Aggregator).
+const CodeS3DeniedAggregated Code = "GH5003W"
+
+// CodeLoginThrottledAggregated counts the sign-in attempts refused by the
+// throttle (or for want of a hashing slot) from one source for one reason
+// in one window after the first, which is recorded as GH1001W.
+const CodeLoginThrottledAggregated Code = "GH1002W"
+
 // Decision is the outcome recorded with an event.
 type Decision string
 

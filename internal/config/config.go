@@ -23,6 +23,7 @@ type Config struct {
 	Store           Store         `yaml:"store"`
 	Audit           Audit         `yaml:"audit"`
 	Identity        Identity      `yaml:"identity"`
+	Login           Login         `yaml:"login"`
 	Secrets         Secrets       `yaml:"secrets"`
 	STS             STS           `yaml:"sts"`
 	S3              S3            `yaml:"s3"`
@@ -82,6 +83,18 @@ type Audit struct {
 type Identity struct {
 	SessionTTL     time.Duration `yaml:"session_ttl" doc:"lifetime of login sessions"`
 	BootstrapToken string        `yaml:"bootstrap_token_file" doc:"where the first-run admin token is written (default <data_dir>/bootstrap-admin.token)"`
+}
+
+// Login throttles password sign-in (web form and REST/CLI login) and caps
+// the argon2 work it can cause.
+type Login struct {
+	UserBurst           int           `yaml:"user_burst" doc:"sign-in attempts per user name before throttling (failures use them up; a success gives its attempt back)"`
+	UserRefill          time.Duration `yaml:"user_refill" doc:"one more attempt per user name each interval once the burst is used"`
+	SourceBurst         int           `yaml:"source_burst" doc:"sign-in attempts per source address before throttling"`
+	SourceRefill        time.Duration `yaml:"source_refill" doc:"one more attempt per source address each interval once the burst is used"`
+	MaxTracked          int           `yaml:"max_tracked" doc:"user names and sources tracked each; beyond it new ones share one bucket (memory stays bounded)"`
+	MaxConcurrentHashes int           `yaml:"max_concurrent_hashes" doc:"argon2 password checks and hashes running at once (each costs 19 MiB); 0 = max(2, CPUs)"`
+	HashWait            time.Duration `yaml:"hash_wait" doc:"how long a sign-in waits for a free hashing slot before it is refused with 503"`
 }
 
 // Secrets configures encryption of secrets at rest.
@@ -155,6 +168,11 @@ func Default() Config {
 		},
 		Identity: Identity{
 			SessionTTL: 12 * time.Hour,
+		},
+		Login: Login{
+			UserBurst: 10, UserRefill: 30 * time.Second,
+			SourceBurst: 60, SourceRefill: time.Second,
+			MaxTracked: 10000, HashWait: 2 * time.Second,
 		},
 		STS: STS{
 			AccountID:              "000000000000",

@@ -201,3 +201,17 @@ func TestRemovedIdentityGroupKeysRefused(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "identity.admin_group")
 }
+
+func TestLoginThrottleValidation(t *testing.T) {
+	cfg, err := Load("", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, 10, cfg.Login.UserBurst)
+	require.Equal(t, 2*time.Second, cfg.Login.HashWait)
+	p := writeFile(t, "login:\n  user_burst: 0\n  source_refill: 0s\n  max_concurrent_hashes: -1\n  hash_wait: 5m\n")
+	_, err = Load(p, nil, nil)
+	require.Error(t, err)
+	for _, want := range []string{"login.user_burst: must be at least 1", "login.source_refill: must be between",
+		"login.max_concurrent_hashes: must not be negative", "login.hash_wait: must be between 0 and 1m"} {
+		require.Contains(t, err.Error(), want)
+	}
+}

@@ -452,6 +452,7 @@ func (c *Config) Validate() []error {
 	if c.Audit.CheckpointInterval < time.Second {
 		bad("audit.checkpoint_interval", "must be at least 1s, got %s", c.Audit.CheckpointInterval)
 	}
+	c.validateLogin(bad)
 	if c.Identity.SessionTTL < time.Minute || c.Identity.SessionTTL > 30*24*time.Hour {
 		bad("identity.session_ttl", "must be between 1m and 720h, got %s", c.Identity.SessionTTL)
 	}
@@ -515,4 +516,31 @@ func (c *Config) Validate() []error {
 		bad("sts.acs_url", "must be an absolute http(s) URL, got %q", c.STS.ACSURL)
 	}
 	return errs
+}
+
+// validateLogin checks the sign-in throttle (login.*).
+func (c *Config) validateLogin(bad func(path, format string, a ...any)) {
+	l := c.Login
+	for _, b := range []struct {
+		path string
+		n    int
+	}{{"login.user_burst", l.UserBurst}, {"login.source_burst", l.SourceBurst}, {"login.max_tracked", l.MaxTracked}} {
+		if b.n < 1 {
+			bad(b.path, "must be at least 1, got %d", b.n)
+		}
+	}
+	for _, d := range []struct {
+		path string
+		d    time.Duration
+	}{{"login.user_refill", l.UserRefill}, {"login.source_refill", l.SourceRefill}} {
+		if d.d <= 0 || d.d > 24*time.Hour {
+			bad(d.path, "must be between 1ns and 24h, got %s", d.d)
+		}
+	}
+	if l.MaxConcurrentHashes < 0 {
+		bad("login.max_concurrent_hashes", "must not be negative, got %d", l.MaxConcurrentHashes)
+	}
+	if l.HashWait < 0 || l.HashWait > time.Minute {
+		bad("login.hash_wait", "must be between 0 and 1m, got %s", l.HashWait)
+	}
 }

@@ -67,6 +67,9 @@ type Options struct {
 	// AuditKey keys the hash of attempted user names recorded in failed-login
 	// audit events. Empty: a random key persisted in the store meta space.
 	AuditKey []byte
+	// LoginLimits throttle password sign-in per user name and per source,
+	// and cap concurrent argon2 work. Zero fields: DefaultLoginLimits.
+	LoginLimits LoginLimits
 }
 
 // Service is the identity service. It is safe for concurrent use.
@@ -82,6 +85,10 @@ type Service struct {
 	key    []byte
 	dummy  string
 	dummyO sync.Once
+	guard  *loginGuard
+	// throttled records refused sign-in attempts: one record per source
+	// and limit per second, the rest counted.
+	throttled *audit.Aggregator
 }
 
 var _ Authenticator = (*Service)(nil)
@@ -105,6 +112,9 @@ func NewService(st store.Store, em audit.Emitter, opts Options) *Service {
 	if s.argon == (Argon2Params{}) {
 		s.argon = DefaultArgon2Params
 	}
+	s.guard = newLoginGuard(opts.LoginLimits)
+	s.throttled, _ = audit.NewAggregator(audit.AggregatorOptions{Emitter: em, SummaryCode: audit.CodeLoginThrottledAggregated,
+		Clock: s.now}) // cannot fail: both required options are set
 	return s
 }
 
@@ -253,7 +263,7 @@ func (s *Service) principalOf(ctx context.Context, u *store.User) (*Principal, e
 // get ErrNoPassword; a password outside policy gets ErrInvalidPassword.
 // Existing login sessions of the user are revoked.
 func (s *Service) SetPassword(ctx context.Context, userID, pw string) error {
-	hash, err := HashPassword(pw, s.argon, s.rnd)
+	hash, err := s.hashPassword(ctx, pw)
 	if err != nil {
 		return err
 	}
@@ -291,7 +301,21 @@ func (s *Service) SetPassword(ctx context.Context, userID, pw string) error {
 
 // HashPassword hashes pw with the service's argon2id parameters, for
 // callers that create a user with a password in one store write.
+// Like every argon2 computation of the service it waits for a hashing slot
+// (LoginLimits.MaxConcurrentHashes); none free in time is ErrBusy.
 func (s *Service) HashPassword(pw string) (string, error) {
+	return s.hashPassword(context.Background(), pw)
+}
+
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	if err := CheckPasswordPolicy(pw); err != nil {
+		return "", err
+	}
+	release, err := s.guard.hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	return HashPassword(pw, s.argon, s.rnd)
 }
 
@@ -373,7 +397,30 @@ type LoginMeta struct {
 // ErrUnauthenticated that does not say which part was wrong; unknown users
 // cost the same argon2 work as known ones. If the audit event cannot be
 // written the login fails with ErrUnavailable.
+//
+// Attempts are throttled per user name and per source (LoginLimits): a
+// refused one returns a *ThrottledError (ErrThrottled) before any argon2
+// work, and is audited through the throttled-attempt aggregator. The
+// argon2 work waits for a hashing slot; none free in time is ErrBusy
+// (with ErrUnavailable), audited as a failed attempt.
 func (s *Service) Login(ctx context.Context, username, password string, meta LoginMeta) (string, *store.Token, error) {
+	if err := s.guard.admit(username, meta.SourceIP, s.Now()); err != nil {
+		return "", nil, s.refuseThrottled(ctx, username, meta, err)
+	}
+	release, err := s.guard.hashSlot(ctx)
+	if err != nil {
+		return "", nil, s.refuseBusy(ctx, username, meta, err)
+	}
+	defer release()
+	raw, tok, err := s.login(ctx, username, password, meta)
+	if err == nil {
+		s.guard.succeeded(username, s.Now())
+	}
+	return raw, tok, err
+}
+
+// login is Login once the attempt is admitted and holds a hashing slot.
+func (s *Service) login(ctx context.Context, username, password string, meta LoginMeta) (string, *store.Token, error) {
 	actor := audit.Actor{User: username, SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: "password"}
 	fail := func(u *store.User, reason string) (string, *store.Token, error) {
 		ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login", RequestID: meta.RequestID,

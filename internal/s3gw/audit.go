@@ -13,6 +13,33 @@ import (
 // Details["cloudTrail"]; the audit Event's own fields carry the end user so
 // that search by user works the same as for every other plane.
 func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *Error) error {
+	return g.o.Audit.Emit(ctx, g.event(rq, code, e))
+}
+
+// recordRefusal emits the denial of a request refused before its access
+// event. A request without verified credentials goes through the denial
+// aggregator (one record per source and error code per window, the rest
+// counted), so that a flood of cheap, anonymous requests costs the audit
+// log a bounded amount; an authenticated request keeps its own record.
+// Genuine credentials refused as revoked are aggregated per access key, so
+// each refused user is still named.
+func (g *Gateway) recordRefusal(ctx context.Context, rq *request, e *Error) error {
+	ev := g.event(rq, audit.CodeS3Denied, e)
+	if rq.claims != nil {
+		return g.o.Audit.Emit(ctx, ev)
+	}
+	code := e.Code
+	if rq.refusedAs != nil {
+		code += "/" + rq.refusedAs.AccessKeyID
+	}
+	return g.denials.Deny(ctx, ev, audit.SourceKey(ev.Actor.SourceIP), code)
+}
+
+// event builds the request's audit event. Every value the caller chose
+// (User-Agent, Host, Range, key, query parameters, access key id, and the
+// messages that may quote them) is clipped (audit.Clip), so that no request
+// decides how large its record is.
+func (g *Gateway) event(rq *request, code audit.Code, e *Error) audit.Event {
 	ev := audit.Event{
 		Code:      code,
 		Action:    "s3." + rq.op,
@@ -20,14 +47,18 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 		RequestID: rq.id,
 		Actor: audit.Actor{
 			SourceIP:   sourceIP(rq.r),
-			UserAgent:  rq.r.UserAgent(),
+			UserAgent:  audit.Clip(rq.r.UserAgent(), audit.MaxUserAgent),
 			AuthMethod: "sigv4",
 		},
-		Resource: audit.Resource{Type: "s3", Name: rq.resource()},
+		Resource: audit.Resource{Type: "s3", Name: audit.Clip(rq.resource(), audit.MaxField)},
 		Decision: audit.Allow,
 		Details:  map[string]any{},
 	}
-	if c := rq.claims; c != nil {
+	identified := rq.claims
+	if identified == nil {
+		identified = rq.refusedAs
+	}
+	if c := identified; c != nil {
 		ev.Actor.UserID, ev.Actor.User = c.PrincipalID, c.UserName
 	}
 	switch {
@@ -46,6 +77,7 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 	} else if len(rq.decisions) > 0 {
 		ev.Reason = strings.Join(rq.decisions, "; ")
 	}
+	ev.Reason = audit.Clip(ev.Reason, 4*audit.MaxField)
 	ct := &cloudTrailRecord{
 		EventVersion:      "1.09",
 		EventTime:         ev.Time.Format("2006-01-02T15:04:05Z"),
@@ -59,7 +91,7 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 			BytesTransferredIn:   rq.bytesIn,
 			BytesTransferredOut:  rq.bytesOut,
 			SignatureVersion:     "SigV4",
-			AuthenticationMethod: "AuthHeader",
+			AuthenticationMethod: authenticationMethod(rq.presigned),
 		},
 		RequestID:        rq.id,
 		ReadOnly:         rq.readOnly,
@@ -68,12 +100,13 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 		EventCategory:    "Data",
 		BytesTransferred: rq.bytesIn + rq.bytesOut,
 	}
-	if rq.res != nil && rq.res.Presigned {
-		ct.AdditionalEventData.AuthenticationMethod = "QueryString"
-	}
-	if rq.claims != nil {
-		ct.UserIdentity = userIdentity(rq.claims, rq.res.AccessKeyID)
-	} else {
+	akid := audit.Clip(rq.accessKeyID, maxAccessKeyID)
+	switch {
+	case identified != nil:
+		ct.UserIdentity = userIdentity(identified, akid)
+	case akid != "":
+		ct.UserIdentity = &ctUserIdentity{Type: ctUnknownIdentity.Type, AccessKeyID: akid}
+	default:
 		ct.UserIdentity = ctUnknownIdentity
 	}
 	if len(rq.mounts) > 0 {
@@ -85,17 +118,29 @@ func (g *Gateway) record(ctx context.Context, rq *request, code audit.Code, e *E
 		ev.Details["mountRoles"] = ms
 	}
 	if e != nil {
-		ct.ErrorCode, ct.ErrorMessage = e.Code, e.Message
+		ct.ErrorCode, ct.ErrorMessage = e.Code, audit.Clip(e.Message, audit.MaxField)
 	}
 	if arn := rq.resource(); arn != "" {
 		typ := "AWS::S3::Bucket"
 		if rq.key != "" {
 			typ = "AWS::S3::Object"
 		}
-		ct.Resources = []ctResource{{Type: typ, ARN: arn}}
+		ct.Resources = []ctResource{{Type: typ, ARN: ev.Resource.Name}}
 	}
 	ev.Details["cloudTrail"] = ct
-	return g.o.Audit.Emit(ctx, ev)
+	return ev
+}
+
+// maxAccessKeyID bounds a recorded access key id (AWS: 16 to 128 characters).
+const maxAccessKeyID = 128
+
+// authenticationMethod is CloudTrail's additionalEventData
+// AuthenticationMethod: QueryString for a presigned URL, else AuthHeader.
+func authenticationMethod(presigned bool) string {
+	if presigned {
+		return "QueryString"
+	}
+	return "AuthHeader"
 }
 
 func (rq *request) resource() string {
@@ -108,22 +153,24 @@ func (rq *request) resource() string {
 	return objectARN(rq.bucket, rq.key)
 }
 
+// requestParameters is CloudTrail's requestParameters, every value clipped.
 func (rq *request) requestParameters() map[string]any {
 	p := map[string]any{}
-	if rq.bucket != "" {
-		p["bucketName"] = rq.bucket
+	put := func(k, v string) {
+		if v != "" {
+			p[k] = audit.Clip(v, audit.MaxField)
+		}
 	}
-	if rq.key != "" {
-		p["key"] = rq.key
-	}
-	if h := rq.r.Host; h != "" {
-		p["Host"] = h
-	}
-	if rg := rq.r.Header.Get("Range"); rg != "" {
-		p["range"] = rg
-	}
+	put("bucketName", rq.bucket)
+	put("key", rq.key)
+	put("Host", rq.r.Host)
+	put("range", rq.r.Header.Get("Range"))
 	for k, v := range rq.params {
-		p[k] = v
+		if s, ok := v.(string); ok {
+			put(k, s)
+		} else {
+			p[k] = v
+		}
 	}
 	return p
 }

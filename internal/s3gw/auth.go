@@ -50,6 +50,10 @@ func (l CredentialLookup) LookupCredentials(ctx context.Context, accessKeyID, se
 	}
 	claims, secret, err := l.Verifier.Verify(ctx, accessKeyID, sessionToken, now())
 	if err != nil {
+		if why, ok := credentials.RevokedReason(err); ok && claims != nil {
+			return sigv4.Credentials{}, &sigv4.RevokedError{Reason: why, Err: err,
+				Credentials: sigv4.Credentials{SecretAccessKey: secret, Principal: claims, Expires: claims.Expiry}}
+		}
 		var ce *credentials.Error
 		if errors.As(err, &ce) {
 			switch ce.Code {

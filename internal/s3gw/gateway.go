@@ -57,6 +57,13 @@ type Options struct {
 	// AuthzMessages (optional) seals the reason of each policy denial into
 	// the AccessDenied message, for an administrator to decode.
 	AuthzMessages *authzmsg.Codec
+	// DenialWindow and DenialMaxSources tune the aggregation of the audit
+	// records of requests refused without valid credentials (one record per
+	// source and error code per window, the rest counted; at most
+	// DenialMaxSources keys per window, the rest counted together). Defaults
+	// 1 s and 4096. See audit.Aggregator.
+	DenialWindow     time.Duration
+	DenialMaxSources int
 }
 
 // Validate checks the options without side effects.
@@ -79,7 +86,7 @@ func (o Options) Validate() error {
 	if o.Mounts != nil && o.Entitlements == nil {
 		errs = append(errs, errors.New("Entitlements is required with Mounts"))
 	}
-	if o.MaxHeaderBytes < 0 || o.MaxObjectSize < 0 {
+	if o.MaxHeaderBytes < 0 || o.MaxObjectSize < 0 || o.DenialWindow < 0 || o.DenialMaxSources < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	if strings.HasPrefix(o.BaseDomain, ".") || strings.Contains(o.BaseDomain, ":") {
@@ -93,10 +100,11 @@ func (o Options) Validate() error {
 
 // Gateway serves the S3 REST API. Safe for concurrent use.
 type Gateway struct {
-	o    Options
-	log  *slog.Logger
-	now  func() time.Time
-	keys backend.KeyLocks // conditional writes on backends that are not ConditionalWriters
+	o       Options
+	log     *slog.Logger
+	now     func() time.Time
+	keys    backend.KeyLocks  // conditional writes on backends that are not ConditionalWriters
+	denials *audit.Aggregator // records of requests refused without valid credentials
 }
 
 // New validates o and returns the gateway's http.Handler. Mount it at the
@@ -121,7 +129,27 @@ func New(o Options) (*Gateway, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.BaseDomain = strings.ToLower(o.BaseDomain)
-	return &Gateway{o: o, log: o.Logger, now: o.Clock}, nil
+	agg, err := audit.NewAggregator(audit.AggregatorOptions{Emitter: o.Audit, SummaryCode: audit.CodeS3DeniedAggregated,
+		Window: o.DenialWindow, MaxKeys: o.DenialMaxSources, Clock: o.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("s3gw: %w", err)
+	}
+	return &Gateway{o: o, log: o.Logger, now: o.Clock, denials: agg}, nil
+}
+
+// FlushDenials writes the counts of aggregated denials whose window has
+// passed, or with all every count so far (at shutdown, after the listener
+// has drained and before the audit log closes).
+func (g *Gateway) FlushDenials(ctx context.Context, all bool) error {
+	return g.denials.Flush(ctx, all)
+}
+
+// RunDenialFlush flushes aggregated denials once per window until ctx
+// ends; failures are logged.
+func (g *Gateway) RunDenialFlush(ctx context.Context) {
+	g.denials.Run(ctx, func(err error) {
+		g.log.Error("s3: audit of aggregated denials failed", "err", err)
+	})
 }
 
 type handlerFunc func(w *respWriter, rq *request) error
@@ -135,7 +163,10 @@ type request struct {
 	readOnly    bool
 	handler     handlerFunc
 	res         *sigv4.Result
-	claims      *credentials.Claims
+	claims      *credentials.Claims // verified; nil until the signature checks out
+	accessKeyID string              // as the request named it (verified only with claims)
+	presigned   bool
+	refusedAs   *credentials.Claims // genuine credentials refused as revoked: attribution only
 	condCtx     map[string][]string
 	denyReason  string
 	decisions   []string
@@ -218,8 +249,14 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	}
 	res, err := g.o.Verifier.Verify(rq.r)
 	if err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			rq.accessKeyID, rq.presigned = se.AccessKeyID, se.Presigned
+			rq.refusedAs, _ = se.Principal.(*credentials.Claims)
+		}
 		return err
 	}
+	rq.accessKeyID, rq.presigned = res.AccessKeyID, res.Presigned
 	claims, ok := res.Principal.(*credentials.Claims)
 	if !ok || claims == nil {
 		return &Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: "Access Denied",
@@ -267,7 +304,7 @@ func (g *Gateway) fail(w *respWriter, rq *request, err error) {
 	g.log.Log(rq.r.Context(), lvl, "s3 request failed", "request_id", rq.id, "op", rq.op,
 		"code", e.Code, "status", e.Status, "err", err)
 	if !rq.audited {
-		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Denied, e); aerr != nil {
+		if aerr := g.recordRefusal(rq.r.Context(), rq, e); aerr != nil {
 			g.log.Error("s3: audit of a refused request failed", "request_id", rq.id, "err", aerr)
 			e = errServiceUnavailble()
 			rq.auditFailed = true

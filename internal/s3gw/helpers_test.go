@@ -92,6 +92,18 @@ func (m *memAudit) find(op string) []audit.Event {
 	return out
 }
 
+// teeEmitter emits to each emitter in turn, stopping at the first error.
+type teeEmitter []audit.Emitter
+
+func (t teeEmitter) Emit(ctx context.Context, e audit.Event) error {
+	for _, em := range t {
+		if err := em.Emit(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // roleAuthorizer is a faithful stand-in for (*sts.Service).Authorize: the
 // role's permission policies (∩ its permissions boundary) ∩ the session
 // policy, with the principal keys set from the claims.
@@ -198,6 +210,12 @@ type envOptions struct {
 	tls        bool // serve HTTPS: the SDK then sends checksum trailers (aws-chunked)
 	mounts     []Mount
 	entitled   map[string][]string // role ARN -> user names entitled to it
+	// emitter (optional) also receives every event, after memAudit: a
+	// real audit.Log, to measure what requests cost the log.
+	emitter audit.Emitter
+	// maxHeaderBytes (optional) is the listener's and the gateway's header
+	// limit, as in production (api.max_header_bytes); default 32/16 KiB.
+	maxHeaderBytes int
 }
 
 type staticEntitlements map[string][]string
@@ -254,12 +272,20 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		require.NoError(t, sm.Set(o.mounts))
 		mounts, ents = sm, staticEntitlements(o.entitled)
 	}
-	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: e.audit, BaseDomain: o.baseDomain,
-		Clock: o.clock, MaxHeaderBytes: 16 << 10, Mounts: mounts, Entitlements: ents})
+	var em audit.Emitter = e.audit
+	if o.emitter != nil {
+		em = teeEmitter{o.emitter, e.audit}
+	}
+	gwMax, srvMax := 16<<10, 32<<10
+	if o.maxHeaderBytes != 0 {
+		gwMax, srvMax = o.maxHeaderBytes, o.maxHeaderBytes
+	}
+	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: em, BaseDomain: o.baseDomain,
+		Clock: o.clock, MaxHeaderBytes: gwMax, Mounts: mounts, Entitlements: ents})
 	require.NoError(t, err)
 	e.gw = gw
 	e.srv = httptest.NewUnstartedServer(gw)
-	e.srv.Config.MaxHeaderBytes = 32 << 10
+	e.srv.Config.MaxHeaderBytes = srvMax
 	if o.tls {
 		e.srv.StartTLS()
 	} else {

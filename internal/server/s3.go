@@ -75,13 +75,18 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 	if err := s.ReloadMounts(ctx); err != nil {
 		return nil, fmt.Errorf("server: s3 mounts: %w", err)
 	}
-	return s3gw.New(s3gw.Options{
+	gw, err := s3gw.New(s3gw.Options{
 		Backend: be, Verifier: verifier, Authorizer: s.STS, Audit: s.Audit,
 		Logger: log.With("component", "s3"), Region: cfg.S3.Region, BaseDomain: cfg.S3.BaseDomain,
 		MaxHeaderBytes: cfg.API.MaxHeaderBytes, MaxObjectSize: cfg.S3.MaxObjectSize,
 		Mounts: s.Mounts, Entitlements: mountEntitlements{st: s.Store, sso: s.SSO},
 		AuthzMessages: s.authzMsgs,
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.s3gw = gw
+	return gw, nil
 }
 
 // mountEntitlements decides whether a caller may act as a mount's role: the

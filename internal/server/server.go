@@ -72,6 +72,7 @@ type Server struct {
 	masterKey []byte
 
 	apiSrv, adminSrv, s3Srv *http.Server
+	s3gw                    *s3gw.Gateway // nil when the S3 listener is off
 	apiLn, adminLn, s3Ln    net.Listener
 	ready                   atomic.Bool
 	closers                 []func() error
@@ -175,6 +176,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
 		SessionTTL: cfg.Identity.SessionTTL,
 		Logger:     log.With("component", "identity"),
+		LoginLimits: identity.LoginLimits{
+			PerUser:             identity.Rate{Burst: cfg.Login.UserBurst, Every: cfg.Login.UserRefill},
+			PerSource:           identity.Rate{Burst: cfg.Login.SourceBurst, Every: cfg.Login.SourceRefill},
+			MaxKeys:             cfg.Login.MaxTracked,
+			MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
+			HashWait:            loginHashWait(cfg.Login.HashWait),
+		},
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {
@@ -431,6 +439,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
+	go s.Identity.RunDenialFlush(maintCtx)
+	if s.s3gw != nil {
+		go s.s3gw.RunDenialFlush(maintCtx)
+	}
 	go s.maintainKeys(maintCtx, 30*time.Second)
 	if s.Mounts != nil && s.MountStore != nil {
 		every := s.mountRefresh
@@ -463,6 +475,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.s3Srv.Shutdown(sctx); err != nil {
 			s.log.Warn("s3 shutdown incomplete", "err", err)
 		}
+		if err := s.s3gw.FlushDenials(sctx, true); err != nil {
+			s.log.Error("s3: audit of aggregated denials failed", "err", err)
+		}
+	}
+	if err := s.Identity.FlushDenials(sctx, true); err != nil {
+		s.log.Error("identity: audit of aggregated sign-in refusals failed", "err", err)
 	}
 	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
 	if err := s.adminSrv.Shutdown(sctx); err != nil {
@@ -538,4 +556,13 @@ func (s *Server) EnableDemoIdP(ctx context.Context) error {
 	}
 	s.mux.Handle(demoidp.DefaultBasePath+"/", idp)
 	return idp.Seed(ctx)
+}
+
+// loginHashWait maps login.hash_wait to identity.LoginLimits.HashWait,
+// where 0 means the default: a configured 0 means never wait.
+func loginHashWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
@@ -27,6 +28,14 @@ func (s *Service) LookupCredentials(ctx context.Context, accessKeyID, sessionTok
 		return sigv4.Credentials{}, fmt.Errorf("%w: gatehouse issues temporary credentials only; the session token is missing", sigv4.ErrUnknownAccessKey)
 	}
 	c, secret, err := s.o.Verifier.Verify(ctx, accessKeyID, sessionToken, s.now())
+	if why, ok := credentials.RevokedReason(err); ok && c != nil {
+		cause := fmt.Errorf("%w: %w", errRevoked, err)
+		if errors.Is(s.checkActive(ctx, c), errUserDisabled) { // most often why: say so
+			why, cause = "user disabled", fmt.Errorf("%w: %w", errUserDisabled, err)
+		}
+		return sigv4.Credentials{}, &sigv4.RevokedError{Reason: why, Err: cause,
+			Credentials: sigv4.Credentials{SecretAccessKey: secret, Principal: c, Expires: c.Expiry}}
+	}
 	if err != nil {
 		var ce *credentials.Error
 		if !errors.As(err, &ce) {
@@ -44,7 +53,8 @@ func (s *Service) LookupCredentials(ctx context.Context, accessKeyID, sessionTok
 	}
 	if err := s.checkActive(ctx, c); err != nil {
 		if errors.Is(err, errUserDisabled) {
-			return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrInvalidSessionToken, err)
+			return sigv4.Credentials{}, &sigv4.RevokedError{Reason: "user disabled", Err: err,
+				Credentials: sigv4.Credentials{SecretAccessKey: secret, Principal: c, Expires: c.Expiry}}
 		}
 		return sigv4.Credentials{}, err
 	}
@@ -112,12 +122,23 @@ func (s *Service) authenticate(r *http.Request, info *auditInfo) (*credentials.C
 	info.AuthMethod = "sigv4"
 	res, err := s.sig.Verify(r)
 	if err != nil {
+		// A refusal is attributed as far as it can be: the access key the
+		// request named and, for genuine credentials refused as revoked,
+		// their user.
+		var ve *sigv4.Error
+		if errors.As(err, &ve) {
+			info.CallerAccessKey = audit.Clip(ve.AccessKeyID, 128)
+			if c, ok := ve.Principal.(*credentials.Claims); ok {
+				info.UserID, info.User = c.PrincipalID, c.UserName
+			}
+		}
 		return nil, fromSigV4(err)
 	}
 	c, ok := res.Principal.(*credentials.Claims)
 	if !ok {
 		return nil, internalErr(errors.New("sts: lookup returned no claims"))
 	}
+	info.CallerAccessKey = res.AccessKeyID
 	info.UserID, info.User = c.PrincipalID, c.UserName
 	info.SourceID = c.SourceIdentity
 	info.CallerARN = assumedRoleARN(s.o.AccountID, c.RoleARN, c.RoleSessionName)

@@ -218,10 +218,14 @@ var (
 func fromSigV4(err error) *Error {
 	switch {
 	case errors.Is(err, errUserDisabled):
-		return &Error{Code: CodeAccessDenied, Reason: "user-disabled", Cause: "The end user of these credentials is disabled in gatehouse.",
+		return &Error{Code: CodeAccessDenied, Reason: "user-disabled", Cause: sigv4.RevokedMessage("user disabled") + ".",
 			Fix: "ask an administrator to re-enable the user; then sign in again.", Err: err}
 	case errors.Is(err, errRevoked):
-		return &Error{Code: CodeAccessDenied, Reason: "revoked", Cause: "These credentials have been revoked.",
+		cause := sigv4.RevokedMessage("credentials revoked")
+		if ve := (*sigv4.Error)(nil); errors.As(err, &ve) && ve.Code == sigv4.CodeAccessDenied {
+			cause = ve.Message
+		}
+		return &Error{Code: CodeAccessDenied, Reason: "revoked", Cause: cause + ".",
 			Fix: "sign in again to get new credentials.", Err: err}
 	case errors.Is(err, sigv4.ErrUnsigned):
 		return &Error{Code: CodeMissingAuthenticationToken, Reason: "unsigned",

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 )
 
 // The AWS Query protocol, as STS speaks it: parameters form-encoded in a
@@ -174,13 +176,8 @@ func (r *request) durationParam() (time.Duration, *Error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-func clip(s string) string {
-	const max = 80
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+// clip is audit.Clip: the one clipping helper for attacker-chosen values.
+func clip(s string) string { return audit.Clip(s, 80) }
 
 // format is how a response is rendered.
 type format int

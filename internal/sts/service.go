@@ -242,6 +242,7 @@ type auditInfo struct {
 	Provider                  string
 	SessionID, AccessKeyID    string
 	ParentSession, CallerARN  string
+	CallerAccessKey           string // the access key a signed call named (clipped; verified only on success)
 	Expiration                time.Time
 	ChainDepth                int
 	Issued                    bool
@@ -335,6 +336,7 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 	put("provider", info.Provider)
 	put("callerArn", info.CallerARN)
 	put("parentSessionId", info.ParentSession)
+	put("callerAccessKeyId", info.CallerAccessKey)
 	if e != nil {
 		ev.Code, ev.Decision = audit.CodeSTSDenied, audit.Deny
 		if e.Code == CodeInternalFailure {

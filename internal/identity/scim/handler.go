@@ -360,10 +360,7 @@ func (c *call) internal(err error) {
 }
 
 func (c *call) event(code audit.Code, action string, d audit.Decision) audit.Event {
-	a := audit.Actor{UserAgent: c.r.UserAgent()}
-	if len(a.UserAgent) > 256 {
-		a.UserAgent = a.UserAgent[:256]
-	}
+	a := audit.Actor{UserAgent: audit.Clip(c.r.UserAgent(), audit.MaxUserAgent)}
 	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
 		a.SourceIP = host
 	} else {

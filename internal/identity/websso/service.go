@@ -262,12 +262,8 @@ func remoteIP(r *http.Request) string {
 	return strings.Trim(host, "[]")
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// clip is audit.Clip: the one clipping helper for attacker-chosen values.
+func clip(s string, n int) string { return audit.Clip(s, n) }
 
 func (s *Service) emit(ctx context.Context, ev audit.Event) error {
 	if ev.Time.IsZero() {

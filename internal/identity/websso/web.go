@@ -137,6 +137,17 @@ func (s *Service) loginPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, tok, err := s.o.Identity.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), loginMeta(r))
 	if err != nil {
+		var te *identity.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
+			s.renderError(w, r, &flowError{Status: http.StatusTooManyRequests, Passthrough: PassAccessDenied, Code: "TooManyRequests",
+				Cause: "Too many sign-in attempts for this user name or from this address.",
+				Fix:   fmt.Sprintf("wait %d seconds, then sign in again.", te.RetryAfterSeconds())})
+			return
+		}
+		if errors.Is(err, identity.ErrBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
 		if errors.Is(err, identity.ErrUnavailable) {
 			s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
 				Cause: "Sign-in is temporarily unavailable.", Fix: "retry in a moment."})

@@ -21,7 +21,18 @@ type Error struct {
 	// (not for chunks): the string to sign the server computed, as AWS
 	// returns it to help clients debug. It contains no secret.
 	StringToSign string
-	Err          error // internal cause, for logs only; may be nil
+	// AccessKeyID and Presigned say which access key the request named and
+	// whether it was a presigned URL, as far as the request was parsed
+	// before it failed (empty and false if it never got that far). They are
+	// attacker-chosen until verified: for attribution in the audit record,
+	// clipped there.
+	AccessKeyID string
+	Presigned   bool
+	// Principal is set on the AccessDenied of credentials that are genuine
+	// (the signature verified with their secret) but refused by the lookup
+	// (a *RevokedError): who they belong to, for the audit record.
+	Principal any
+	Err       error // internal cause, for logs only; may be nil
 }
 
 func (e *Error) Error() string {
@@ -103,6 +114,34 @@ var (
 	// InvalidClientTokenId for STS).
 	ErrInvalidSessionToken = errors.New("sigv4: invalid session token")
 )
+
+// RevokedError is what a CredentialLookup returns, possibly wrapped, for
+// credentials that are genuine but refused: revoked, or their end user
+// disabled. Credentials are the resolved credentials all the same: the
+// verifier checks the request's signature with them first, so only the
+// holder of the secret learns why they are refused (a request that does
+// not verify gets SignatureDoesNotMatch), and then answers AccessDenied
+// with "credentials revoked: <Reason>", carrying Credentials.Principal in
+// Error.Principal for attribution.
+type RevokedError struct {
+	// Reason is safe to show to the caller, e.g. "user disabled".
+	Reason      string
+	Credentials Credentials
+	Err         error // internal cause, for logs
+}
+
+func (e *RevokedError) Error() string {
+	if e.Err != nil {
+		return "sigv4: credentials revoked: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "sigv4: credentials revoked: " + e.Reason
+}
+
+func (e *RevokedError) Unwrap() error { return e.Err }
+
+// RevokedMessage is the AccessDenied message for credentials refused for
+// reason (see RevokedError).
+func RevokedMessage(reason string) string { return "credentials revoked: " + reason }
 
 func newErr(code string, status int, msg string) *Error {
 	return &Error{Code: code, Status: status, Message: msg}

@@ -342,13 +342,25 @@ func (p *pending) release() {
 func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	p := pendingPool.Get().(*pending)
 	defer p.release()
+	res, e := v.verifyPending(r, p)
+	if e != nil {
+		e.AccessKeyID, e.Presigned = p.a.accessKeyID, p.a.presigned
+	}
+	return res, e
+}
+
+// verifyPending is verify with p, a pending from pendingPool.
+func (v *Verifier) verifyPending(r *http.Request, p *pending) (*Result, *Error) {
 	if e := v.prepareInto(r, p); e != nil {
 		return nil, e
 	}
 	a, res, now := &p.a, p.res, p.now
 
 	creds, err := v.cfg.Lookup.LookupCredentials(r.Context(), a.accessKeyID, a.token)
-	if err != nil {
+	var revoked *RevokedError
+	if err != nil && errors.As(err, &revoked) && revoked.Credentials.SecretAccessKey != "" {
+		creds = revoked.Credentials // check the signature first; refuse below
+	} else if err != nil {
 		return nil, v.lookupError(err)
 	}
 	if creds.SecretAccessKey == "" {
@@ -382,6 +394,10 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 		e := sigMismatch()
 		e.StringToSign = sts
 		return nil, e
+	}
+	if revoked != nil {
+		return nil, &Error{Code: CodeAccessDenied, Status: http.StatusForbidden,
+			Message: RevokedMessage(revoked.Reason), Principal: creds.Principal, Err: err}
 	}
 	switch res.Payload {
 	case PayloadStreamingSigned, PayloadStreamingSignedTrailer, PayloadStreamingUnsignedTrailer:
@@ -786,6 +802,10 @@ func (v *Verifier) lookupError(err error) *Error {
 		} else {
 			e = newErr(CodeInvalidClientTokenID, http.StatusForbidden, "The security token included in the request is invalid.")
 		}
+	case errors.As(err, new(*RevokedError)):
+		var re *RevokedError
+		errors.As(err, &re)
+		e = newErr(CodeAccessDenied, http.StatusForbidden, RevokedMessage(re.Reason))
 	case errors.Is(err, ErrInvalidSessionToken):
 		e = v.invalidToken()
 	case errors.Is(err, ErrCredentialsExpired):

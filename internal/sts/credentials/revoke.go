@@ -167,6 +167,31 @@ func (r *Revoker) lookup(ctx context.Context, key string) (time.Time, error) {
 	return t, nil
 }
 
+// Why a session is revoked, wrapped in ErrRevoked by check; revokedWhy
+// turns them into the words of the caller's error message.
+var (
+	errUserRevoked    = errors.New("all sessions of the user revoked")
+	errSessionRevoked = errors.New("session revoked")
+)
+
+// RevokedReason says why a Verify error refused genuine credentials
+// ("session revoked", "all sessions of the user revoked (…)"), in words safe to
+// show the caller; ok is false if err is not a revocation.
+func RevokedReason(err error) (reason string, ok bool) {
+	if !errors.Is(err, ErrRevoked) {
+		return "", false
+	}
+	return revokedWhy(err), true
+}
+
+// revokedWhy says why err (from check) revoked a session, for the caller.
+func revokedWhy(err error) string {
+	if errors.Is(err, errSessionRevoked) {
+		return "session revoked"
+	}
+	return "all sessions of the user revoked (user disabled or deleted, or their entitlements changed)"
+}
+
 // check returns ErrRevoked if c is revoked at now.
 func (r *Revoker) check(ctx context.Context, c *Claims, now time.Time) error {
 	nbf, err := r.lookup(ctx, MetaUserNotBefore+c.PrincipalID)
@@ -174,7 +199,7 @@ func (r *Revoker) check(ctx context.Context, c *Claims, now time.Time) error {
 		return err
 	}
 	if !nbf.IsZero() && c.IssuedAt.Before(nbf) {
-		return fmt.Errorf("%w: user credentials revoked", ErrRevoked)
+		return fmt.Errorf("%w: %w", ErrRevoked, errUserRevoked)
 	}
 	for _, sid := range append([]string{c.SessionID}, c.ChainedFrom...) {
 		until, err := r.lookup(ctx, MetaSessionDeny+sid)
@@ -182,7 +207,7 @@ func (r *Revoker) check(ctx context.Context, c *Claims, now time.Time) error {
 			return err
 		}
 		if now.Before(until) {
-			return fmt.Errorf("%w: session revoked", ErrRevoked)
+			return fmt.Errorf("%w: %w", ErrRevoked, errSessionRevoked)
 		}
 	}
 	return nil

@@ -33,6 +33,12 @@ func NewVerifier(kr *Keyring, rev *Revoker) (*Verifier, error) {
 // *Error with code InvalidClientTokenId (malformed, forged, unknown key,
 // wrong access key id), ExpiredToken, AccessDenied (revoked) or
 // InternalFailure (revocation state unavailable: fail closed).
+//
+// On AccessDenied the token is genuine, so the claims and the secret are
+// returned with the error: the caller may check the request's signature
+// with the secret before it says why the credentials are refused, and name
+// their user in the audit record. They must never authorize anything. The
+// error's Message is "credentials revoked: <why>".
 func (v *Verifier) Verify(ctx context.Context, accessKeyID, sessionToken string, now time.Time) (*Claims, string, error) {
 	if !ValidAccessKeyID(accessKeyID) {
 		return nil, "", errInvalid(ErrKeyMismatch)
@@ -52,7 +58,7 @@ func (v *Verifier) Verify(ctx context.Context, accessKeyID, sessionToken string,
 	}
 	if err := v.rev.check(ctx, c, now); err != nil {
 		if errors.Is(err, ErrRevoked) {
-			return nil, "", &Error{Code: CodeAccessDenied, Message: "The credentials have been revoked.", Err: err}
+			return c, secret, &Error{Code: CodeAccessDenied, Message: "credentials revoked: " + revokedWhy(err), Err: err}
 		}
 		return nil, "", &Error{Code: CodeInternalFailure, Message: "Cannot check revocation; request denied.", Err: err}
 	}

@@ -54,6 +54,8 @@ type World struct {
 // Options of New.
 type Options struct {
 	Demo bool // mount the demo IdP at /demo-idp and seed it
+	// LoginLimits (optional) throttle password sign-in; zero: the defaults.
+	LoginLimits identity.LoginLimits
 }
 
 // New starts the world. Everything is closed at test cleanup.
@@ -69,7 +71,8 @@ func New(t testing.TB, o Options) *World {
 	require.NoError(t, err)
 	t.Cleanup(func() { w.Audit.Close() })
 	log := slog.New(slog.DiscardHandler)
-	w.Identity = identity.NewService(st, w.Audit, identity.Options{Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: log})
+	w.Identity = identity.NewService(st, w.Audit, identity.Options{Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: log,
+		LoginLimits: o.LoginLimits})
 
 	srv := httptest.NewUnstartedServer(nil)
 	w.Server = srv
