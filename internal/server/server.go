@@ -236,6 +236,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLEntityID:           cfg.STS.SAMLAudience,
 		ACSURL:                 cfg.STS.ACSURL,
 		SAMLReplay:             samlReplay,
+		SAMLMaxSkew:            cfg.STS.SAMLClockSkew,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 	})
@@ -246,9 +247,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: masterKey,
 		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID,
 		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
-		SessionTTL: cfg.Identity.SessionTTL,
-		Assumer:    websso.HandlerAssumer{Handler: s.STS},
-		Logger:     log.With("component", "websso"),
+		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
+		SessionTTL:  cfg.Identity.SessionTTL,
+		Assumer:     websso.HandlerAssumer{Handler: s.STS},
+		Logger:      log.With("component", "websso"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)

@@ -94,6 +94,10 @@ type Options struct {
 	// in-memory cache, which is per replica; give a shared one for several
 	// replicas.
 	SAMLReplay saml.ReplayCache
+	// SAMLMaxSkew is the clock skew tolerated on assertion and IdP
+	// certificate validity times (config sts.saml_clock_skew). Zero means
+	// saml.DefaultMaxSkew.
+	SAMLMaxSkew time.Duration
 	// HTTPClient fetches OIDC discovery documents and JWKS. Default: 10 s timeout.
 	HTTPClient *http.Client
 	// ManagedPolicies resolves PolicyArns; nil refuses PolicyArns.
@@ -210,6 +214,7 @@ func New(opts Options) (*Service, error) {
 		IdPs:           s.idps,
 		Clock:          opts.Clock,
 		Replay:         opts.SAMLReplay,
+		MaxSkew:        opts.SAMLMaxSkew,
 		RequireAWSRole: true,
 	}
 	if err := s.sp.Check(); err != nil {

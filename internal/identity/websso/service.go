@@ -97,6 +97,10 @@ type Options struct {
 	// SAMLReplay is the assertion replay cache; share it with STS so an
 	// assertion used at the ACS cannot be replayed to STS. Default: in memory.
 	SAMLReplay saml.ReplayCache
+	// SAMLMaxSkew is the clock skew tolerated on assertion and IdP
+	// certificate validity times (config sts.saml_clock_skew). Zero means
+	// saml.DefaultMaxSkew.
+	SAMLMaxSkew time.Duration
 	// Assumer performs AssumeRoleWithWebIdentity for POST
 	// /api/v1/me/credentials; nil answers 501. See HandlerAssumer.
 	Assumer RoleAssumer
@@ -184,6 +188,7 @@ func New(opts Options) (*Service, error) {
 		IdPs:     &storeIdPs{st: opts.Store},
 		Clock:    opts.Clock,
 		Replay:   opts.SAMLReplay,
+		MaxSkew:  opts.SAMLMaxSkew,
 	}
 	if err := s.sp.Check(); err != nil {
 		return nil, fmt.Errorf("websso: %w", err)
