@@ -223,7 +223,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
-	samlReplay := saml.NewMemoryReplayCache(nil, 0)
+	// One replay cache in the store for the ACS and STS, on every replica.
+	samlReplay := saml.StoreReplayCache{Store: s.Store}
 	s.STS, err = sts.New(sts.Options{
 		Store:                  s.Store,
 		Audit:                  s.Audit,

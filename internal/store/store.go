@@ -363,3 +363,20 @@ func OIDCIssuerKey(issuer string) string {
 	}
 	return strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/")
 }
+
+// Claim records the one-time use of key until expiresAt with a conditional
+// insert (PutMetaUntil with an empty expect) and reports whether this call
+// was the first: of all callers on every replica sharing st, exactly one
+// gets true for a key until the sweeper deletes it after expiresAt. Keys
+// should be fixed-size (hashes) so that untrusted input costs the same.
+func Claim(ctx context.Context, st Store, key string, expiresAt time.Time) (bool, error) {
+	empty := []byte{}
+	err := st.PutMetaUntil(ctx, key, []byte{1}, &empty, expiresAt)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}

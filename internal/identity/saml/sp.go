@@ -64,7 +64,7 @@ type SP struct {
 	// Zero means DefaultMaxSkew; at most MaxSkewLimit.
 	MaxSkew time.Duration
 	// Replay records assertion IDs for one-time use. Required; see
-	// NewMemoryReplayCache for a single-process implementation.
+	// StoreReplayCache, shared by every replica.
 	Replay ReplayCache
 	// RequireInResponseTo, when set, makes every response answer an
 	// SP-initiated request: its InResponseTo must be present and the func
