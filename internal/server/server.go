@@ -418,6 +418,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintainKeys(maintCtx, 30*time.Second)
+	go s.maintainMeta(maintCtx, DefaultMetaSweep)
 	if s.Mounts != nil && s.MountStore != nil {
 		every := s.mountRefresh
 		if every <= 0 {
@@ -479,6 +480,42 @@ func (s *Server) maintainKeys(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// DefaultMetaSweep is how often Serve deletes expired meta records.
+const DefaultMetaSweep = time.Minute
+
+// SweepExpired deletes the store's meta records whose expiry is at or
+// before now: claimed one-time sign-in state, SAML assertion ids, CLI
+// hand-off codes, login-session records and revocation entries that can no
+// longer matter. It reports how many it deleted. Replicas may sweep the
+// same store concurrently. Serve calls it every DefaultMetaSweep with the
+// wall clock; tests call it with the time they want.
+func (s *Server) SweepExpired(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.Store.SweepMeta(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("server: sweep expired records: %w", err)
+	}
+	return n, nil
+}
+
+// maintainMeta runs SweepExpired every interval until ctx ends. Failures
+// are logged; the next sweep catches up.
+func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("store: sweep of expired records failed", "err", err)
+		} else if n > 0 {
+			s.log.Debug("store: swept expired records", "count", n)
 		}
 	}
 }
