@@ -3,7 +3,7 @@
 -- deleted by the sweeper (Store.SweepMeta); NULL never expires. One-time
 -- records (SAML assertion ids, answered AuthnRequests, consumed sign-in
 -- states, hand-off codes), login-session records and revocation entries
--- carry one (docs/design/0014-shared-one-time-state.md).
+-- carry one (docs/design/0009-login-and-role-picker.md).
 
 ALTER TABLE meta ADD COLUMN expires_at INTEGER;
 
