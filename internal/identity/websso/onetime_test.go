@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -198,6 +199,22 @@ func TestAnonymousLoginStartsLeaveStoreBounded(t *testing.T) {
 		t.Fatal(e)
 	}
 	require.Equal(t, before, metaRows(t, w), "anonymous sign-in starts wrote rows")
+
+	// Anonymous callbacks with a valid state but no real sign-in at the
+	// IdP (a made-up code) write nothing either: the state is claimed only
+	// after the IdP has answered.
+	res, body := get(t, noRedirect(nil), w.ServerURL+starts[2])
+	require.Equal(t, http.StatusFound, res.StatusCode, body)
+	authz, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(t, err)
+	state := authz.Query().Get("state")
+	for i := range 100 {
+		rec := httptest.NewRecorder()
+		q := url.Values{"state": {state}, "code": {"made-up-" + strconv.Itoa(i)}}
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, w.URL+"/oidc/callback?"+q.Encode(), nil))
+		require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+	}
+	require.Equal(t, before, metaRows(t, w), "anonymous callbacks wrote rows")
 }
 
 // metaRows counts the rows of the store's meta table, read straight from
@@ -210,4 +227,42 @@ func metaRows(t *testing.T, w *ssotest.World) int {
 	var n int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM meta`).Scan(&n))
 	return n
+}
+
+// TestOIDCStateAnsweredOnceAcrossReplicas proves issue 11 finding 5 for
+// OAuth states: the IdP is made to answer one sign-in twice (two codes for
+// one state, as a replayed authorization would give); the first callback
+// signs in on replica A and the second is refused on replica B, because
+// the state is claimed in the shared store. (The stored states of the old
+// code were shared too; this guards their move into the sealed state.)
+func TestOIDCStateAnsweredOnceAcrossReplicas(t *testing.T) {
+	a, b, _ := replicas(t)
+	p, err := a.Store.GetOIDCProviderByIssuer(context.Background(), a.Demo.OIDCIssuer())
+	require.NoError(t, err)
+	hc := noRedirect(nil)
+	res, body := get(t, hc, a.ServerURL+"/oidc/login?provider="+url.QueryEscape(p.ID))
+	require.Equal(t, http.StatusFound, res.StatusCode, body)
+	authz := res.Header.Get("Location")
+	callback := func() string {
+		res, body := get(t, hc, authz)
+		require.Equal(t, http.StatusOK, res.StatusCode, body)
+		action, form := formOf(t, body)
+		form.Set("username", "alice")
+		form.Set("password", "alice-pw-123456")
+		res, body = postForm(t, hc, action, form)
+		require.Equal(t, http.StatusFound, res.StatusCode, body)
+		cb, err := url.Parse(res.Header.Get("Location"))
+		require.NoError(t, err)
+		return cb.RawQuery
+	}
+	first, second := callback(), callback()
+	require.NotEqual(t, first, second, "two codes for one state")
+
+	res, body = get(t, hc, a.ServerURL+"/oidc/callback?"+first)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.Contains(t, body, "Signed in as alice")
+	res, body = get(t, hc, b.ServerURL+"/oidc/callback?"+second)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, body)
+	require.Equal(t, websso.PassValidationError, res.Header.Get(websso.PassthroughHeader))
+	require.Contains(t, body, "already used")
 }

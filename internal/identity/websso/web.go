@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -288,9 +289,11 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	fw, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+	fw := deflaters.Get().(*flate.Writer)
+	fw.Reset(&buf)
 	_, _ = fw.Write([]byte(req))
 	_ = fw.Close()
+	deflaters.Put(fw)
 	v := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(buf.Bytes())}}
 	if relay != "" {
 		v.Set("RelayState", relay)
@@ -301,6 +304,13 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, dest+sep+v.Encode(), http.StatusFound)
 }
+
+// deflaters reuses DEFLATE writers (about 1 MB each) across anonymous
+// SP-initiated sign-in starts, which must stay cheap.
+var deflaters = sync.Pool{New: func() any {
+	fw, _ := flate.NewWriter(nil, flate.DefaultCompression)
+	return fw
+}}
 
 // POST /saml/acs: the assertion consumer service (HTTP-POST binding).
 func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
@@ -488,19 +498,31 @@ func (s *Service) oidcProvider(ctx context.Context, ref string) (*store.OIDCProv
 	return p, err
 }
 
-// takeOIDCState opens the OAuth state of a callback and claims it. It
-// reports false for a state that does not open, has expired or was already
-// used on any replica.
-func (s *Service) takeOIDCState(ctx context.Context, state string) (*oidcState, bool, error) {
+// openOIDCState opens the OAuth state of a callback. It reports false for
+// a state that does not open or has expired. It writes nothing: the state
+// is claimed by claimOIDCState once the IdP has authenticated someone.
+func (s *Service) openOIDCState(state string) (*oidcState, bool) {
 	var st oidcState
 	if s.openState(purposeOIDC, state, &st) != nil || !s.now().Before(st.ExpiresAt) {
-		return nil, false, nil
+		return nil, false
 	}
+	return &st, true
+}
+
+// claimOIDCState claims state for its one use, on any replica. A state
+// already used, or a store failure (fail closed), yields a flowError.
+func (s *Service) claimOIDCState(ctx context.Context, state string, st *oidcState) *flowError {
 	ok, err := s.claimOnce(ctx, purposeOIDC, state, st.ExpiresAt)
-	if err != nil || !ok {
-		return nil, false, err
+	if err != nil {
+		s.log.ErrorContext(ctx, "claim OIDC state", "err", err)
+		return &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure",
+			Cause: "The sign-in state could not be checked right now.", Fix: "start the sign-in again."}
 	}
-	return &st, true, nil
+	if !ok {
+		return &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The sign-in state was already used.", Fix: "start the sign-in again."}
+	}
+	return nil
 }
 
 // GET /oidc/login?provider=ID-or-issuer[&relay=R]
@@ -552,11 +574,8 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			Fix:   "check the user's assignment to the gatehouse application at the IdP."})
 		return
 	}
-	st, ok, err := s.takeOIDCState(ctx, q.Get("state"))
-	if err != nil {
-		s.log.ErrorContext(ctx, "claim OIDC state", "err", err)
-	}
-	if err != nil || !ok {
+	st, ok := s.openOIDCState(q.Get("state"))
+	if !ok {
 		s.auditFailure(ctx, meta, "oidc", "", "state")
 		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
 			Cause: "The sign-in state is unknown, used or expired.", Fix: "start the sign-in again; finish it within 10 minutes."})
@@ -597,6 +616,13 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.auditFailure(ctx, meta, "oidc", id.Username, "nonce")
 		s.renderError(w, r, &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
 			Cause: "The ID token's nonce does not match this sign-in.", Fix: "start the sign-in again."})
+		return
+	}
+	// One use per state, claimed only now that the IdP has authenticated
+	// someone for it: anonymous callbacks write nothing.
+	if fe := s.claimOIDCState(ctx, q.Get("state"), st); fe != nil {
+		s.auditFailure(ctx, meta, "oidc", id.Username, "state")
+		s.renderError(w, r, fe)
 		return
 	}
 	u, fe := s.directoryUser(ctx, id.Username, id.Email)
