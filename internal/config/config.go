@@ -110,6 +110,7 @@ type STS struct {
 	SAMLAudience           string        `yaml:"saml_audience" doc:"SAML SP entity id: the Audience every assertion must name"`
 	ACSURL                 string        `yaml:"acs_url" doc:"SAML assertion consumer URL that assertions must name as Recipient, and the SAML:aud trust-policy key (default <api.public_url>/saml/acs)"`
 	KeyRotation            time.Duration `yaml:"key_rotation" doc:"age at which the session-token key is replaced (old keys keep verifying until their tokens expire)"`
+	SAMLClockSkew          time.Duration `yaml:"saml_clock_skew" doc:"clock skew tolerated, both ways, on SAML assertion and IdP certificate validity times (at most 5m)"`
 }
 
 // S3 configures the S3-compatible gateway (the credential passthrough data
@@ -180,6 +181,7 @@ func Default() Config {
 			DefaultSessionDuration: time.Hour,
 			SAMLAudience:           "urn:amazon:webservices",
 			KeyRotation:            24 * time.Hour,
+			SAMLClockSkew:          3 * time.Minute,
 		},
 		S3: S3{
 			Listen:            "127.0.0.1:9000",

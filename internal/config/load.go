@@ -465,6 +465,9 @@ func (c *Config) Validate() []error {
 	if d := c.STS.DefaultSessionDuration; d < 15*time.Minute || d > 12*time.Hour || d%time.Second != 0 {
 		bad("sts.default_session_duration", "must be whole seconds between 15m and 12h, got %s", d)
 	}
+	if c.STS.SAMLClockSkew <= 0 || c.STS.SAMLClockSkew > 5*time.Minute {
+		bad("sts.saml_clock_skew", "must be in (0s, 5m], got %s", c.STS.SAMLClockSkew)
+	}
 	if c.STS.KeyRotation < time.Hour || c.STS.KeyRotation > 90*24*time.Hour {
 		bad("sts.key_rotation", "must be between 1h and 2160h, got %s", c.STS.KeyRotation)
 	}

@@ -230,7 +230,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
-	samlReplay := saml.NewMemoryReplayCache(nil, 0)
+	// One replay cache in the store for the ACS and STS, on every replica.
+	samlReplay := saml.StoreReplayCache{Store: s.Store}
 	s.STS, err = sts.New(sts.Options{
 		Store:                  s.Store,
 		Audit:                  s.Audit,
@@ -243,6 +244,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLEntityID:           cfg.STS.SAMLAudience,
 		ACSURL:                 cfg.STS.ACSURL,
 		SAMLReplay:             samlReplay,
+		SAMLMaxSkew:            cfg.STS.SAMLClockSkew,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 	})
@@ -253,9 +255,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: masterKey,
 		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID,
 		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
-		SessionTTL: cfg.Identity.SessionTTL,
-		Assumer:    websso.HandlerAssumer{Handler: s.STS},
-		Logger:     log.With("component", "websso"),
+		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
+		SessionTTL:  cfg.Identity.SessionTTL,
+		Assumer:     websso.HandlerAssumer{Handler: s.STS},
+		Logger:      log.With("component", "websso"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)
@@ -444,6 +447,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.s3gw.RunDenialFlush(maintCtx)
 	}
 	go s.maintainKeys(maintCtx, 30*time.Second)
+	go s.maintainMeta(maintCtx, DefaultMetaSweep)
 	if s.Mounts != nil && s.MountStore != nil {
 		every := s.mountRefresh
 		if every <= 0 {
@@ -511,6 +515,42 @@ func (s *Server) maintainKeys(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// DefaultMetaSweep is how often Serve deletes expired meta records.
+const DefaultMetaSweep = time.Minute
+
+// SweepExpired deletes the store's meta records whose expiry is at or
+// before now: claimed one-time sign-in state, SAML assertion ids, CLI
+// hand-off codes, login-session records and revocation entries that can no
+// longer matter. It reports how many it deleted. Replicas may sweep the
+// same store concurrently. Serve calls it every DefaultMetaSweep with the
+// wall clock; tests call it with the time they want.
+func (s *Server) SweepExpired(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.Store.SweepMeta(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("server: sweep expired records: %w", err)
+	}
+	return n, nil
+}
+
+// maintainMeta runs SweepExpired every interval until ctx ends. Failures
+// are logged; the next sweep catches up.
+func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("store: sweep of expired records failed", "err", err)
+		} else if n > 0 {
+			s.log.Debug("store: swept expired records", "count", n)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -128,4 +129,44 @@ func TestMaintainKeysPicksUpRotation(t *testing.T) {
 	go srv.maintainKeys(ctx, 20*time.Millisecond)
 	require.Eventually(t, func() bool { return srv.keyring.CurrentKeyID() == other.CurrentKeyID() },
 		5*time.Second, 20*time.Millisecond, "this replica never picked up the rotated key")
+}
+
+// TestSweepExpiredDeletesOnlyExpiredRecords proves the store half of issue
+// 11 finding 5: one-time state written through the production paths (a
+// SAML assertion id claimed through the shared replay cache, a user
+// revocation) is deleted by the server's sweep once it has expired, and
+// not before; records without expiry (the STS keyring) stay.
+func TestSweepExpiredDeletesOnlyExpiredRecords(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	replay := saml.StoreReplayCache{Store: srv.Store}
+	key := saml.ReplayKey("https://idp.example.test", "_assertion-1")
+	seen, err := replay.Seen(key, now.Add(5*time.Minute))
+	require.NoError(t, err)
+	require.False(t, seen)
+	u := &store.User{UserName: "erin", Active: true}
+	require.NoError(t, srv.Store.CreateUser(ctx, u))
+	u.Active = false
+	require.NoError(t, srv.Store.UpdateUser(ctx, u)) // revokes through the store wrapper
+	_, err = srv.Store.GetMeta(ctx, credentials.MetaUserNotBefore+u.ID)
+	require.NoError(t, err)
+
+	n, err := srv.SweepExpired(ctx, now.Add(5*time.Minute-time.Second))
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing has expired yet")
+	seen, err = replay.Seen(key, now.Add(5*time.Minute))
+	require.NoError(t, err)
+	require.True(t, seen, "the assertion id is still remembered")
+
+	n, err = srv.SweepExpired(ctx, now.Add(5*time.Minute))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the assertion id expired")
+	n, err = srv.SweepExpired(ctx, now.Add(credentials.MaxSessionDuration+2*time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the revocation outlived every credential it covered")
+	_, err = srv.Store.GetMeta(ctx, credentials.MetaUserNotBefore+u.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = srv.Store.GetMeta(ctx, credentials.MetaKeyring)
+	require.NoError(t, err, "records without expiry stay")
 }

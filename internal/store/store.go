@@ -197,8 +197,21 @@ type Store interface {
 	// Meta is a small key/value space for server state (bootstrap markers,
 	// sealed keys). PutMeta with a non-nil expect succeeds only if the current
 	// value equals *expect (empty slice: key absent); otherwise ErrConflict.
+	// A row written by PutMeta never expires.
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 	PutMeta(ctx context.Context, key string, value []byte, expect *[]byte) error
+	// PutMetaUntil is PutMeta for a row that expires at expiresAt (zero:
+	// never). After that time SweepMeta deletes it; until it is swept the row
+	// is read and compared like any other, so expiry says when a record may
+	// go, not whether it is valid: callers check their own times. With an
+	// empty *expect it is a conditional insert, the one-time-use primitive:
+	// of all writers of a key, on every replica sharing the store, exactly
+	// one succeeds and the others get ErrConflict.
+	PutMetaUntil(ctx context.Context, key string, value []byte, expect *[]byte, expiresAt time.Time) error
+	// SweepMeta deletes every meta row whose expiry is at or before now and
+	// reports how many it deleted. Rows without an expiry are never deleted.
+	// Safe to run concurrently on several replicas.
+	SweepMeta(ctx context.Context, now time.Time) (int64, error)
 
 	// Roles (AWS-style IAM roles; see Role). Name is unique
 	// case-insensitively. UpdateRole replaces every field but ID and
@@ -349,4 +362,21 @@ func OIDCIssuerKey(issuer string) string {
 		return strings.TrimRight(issuer, "/")
 	}
 	return strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// Claim records the one-time use of key until expiresAt with a conditional
+// insert (PutMetaUntil with an empty expect) and reports whether this call
+// was the first: of all callers on every replica sharing st, exactly one
+// gets true for a key until the sweeper deletes it after expiresAt. Keys
+// should be fixed-size (hashes) so that untrusted input costs the same.
+func Claim(ctx context.Context, st Store, key string, expiresAt time.Time) (bool, error) {
+	empty := []byte{}
+	err := st.PutMetaUntil(ctx, key, []byte{1}, &empty, expiresAt)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }

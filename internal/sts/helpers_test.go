@@ -206,6 +206,12 @@ var (
 
 func newTestIdP(t testing.TB) *testIdP {
 	t.Helper()
+	return newTestIdPFrom(t, time.Now().Add(-24*time.Hour))
+}
+
+// newTestIdPFrom is newTestIdP with a certificate valid from notBefore.
+func newTestIdPFrom(t testing.TB, notBefore time.Time) *testIdP {
+	t.Helper()
 	idpOnce.Do(func() {
 		var err error
 		idpKey, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -217,7 +223,7 @@ func newTestIdP(t testing.TB) *testIdP {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(now.UnixNano()),
 		Subject:      pkix.Name{CommonName: "gatehouse sts test IdP"},
-		NotBefore:    now.Add(-24 * time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		NotBefore:    notBefore, NotAfter: now.Add(365 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &idpKey.PublicKey, idpKey)

@@ -90,10 +90,14 @@ type Options struct {
 	// ACSURL is the Recipient assertions must name; it is also the SAML:aud
 	// trust-policy key (config sts.acs_url).
 	ACSURL string
-	// SAMLReplay remembers assertion ids (one-time use). Default: an
-	// in-memory cache, which is per replica; give a shared one for several
-	// replicas.
+	// SAMLReplay remembers assertion ids (one-time use). Default:
+	// saml.StoreReplayCache on Store, shared by every replica; give the
+	// same one to websso.
 	SAMLReplay saml.ReplayCache
+	// SAMLMaxSkew is the clock skew tolerated on assertion and IdP
+	// certificate validity times (config sts.saml_clock_skew). Zero means
+	// saml.DefaultMaxSkew.
+	SAMLMaxSkew time.Duration
 	// HTTPClient fetches OIDC discovery documents and JWKS. Default: 10 s timeout.
 	HTTPClient *http.Client
 	// ManagedPolicies resolves PolicyArns; nil refuses PolicyArns.
@@ -149,7 +153,7 @@ func (o *Options) Validate() error {
 		o.Clock = time.Now
 	}
 	if o.SAMLReplay == nil {
-		o.SAMLReplay = saml.NewMemoryReplayCache(o.Clock, 0)
+		o.SAMLReplay = saml.StoreReplayCache{Store: o.Store}
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -210,6 +214,7 @@ func New(opts Options) (*Service, error) {
 		IdPs:           s.idps,
 		Clock:          opts.Clock,
 		Replay:         opts.SAMLReplay,
+		MaxSkew:        opts.SAMLMaxSkew,
 		RequireAWSRole: true,
 	}
 	if err := s.sp.Check(); err != nil {

@@ -341,3 +341,22 @@ func TestPresignedGetCallerIdentity(t *testing.T) {
 	require.NoError(t, xml.Unmarshal(b, &doc))
 	require.Equal(t, "arn:aws:sts::"+testAccount+":assumed-role/Analyst/presign", doc.Result.Arn)
 }
+
+// TestSAMLCertificateMintedOneSecondAgo proves issue 11 finding 12 against
+// a running STS: an IdP that has just rotated to a certificate minted one
+// second ago is trusted at once. Before the fix the signing library checked
+// the certificate at now minus the clock skew, so the new certificate was
+// refused for its first 3 minutes with an error that blamed it.
+func TestSAMLCertificateMintedOneSecondAgo(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	fresh := newTestIdPFrom(t, time.Now().Add(-time.Second))
+	p, err := w.st.GetSAMLProviderByEntityID(ctx, testIdPID)
+	require.NoError(t, err)
+	p.MetadataXML = fresh.metadata()
+	require.NoError(t, w.st.UpdateSAMLProvider(ctx, p))
+
+	resp, body := w.post(samlForm(analystARN, samlProvARN, fresh.sign(t, assertionParams())), "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "<AssumeRoleWithSAMLResult>")
+}

@@ -17,12 +17,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// oidcCache keeps one verifier per OIDC provider revision (the verifier
-// holds the provider's fetched JWKS), and provider lookups by issuer for at
-// most the cache TTL.
+// oidcCache keeps provider lookups by issuer for at most the cache TTL,
+// and one verifier per OIDC provider revision (the verifier holds the
+// provider's fetched JWKS).
 type oidcCache struct {
-	mu sync.Mutex
-	m  map[string]*oidcEntry // issuer -> entry
+	mu        sync.Mutex
+	m         map[string]*oidcEntry // issuer -> entry
+	verifiers oidc.ProviderCache[*oidc.Verifier]
 }
 
 type oidcEntry struct {
@@ -49,11 +50,10 @@ func (s *Service) verifierFor(ctx context.Context, issuer string) (*store.OIDCPr
 	}
 	ne := &oidcEntry{prov: p, fetched: now}
 	if p != nil {
-		if ok && e.prov != nil && e.prov.ID == p.ID && e.prov.Revision == p.Revision && e.v != nil {
-			ne.v = e.v
-		} else {
+		ne.v, err = s.oidc.verifiers.Get(p.ID, p.Revision, func() (*oidc.Verifier, error) {
 			vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			ne.v, err = oidc.NewVerifier(vctx, oidc.Provider{
+			defer cancel()
+			return oidc.NewVerifier(vctx, oidc.Provider{
 				Issuer:    p.IssuerURL,
 				Audiences: p.Audiences,
 				JWKSURL:   p.JWKSURL,
@@ -61,10 +61,9 @@ func (s *Service) verifierFor(ctx context.Context, issuer string) (*store.OIDCPr
 					Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim,
 				},
 			}, oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.now, Logger: s.log})
-			cancel()
-			if err != nil {
-				return p, nil, err
-			}
+		})
+		if err != nil {
+			return p, nil, err
 		}
 	}
 	s.oidc.mu.Lock()

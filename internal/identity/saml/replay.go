@@ -1,66 +1,36 @@
 package saml
 
 import (
-	"errors"
-	"sync"
+	"context"
+	"fmt"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// ErrReplayCacheFull is returned by MemoryReplayCache.Seen when it holds
-// its maximum number of unexpired IDs. Evicting one instead would let it be
-// replayed, so the validation fails closed.
-var ErrReplayCacheFull = errors.New("saml: replay cache is full")
+// storeTimeout bounds one replay-cache write; Seen has no context of its own.
+const storeTimeout = 10 * time.Second
 
-// MemoryReplayCache is a ReplayCache for a single process. It forgets an ID
-// once its expiry has passed. It is safe for concurrent use.
-type MemoryReplayCache struct {
-	mu        sync.Mutex
-	now       func() time.Time
-	max       int
-	entries   map[string]time.Time
-	nextSweep time.Time
+// StoreReplayCache is the ReplayCache of a gatehouse deployment: it
+// records assertion IDs in the metadata store with a conditional insert
+// (store.Claim) that expires when the assertion does. The first use of an
+// assertion wins on every replica sharing the store and survives restarts;
+// the store's sweeper deletes the record once it has expired (issue 11
+// finding 5). A store error makes Seen fail, so the validation fails
+// closed. It is safe for concurrent use.
+type StoreReplayCache struct {
+	Store store.Store
 }
 
-var _ ReplayCache = (*MemoryReplayCache)(nil)
+var _ ReplayCache = StoreReplayCache{}
 
-// NewMemoryReplayCache returns an empty cache holding at most maxEntries
-// unexpired IDs (default 100000 when ≤ 0). now defaults to time.Now.
-func NewMemoryReplayCache(now func() time.Time, maxEntries int) *MemoryReplayCache {
-	if now == nil {
-		now = time.Now
+// Seen implements ReplayCache. id should be a ReplayKey (fixed size).
+func (c StoreReplayCache) Seen(id string, until time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	first, err := store.Claim(ctx, c.Store, id, until)
+	if err != nil {
+		return false, fmt.Errorf("saml: replay cache: %w", err)
 	}
-	if maxEntries <= 0 {
-		maxEntries = 100000
-	}
-	return &MemoryReplayCache{now: now, max: maxEntries, entries: map[string]time.Time{}}
-}
-
-// Seen implements ReplayCache.
-func (c *MemoryReplayCache) Seen(id string, until time.Time) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if exp, ok := c.entries[id]; ok && now.Before(exp) {
-		return true, nil
-	}
-	if len(c.entries) >= c.max || !now.Before(c.nextSweep) {
-		for k, exp := range c.entries {
-			if !now.Before(exp) {
-				delete(c.entries, k)
-			}
-		}
-		c.nextSweep = now.Add(time.Minute)
-	}
-	if len(c.entries) >= c.max {
-		return false, ErrReplayCacheFull
-	}
-	c.entries[id] = until
-	return false, nil
-}
-
-// Len reports the number of IDs held, expired or not.
-func (c *MemoryReplayCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
+	return !first, nil
 }

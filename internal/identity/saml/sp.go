@@ -2,6 +2,7 @@ package saml
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -63,7 +64,7 @@ type SP struct {
 	// Zero means DefaultMaxSkew; at most MaxSkewLimit.
 	MaxSkew time.Duration
 	// Replay records assertion IDs for one-time use. Required; see
-	// NewMemoryReplayCache for a single-process implementation.
+	// StoreReplayCache, shared by every replica.
 	Replay ReplayCache
 	// RequireInResponseTo, when set, makes every response answer an
 	// SP-initiated request: its InResponseTo must be present and the func
@@ -214,8 +215,9 @@ func (sp *SP) Validate(samlResponse string) (*Assertion, error) {
 	// SubjectConfirmationData expiry against this clock, without skew; giving
 	// them the earliest instant our skew allows keeps their hard checks no
 	// stricter than ours. Our own window checks below are authoritative.
+	// libraryRoots makes the certificate check symmetric.
 	libClock := dsig.NewFakeClockAt(now.Add(-skew))
-	certs := &dsig.MemoryX509CertificateStore{Roots: idp.SigningCerts}
+	certs := &dsig.MemoryX509CertificateStore{Roots: libraryRoots(idp.SigningCerts, skew)}
 
 	// 1. gosaml2: signature verification and its standard checks, on the
 	// elements the signature covers.
@@ -392,8 +394,48 @@ func (sp *SP) libraryError(err error, idp *IdP, now time.Time) *Error {
 		return wrap(invalidToken("untrusted-certificate", "upload the IdP's current metadata or signing certificate",
 			"the response is signed with a certificate that is not registered for IdP %s", q(idp.EntityID)))
 	case "Cert is not valid at this time":
-		return wrap(invalidToken("certificate-validity", "rotate the IdP signing certificate and upload the new metadata",
-			"the IdP signing certificate is expired or not yet valid at server time %s", now.UTC().Format(time.RFC3339)))
+		return wrap(certWindowError(idp.SigningCerts, now, sp.skew()))
 	}
 	return wrap(invalidToken("signature", signFix, "the response signature is invalid"))
+}
+
+// libraryRoots returns copies of the IdP's certificates for the signing
+// library, which checks a certificate's validity at its clock, now-skew,
+// with no skew of its own. Moving each copy's NotBefore back by twice the
+// skew makes that check NotBefore-skew ≤ now ≤ NotAfter+skew: the same
+// symmetric tolerance as the assertion's window, so a certificate minted a
+// second ago is usable at once. The copies keep their DER (Raw), which is
+// what the library compares with the certificate in the signature.
+func libraryRoots(certs []*x509.Certificate, skew time.Duration) []*x509.Certificate {
+	out := make([]*x509.Certificate, len(certs))
+	for i, c := range certs {
+		cp := *c
+		cp.NotBefore = c.NotBefore.Add(-2 * skew)
+		out[i] = &cp
+	}
+	return out
+}
+
+// certWindowError names the real cause when the signing certificate is
+// outside its validity window (beyond the skew): not yet valid, or
+// expired, with the certificate's own time. The library reports only that
+// the certificate that signed is out of its window; it is one of the
+// registered certificates that are, and the first of those is described.
+func certWindowError(certs []*x509.Certificate, now time.Time, skew time.Duration) *Error {
+	at := fmt.Sprintf("server time %s, allowed clock skew %s", now.UTC().Format(time.RFC3339), skew)
+	for _, c := range certs {
+		switch {
+		case now.Before(c.NotBefore.Add(-skew)):
+			return invalidToken("certificate-validity",
+				"check that the IdP's and gatehouse's clocks are synchronized (NTP); the certificate becomes usable at its NotBefore",
+				"the IdP signing certificate %s is not valid before %s (%s)", q(c.Subject.CommonName),
+				c.NotBefore.UTC().Format(time.RFC3339), at)
+		case now.After(c.NotAfter.Add(skew)):
+			return invalidToken("certificate-validity", "rotate the IdP signing certificate and upload the new metadata",
+				"the IdP signing certificate %s expired at %s (%s)", q(c.Subject.CommonName),
+				c.NotAfter.UTC().Format(time.RFC3339), at)
+		}
+	}
+	return invalidToken("certificate-validity", "upload the IdP's current metadata or signing certificate",
+		"the IdP signing certificate is outside its validity window (%s)", at)
 }

@@ -91,7 +91,14 @@ func (s *Service) recordSession(ctx context.Context, tok *store.Token, rec sessi
 		return err
 	}
 	empty := []byte{}
-	if err := s.o.Store.PutMeta(ctx, sessionMetaKey(tok.ID), b, &empty); err != nil {
+	// The record goes with its token: it expires (an hour after, for clocks
+	// that disagree) when the token does, and is then swept. A token
+	// without expiry keeps its record.
+	var until time.Time
+	if !tok.ExpiresAt.IsZero() {
+		until = tok.ExpiresAt.Add(time.Hour)
+	}
+	if err := s.o.Store.PutMetaUntil(ctx, sessionMetaKey(tok.ID), b, &empty, until); err != nil {
 		return fmt.Errorf("websso: record session: %w", err)
 	}
 	return nil

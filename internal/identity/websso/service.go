@@ -41,6 +41,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
@@ -95,8 +96,13 @@ type Options struct {
 	// ACSURL is the SAML ACS URL (config sts.acs_url). Default PublicURL + "/saml/acs".
 	ACSURL string
 	// SAMLReplay is the assertion replay cache; share it with STS so an
-	// assertion used at the ACS cannot be replayed to STS. Default: in memory.
+	// assertion used at the ACS cannot be replayed to STS. Default:
+	// saml.StoreReplayCache on Store, shared by every replica.
 	SAMLReplay saml.ReplayCache
+	// SAMLMaxSkew is the clock skew tolerated on assertion and IdP
+	// certificate validity times (config sts.saml_clock_skew). Zero means
+	// saml.DefaultMaxSkew.
+	SAMLMaxSkew time.Duration
 	// Assumer performs AssumeRoleWithWebIdentity for POST
 	// /api/v1/me/credentials; nil answers 501. See HandlerAssumer.
 	Assumer RoleAssumer
@@ -118,8 +124,8 @@ type Service struct {
 	sp  *saml.SP
 	ent *entitlements
 	mux *http.ServeMux
-	// pending holds the AuthnRequest ids of SP-initiated logins.
-	pending *pendingRequests
+	// rps caches each OIDC provider's relying party per revision.
+	rps oidc.ProviderCache[*relyingParty]
 }
 
 // New validates opts and returns a Service. It does no I/O: the signing key
@@ -170,12 +176,12 @@ func New(opts Options) (*Service, error) {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	if opts.SAMLReplay == nil {
-		opts.SAMLReplay = saml.NewMemoryReplayCache(opts.Clock, 0)
+		opts.SAMLReplay = saml.StoreReplayCache{Store: opts.Store}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("websso: options: %w", err)
 	}
-	s := &Service{o: opts, log: opts.Logger, pending: newPendingRequests()}
+	s := &Service{o: opts, log: opts.Logger}
 	s.iss = &issuer{s: s}
 	s.ent = &entitlements{s: s, cache: map[string]cachedPolicy{}}
 	s.sp = &saml.SP{
@@ -184,6 +190,7 @@ func New(opts Options) (*Service, error) {
 		IdPs:     &storeIdPs{st: opts.Store},
 		Clock:    opts.Clock,
 		Replay:   opts.SAMLReplay,
+		MaxSkew:  opts.SAMLMaxSkew,
 	}
 	if err := s.sp.Check(); err != nil {
 		return nil, fmt.Errorf("websso: %w", err)

@@ -84,24 +84,26 @@ func (s *Service) federatedLogin(ctx context.Context, u *store.User, method stri
 
 // ---- one-time records in the meta space ----
 
-// Meta records used once (pending CLI logins, OIDC states, hand-off codes)
-// are consumed with a compare-and-swap that replaces them by "used", so a
-// replay on any replica fails. The Store has no delete for meta keys;
-// consumed and expired records stay as small tombstones.
+// Hand-off codes are stored records used once: they are consumed with a
+// compare-and-swap that replaces them by "used", so a replay on any replica
+// fails. Both the record and its tombstone expire at until, after which the
+// sweeper deletes them. (Sign-in state before authentication is sealed,
+// not stored: see onetime.go.)
 var usedMarker = []byte(`{"used":true}`)
 
-func (s *Service) putOnce(ctx context.Context, key string, v any) error {
+func (s *Service) putOnce(ctx context.Context, key string, v any, until time.Time) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	empty := []byte{}
-	return s.o.Store.PutMeta(ctx, key, b, &empty)
+	return s.o.Store.PutMetaUntil(ctx, key, b, &empty, until)
 }
 
-// takeOnce reads and consumes the record under key into v. It reports false
-// when the record is absent or was already used.
-func (s *Service) takeOnce(ctx context.Context, key string, v any) (bool, error) {
+// takeOnce reads and consumes the record under key into v, leaving a
+// tombstone until until. It reports false when the record is absent or was
+// already used.
+func (s *Service) takeOnce(ctx context.Context, key string, v any, until time.Time) (bool, error) {
 	cur, err := s.o.Store.GetMeta(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -112,7 +114,7 @@ func (s *Service) takeOnce(ctx context.Context, key string, v any) (bool, error)
 	if string(cur) == string(usedMarker) {
 		return false, nil
 	}
-	if err := s.o.Store.PutMeta(ctx, key, usedMarker, &cur); err != nil {
+	if err := s.o.Store.PutMetaUntil(ctx, key, usedMarker, &cur, until); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return false, nil
 		}
@@ -120,17 +122,6 @@ func (s *Service) takeOnce(ctx context.Context, key string, v any) (bool, error)
 	}
 	return true, json.Unmarshal(cur, v)
 }
-
-// pendingCLI is a login started by `gatehouse login`: where to hand the
-// session over, and the PKCE challenge the exchange must answer.
-type pendingCLI struct {
-	Port      int       `json:"port"`
-	State     string    `json:"state"`
-	Challenge string    `json:"challenge"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
-func pendingKey(relay string) string { return "websso/pending/" + relay }
 
 // handoff is a one-time code for the CLI: the session token sealed under
 // the master key (it is never stored in clear), and the PKCE challenge.
@@ -160,8 +151,8 @@ func (s *Service) newHandoff(ctx context.Context, p *pendingCLI, raw string, tok
 		return "", err
 	}
 	h := handoff{Sealed: base64.StdEncoding.EncodeToString(sealed), Challenge: p.Challenge, UserName: userName,
-		ExpiresAt: s.now().Add(2 * time.Minute), SessionAt: tok.ExpiresAt}
-	if err := s.putOnce(ctx, codeKey(code), h); err != nil {
+		ExpiresAt: s.now().Add(handoffTTL), SessionAt: tok.ExpiresAt}
+	if err := s.putOnce(ctx, codeKey(code), h, h.ExpiresAt); err != nil {
 		return "", err
 	}
 	return code, nil
@@ -171,7 +162,7 @@ func (s *Service) newHandoff(ctx context.Context, p *pendingCLI, raw string, tok
 // S256 only). It returns the session token.
 func (s *Service) redeemHandoff(ctx context.Context, code, verifier string) (*handoff, string, error) {
 	var h handoff
-	ok, err := s.takeOnce(ctx, codeKey(code), &h)
+	ok, err := s.takeOnce(ctx, codeKey(code), &h, s.now().Add(handoffTTL))
 	if err != nil {
 		return nil, "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -27,16 +28,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// Limits of the CLI hand-off.
-const (
-	pendingTTL = 10 * time.Minute
-	oidcTTL    = 10 * time.Minute
-)
-
 var (
 	stateRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
 	challengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
-	relayRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+	// relayRE admits a sealed CLI relay (see onetime.go).
+	relayRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,1000}$`)
 )
 
 func loginMeta(r *http.Request) identity.LoginMeta {
@@ -62,10 +58,8 @@ func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 				Fix:   "start the sign-in again with 'gatehouse login'."})
 			return
 		}
-		if relay, err = randomID(s.o.Rand, 16); err == nil {
-			err = s.putOnce(ctx, pendingKey(relay), pendingCLI{Port: p, State: state, Challenge: ch, ExpiresAt: s.now().Add(pendingTTL)})
-		}
-		if err != nil {
+		// Sealed, not stored: an anonymous GET writes nothing.
+		if relay, err = s.newRelay(pendingCLI{Port: p, State: state, Challenge: ch, ExpiresAt: s.now().Add(pendingTTL)}); err != nil {
 			s.log.ErrorContext(ctx, "register CLI login", "err", err)
 			s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
 				Cause: "The sign-in could not be started.", Fix: "retry in a moment."})
@@ -176,13 +170,12 @@ func (s *Service) loginPassword(w http.ResponseWriter, r *http.Request) {
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, relay, raw string, tok *store.Token, u *store.User) {
 	ctx := r.Context()
 	if relay != "" && relayRE.MatchString(relay) {
-		var p pendingCLI
-		ok, err := s.takeOnce(ctx, pendingKey(relay), &p)
+		p, ok, err := s.takeRelay(ctx, relay)
 		if err != nil {
 			s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
 		}
-		if ok && s.now().Before(p.ExpiresAt) {
-			code, err := s.newHandoff(ctx, &p, raw, tok, u.UserName)
+		if ok {
+			code, err := s.newHandoff(ctx, p, raw, tok, u.UserName)
 			if err != nil {
 				s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
 				s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
@@ -195,7 +188,7 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, relay, raw stri
 			return
 		}
 		if !ok {
-			s.log.InfoContext(ctx, "CLI hand-off: unknown or used relay state")
+			s.log.InfoContext(ctx, "CLI hand-off: unknown, expired or used relay state")
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: identity.SessionCookie, Value: raw, Path: "/", Expires: tok.ExpiresAt,
@@ -278,13 +271,12 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 	if !relayRE.MatchString(relay) {
 		relay = ""
 	}
-	id, err := randomID(s.o.Rand, 20)
+	// The request's state is sealed into its ID, not stored: an anonymous
+	// GET writes nothing. The (sealed) CLI relay travels as RelayState.
+	id, err := s.newAuthnRequestID()
 	if err != nil {
+		s.log.ErrorContext(ctx, "seal AuthnRequest", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
-		return
-	}
-	if !s.pending.add("_"+id, s.now()) {
-		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "Too many sign-ins are in progress.", Fix: "retry in a few minutes."})
 		return
 	}
 	dest := idp.SSOURL(saml.BindingHTTPRedirect)
@@ -297,7 +289,7 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 			Cause: "The IdP's metadata lists no SingleSignOnService endpoint.", Fix: "start the sign-in at the IdP (IdP-initiated), or upload metadata with an SSO endpoint."})
 		return
 	}
-	req := fmt.Sprintf(`<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_%s" Version="2.0" IssueInstant="%s" Destination="%s" AssertionConsumerServiceURL="%s" ProtocolBinding="%s"><saml:Issuer>%s</saml:Issuer></samlp:AuthnRequest>`,
+	req := fmt.Sprintf(`<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="%s" Version="2.0" IssueInstant="%s" Destination="%s" AssertionConsumerServiceURL="%s" ProtocolBinding="%s"><saml:Issuer>%s</saml:Issuer></samlp:AuthnRequest>`,
 		id, s.now().Format("2006-01-02T15:04:05Z"), html.EscapeString(dest), html.EscapeString(s.o.ACSURL), saml.BindingHTTPPost, html.EscapeString(s.sp.EntityID))
 	if binding == saml.BindingHTTPPost {
 		f := map[string]string{"SAMLRequest": base64.StdEncoding.EncodeToString([]byte(req))}
@@ -308,9 +300,11 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	fw, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+	fw := deflaters.Get().(*flate.Writer)
+	fw.Reset(&buf)
 	_, _ = fw.Write([]byte(req))
 	_ = fw.Close()
+	deflaters.Put(fw)
 	v := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(buf.Bytes())}}
 	if relay != "" {
 		v.Set("RelayState", relay)
@@ -321,6 +315,13 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, dest+sep+v.Encode(), http.StatusFound)
 }
+
+// deflaters reuses DEFLATE writers (about 1 MB each) across anonymous
+// SP-initiated sign-in starts, which must stay cheap.
+var deflaters = sync.Pool{New: func() any {
+	fw, _ := flate.NewWriter(nil, flate.DefaultCompression)
+	return fw
+}}
 
 // POST /saml/acs: the assertion consumer service (HTTP-POST binding).
 func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
@@ -347,12 +348,21 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, samlFlowError(se))
 		return
 	}
-	// SP-initiated: the response must answer a request we sent, once.
-	if a.InResponseTo != "" && !s.pending.consume(a.InResponseTo, s.now()) {
+	// SP-initiated: the response must answer a request we sent, once, on
+	// any replica.
+	ok, err := s.answerAuthnRequest(ctx, a.InResponseTo)
+	if err != nil {
+		s.log.ErrorContext(ctx, "claim AuthnRequest", "err", err)
+		s.auditFailure(ctx, meta, "saml", a.NameID, "InternalFailure: pending-requests")
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure",
+			Cause: "The sign-in request could not be checked right now.", Fix: "retry the sign-in."})
+		return
+	}
+	if a.InResponseTo != "" && !ok {
 		s.auditFailure(ctx, meta, "saml", a.NameID, "InvalidIdentityToken: unsolicited-in-response-to")
 		s.renderError(w, r, &flowError{Status: http.StatusBadRequest, Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
 			Cause: "The SAML response answers a sign-in request this server did not send, or one that was already used or expired (InResponseTo).",
-			Fix:   "start the sign-in again from the gatehouse sign-in page; if you use several replicas, make the ACS sticky to the replica that started it."})
+			Fix:   "start the sign-in again from the gatehouse sign-in page, and finish it within 10 minutes."})
 		return
 	}
 	prov, err := s.o.Store.GetSAMLProviderByEntityID(ctx, a.Issuer)
@@ -458,15 +468,34 @@ type oidcState struct {
 	ExpiresAt  time.Time `json:"expiresAt"`
 }
 
-func oidcStateKey(state string) string { return "websso/oidc-state/" + state }
+// relyingParty is what the sign-in needs of one OIDC provider
+// registration: the OAuth endpoints from its discovery document and the ID
+// token verifier (which holds the provider's key set).
+type relyingParty struct {
+	cfg *oauth2.Config
+	v   *oidc.Verifier
+}
 
-func (s *Service) oauthConfig(ctx context.Context, p *store.OIDCProvider) (*oauth2.Config, error) {
-	prov, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.o.HTTPClient), p.IssuerURL)
-	if err != nil {
-		return nil, err
-	}
-	return &oauth2.Config{ClientID: p.Audiences[0], Endpoint: prov.Endpoint(),
-		RedirectURL: s.o.PublicURL + "/oidc/callback", Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}, nil
+// relyingParty returns p's relying party, built once per provider revision
+// (oidc.ProviderCache, as STS caches its verifiers), so that sign-in starts
+// do not fetch the discovery document each time.
+func (s *Service) relyingParty(ctx context.Context, p *store.OIDCProvider) (*relyingParty, error) {
+	return s.rps.Get(p.ID, p.Revision, func() (*relyingParty, error) {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		prov, err := gooidc.NewProvider(gooidc.ClientContext(dctx, s.o.HTTPClient), p.IssuerURL)
+		if err != nil {
+			return nil, err
+		}
+		v, err := oidc.NewVerifier(dctx, oidc.Provider{Issuer: p.IssuerURL, Audiences: p.Audiences, JWKSURL: p.JWKSURL,
+			ClaimMappings: oidc.ClaimMappings{Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim}},
+			oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.o.Clock, Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
+		return &relyingParty{v: v, cfg: &oauth2.Config{ClientID: p.Audiences[0], Endpoint: prov.Endpoint(),
+			RedirectURL: s.o.PublicURL + "/oidc/callback", Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}}, nil
+	})
 }
 
 func (s *Service) oidcProvider(ctx context.Context, ref string) (*store.OIDCProvider, error) {
@@ -480,6 +509,33 @@ func (s *Service) oidcProvider(ctx context.Context, ref string) (*store.OIDCProv
 	return p, err
 }
 
+// openOIDCState opens the OAuth state of a callback. It reports false for
+// a state that does not open or has expired. It writes nothing: the state
+// is claimed by claimOIDCState once the IdP has authenticated someone.
+func (s *Service) openOIDCState(state string) (*oidcState, bool) {
+	var st oidcState
+	if s.openState(purposeOIDC, state, &st) != nil || !s.now().Before(st.ExpiresAt) {
+		return nil, false
+	}
+	return &st, true
+}
+
+// claimOIDCState claims state for its one use, on any replica. A state
+// already used, or a store failure (fail closed), yields a flowError.
+func (s *Service) claimOIDCState(ctx context.Context, state string, st *oidcState) *flowError {
+	ok, err := s.claimOnce(ctx, purposeOIDC, state, st.ExpiresAt)
+	if err != nil {
+		s.log.ErrorContext(ctx, "claim OIDC state", "err", err)
+		return &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure",
+			Cause: "The sign-in state could not be checked right now.", Fix: "start the sign-in again."}
+	}
+	if !ok {
+		return &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+			Cause: "The sign-in state was already used.", Fix: "start the sign-in again."}
+	}
+	return nil
+}
+
 // GET /oidc/login?provider=ID-or-issuer[&relay=R]
 func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -490,16 +546,15 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 			Cause: fmt.Sprintf("No OpenID Connect provider %q is registered.", clip(q.Get("provider"), 80)), Fix: "pick an identity provider on the sign-in page."})
 		return
 	}
-	cfg, err := s.oauthConfig(ctx, p)
+	rp, err := s.relyingParty(ctx, p)
 	if err != nil {
 		s.log.WarnContext(ctx, "OIDC discovery failed", "issuer", p.IssuerURL, "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusBadGateway, Passthrough: PassInvalidIdentityToken, Code: "IDPCommunicationError",
 			Cause: "The identity provider's discovery document could not be fetched.", Fix: "check that the issuer URL is right and reachable from gatehouse."})
 		return
 	}
-	state, err1 := randomID(s.o.Rand, 24)
-	nonce, err2 := randomID(s.o.Rand, 24)
-	if err := errors.Join(err1, err2); err != nil {
+	nonce, err := randomID(s.o.Rand, 24)
+	if err != nil {
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
 		return
 	}
@@ -507,12 +562,15 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if relay := q.Get("relay"); relayRE.MatchString(relay) {
 		st.Relay = relay
 	}
-	if err := s.putOnce(ctx, oidcStateKey(state), st); err != nil {
-		s.log.ErrorContext(ctx, "store OIDC state", "err", err)
+	// The OAuth state is the sealed oidcState, not a stored row: an
+	// anonymous GET writes nothing. The callback claims it once.
+	state, err := s.sealState(purposeOIDC, st)
+	if err != nil {
+		s.log.ErrorContext(ctx, "seal OIDC state", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
 		return
 	}
-	http.Redirect(w, r, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(st.Verifier), oauth2.SetAuthURLParam("nonce", nonce)), http.StatusFound)
+	http.Redirect(w, r, rp.cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(st.Verifier), oauth2.SetAuthURLParam("nonce", nonce)), http.StatusFound)
 }
 
 // GET /oidc/callback?code=..&state=..
@@ -527,9 +585,8 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			Fix:   "check the user's assignment to the gatehouse application at the IdP."})
 		return
 	}
-	var st oidcState
-	ok, err := s.takeOnce(ctx, oidcStateKey(q.Get("state")), &st)
-	if err != nil || !ok || !s.now().Before(st.ExpiresAt) || q.Get("state") == "" {
+	st, ok := s.openOIDCState(q.Get("state"))
+	if !ok {
 		s.auditFailure(ctx, meta, "oidc", "", "state")
 		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
 			Cause: "The sign-in state is unknown, used or expired.", Fix: "start the sign-in again; finish it within 10 minutes."})
@@ -540,13 +597,13 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The IdP registration could not be read.", Fix: "retry."})
 		return
 	}
-	cfg, err := s.oauthConfig(ctx, p)
+	rp, err := s.relyingParty(ctx, p)
 	if err != nil {
 		s.renderError(w, r, &flowError{Status: http.StatusBadGateway, Passthrough: PassInvalidIdentityToken, Code: "IDPCommunicationError",
 			Cause: "The identity provider's discovery document could not be fetched.", Fix: "check that the issuer is reachable from gatehouse."})
 		return
 	}
-	tok, err := cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, s.o.HTTPClient), q.Get("code"), oauth2.VerifierOption(st.Verifier))
+	tok, err := rp.cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, s.o.HTTPClient), q.Get("code"), oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		s.log.InfoContext(ctx, "OIDC code exchange failed", "issuer", p.IssuerURL, "err", err)
 		s.auditFailure(ctx, meta, "oidc", "", "code-exchange")
@@ -555,13 +612,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rawID, _ := tok.Extra("id_token").(string)
-	v, err := oidc.NewVerifier(ctx, oidc.Provider{Issuer: p.IssuerURL, Audiences: p.Audiences, JWKSURL: p.JWKSURL,
-		ClaimMappings: oidc.ClaimMappings{Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim}},
-		oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.o.Clock, Logger: s.log})
-	var id *oidc.Identity
-	if err == nil {
-		id, err = v.Verify(ctx, rawID)
-	}
+	id, err := rp.v.Verify(ctx, rawID)
 	if err != nil {
 		var oe *oidc.Error
 		fe := &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken", Cause: "The ID token was rejected.", Fix: "sign in again."}
@@ -576,6 +627,13 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.auditFailure(ctx, meta, "oidc", id.Username, "nonce")
 		s.renderError(w, r, &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
 			Cause: "The ID token's nonce does not match this sign-in.", Fix: "start the sign-in again."})
+		return
+	}
+	// One use per state, claimed only now that the IdP has authenticated
+	// someone for it: anonymous callbacks write nothing.
+	if fe := s.claimOIDCState(ctx, q.Get("state"), st); fe != nil {
+		s.auditFailure(ctx, meta, "oidc", id.Username, "state")
+		s.renderError(w, r, fe)
 		return
 	}
 	u, fe := s.directoryUser(ctx, id.Username, id.Email)

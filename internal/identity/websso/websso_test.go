@@ -466,9 +466,12 @@ func TestOIDCCodeFlowThroughDemoIdP(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode, body)
 	require.Contains(t, body, "Signed in as carol")
 	require.Contains(t, body, p.ARN(ssotest.Account))
-	// The state is single-use.
-	res, _ = get(t, hc, cbURL)
-	require.Equal(t, websso.PassValidationError, res.Header.Get(websso.PassthroughHeader))
+	// A replayed callback is refused: the IdP's code is single-use, and so
+	// is the state, which is claimed in the store once the IdP has answered.
+	res, body = get(t, hc, cbURL)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, body)
+	require.Equal(t, websso.PassInvalidIdentityToken, res.Header.Get(websso.PassthroughHeader))
+	require.NotContains(t, body, "Signed in")
 }
 
 func TestDemoAssertionAtSTSAndSharedReplayCache(t *testing.T) {

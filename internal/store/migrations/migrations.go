@@ -2,11 +2,14 @@
 // dialect, embedded into the binary.
 //
 // Each dialect has a directory of files named NNNN_description.sql. Version
-// numbers start at 1 and must be contiguous; a file is never edited after it
-// has shipped, a change is a new file. The store packages apply pending
-// migrations at Open, inside one transaction, and record each applied version
-// in a schema_migrations table, so re-opening an up-to-date database is a
-// no-op.
+// numbers are positive and unique, and each is reserved for one change before
+// it is written, so a branch may lack a number that another branch holds; a
+// file is never edited after it has shipped, a change is a new file. The
+// store packages apply pending migrations at Open, inside one transaction,
+// and record each applied version in a schema_migrations table. Pending
+// picks every version not yet recorded, in order, so re-opening an
+// up-to-date database is a no-op and the order in which branches land does
+// not matter.
 package migrations
 
 import (
@@ -35,8 +38,8 @@ type Migration struct {
 	SQL     string
 }
 
-// Load returns the migrations of dialect ordered by version. It fails if the
-// versions are not exactly 1..n.
+// Load returns the migrations of dialect ordered by version. It fails if a
+// version repeats or the first is not 1.
 func Load(dialect string) ([]Migration, error) {
 	names, err := fs.Glob(files, dialect+"/*.sql")
 	if err != nil {
@@ -61,9 +64,33 @@ func Load(dialect string) ([]Migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migrations: %s: version %d missing (found %d)", dialect, i+1, m.Version)
+		if (i == 0 && m.Version != 1) || (i > 0 && m.Version == ms[i-1].Version) {
+			return nil, fmt.Errorf("migrations: %s: version %d repeated or version 1 missing", dialect, m.Version)
 		}
 	}
 	return ms, nil
+}
+
+// Pending returns the migrations of ms whose versions are not in applied,
+// in version order. It fails if applied holds a version that ms does not
+// have: the database was migrated by a newer gatehouse.
+func Pending(ms []Migration, applied []int) ([]Migration, error) {
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	done := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		if !known[v] {
+			return nil, fmt.Errorf("migrations: database schema version %d is unknown to this binary (newer gatehouse?)", v)
+		}
+		done[v] = true
+	}
+	var out []Migration
+	for _, m := range ms {
+		if !done[m.Version] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

@@ -111,14 +111,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		)`); err != nil {
 			return err
 		}
-		var cur int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return err
 		}
-		if cur > len(ms) {
-			return fmt.Errorf("database schema version %d is newer than this binary supports (%d)", cur, len(ms))
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return err
 		}
-		for _, m := range ms[cur:] {
+		pending, err := migrations.Pending(ms, applied)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("version %d (%s): %w", m.Version, m.Name, err)
 			}

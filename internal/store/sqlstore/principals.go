@@ -302,12 +302,18 @@ func (s *Store) GetMeta(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// PutMeta stores value under key. With expect == nil it overwrites
-// unconditionally. Otherwise it is a compare-and-swap: it succeeds only if
-// the key is absent and *expect is empty, or the current value equals
-// *expect; if not it returns ErrConflict and changes nothing. Each case is
-// one atomic statement.
+// PutMeta stores value under key, with no expiry. With expect == nil it
+// overwrites unconditionally. Otherwise it is a compare-and-swap: it succeeds
+// only if the key is absent and *expect is empty, or the current value
+// equals *expect; if not it returns ErrConflict and changes nothing. Each
+// case is one atomic statement.
 func (s *Store) PutMeta(ctx context.Context, key string, value []byte, expect *[]byte) error {
+	return s.PutMetaUntil(ctx, key, value, expect, time.Time{})
+}
+
+// PutMetaUntil is PutMeta that also sets the row's expiry (zero: none).
+func (s *Store) PutMetaUntil(ctx context.Context, key string, value []byte, expect *[]byte, expiresAt time.Time) error {
+	exp := s.nullTS(trunc(expiresAt))
 	if value == nil {
 		value = []byte{}
 	}
@@ -319,13 +325,14 @@ func (s *Store) PutMeta(ctx context.Context, key string, value []byte, expect *[
 	case key == "":
 		err = fmt.Errorf("%w: empty key", store.ErrInvalid)
 	case expect == nil:
-		n, err = s.exec(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		n, err = s.exec(ctx, `INSERT INTO meta (key, value, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`, key, value, exp)
 	case len(*expect) == 0:
-		n, err = s.exec(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO NOTHING`, key, value)
+		n, err = s.exec(ctx, `INSERT INTO meta (key, value, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`, key, value, exp)
 	default:
-		n, err = s.exec(ctx, `UPDATE meta SET value = ? WHERE key = ? AND value = ?`, value, key, *expect)
+		n, err = s.exec(ctx, `UPDATE meta SET value = ?, expires_at = ? WHERE key = ? AND value = ?`,
+			value, exp, key, *expect)
 	}
 	if err == nil && n == 0 {
 		err = store.ErrConflict
@@ -334,4 +341,13 @@ func (s *Store) PutMeta(ctx context.Context, key string, value []byte, expect *[
 		return fmt.Errorf("store: put meta %q: %w", key, err)
 	}
 	return nil
+}
+
+// SweepMeta deletes the meta rows whose expiry is at or before now.
+func (s *Store) SweepMeta(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM meta WHERE expires_at IS NOT NULL AND expires_at <= ?`, s.ts(trunc(now)))
+	if err != nil {
+		return 0, fmt.Errorf("store: sweep meta: %w", err)
+	}
+	return n, nil
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenRevokeAndTouch", testTokenRevokeTouch},
 		{"Meta", testMeta},
 		{"MetaConcurrentCAS", testMetaConcurrentCAS},
+		{"MetaExpiry", testMetaExpiry},
+		{"MetaClaimOnce", testMetaClaimOnce},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"RoleCRUD", testRoleCRUD},
 		{"RoleValidation", testRoleValidation},

@@ -576,3 +576,57 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestRevocationRecordsExpireOnlyWhenHarmless checks that revocation
+// records are not kept forever (issue 11 finding 5) and never swept while
+// they still matter: a user revocation holds while any credential issued
+// before it can be alive (MaxSessionDuration), a session denial until the
+// session's expiry, and each is swept only after that (plus skew).
+func TestRevocationRecordsExpireOnlyWhenHarmless(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(t)
+	ctx := context.Background()
+	cred, err := r.is.Issue(ctx, request(), MaxSessionDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := request()
+	other.PrincipalID = "u-bob"
+	bob, err := r.is.Issue(ctx, other, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(time.Millisecond)
+	at := e.clk.Now()
+	if err := r.rev.RevokeUser(ctx, "u-alice", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rev.RevokeSession(ctx, bob.SessionID, bob.Expiration); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(c Credentials, now time.Time) error {
+		_, _, err := r.ver.Verify(ctx, c.AccessKeyID, c.SessionToken, now)
+		return err
+	}
+	// The last instants each revocation applies: a user revocation while
+	// the credential is accepted at all, a session denial until its time.
+	lastAlice := cred.Expiration.Add(ClockSkew - time.Millisecond)
+	lastBob := bob.Expiration.Add(-time.Millisecond)
+	for _, c := range []struct {
+		cred Credentials
+		last time.Time
+	}{{bob, lastBob}, {cred, lastAlice}} {
+		if _, err := r.st.SweepMeta(ctx, c.last); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.now = c.last // past every cached lookup
+		wantCode(t, verify(c.cred, c.last), CodeAccessDenied, ErrRevoked)
+	}
+	n, err := r.st.SweepMeta(ctx, at.Add(MaxSessionDuration+ClockSkew+revocationMargin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("swept %d records, want the user revocation", n)
+	}
+}

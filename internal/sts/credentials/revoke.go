@@ -20,18 +20,19 @@ const (
 	// effect on every replica within 2 s (+ store latency), inside the 5 s
 	// promise of DESIGN invariant 3.
 	MaxRevocationTTL = 2 * time.Second
+	// revocationMargin is how long a revocation record is kept past the
+	// last moment it can matter, for clocks that disagree between replicas.
+	revocationMargin = time.Hour
 )
 
 // Revoker records revocations in the store and answers "is this session
 // revoked?" for Verifier with a per-key cache whose entries (positive and
 // negative) live at most TTL. Safe for concurrent use.
 //
-// The store interface has no way to list or delete meta keys, so the cache
-// is pull-based per key: each (user, session) pair costs at most one store
-// read per TTL on each replica, and deny entries stay in the store after
-// they lapse (they are tiny and ignored once past). See
-// docs/design/0006-session-credentials.md for the store method that would
-// replace this.
+// The cache is pull-based per key: each (user, session) pair costs at most
+// one store read per TTL on each replica. Every record expires in the store
+// once it can no longer matter (see RevokeUser and RevokeSession), and the
+// server's sweeper deletes it.
 type Revoker struct {
 	st  store.Store
 	now func() time.Time
@@ -71,25 +72,31 @@ func NewRevoker(st store.Store, opts RevokerOptions) (*Revoker, error) {
 // RevokeUser makes every credential of userID issued before at fail (user
 // disabled, grant revoked). The not-before time only moves forward: a call
 // with an earlier at than the recorded one changes nothing. Idempotent.
+//
+// The record covers session credentials only: it expires MaxSessionDuration
+// (plus skew and a margin) after at, when every credential issued before at
+// has expired anyway, and is then swept. It is not a revocation list for
+// longer-lived tokens.
 func (r *Revoker) RevokeUser(ctx context.Context, userID string, at time.Time) error {
 	if userID == "" {
 		return errors.New("credentials: revoke user: empty user id")
 	}
-	return r.raise(ctx, MetaUserNotBefore+userID, at)
+	return r.raise(ctx, MetaUserNotBefore+userID, at, MaxSessionDuration+ClockSkew+revocationMargin)
 }
 
 // RevokeSession makes the session (and every session chained from it) fail
 // until until, normally the session's expiry. Idempotent; the deny time only
-// moves forward.
+// moves forward. The record expires (plus skew and a margin) after until.
 func (r *Revoker) RevokeSession(ctx context.Context, sessionID string, until time.Time) error {
 	if sessionID == "" {
 		return errors.New("credentials: revoke session: empty session id")
 	}
-	return r.raise(ctx, MetaSessionDeny+sessionID, until)
+	return r.raise(ctx, MetaSessionDeny+sessionID, until, ClockSkew+revocationMargin)
 }
 
-// raise sets key to max(current, t) with the store's compare-and-swap.
-func (r *Revoker) raise(ctx context.Context, key string, t time.Time) error {
+// raise sets key to max(current, t) with the store's compare-and-swap; the
+// record expires keep after the time it holds.
+func (r *Revoker) raise(ctx context.Context, key string, t time.Time, keep time.Duration) error {
 	for range maxCASTries {
 		cur, err := r.st.GetMeta(ctx, key)
 		expect := []byte{}
@@ -103,7 +110,7 @@ func (r *Revoker) raise(ctx context.Context, key string, t time.Time) error {
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("credentials: revoke: %w", err)
 		}
-		err = r.st.PutMeta(ctx, key, encodeTime(t), &expect)
+		err = r.st.PutMetaUntil(ctx, key, encodeTime(t), &expect, t.Add(keep))
 		if err == nil {
 			r.put(key, t) // this replica sees its own revocation at once
 			return nil

@@ -36,8 +36,13 @@ var MasterKey = []byte("0123456789abcdef0123456789abcdef")
 
 // World is a running test server.
 type World struct {
-	T        testing.TB
-	URL      string
+	T   testing.TB
+	URL string // the public URL (Options.PublicURL)
+	// ServerURL is where this world's own server listens; it differs from
+	// URL for a replica behind a shared PublicURL.
+	ServerURL string
+	// DBPath is the SQLite file of Store.
+	DBPath   string
 	Store    store.Store
 	Audit    *audit.Log
 	AuditDir string
@@ -56,6 +61,14 @@ type Options struct {
 	Demo bool // mount the demo IdP at /demo-idp and seed it
 	// LoginLimits (optional) throttle password sign-in; zero: the defaults.
 	LoginLimits identity.LoginLimits
+	// DBPath is the SQLite file of the store. Worlds given the same path
+	// are replicas sharing one store (or one replica restarted). Default: a
+	// fresh file in a temporary directory.
+	DBPath string
+	// PublicURL is the URL clients reach the world by (api.public_url),
+	// which names the ACS and the issuer. Replicas behind one load balancer
+	// share it. Default: the world's own server URL.
+	PublicURL string
 }
 
 // New starts the world. Everything is closed at test cleanup.
@@ -63,10 +76,13 @@ func New(t testing.TB, o Options) *World {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if o.DBPath == "" {
+		o.DBPath = filepath.Join(dir, "gatehouse.db")
+	}
+	st, err := sqlite.Open(ctx, o.DBPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	w := &World{T: t, Store: st, AuditDir: filepath.Join(dir, "audit")}
+	w := &World{T: t, Store: st, AuditDir: filepath.Join(dir, "audit"), DBPath: o.DBPath}
 	w.Audit, err = audit.Open(audit.Options{Dir: w.AuditDir, Mode: audit.ModeSync, MasterKey: MasterKey})
 	require.NoError(t, err)
 	t.Cleanup(func() { w.Audit.Close() })
@@ -77,6 +93,10 @@ func New(t testing.TB, o Options) *World {
 	srv := httptest.NewUnstartedServer(nil)
 	w.Server = srv
 	w.URL = "http://" + srv.Listener.Addr().String()
+	w.ServerURL = w.URL
+	if o.PublicURL != "" {
+		w.URL = o.PublicURL
+	}
 
 	kr, err := credentials.LoadOrCreateKeyring(ctx, st, MasterKey, nil)
 	require.NoError(t, err)
@@ -85,7 +105,7 @@ func New(t testing.TB, o Options) *World {
 	ver, err := credentials.NewVerifier(kr, rev)
 	require.NoError(t, err)
 
-	replay := saml.NewMemoryReplayCache(nil, 0)
+	replay := saml.StoreReplayCache{Store: st}
 	stsOpts := sts.Options{Store: st, Audit: w.Audit, Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}),
 		Verifier: ver, AccountID: Account, ACSURL: w.URL + "/saml/acs", Logger: log, SAMLReplay: replay}
 	// Wire the gatehouse:* trust-policy keys when STS offers the hook.
