@@ -123,6 +123,20 @@ type Token struct {
 	ExpiresAt   time.Time  `json:"expiresAt"`
 	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
 	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
+	// Roles restricts the roles the token may reach (design 0003). nil
+	// means no restriction beyond the roles' trust policies; a non-nil
+	// list, even an empty one, means exactly these roles and no others,
+	// so an empty list reaches no role. A federated session holds the
+	// roles its IdP granted; a token minted with a restricted token
+	// inherits that token's list.
+	Roles []RoleGrant `json:"roles"`
+}
+
+// RoleGrant is one role a token is restricted to: the role ARN and, when an
+// identity provider granted it, that provider's ARN.
+type RoleGrant struct {
+	RoleARN     string `json:"roleArn"`
+	ProviderARN string `json:"providerArn,omitempty"`
 }
 
 // Store is the metadata store. Times are stored with at least millisecond
@@ -144,6 +158,8 @@ type Token struct {
 //   - Deleting a user or group bumps the Revision of every group that named
 //     it as a direct member, since that group's member list changed.
 //   - Token.ExpiresAt may be zero (no expiry); it is stored as given.
+//   - Token.Roles keeps nil and empty apart (they mean "unrestricted" and
+//     "no role"); it is the one list that is not returned as nil when empty.
 //   - Roles and providers follow the same rules. A role with an empty Name
 //     or TrustPolicy, or with an inline policy whose Name is empty or
 //     repeated (case-insensitively), yields ErrInvalid; an empty Path means

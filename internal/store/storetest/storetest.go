@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteGroupCascades", testDeleteGroupCascades},
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeTouch},
+		{"TokenRoles", testTokenRoles},
 		{"Meta", testMeta},
 		{"MetaConcurrentCAS", testMetaConcurrentCAS},
 		{"TimeRoundTrip", testTimeRoundTrip},
@@ -598,6 +600,39 @@ func testTokens(t *testing.T, s store.Store) {
 	requireIs(t, s.CreateToken(ctx(t), &store.Token{PrincipalID: u.ID, Kind: "cookie"}), store.ErrInvalid)
 	_, err = s.GetToken(ctx(t), "nope")
 	requireIs(t, err, store.ErrNotFound)
+}
+
+// testTokenRoles checks that a token's role restriction round-trips and
+// that nil (unrestricted) and empty (no role) stay apart (issue 11
+// finding 9).
+func testTokenRoles(t *testing.T, s store.Store) {
+	u := newUser(t, s, "restricted")
+	cases := []struct {
+		name  string
+		roles []store.RoleGrant
+	}{
+		{"unrestricted", nil},
+		{"no role", []store.RoleGrant{}},
+		{"listed", []store.RoleGrant{
+			{RoleARN: "arn:aws:iam::123456789012:role/analyst", ProviderARN: "arn:aws:iam::123456789012:saml-provider/idp"},
+			{RoleARN: "arn:aws:iam::123456789012:role/reader"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := &store.Token{PrincipalID: u.ID, Kind: store.TokenPAT, Name: c.name, Hash: []byte("h"), Roles: c.roles}
+			require.NoError(t, s.CreateToken(ctx(t), tok))
+			got, err := s.GetToken(ctx(t), tok.ID)
+			require.NoError(t, err)
+			require.Equal(t, c.roles == nil, got.Roles == nil, "nil and empty must stay apart")
+			requireEqual(t, tok, got)
+			list, err := s.ListTokens(ctx(t), u.ID)
+			require.NoError(t, err)
+			i := slices.IndexFunc(list, func(x *store.Token) bool { return x.ID == tok.ID })
+			require.GreaterOrEqual(t, i, 0)
+			requireEqual(t, tok, list[i])
+		})
+	}
 }
 
 func testTokenRevokeTouch(t *testing.T, s store.Store) {
