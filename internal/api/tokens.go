@@ -102,7 +102,7 @@ func (a *API) createToken(c *call) error {
 		return err
 	}
 	ttl := time.Duration(in.TTLSeconds) * time.Second
-	raw, tok, err := a.id.CreateToken(c.ctx, u.ID, in.Name, ttl)
+	raw, tok, err := a.id.CreateToken(c.ctx, c.p, u.ID, in.Name, ttl)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ type Identity struct {
 	AdminGroup     string        `yaml:"admin_group" doc:"members (transitively) are gatehouse administrators"`
 	SCIMGroup      string        `yaml:"scim_group" doc:"members may call the SCIM API (admins always may)"`
 	SessionTTL     time.Duration `yaml:"session_ttl" doc:"lifetime of login sessions"`
+	TokenMaxTTL    time.Duration `yaml:"token_max_ttl" doc:"longest lifetime a personal access token may be given (1h to 8760h); longer requests are refused with 400. A token minted with a session or another token also ends no later than it"`
 	BootstrapToken string        `yaml:"bootstrap_token_file" doc:"where the first-run admin token is written (default <data_dir>/bootstrap-admin.token)"`
 }
 
@@ -141,9 +142,10 @@ func Default() Config {
 			CheckpointInterval: 10 * time.Second,
 		},
 		Identity: Identity{
-			AdminGroup: "gatehouse-admins",
-			SCIMGroup:  "gatehouse-scim",
-			SessionTTL: 12 * time.Hour,
+			AdminGroup:  "gatehouse-admins",
+			SCIMGroup:   "gatehouse-scim",
+			SessionTTL:  12 * time.Hour,
+			TokenMaxTTL: 90 * 24 * time.Hour,
 		},
 		STS: STS{
 			AccountID:              "000000000000",

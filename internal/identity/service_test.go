@@ -34,7 +34,7 @@ func TestTokenLifecycle(t *testing.T) {
 	admins := &store.Group{DisplayName: DefaultAdminGroup, Members: []store.Member{{ID: eng.ID, Type: store.MemberGroup}}}
 	require.NoError(t, e.st.CreateGroup(ctx, admins))
 
-	secret, tok, err := e.svc.CreateToken(ctx, alice.ID, "laptop", 0)
+	secret, tok, err := e.svc.CreateToken(ctx, nil, alice.ID, "laptop", 0)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(secret, "ghp_"+tok.ID+"_"))
 	require.Equal(t, store.TokenPAT, tok.Kind)
@@ -79,12 +79,13 @@ func TestTokenTTL(t *testing.T) {
 	}{
 		{"default", 0, true},
 		{"one hour", time.Hour, true},
-		{"max", MaxTokenTTL, true},
-		{"over max", MaxTokenTTL + time.Second, false},
+		{"max", DefaultMaxTokenTTL, true},
+		{"over max", DefaultMaxTokenTTL + time.Second, false},
+		{"a year", 365 * 24 * time.Hour, false},
 		{"negative", -time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := e.svc.CreateToken(ctx, u.ID, tc.name, tc.ttl)
+			_, _, err := e.svc.CreateToken(ctx, nil, u.ID, tc.name, tc.ttl)
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
@@ -92,9 +93,11 @@ func TestTokenTTL(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := e.svc.CreateToken(ctx, "no-such-principal", "x", 0)
+	_, _, err := e.svc.CreateToken(ctx, nil, "no-such-principal", "x", 0)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, _, err = e.svc.CreateToken(ctx, u.ID, strings.Repeat("n", 200), 0)
+	require.Equal(t, 7*24*time.Hour, NewService(e.st, e.rec, Options{MaxTokenTTL: 7 * 24 * time.Hour}).MaxTokenTTL())
+	require.Equal(t, MaxTokenTTL, NewService(e.st, e.rec, Options{MaxTokenTTL: 10 * MaxTokenTTL}).MaxTokenTTL())
+	_, _, err = e.svc.CreateToken(ctx, nil, u.ID, strings.Repeat("n", 200), 0)
 	require.ErrorIs(t, err, ErrInvalidTokenRequest)
 }
 
@@ -103,7 +106,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 	e := newEnv(t)
 	mk := func(name string) (*store.User, string) {
 		u := e.user(t, name, store.KindUser)
-		secret, _, err := e.svc.CreateToken(ctx, u.ID, "t", time.Hour)
+		secret, _, err := e.svc.CreateToken(ctx, nil, u.ID, "t", time.Hour)
 		require.NoError(t, err)
 		return u, secret
 	}
@@ -127,7 +130,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 		require.NoError(t, e.st.UpdateUser(ctx, u))
 		_, err = e.svc.AuthenticateRequest(bearer(secret))
 		require.ErrorIs(t, err, ErrUnauthenticated)
-		_, _, err = e.svc.CreateToken(ctx, u.ID, "again", 0)
+		_, _, err = e.svc.CreateToken(ctx, nil, u.ID, "again", 0)
 		require.ErrorIs(t, err, ErrInvalidTokenRequest)
 	})
 	t.Run("deleted", func(t *testing.T) {
@@ -276,7 +279,7 @@ func TestSetPasswordRevokesSessions(t *testing.T) {
 	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "first-password"))
 	sess, _, err := e.svc.Login(ctx, "erin", "first-password", LoginMeta{})
 	require.NoError(t, err)
-	pat, _, err := e.svc.CreateToken(ctx, u.ID, "pat", 0)
+	pat, _, err := e.svc.CreateToken(ctx, nil, u.ID, "pat", 0)
 	require.NoError(t, err)
 	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "second-password"))
 	_, err = e.svc.AuthenticateRequest(bearer(sess))
@@ -395,4 +398,52 @@ func TestBootstrapRefusals(t *testing.T) {
 	_, err = e2.svc.Bootstrap(ctx, "")
 	require.Error(t, err)
 	require.False(t, errors.Is(err, store.ErrNotFound))
+}
+
+// TestTokenInheritsMintingCredential checks that a personal access token
+// minted with a token or session of the same principal keeps its role
+// restriction and cannot outlive it, while an administrator's token for
+// another principal passes neither on (issue 11 finding 9).
+func TestTokenInheritsMintingCredential(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "carol", store.KindUser)
+	now := e.clock.Now().UTC()
+	sessExp := now.Add(12 * time.Hour)
+	analyst := []store.RoleGrant{{RoleARN: "arn:aws:iam::123456789012:role/analyst", ProviderARN: "arn:aws:iam::123456789012:saml-provider/idp"}}
+	for _, tc := range []struct {
+		name      string
+		by        *Principal
+		ttl       time.Duration
+		ok        bool
+		wantExp   time.Time
+		wantRoles []store.RoleGrant
+	}{
+		{"restricted session, default ttl", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: analyst},
+			0, true, sessExp, analyst},
+		{"empty restriction stays empty", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: []store.RoleGrant{}},
+			time.Hour, true, now.Add(time.Hour), []store.RoleGrant{}},
+		{"outliving the session", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp},
+			13 * time.Hour, false, time.Time{}, nil},
+		{"expired minting token", &Principal{UserID: u.ID, TokenID: "p1", AuthMethod: "token", TokenExpiresAt: now},
+			0, false, time.Time{}, nil},
+		{"unrestricted PAT", &Principal{UserID: u.ID, TokenID: "p1", AuthMethod: "token", TokenExpiresAt: now.Add(400 * 24 * time.Hour)},
+			0, true, now.Add(DefaultTokenTTL), nil},
+		{"admin for another principal", &Principal{UserID: "admin", TokenID: "s2", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: analyst, Admin: true},
+			30 * 24 * time.Hour, true, now.Add(30 * 24 * time.Hour), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tok, err := e.svc.CreateToken(ctx, tc.by, u.ID, "t", tc.ttl)
+			if !tc.ok {
+				require.ErrorIs(t, err, ErrInvalidTokenRequest)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, tc.wantExp.Truncate(time.Microsecond).Equal(tok.ExpiresAt), "expires %s, want %s", tok.ExpiresAt, tc.wantExp)
+			require.Equal(t, tc.wantRoles, tok.Roles)
+			got, err := e.st.GetToken(ctx, tok.ID)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantRoles == nil, got.Roles == nil)
+		})
+	}
 }

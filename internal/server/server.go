@@ -173,9 +173,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
 
 	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
-		AdminGroup: cfg.Identity.AdminGroup,
-		SessionTTL: cfg.Identity.SessionTTL,
-		Logger:     log.With("component", "identity"),
+		AdminGroup:  cfg.Identity.AdminGroup,
+		SessionTTL:  cfg.Identity.SessionTTL,
+		MaxTokenTTL: cfg.Identity.TokenMaxTTL,
+		Logger:      log.With("component", "identity"),
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {

@@ -158,7 +158,7 @@ func TestRevokeSessionViaREST(t *testing.T) {
 	require.NoError(t, w.st.CreateUser(ctx, root))
 	require.NoError(t, w.st.CreateGroup(ctx, &store.Group{DisplayName: identity.DefaultAdminGroup,
 		Members: []store.Member{{ID: root.ID, Type: store.MemberUser}}}))
-	adminTok, _, err := idsvc.CreateToken(ctx, root.ID, "admin", 0)
+	adminTok, _, err := idsvc.CreateToken(ctx, nil, root.ID, "admin", 0)
 	require.NoError(t, err)
 	rev, err := credentials.NewRevoker(w.st, credentials.RevokerOptions{})
 	require.NoError(t, err)
