@@ -202,3 +202,55 @@ func TestPATLifetimeCapped(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.StatusCode, string(raw))
 	require.Nil(t, pat.Roles, string(raw))
 }
+
+// oidcSession signs userName in through the demo IdP's OIDC code flow and
+// returns a client holding the session.
+func oidcSession(t *testing.T, w *ssotest.World, userName, password string) *client {
+	t.Helper()
+	p, err := w.Store.GetOIDCProviderByIssuer(context.Background(), w.Demo.OIDCIssuer())
+	require.NoError(t, err)
+	hc := noRedirect(nil)
+	res, body := get(t, hc, w.URL+"/oidc/login?provider="+url.QueryEscape(p.ID))
+	require.Equal(t, http.StatusFound, res.StatusCode, body)
+	oidcState := res.Cookies()
+	res, body = get(t, hc, res.Header.Get("Location"))
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	action, form := formOf(t, body)
+	form.Set("username", userName)
+	form.Set("password", password)
+	res, body = postForm(t, hc, action, form)
+	require.Equal(t, http.StatusFound, res.StatusCode, body)
+	req, err := http.NewRequest("GET", res.Header.Get("Location"), nil)
+	require.NoError(t, err)
+	for _, c := range oidcState {
+		req.AddCookie(c)
+	}
+	res, err = hc.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	for _, c := range res.Cookies() {
+		if c.Name == identity.SessionCookie {
+			return &client{t: t, base: w.URL, token: c.Value}
+		}
+	}
+	t.Fatal("no session cookie after the OIDC sign-in")
+	return nil
+}
+
+// TestOIDCSessionKeepsRolesClaim proves issue 11 finding 9 for OIDC: a
+// sign-in whose ID token grants only the analyst role gives a session, and
+// PATs minted with it, only that role, although the trust policies would
+// admit the user's groups to hr-reader too.
+func TestOIDCSessionKeepsRolesClaim(t *testing.T) {
+	w := demoWorld(t)
+	sess := oidcSession(t, w, "alice", "alice-pw-123456")
+	require.Equal(t, []string{"analyst"}, roleNames(t, sess), "the session is restricted to the roles claim")
+	res, raw := sess.do("POST", "/api/v1/me/credentials", map[string]any{"role": "hr-reader"}, nil)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, string(raw))
+
+	var pat struct{ Token string }
+	res, raw = sess.do("POST", "/api/v1/tokens", map[string]any{"name": "laptop"}, &pat)
+	require.Equal(t, http.StatusCreated, res.StatusCode, string(raw))
+	require.Equal(t, []string{"analyst"}, roleNames(t, &client{t: t, base: w.URL, token: pat.Token}))
+}
