@@ -109,7 +109,11 @@ func (a *API) createToken(c *call) error {
 	// The token id is only known once it exists, so this mutation is
 	// audited after the write; if that fails the token is revoked before
 	// its secret is ever shown (fail closed).
-	details := map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt}
+	details := map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt,
+		"mintedWith": c.p.TokenID}
+	if tok.Roles != nil {
+		details["roles"] = store.RoleARNs(tok.Roles)
+	}
 	if err := c.allow(audit.CodeTokenCreated, tokenResource(tok), details); err != nil {
 		if rerr := a.id.RevokeToken(c.ctx, tok.ID); rerr != nil {
 			a.log.ErrorContext(c.ctx, "revoke unaudited token", "request_id", c.rid, "token_id", tok.ID, "error", rerr)

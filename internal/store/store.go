@@ -139,6 +139,19 @@ type RoleGrant struct {
 	ProviderARN string `json:"providerArn,omitempty"`
 }
 
+// RoleARNs returns the role ARNs of gs in order (nil for nil), for audit
+// details and token claims.
+func RoleARNs(gs []RoleGrant) []string {
+	if gs == nil {
+		return nil
+	}
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.RoleARN
+	}
+	return out
+}
+
 // Store is the metadata store. Times are stored with at least millisecond
 // precision and returned in UTC. Create* fill ID (if empty), Revision (1),
 // CreatedAt and UpdatedAt on the record passed in.

@@ -72,11 +72,7 @@ func (s *Service) federatedLogin(ctx context.Context, u *store.User, method stri
 	}
 	details["idp"] = rec.IdP
 	if roles != nil {
-		arns := make([]string, len(roles))
-		for i, g := range roles {
-			arns[i] = g.RoleARN
-		}
-		details["roles"] = arns
+		details["roles"] = store.RoleARNs(roles)
 	}
 	details["expiresAt"] = tok.ExpiresAt.Format(time.RFC3339)
 	ev := audit.Event{Code: audit.CodeLoginSucceeded, Action: "identity.login." + method, RequestID: meta.RequestID,
