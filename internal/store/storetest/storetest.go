@@ -805,3 +805,38 @@ func testLargeGroups(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, of, 1+(nGroups-1+49)/50)
 }
+
+// RunTokenRolesUpgrade checks migration 0007 on a store s at the current
+// schema: it writes tokens, calls toSchema6 to take the database back to
+// schema 6 (drop tokens.roles, forget version 7) and reopen it, and checks
+// that live SAML sessions, whose Role list lived in the meta space where
+// tokens could not inherit it, are revoked, while other tokens are
+// untouched and come back unrestricted.
+func RunTokenRolesUpgrade(t *testing.T, s store.Store, toSchema6 func(t *testing.T, s store.Store) store.Store) {
+	u := newUser(t, s, "upgraded")
+	earlier := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	toks := map[string]*store.Token{
+		"saml":    {Kind: store.TokenSession, Name: "login-saml"},
+		"revoked": {Kind: store.TokenSession, Name: "login-saml", RevokedAt: &earlier},
+		"oidc":    {Kind: store.TokenSession, Name: "login-oidc"},
+		"pat":     {Kind: store.TokenPAT, Name: "login-saml"},
+	}
+	for _, tok := range toks {
+		tok.PrincipalID, tok.Hash = u.ID, []byte("h")
+		require.NoError(t, s.CreateToken(ctx(t), tok))
+	}
+	s = toSchema6(t, s)
+	for name, tok := range toks {
+		got, err := s.GetToken(ctx(t), tok.ID)
+		require.NoError(t, err)
+		require.Nil(t, got.Roles, name)
+		switch name {
+		case "saml":
+			require.NotNil(t, got.RevokedAt, "a live SAML session is revoked")
+		case "revoked":
+			require.True(t, earlier.Equal(*got.RevokedAt), "the first revocation time is kept")
+		default:
+			require.Nil(t, got.RevokedAt, "%s is untouched", name)
+		}
+	}
+}
