@@ -43,6 +43,9 @@ const (
 	// touchInterval rate-limits LastUsedAt writes per token.
 	touchInterval = time.Minute
 	maxTokenName  = 128
+	// maxTokenChain bounds how many ancestors (tokens minted with tokens)
+	// a token may have; each costs one store read when it authenticates.
+	maxTokenChain = 4
 )
 
 // Errors returned by the Service besides store errors and ErrUnauthenticated.
@@ -222,6 +225,9 @@ func (s *Service) authenticate(ctx context.Context, raw string) (*Principal, err
 	if !now.Before(tok.ExpiresAt) {
 		return nil, fmt.Errorf("token %s: expired", id)
 	}
+	if _, err := s.ancestors(ctx, tok, now); err != nil {
+		return nil, err
+	}
 	u, err := s.st.GetUser(ctx, tok.PrincipalID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -351,11 +357,14 @@ func (s *Service) CreateToken(ctx context.Context, by *Principal, principalID, n
 	}
 	t := &store.Token{Kind: store.TokenPAT, PrincipalID: u.ID, Name: name}
 	inherit := by != nil && by.UserID == u.ID && by.TokenID != ""
-	if inherit {
-		t.Roles = slices.Clone(by.RoleLimit)
-	}
 	if t.ExpiresAt, err = s.tokenExpiry(by, inherit, ttl); err != nil {
 		return "", nil, err
+	}
+	if inherit {
+		if err := s.checkChain(ctx, by.TokenID); err != nil {
+			return "", nil, err
+		}
+		t.Roles, t.ParentID = slices.Clone(by.RoleLimit), by.TokenID
 	}
 	raw, err := s.mintToken(ctx, t)
 	if err != nil {
@@ -384,6 +393,50 @@ func (s *Service) tokenExpiry(by *Principal, inherit bool, ttl time.Duration) (t
 		return time.Time{}, fmt.Errorf("%w: a ttl of %s would outlive %s; ask for less", ErrInvalidTokenRequest, ttl, why)
 	}
 	return now.Add(ttl), nil
+}
+
+// ancestors checks the tokens tok was minted with (store.Token.ParentID),
+// up to the root: each must exist, be unrevoked and unexpired at now, and
+// there may be at most maxTokenChain of them. It returns how many there
+// are. A store failure wraps ErrUnavailable.
+func (s *Service) ancestors(ctx context.Context, tok *store.Token, now time.Time) (int, error) {
+	n := 0
+	for pid := tok.ParentID; pid != ""; n++ {
+		if n == maxTokenChain {
+			return n, fmt.Errorf("token %s: more than %d ancestors", tok.ID, maxTokenChain)
+		}
+		p, err := s.st.GetToken(ctx, pid)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return n, fmt.Errorf("token %s: the token %s it was minted with no longer exists", tok.ID, pid)
+		case err != nil:
+			return n, fmt.Errorf("%w: get token %s: %w", ErrUnavailable, pid, err)
+		case p.RevokedAt != nil:
+			return n, fmt.Errorf("token %s: the token %s it was minted with is revoked", tok.ID, pid)
+		case !now.Before(p.ExpiresAt):
+			return n, fmt.Errorf("token %s: the token %s it was minted with expired", tok.ID, pid)
+		}
+		pid = p.ParentID
+	}
+	return n, nil
+}
+
+// checkChain refuses to mint with token id when the new token would have
+// more than maxTokenChain ancestors.
+func (s *Service) checkChain(ctx context.Context, id string) error {
+	parent, err := s.st.GetToken(ctx, id)
+	if err != nil {
+		return fmt.Errorf("identity: token %s: %w", id, err)
+	}
+	n, err := s.ancestors(ctx, parent, s.now())
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	if n+1 > maxTokenChain {
+		return fmt.Errorf("%w: tokens minted with tokens may nest at most %d deep; mint this one with a session",
+			ErrInvalidTokenRequest, maxTokenChain)
+	}
+	return nil
 }
 
 func credentialNoun(p *Principal) string {

@@ -411,6 +411,10 @@ func TestTokenInheritsMintingCredential(t *testing.T) {
 	now := e.clock.Now().UTC()
 	sessExp := now.Add(12 * time.Hour)
 	analyst := []store.RoleGrant{{RoleARN: "arn:aws:iam::123456789012:role/analyst", ProviderARN: "arn:aws:iam::123456789012:saml-provider/idp"}}
+	for id, kind := range map[string]store.TokenKind{"s1": store.TokenSession, "p1": store.TokenPAT} {
+		require.NoError(t, e.st.CreateToken(ctx, &store.Token{ID: id, Kind: kind, PrincipalID: u.ID, Hash: []byte("h"),
+			ExpiresAt: now.Add(400 * 24 * time.Hour)}))
+	}
 	for _, tc := range []struct {
 		name      string
 		by        *Principal
@@ -445,5 +449,40 @@ func TestTokenInheritsMintingCredential(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.wantRoles == nil, got.Roles == nil)
 		})
+	}
+}
+
+// TestTokenChain checks that a token minted with a token records it as its
+// parent, dies when any ancestor is revoked, and that chains are bounded.
+func TestTokenChain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "dora", store.KindUser)
+	raws := make([]string, 0, maxTokenChain+1)
+	raw, root, err := e.svc.CreateToken(ctx, nil, u.ID, "root", 0)
+	require.NoError(t, err)
+	require.Empty(t, root.ParentID)
+	raws = append(raws, raw)
+	for i := range maxTokenChain {
+		p, err := e.svc.Authenticate(ctx, raws[i])
+		require.NoError(t, err)
+		raw, tok, err := e.svc.CreateToken(ctx, p, u.ID, "child", 0)
+		require.NoError(t, err, "depth %d", i+1)
+		require.Equal(t, p.TokenID, tok.ParentID)
+		raws = append(raws, raw)
+	}
+	p, err := e.svc.Authenticate(ctx, raws[maxTokenChain])
+	require.NoError(t, err)
+	_, _, err = e.svc.CreateToken(ctx, p, u.ID, "too deep", 0)
+	require.ErrorIs(t, err, ErrInvalidTokenRequest)
+
+	p, err = e.svc.Authenticate(ctx, raws[1])
+	require.NoError(t, err)
+	require.NoError(t, e.svc.RevokeToken(ctx, p.TokenID))
+	_, err = e.svc.Authenticate(ctx, raws[0])
+	require.NoError(t, err, "the root survives its child's revocation")
+	for i := 1; i <= maxTokenChain; i++ {
+		_, err = e.svc.Authenticate(ctx, raws[i])
+		require.ErrorIs(t, err, ErrUnauthenticated, "depth %d", i)
 	}
 }

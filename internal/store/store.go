@@ -130,6 +130,10 @@ type Token struct {
 	// roles its IdP granted; a token minted with a restricted token
 	// inherits that token's list.
 	Roles []RoleGrant `json:"roles"`
+	// ParentID is the token or session this token was minted with (empty:
+	// none). Authentication refuses a token whose ancestor is revoked,
+	// expired or gone, so a token never outlives its minting credential.
+	ParentID string `json:"parentId,omitempty"`
 }
 
 // RoleGrant is one role a token is restricted to: the role ARN and, when an

@@ -254,3 +254,50 @@ func TestOIDCSessionKeepsRolesClaim(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.StatusCode, string(raw))
 	require.Equal(t, []string{"analyst"}, roleNames(t, &client{t: t, base: w.URL, token: pat.Token}))
 }
+
+// TestPATDiesWithTheCredentialThatMintedIt proves issue 11 finding 9: a
+// token minted with a session or token cannot outlive it, so revoking the
+// session (for example after it was stolen and used to mint a token)
+// revokes every token minted with it, transitively.
+func TestPATDiesWithTheCredentialThatMintedIt(t *testing.T) {
+	w := demoWorld(t)
+	whoami := func(c *client) (int, string) {
+		var who struct{ TokenID string }
+		res, raw := c.do("GET", "/api/v1/whoami", nil, &who)
+		require.Contains(t, []int{http.StatusOK, http.StatusUnauthorized}, res.StatusCode, string(raw))
+		return res.StatusCode, who.TokenID
+	}
+	mint := func(c *client) *client {
+		var pat struct{ Token string }
+		res, raw := c.do("POST", "/api/v1/tokens", map[string]any{"name": "derived"}, &pat)
+		require.Equal(t, http.StatusCreated, res.StatusCode, string(raw))
+		return &client{t: t, base: w.URL, token: pat.Token}
+	}
+	revoke := func(by *client, id string) {
+		res, raw := by.do("DELETE", "/api/v1/tokens/"+id, nil, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(raw))
+	}
+
+	sess := samlSession(t, w, "alice", nil)
+	child := mint(sess)
+	grandchild := mint(child)
+	other := login(t, w, "alice", "alice-pw-123456")
+	unrelated := mint(other)
+	_, sid := whoami(sess)
+	_, childID := whoami(child)
+
+	// Revoking the child kills the grandchild, not the session.
+	revoke(other, childID)
+	code, _ := whoami(grandchild)
+	require.Equal(t, http.StatusUnauthorized, code, "a token minted with a revoked token")
+	code, _ = whoami(sess)
+	require.Equal(t, http.StatusOK, code, "revocation does not climb up")
+
+	// Revoking the session kills what it minted.
+	sibling := mint(sess)
+	revoke(other, sid)
+	code, _ = whoami(sibling)
+	require.Equal(t, http.StatusUnauthorized, code, "a token minted with a revoked session")
+	code, _ = whoami(unrelated)
+	require.Equal(t, http.StatusOK, code, "tokens of other sessions are untouched")
+}

@@ -79,7 +79,7 @@ func TestMigration7RevokesLiveSAMLSessions(t *testing.T) {
 	s, err := Open(t.Context(), path)
 	require.NoError(t, err)
 	storetest.RunTokenRolesUpgrade(t, s, func(t *testing.T, old store.Store) store.Store {
-		_, err := old.(*Store).w.ExecContext(t.Context(), `ALTER TABLE tokens DROP COLUMN roles; DELETE FROM schema_migrations WHERE version = 7`)
+		_, err := old.(*Store).w.ExecContext(t.Context(), `ALTER TABLE tokens DROP COLUMN roles; ALTER TABLE tokens DROP COLUMN parent_id; DELETE FROM schema_migrations WHERE version = 7`)
 		require.NoError(t, err)
 		require.NoError(t, old.(*Store).Close())
 		s, err := Open(t.Context(), path)

@@ -179,19 +179,21 @@ func (s *Store) deleteMember(ctx context.Context, table, column, id string) erro
 
 // ---- tokens ----
 
-const tokenCols = `id, principal_id, kind, name, hash, created_at, expires_at, revoked_at, last_used_at, roles`
+const tokenCols = `id, principal_id, kind, name, hash, created_at, expires_at, revoked_at, last_used_at, roles, parent_id`
 
 func scanToken(sc scanner) (*store.Token, error) {
 	var (
-		t     store.Token
-		kind  string
-		roles sql.NullString
+		t      store.Token
+		kind   string
+		roles  sql.NullString
+		parent sql.NullString
 	)
 	if err := sc.Scan(&t.ID, &t.PrincipalID, &kind, &t.Name, &t.Hash, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timePtrCol{&t.LastUsedAt}, &roles); err != nil {
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timePtrCol{&t.LastUsedAt}, &roles, &parent); err != nil {
 		return nil, err
 	}
 	t.Kind = store.TokenKind(kind)
+	t.ParentID = parent.String
 	if len(t.Hash) == 0 {
 		t.Hash = nil
 	}
@@ -239,9 +241,13 @@ func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 		if roles, err = tokenRoles(t); err != nil {
 			return fmt.Errorf("store: create token %q: %w", t.Name, err)
 		}
-		_, err = s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+marks(10)+`)`,
+		var parent any
+		if t.ParentID != "" {
+			parent = t.ParentID
+		}
+		_, err = s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+marks(11)+`)`,
 			id, t.PrincipalID, string(t.Kind), t.Name, hash, s.ts(now), s.nullTS(t.ExpiresAt),
-			s.ptrTS(t.RevokedAt), s.ptrTS(t.LastUsedAt), roles)
+			s.ptrTS(t.RevokedAt), s.ptrTS(t.LastUsedAt), roles, parent)
 		if errors.Is(err, errMissingRef) {
 			err = fmt.Errorf("%w: principal %q does not exist", store.ErrInvalid, t.PrincipalID)
 		}

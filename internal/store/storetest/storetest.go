@@ -620,7 +620,8 @@ func testTokenRoles(t *testing.T, s store.Store) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tok := &store.Token{PrincipalID: u.ID, Kind: store.TokenPAT, Name: c.name, Hash: []byte("h"), Roles: c.roles}
+			tok := &store.Token{PrincipalID: u.ID, Kind: store.TokenPAT, Name: c.name, Hash: []byte("h"), Roles: c.roles,
+				ParentID: "parent-of-" + c.name}
 			require.NoError(t, s.CreateToken(ctx(t), tok))
 			got, err := s.GetToken(ctx(t), tok.ID)
 			require.NoError(t, err)
@@ -808,10 +809,10 @@ func testLargeGroups(t *testing.T, s store.Store) {
 
 // RunTokenRolesUpgrade checks migration 0007 on a store s at the current
 // schema: it writes tokens, calls toSchema6 to take the database back to
-// schema 6 (drop tokens.roles, forget version 7) and reopen it, and checks
-// that live SAML sessions, whose Role list lived in the meta space where
-// tokens could not inherit it, are revoked, while other tokens are
-// untouched and come back unrestricted.
+// schema 6 (drop tokens.roles and parent_id, forget version 7) and reopen
+// it, and checks that live SAML sessions, whose Role list lived in the meta
+// space where tokens could not inherit it, are revoked, while other tokens
+// are untouched and come back unrestricted.
 func RunTokenRolesUpgrade(t *testing.T, s store.Store, toSchema6 func(t *testing.T, s store.Store) store.Store) {
 	u := newUser(t, s, "upgraded")
 	earlier := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
