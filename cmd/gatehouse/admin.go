@@ -864,7 +864,7 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 	}
 	create.Flags().StringVar(&name, "name", "", "a name to recognise the token by")
 	create.Flags().StringVar(&forPrincipal, "principal", "", "create for this principal id or user name (admin)")
-	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, e.g. 720h (default 90 days, at most 8760h)")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, e.g. 720h (default: the longest allowed, at most identity.token_max_ttl, 90 days unless configured, and no later than the session or token you mint it with; longer is refused)")
 
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),

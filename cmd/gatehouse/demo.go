@@ -170,7 +170,7 @@ func renewDemoAdminToken(ctx context.Context, s *server.Server, path string) err
 	if err != nil {
 		return err
 	}
-	raw, tok, err := s.Identity.CreateToken(ctx, u.ID, "demo admin", identity.BootstrapTokenTTL)
+	raw, tok, err := s.Identity.CreateToken(ctx, nil, u.ID, "demo admin", identity.BootstrapTokenTTL)
 	if err != nil {
 		return err
 	}

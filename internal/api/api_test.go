@@ -79,11 +79,11 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, st.CreateUser(ctx, root))
 	_, err = e.svc.GrantPrivilege(ctx, root.ID, identity.PrivilegeAdmin, "system")
 	require.NoError(t, err)
-	e.admin, _, err = e.svc.CreateToken(ctx, root.ID, "admin", 0)
+	e.admin, _, err = e.svc.CreateToken(ctx, nil, root.ID, "admin", 0)
 	require.NoError(t, err)
 	e.userU = &store.User{UserName: "plain", Kind: store.KindUser, Active: true}
 	require.NoError(t, st.CreateUser(ctx, e.userU))
-	e.user, _, err = e.svc.CreateToken(ctx, e.userU.ID, "user", 0)
+	e.user, _, err = e.svc.CreateToken(ctx, nil, e.userU.ID, "user", 0)
 	require.NoError(t, err)
 	return e
 }

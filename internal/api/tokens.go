@@ -111,14 +111,18 @@ func (a *API) createToken(c *call) error {
 		return err
 	}
 	ttl := time.Duration(in.TTLSeconds) * time.Second
-	raw, tok, err := a.id.CreateToken(c.ctx, u.ID, in.Name, ttl)
+	raw, tok, err := a.id.CreateToken(c.ctx, c.p, u.ID, in.Name, ttl)
 	if err != nil {
 		return err
 	}
 	// The token id is only known once it exists, so this mutation is
 	// audited after the write; if that fails the token is revoked before
 	// its secret is ever shown (fail closed).
-	details := map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt}
+	details := map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt,
+		"mintedWith": c.p.TokenID}
+	if tok.Roles != nil {
+		details["roles"] = store.RoleARNs(tok.Roles)
+	}
 	if err := c.allow(audit.CodeTokenCreated, tokenResource(tok), details); err != nil {
 		if rerr := a.id.RevokeToken(c.ctx, tok.ID); rerr != nil {
 			a.log.ErrorContext(c.ctx, "revoke unaudited token", "request_id", c.rid, "token_id", tok.ID, "error", rerr)

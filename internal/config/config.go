@@ -82,6 +82,7 @@ type Audit struct {
 // Identity configures local principals and SCIM.
 type Identity struct {
 	SessionTTL     time.Duration `yaml:"session_ttl" doc:"lifetime of login sessions"`
+	TokenMaxTTL    time.Duration `yaml:"token_max_ttl" doc:"longest lifetime a personal access token may be given (1h to 8760h); longer requests are refused with 400. A token minted with a session or another token also ends no later than it"`
 	BootstrapToken string        `yaml:"bootstrap_token_file" doc:"where the first-run admin token is written (default <data_dir>/bootstrap-admin.token)"`
 }
 
@@ -168,7 +169,8 @@ func Default() Config {
 			CheckpointInterval: 10 * time.Second,
 		},
 		Identity: Identity{
-			SessionTTL: 12 * time.Hour,
+			SessionTTL:  12 * time.Hour,
+			TokenMaxTTL: 90 * 24 * time.Hour,
 		},
 		Login: Login{
 			UserBurst: 10, UserRefill: 30 * time.Second,

@@ -92,6 +92,17 @@ func TestDefaultsValid(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "group", cfg.Audit.Mode)
 	require.Equal(t, 30*time.Second, cfg.ShutdownTimeout)
+	require.Equal(t, 90*24*time.Hour, cfg.Identity.TokenMaxTTL)
+}
+
+func TestTokenMaxTTL(t *testing.T) {
+	cfg, err := Load(writeFile(t, "identity:\n  token_max_ttl: 720h\n"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, 30*24*time.Hour, cfg.Identity.TokenMaxTTL)
+	for _, v := range []string{"30m", "8761h", "0s"} {
+		_, err := Load(writeFile(t, "identity:\n  token_max_ttl: "+v+"\n"), nil, nil)
+		require.ErrorContains(t, err, "identity.token_max_ttl: must be between 1h and 8760h", v)
+	}
 }
 
 func TestBadYAMLAndMissingFile(t *testing.T) {

@@ -456,6 +456,9 @@ func (c *Config) Validate() []error {
 	if c.Identity.SessionTTL < time.Minute || c.Identity.SessionTTL > 30*24*time.Hour {
 		bad("identity.session_ttl", "must be between 1m and 720h, got %s", c.Identity.SessionTTL)
 	}
+	if c.Identity.TokenMaxTTL < time.Hour || c.Identity.TokenMaxTTL > 365*24*time.Hour {
+		bad("identity.token_max_ttl", "must be between 1h and 8760h, got %s", c.Identity.TokenMaxTTL)
+	}
 	if !stsAccountRE.MatchString(c.STS.AccountID) {
 		bad("sts.account_id", "must be 12 digits, got %q", c.STS.AccountID)
 	}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Principal is an authenticated caller, resolved fresh on every request so
@@ -18,6 +21,13 @@ type Principal struct {
 	SCIM       bool     // may call the SCIM API: holds the scim or the admin privilege
 	TokenID    string   // the token or session used, if any
 	AuthMethod string   // "token", "session", "password"
+	// TokenExpiresAt is the expiry of the token or session used (zero:
+	// none, or no token).
+	TokenExpiresAt time.Time
+	// RoleLimit is the role restriction of the token or session used
+	// (store.Token.Roles): nil means none, and a non-nil list, even an
+	// empty one, the only roles the caller may reach with it.
+	RoleLimit []store.RoleGrant
 }
 
 type principalKey struct{}

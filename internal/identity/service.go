@@ -25,7 +25,14 @@ import (
 
 // Token lifetimes.
 const (
-	DefaultTokenTTL   = 90 * 24 * time.Hour
+	// DefaultTokenTTL is a personal access token's lifetime when the
+	// request names none (still capped by the maximum and by the token
+	// it is minted with).
+	DefaultTokenTTL = 90 * 24 * time.Hour
+	// DefaultMaxTokenTTL is the default of Options.MaxTokenTTL
+	// (identity.token_max_ttl).
+	DefaultMaxTokenTTL = 90 * 24 * time.Hour
+	// MaxTokenTTL is the largest value Options.MaxTokenTTL may take.
 	MaxTokenTTL       = 365 * 24 * time.Hour
 	DefaultSessionTTL = 12 * time.Hour
 
@@ -35,6 +42,9 @@ const (
 	// touchInterval rate-limits LastUsedAt writes per token.
 	touchInterval = time.Minute
 	maxTokenName  = 128
+	// maxTokenChain bounds how many ancestors (tokens minted with tokens)
+	// a token may have; each costs one store read when it authenticates.
+	maxTokenChain = 4
 )
 
 // Errors returned by the Service besides store errors and ErrUnauthenticated.
@@ -55,6 +65,10 @@ var (
 type Options struct {
 	// SessionTTL is the lifetime of login sessions. Default 12h.
 	SessionTTL time.Duration
+	// MaxTokenTTL is the longest lifetime a personal access token may be
+	// given; longer requests are refused. Default DefaultMaxTokenTTL;
+	// values above MaxTokenTTL are lowered to it.
+	MaxTokenTTL time.Duration
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
 	// Rand is the randomness source for salts and tokens. Default crypto/rand.
@@ -77,6 +91,7 @@ type Service struct {
 	st     store.Store
 	em     audit.Emitter
 	ttl    time.Duration
+	maxTTL time.Duration
 	now    func() time.Time
 	rnd    io.Reader
 	log    *slog.Logger
@@ -95,11 +110,15 @@ var _ Authenticator = (*Service)(nil)
 
 // NewService returns a Service over st that writes audit events to em.
 func NewService(st store.Store, em audit.Emitter, opts Options) *Service {
-	s := &Service{st: st, em: em, ttl: opts.SessionTTL,
+	s := &Service{st: st, em: em, ttl: opts.SessionTTL, maxTTL: opts.MaxTokenTTL,
 		now: opts.Clock, rnd: opts.Rand, log: opts.Logger, argon: opts.Argon2, key: opts.AuditKey}
 	if s.ttl <= 0 {
 		s.ttl = DefaultSessionTTL
 	}
+	if s.maxTTL <= 0 {
+		s.maxTTL = DefaultMaxTokenTTL
+	}
+	s.maxTTL = min(s.maxTTL, MaxTokenTTL)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -205,6 +224,9 @@ func (s *Service) authenticate(ctx context.Context, raw string) (*Principal, err
 	if !now.Before(tok.ExpiresAt) {
 		return nil, fmt.Errorf("token %s: expired", id)
 	}
+	if _, err := s.ancestors(ctx, tok, now); err != nil {
+		return nil, err
+	}
 	u, err := s.st.GetUser(ctx, tok.PrincipalID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -220,6 +242,8 @@ func (s *Service) authenticate(ctx context.Context, raw string) (*Principal, err
 		return nil, err
 	}
 	p.TokenID = tok.ID
+	p.TokenExpiresAt = tok.ExpiresAt
+	p.RoleLimit = tok.Roles
 	p.AuthMethod = "token"
 	if tok.Kind == store.TokenSession {
 		p.AuthMethod = "session"
@@ -321,19 +345,25 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 
 // ---- tokens ----
 
-// CreateToken creates a personal access token for principalID. ttl 0 means
-// DefaultTokenTTL; a ttl above MaxTokenTTL, a negative ttl, an overlong name
-// or an inactive principal yield ErrInvalidTokenRequest; an unknown
-// principal store.ErrNotFound. The secret is returned once and never stored.
-func (s *Service) CreateToken(ctx context.Context, principalID, name string, ttl time.Duration) (string, *store.Token, error) {
-	switch {
-	case ttl < 0:
-		return "", nil, fmt.Errorf("%w: ttl must not be negative", ErrInvalidTokenRequest)
-	case ttl == 0:
-		ttl = DefaultTokenTTL
-	case ttl > MaxTokenTTL:
-		return "", nil, fmt.Errorf("%w: ttl exceeds the maximum of %s", ErrInvalidTokenRequest, MaxTokenTTL)
-	}
+// MaxTokenTTL returns the longest lifetime a personal access token may be
+// given (Options.MaxTokenTTL).
+func (s *Service) MaxTokenTTL() time.Duration { return s.maxTTL }
+
+// CreateToken creates a personal access token for principalID, minted by
+// the authenticated caller by (nil: by the server itself, as admin tooling
+// and tests do). The secret is returned once and never stored.
+//
+// A token never outlives or widens the credential that minted it: when by
+// is principalID itself and authenticated with a token or session, the new
+// token inherits that credential's role restriction (Principal.RoleLimit)
+// and must expire no later than it. An administrator minting for another
+// principal passes neither on: the new token holds that principal's own
+// authority. ttl 0 asks for the longest lifetime allowed, at most
+// DefaultTokenTTL. A negative ttl, a ttl above MaxTokenTTL() or beyond the
+// minting credential's expiry, an overlong name or an inactive principal
+// yield ErrInvalidTokenRequest (the request is refused, never shortened);
+// an unknown principal yields store.ErrNotFound.
+func (s *Service) CreateToken(ctx context.Context, by *Principal, principalID, name string, ttl time.Duration) (string, *store.Token, error) {
 	if len(name) > maxTokenName {
 		return "", nil, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidTokenRequest, maxTokenName)
 	}
@@ -344,25 +374,130 @@ func (s *Service) CreateToken(ctx context.Context, principalID, name string, ttl
 	if !u.Active {
 		return "", nil, fmt.Errorf("%w: principal is disabled", ErrInvalidTokenRequest)
 	}
-	return s.newToken(ctx, store.TokenPAT, u.ID, name, ttl)
+	t := &store.Token{Kind: store.TokenPAT, PrincipalID: u.ID, Name: name}
+	inherit := by != nil && by.UserID == u.ID && by.TokenID != ""
+	if t.ExpiresAt, err = s.tokenExpiry(by, inherit, ttl); err != nil {
+		return "", nil, err
+	}
+	if inherit {
+		if err := s.checkChain(ctx, by.TokenID); err != nil {
+			return "", nil, err
+		}
+		t.Roles, t.ParentID = slices.Clone(by.RoleLimit), by.TokenID
+	}
+	raw, err := s.mintToken(ctx, t)
+	if err != nil {
+		return "", nil, err
+	}
+	return raw, t, nil
+}
+
+// tokenExpiry is the expiry of a personal access token asked for with ttl;
+// see CreateToken. With inherit, by's token bounds it.
+func (s *Service) tokenExpiry(by *Principal, inherit bool, ttl time.Duration) (time.Time, error) {
+	now := s.Now()
+	limit, why := now.Add(s.maxTTL), fmt.Sprintf("the maximum lifetime of %s", s.maxTTL)
+	if inherit && !by.TokenExpiresAt.IsZero() && by.TokenExpiresAt.Before(limit) {
+		limit = by.TokenExpiresAt
+		why = fmt.Sprintf("the expiry of the %s it is minted with (%s)", credentialNoun(by), limit.Format(time.RFC3339))
+	}
+	switch {
+	case ttl < 0:
+		return time.Time{}, fmt.Errorf("%w: ttl must not be negative", ErrInvalidTokenRequest)
+	case !limit.After(now):
+		return time.Time{}, fmt.Errorf("%w: the %s it is minted with has expired", ErrInvalidTokenRequest, credentialNoun(by))
+	case ttl == 0:
+		return minTime(now.Add(DefaultTokenTTL), limit), nil
+	case now.Add(ttl).After(limit):
+		return time.Time{}, fmt.Errorf("%w: a ttl of %s would outlive %s; ask for less", ErrInvalidTokenRequest, ttl, why)
+	}
+	return now.Add(ttl), nil
+}
+
+// ancestors checks the tokens tok was minted with (store.Token.ParentID),
+// up to the root: each must exist, be unrevoked and unexpired at now, and
+// there may be at most maxTokenChain of them. It returns how many there
+// are. A store failure wraps ErrUnavailable.
+func (s *Service) ancestors(ctx context.Context, tok *store.Token, now time.Time) (int, error) {
+	n := 0
+	for pid := tok.ParentID; pid != ""; n++ {
+		if n == maxTokenChain {
+			return n, fmt.Errorf("token %s: more than %d ancestors", tok.ID, maxTokenChain)
+		}
+		p, err := s.st.GetToken(ctx, pid)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return n, fmt.Errorf("token %s: the token %s it was minted with no longer exists", tok.ID, pid)
+		case err != nil:
+			return n, fmt.Errorf("%w: get token %s: %w", ErrUnavailable, pid, err)
+		case p.RevokedAt != nil:
+			return n, fmt.Errorf("token %s: the token %s it was minted with is revoked", tok.ID, pid)
+		case !now.Before(p.ExpiresAt):
+			return n, fmt.Errorf("token %s: the token %s it was minted with expired", tok.ID, pid)
+		}
+		pid = p.ParentID
+	}
+	return n, nil
+}
+
+// checkChain refuses to mint with token id when the new token would have
+// more than maxTokenChain ancestors.
+func (s *Service) checkChain(ctx context.Context, id string) error {
+	parent, err := s.st.GetToken(ctx, id)
+	if err != nil {
+		return fmt.Errorf("identity: token %s: %w", id, err)
+	}
+	n, err := s.ancestors(ctx, parent, s.now())
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	if n+1 > maxTokenChain {
+		return fmt.Errorf("%w: tokens minted with tokens may nest at most %d deep; mint this one with a session",
+			ErrInvalidTokenRequest, maxTokenChain)
+	}
+	return nil
+}
+
+func credentialNoun(p *Principal) string {
+	if p.AuthMethod == "session" {
+		return "session"
+	}
+	return "token"
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (s *Service) newToken(ctx context.Context, kind store.TokenKind, principalID, name string, ttl time.Duration) (string, *store.Token, error) {
-	id, secret, err := newTokenParts(s.rnd)
+	t := &store.Token{Kind: kind, PrincipalID: principalID, Name: name, ExpiresAt: s.Now().Add(ttl)}
+	raw, err := s.mintToken(ctx, t)
 	if err != nil {
 		return "", nil, err
-	}
-	raw, err := formatToken(kind, id, secret)
-	if err != nil {
-		return "", nil, err
-	}
-	now := s.Now()
-	t := &store.Token{ID: id, PrincipalID: principalID, Kind: kind, Name: name, Hash: hashSecret(secret),
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := s.st.CreateToken(ctx, t); err != nil {
-		return "", nil, fmt.Errorf("identity: create %s token: %w", kind, err)
 	}
 	return raw, t, nil
+}
+
+// mintToken gives t a fresh id and secret, stores it with the secret's
+// hash and returns the bearer token. t's Kind, PrincipalID, Name,
+// ExpiresAt and Roles are kept as given.
+func (s *Service) mintToken(ctx context.Context, t *store.Token) (string, error) {
+	id, secret, err := newTokenParts(s.rnd)
+	if err != nil {
+		return "", err
+	}
+	raw, err := formatToken(t.Kind, id, secret)
+	if err != nil {
+		return "", err
+	}
+	t.ID, t.Hash, t.CreatedAt = id, hashSecret(secret), s.Now()
+	if err := s.st.CreateToken(ctx, t); err != nil {
+		return "", fmt.Errorf("identity: create %s token: %w", t.Kind, err)
+	}
+	return raw, nil
 }
 
 // RevokeToken revokes token id. Revoking twice is a no-op.

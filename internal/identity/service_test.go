@@ -36,7 +36,7 @@ func TestTokenLifecycle(t *testing.T) {
 	_, err = e.svc.GrantPrivilege(ctx, alice.ID, PrivilegeAdmin, "system")
 	require.NoError(t, err)
 
-	secret, tok, err := e.svc.CreateToken(ctx, alice.ID, "laptop", 0)
+	secret, tok, err := e.svc.CreateToken(ctx, nil, alice.ID, "laptop", 0)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(secret, "ghp_"+tok.ID+"_"))
 	require.Equal(t, store.TokenPAT, tok.Kind)
@@ -82,12 +82,13 @@ func TestTokenTTL(t *testing.T) {
 	}{
 		{"default", 0, true},
 		{"one hour", time.Hour, true},
-		{"max", MaxTokenTTL, true},
-		{"over max", MaxTokenTTL + time.Second, false},
+		{"max", DefaultMaxTokenTTL, true},
+		{"over max", DefaultMaxTokenTTL + time.Second, false},
+		{"a year", 365 * 24 * time.Hour, false},
 		{"negative", -time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := e.svc.CreateToken(ctx, u.ID, tc.name, tc.ttl)
+			_, _, err := e.svc.CreateToken(ctx, nil, u.ID, tc.name, tc.ttl)
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
@@ -95,9 +96,11 @@ func TestTokenTTL(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := e.svc.CreateToken(ctx, "no-such-principal", "x", 0)
+	_, _, err := e.svc.CreateToken(ctx, nil, "no-such-principal", "x", 0)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, _, err = e.svc.CreateToken(ctx, u.ID, strings.Repeat("n", 200), 0)
+	require.Equal(t, 7*24*time.Hour, NewService(e.st, e.rec, Options{MaxTokenTTL: 7 * 24 * time.Hour}).MaxTokenTTL())
+	require.Equal(t, MaxTokenTTL, NewService(e.st, e.rec, Options{MaxTokenTTL: 10 * MaxTokenTTL}).MaxTokenTTL())
+	_, _, err = e.svc.CreateToken(ctx, nil, u.ID, strings.Repeat("n", 200), 0)
 	require.ErrorIs(t, err, ErrInvalidTokenRequest)
 }
 
@@ -106,7 +109,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 	e := newEnv(t)
 	mk := func(name string) (*store.User, string) {
 		u := e.user(t, name, store.KindUser)
-		secret, _, err := e.svc.CreateToken(ctx, u.ID, "t", time.Hour)
+		secret, _, err := e.svc.CreateToken(ctx, nil, u.ID, "t", time.Hour)
 		require.NoError(t, err)
 		return u, secret
 	}
@@ -130,7 +133,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 		require.NoError(t, e.st.UpdateUser(ctx, u))
 		_, err = e.svc.AuthenticateRequest(bearer(secret))
 		require.ErrorIs(t, err, ErrUnauthenticated)
-		_, _, err = e.svc.CreateToken(ctx, u.ID, "again", 0)
+		_, _, err = e.svc.CreateToken(ctx, nil, u.ID, "again", 0)
 		require.ErrorIs(t, err, ErrInvalidTokenRequest)
 	})
 	t.Run("deleted", func(t *testing.T) {
@@ -279,7 +282,7 @@ func TestSetPasswordRevokesSessions(t *testing.T) {
 	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "first-password"))
 	sess, _, err := e.svc.Login(ctx, "erin", "first-password", LoginMeta{})
 	require.NoError(t, err)
-	pat, _, err := e.svc.CreateToken(ctx, u.ID, "pat", 0)
+	pat, _, err := e.svc.CreateToken(ctx, nil, u.ID, "pat", 0)
 	require.NoError(t, err)
 	require.NoError(t, e.svc.SetPassword(ctx, u.ID, "second-password"))
 	_, err = e.svc.AuthenticateRequest(bearer(sess))
@@ -400,4 +403,91 @@ func TestBootstrapRefusals(t *testing.T) {
 	_, err = e2.svc.Bootstrap(ctx, "")
 	require.Error(t, err)
 	require.False(t, errors.Is(err, store.ErrNotFound))
+}
+
+// TestTokenInheritsMintingCredential checks that a personal access token
+// minted with a token or session of the same principal keeps its role
+// restriction and cannot outlive it, while an administrator's token for
+// another principal passes neither on (issue 11 finding 9).
+func TestTokenInheritsMintingCredential(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "carol", store.KindUser)
+	now := e.clock.Now().UTC()
+	sessExp := now.Add(12 * time.Hour)
+	analyst := []store.RoleGrant{{RoleARN: "arn:aws:iam::123456789012:role/analyst", ProviderARN: "arn:aws:iam::123456789012:saml-provider/idp"}}
+	for id, kind := range map[string]store.TokenKind{"s1": store.TokenSession, "p1": store.TokenPAT} {
+		require.NoError(t, e.st.CreateToken(ctx, &store.Token{ID: id, Kind: kind, PrincipalID: u.ID, Hash: []byte("h"),
+			ExpiresAt: now.Add(400 * 24 * time.Hour)}))
+	}
+	for _, tc := range []struct {
+		name      string
+		by        *Principal
+		ttl       time.Duration
+		ok        bool
+		wantExp   time.Time
+		wantRoles []store.RoleGrant
+	}{
+		{"restricted session, default ttl", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: analyst},
+			0, true, sessExp, analyst},
+		{"empty restriction stays empty", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: []store.RoleGrant{}},
+			time.Hour, true, now.Add(time.Hour), []store.RoleGrant{}},
+		{"outliving the session", &Principal{UserID: u.ID, TokenID: "s1", AuthMethod: "session", TokenExpiresAt: sessExp},
+			13 * time.Hour, false, time.Time{}, nil},
+		{"expired minting token", &Principal{UserID: u.ID, TokenID: "p1", AuthMethod: "token", TokenExpiresAt: now},
+			0, false, time.Time{}, nil},
+		{"unrestricted PAT", &Principal{UserID: u.ID, TokenID: "p1", AuthMethod: "token", TokenExpiresAt: now.Add(400 * 24 * time.Hour)},
+			0, true, now.Add(DefaultTokenTTL), nil},
+		{"admin for another principal", &Principal{UserID: "admin", TokenID: "s2", AuthMethod: "session", TokenExpiresAt: sessExp, RoleLimit: analyst, Admin: true},
+			30 * 24 * time.Hour, true, now.Add(30 * 24 * time.Hour), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tok, err := e.svc.CreateToken(ctx, tc.by, u.ID, "t", tc.ttl)
+			if !tc.ok {
+				require.ErrorIs(t, err, ErrInvalidTokenRequest)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, tc.wantExp.Truncate(time.Microsecond).Equal(tok.ExpiresAt), "expires %s, want %s", tok.ExpiresAt, tc.wantExp)
+			require.Equal(t, tc.wantRoles, tok.Roles)
+			got, err := e.st.GetToken(ctx, tok.ID)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantRoles == nil, got.Roles == nil)
+		})
+	}
+}
+
+// TestTokenChain checks that a token minted with a token records it as its
+// parent, dies when any ancestor is revoked, and that chains are bounded.
+func TestTokenChain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.user(t, "dora", store.KindUser)
+	raws := make([]string, 0, maxTokenChain+1)
+	raw, root, err := e.svc.CreateToken(ctx, nil, u.ID, "root", 0)
+	require.NoError(t, err)
+	require.Empty(t, root.ParentID)
+	raws = append(raws, raw)
+	for i := range maxTokenChain {
+		p, err := e.svc.Authenticate(ctx, raws[i])
+		require.NoError(t, err)
+		raw, tok, err := e.svc.CreateToken(ctx, p, u.ID, "child", 0)
+		require.NoError(t, err, "depth %d", i+1)
+		require.Equal(t, p.TokenID, tok.ParentID)
+		raws = append(raws, raw)
+	}
+	p, err := e.svc.Authenticate(ctx, raws[maxTokenChain])
+	require.NoError(t, err)
+	_, _, err = e.svc.CreateToken(ctx, p, u.ID, "too deep", 0)
+	require.ErrorIs(t, err, ErrInvalidTokenRequest)
+
+	p, err = e.svc.Authenticate(ctx, raws[1])
+	require.NoError(t, err)
+	require.NoError(t, e.svc.RevokeToken(ctx, p.TokenID))
+	_, err = e.svc.Authenticate(ctx, raws[0])
+	require.NoError(t, err, "the root survives its child's revocation")
+	for i := 1; i <= maxTokenChain; i++ {
+		_, err = e.svc.Authenticate(ctx, raws[i])
+		require.ErrorIs(t, err, ErrUnauthenticated, "depth %d", i)
+	}
 }

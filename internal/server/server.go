@@ -174,8 +174,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
 
 	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
-		SessionTTL: cfg.Identity.SessionTTL,
-		Logger:     log.With("component", "identity"),
+		SessionTTL:  cfg.Identity.SessionTTL,
+		MaxTokenTTL: cfg.Identity.TokenMaxTTL,
+		Logger:      log.With("component", "identity"),
 		LoginLimits: identity.LoginLimits{
 			PerUser:             identity.Rate{Burst: cfg.Login.UserBurst, Every: cfg.Login.UserRefill},
 			PerSource:           identity.Rate{Burst: cfg.Login.SourceBurst, Every: cfg.Login.SourceRefill},

@@ -123,6 +123,37 @@ type Token struct {
 	ExpiresAt   time.Time  `json:"expiresAt"`
 	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
 	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
+	// Roles restricts the roles the token may reach (design 0003). nil
+	// means no restriction beyond the roles' trust policies; a non-nil
+	// list, even an empty one, means exactly these roles and no others,
+	// so an empty list reaches no role. A federated session holds the
+	// roles its IdP granted; a token minted with a restricted token
+	// inherits that token's list.
+	Roles []RoleGrant `json:"roles"`
+	// ParentID is the token or session this token was minted with (empty:
+	// none). Authentication refuses a token whose ancestor is revoked,
+	// expired or gone, so a token never outlives its minting credential.
+	ParentID string `json:"parentId,omitempty"`
+}
+
+// RoleGrant is one role a token is restricted to: the role ARN and, when an
+// identity provider granted it, that provider's ARN.
+type RoleGrant struct {
+	RoleARN     string `json:"roleArn"`
+	ProviderARN string `json:"providerArn,omitempty"`
+}
+
+// RoleARNs returns the role ARNs of gs in order (nil for nil), for audit
+// details and token claims.
+func RoleARNs(gs []RoleGrant) []string {
+	if gs == nil {
+		return nil
+	}
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.RoleARN
+	}
+	return out
 }
 
 // Store is the metadata store. Times are stored with at least millisecond
@@ -144,6 +175,8 @@ type Token struct {
 //   - Deleting a user or group bumps the Revision of every group that named
 //     it as a direct member, since that group's member list changed.
 //   - Token.ExpiresAt may be zero (no expiry); it is stored as given.
+//   - Token.Roles keeps nil and empty apart (they mean "unrestricted" and
+//     "no role"); it is the one list that is not returned as nil when empty.
 //   - Roles and providers follow the same rules. A role with an empty Name
 //     or TrustPolicy, or with an inline policy whose Name is empty or
 //     repeated (case-insensitively), yields ErrInvalid; an empty Path means

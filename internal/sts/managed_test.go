@@ -158,7 +158,7 @@ func TestRevokeSessionViaREST(t *testing.T) {
 	require.NoError(t, w.st.CreateUser(ctx, root))
 	_, err := idsvc.GrantPrivilege(ctx, root.ID, identity.PrivilegeAdmin, "system")
 	require.NoError(t, err)
-	adminTok, _, err := idsvc.CreateToken(ctx, root.ID, "admin", 0)
+	adminTok, _, err := idsvc.CreateToken(ctx, nil, root.ID, "admin", 0)
 	require.NoError(t, err)
 	rev, err := credentials.NewRevoker(w.st, credentials.RevokerOptions{})
 	require.NoError(t, err)

@@ -197,7 +197,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		return result{}, internalErr(err)
 	}
 	info.RoleID = re.role.ID
-	if len(id.Roles) > 0 && !slices.Contains(id.Roles, roleArn) {
+	if id.Roles != nil && !slices.Contains(id.Roles, roleArn) {
 		return result{}, newErr(CodeAccessDenied, "role-not-granted",
 			fmt.Sprintf("The token's roles claim does not include %s.", roleArn),
 			"grant the role to the user at the IdP, or pick one of the roles the token lists.")

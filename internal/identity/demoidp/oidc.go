@@ -174,14 +174,19 @@ func (d *IdP) oidcToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := d.now()
-	roles := []string{}
-	for _, n := range u.Attributes[RolesAttribute] {
-		roles = append(roles, d.roleARN(n))
-	}
 	claims := map[string]any{
 		"iss": d.oidcIssuer(), "aud": d.o.ClientID, "sub": u.ID, "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(10 * time.Minute).Unix(), "nonce": c.nonce, "preferred_username": u.UserName,
-		"groups": groups, "roles": roles,
+		"groups": groups,
+	}
+	// Like the SAML Role attribute, the roles claim is sent only when the
+	// user has roles: a present but empty claim would grant no role.
+	if names := u.Attributes[RolesAttribute]; len(names) > 0 {
+		roles := make([]string, len(names))
+		for i, n := range names {
+			roles[i] = d.roleARN(n)
+		}
+		claims["roles"] = roles
 	}
 	if len(u.Emails) > 0 {
 		claims["email"] = u.Emails[0].Value

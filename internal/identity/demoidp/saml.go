@@ -162,8 +162,16 @@ func (d *IdP) samlSSO(w http.ResponseWriter, r *http.Request) {
 }
 
 // SAMLResponse builds a signed SAML Response for u (the Assertion is
-// signed, saml-core-2.0-os §5.4).
+// signed, saml-core-2.0-os §5.4). Its Role attribute names the roles of
+// u's aws_roles attribute, and is left out when u has none.
 func (d *IdP) SAMLResponse(ctx context.Context, u *store.User, inResponseTo string) ([]byte, error) {
+	return d.SAMLResponseWithRoles(ctx, u, inResponseTo, nil)
+}
+
+// SAMLResponseWithRoles is SAMLResponse with the Role attribute granting
+// exactly the named roles instead of u's aws_roles. A non-nil empty list
+// sends the attribute with no value, as an IdP does that grants no role.
+func (d *IdP) SAMLResponseWithRoles(ctx context.Context, u *store.User, inResponseTo string, roleNames []string) ([]byte, error) {
 	now := d.now()
 	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 	rid, err := randomHex(d.o.Rand, 20)
@@ -208,10 +216,7 @@ func (d *IdP) SAMLResponse(ctx context.Context, u *store.User, inResponseTo stri
 	as.CreateElement("saml:AuthnContext").CreateElement("saml:AuthnContextClassRef").
 		SetText("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
 	attrs := a.CreateElement("saml:AttributeStatement")
-	attr := func(name string, vals ...string) {
-		if len(vals) == 0 {
-			return
-		}
+	attrAlways := func(name string, vals ...string) {
 		el := attrs.CreateElement("saml:Attribute")
 		el.CreateAttr("Name", name)
 		el.CreateAttr("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:uri")
@@ -219,11 +224,24 @@ func (d *IdP) SAMLResponse(ctx context.Context, u *store.User, inResponseTo stri
 			el.CreateElement("saml:AttributeValue").SetText(v)
 		}
 	}
-	var roles []string
-	for _, n := range u.Attributes[RolesAttribute] {
+	attr := func(name string, vals ...string) {
+		if len(vals) > 0 {
+			attrAlways(name, vals...)
+		}
+	}
+	names := roleNames
+	if names == nil {
+		names = u.Attributes[RolesAttribute]
+	}
+	roles := []string{}
+	for _, n := range names {
 		roles = append(roles, d.roleARN(n)+","+d.providerARN())
 	}
-	attr(saml.AttrRole, roles...)
+	if roleNames != nil {
+		attrAlways(saml.AttrRole, roles...)
+	} else {
+		attr(saml.AttrRole, roles...)
+	}
 	attr(saml.AttrRoleSessionName, awsname.SessionNameFrom(u.UserName))
 	attr("groups", groups...)
 	if len(u.Emails) > 0 {

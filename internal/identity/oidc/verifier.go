@@ -116,7 +116,10 @@ type Identity struct {
 	Username string
 	Email    string
 	Groups   []string
-	// Roles are the role ARNs the IdP entitles the user to.
+	// Roles are the role ARNs the IdP entitles the user to. It is nil
+	// when the token has no roles claim, and non-nil (maybe empty) when it
+	// has one: a claim that is empty, null or not a list of strings grants
+	// no role, it never lifts the restriction.
 	Roles    []string
 	IssuedAt time.Time
 	Expiry   time.Time
@@ -453,8 +456,11 @@ func (v *Verifier) checkClaims(c map[string]any) (*Identity, error) {
 		rolesClaims = []string{m.Roles}
 	}
 	for _, name := range rolesClaims {
-		if r, ok := stringList(c[name]); ok && len(r) > 0 {
-			id.Roles = r
+		if v, present := c[name]; present {
+			id.Roles, _ = stringList(v)
+			if id.Roles == nil {
+				id.Roles = []string{}
+			}
 			break
 		}
 	}

@@ -253,6 +253,40 @@ func TestVerifyDiscoveryAndMapping(t *testing.T) {
 	}
 }
 
+// TestRolesClaimPresentButEmpty checks that a roles claim that is present
+// but empty, null or not a list of strings grants no role (non-nil, empty
+// Roles) and is never read as "no restriction" (issue 11 finding 9); only
+// an absent claim leaves Roles nil.
+func TestRolesClaimPresentButEmpty(t *testing.T) {
+	keys(t)
+	p := newIDP(t, jwksJSON(t, rsaA, ecKey))
+	v := p.verifier(t, &fakeClock{now: t0})
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		want   []string
+	}{
+		{"absent", map[string]any{}, nil},
+		{"empty AWS claim", map[string]any{AWSRolesClaim: []string{}}, []string{}},
+		{"empty AWS claim shadows roles", map[string]any{AWSRolesClaim: []string{}, "roles": []string{"arn:aws:iam::1:role/R"}}, []string{}},
+		{"empty roles", map[string]any{"roles": []any{}}, []string{}},
+		{"null roles", map[string]any{"roles": json.RawMessage("null")}, []string{}},
+		{"number", map[string]any{"roles": 7}, []string{}},
+		{"only non-strings", map[string]any{"roles": []any{7, true}}, []string{}},
+		{"one string", map[string]any{"roles": "arn:aws:iam::1:role/R"}, []string{"arn:aws:iam::1:role/R"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := v.Verify(context.Background(), sign(t, rsaA, p.claims(tc.claims)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (id.Roles == nil) != (tc.want == nil) || strings.Join(id.Roles, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("roles %#v, want %#v", id.Roles, tc.want)
+			}
+		})
+	}
+}
+
 func TestKeyRotation(t *testing.T) {
 	keys(t)
 	p := newIDP(t, jwksJSON(t, rsaA))

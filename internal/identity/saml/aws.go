@@ -42,6 +42,9 @@ type RolePair struct {
 // zero values.
 type AWSAttributes struct {
 	// Roles lists the role/provider pairs, de-duplicated, in document order.
+	// It is nil when the assertion has no Role attribute, and non-nil
+	// (maybe empty) when it has one: an attribute without values grants no
+	// role, it is not the absence of a restriction.
 	Roles []RolePair
 	// RoleSessionName: 2–64 characters of [\w+=,.@-].
 	RoleSessionName string
@@ -112,7 +115,10 @@ func parseAWSAttributes(attrs map[string][]string) (AWSAttributes, *Error) {
 		return vs[0], true, nil
 	}
 
-	values := attrs[AttrRole]
+	values, present := attrs[AttrRole]
+	if present {
+		out.Roles = make([]RolePair, 0, len(values))
+	}
 	if len(values) > maxRoleValues {
 		return out, newError(CodeValidationError, "too-many-roles", "grant the user fewer roles",
 			"%s has %d values, the limit is %d", AttrRole, len(values), maxRoleValues)

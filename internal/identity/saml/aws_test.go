@@ -68,6 +68,12 @@ func TestParseAWSAttributes(t *testing.T) {
 			PrincipalTags:     map[string]string{"CostCenter": "12 34", "Project": ""},
 			TransitiveTagKeys: []string{"CostCenter"},
 		}},
+		// Issue 11 finding 9: a Role attribute without values grants no
+		// role (empty, not nil); only an absent attribute is nil.
+		{name: "role attribute present but empty", attrs: map[string][]string{AttrRole: {}},
+			want: AWSAttributes{Roles: []RolePair{}}},
+		{name: "role attribute absent", attrs: map[string][]string{AttrRoleSessionName: {"alice"}},
+			want: AWSAttributes{RoleSessionName: "alice"}},
 		{name: "one bad role among good", attrs: map[string][]string{AttrRole: {roleAnalyst + "," + providerARN, "junk"}},
 			code: CodeMalformedRoleAttribute, reason: "role-parts"},
 		{name: "session name too short", attrs: map[string][]string{AttrRoleSessionName: {"a"}}, code: CodeValidationError, reason: "role-session-name"},

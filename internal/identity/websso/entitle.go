@@ -15,13 +15,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Entitlement sources.
 const (
 	SourceSAML        = "saml"
+	SourceOIDC        = "oidc"
 	SourceTrustPolicy = "trust-policy"
 )
 
@@ -32,31 +32,36 @@ type Entitlement struct {
 	Description        string `json:"description,omitempty"`
 	MaxSessionDuration int    `json:"maxSessionDuration"`
 	Source             string `json:"source"`
-	// ProviderARN is the SAML provider that granted the role (source saml).
+	// ProviderARN is the SAML or OIDC provider that granted the role
+	// (source saml or oidc).
 	ProviderARN string `json:"providerArn,omitempty"`
 }
 
 // sessionRecord is what a federated login records for its session, in the
 // store meta space under sessionMetaKey(token id). It expires with the
-// session; expired records are ignored.
+// session; expired records are ignored. The roles the IdP granted are not
+// here but on the session's token (store.Token.Roles), where tokens minted
+// with the session inherit them.
 type sessionRecord struct {
-	IdP       string          `json:"idp"`
-	Roles     []saml.RolePair `json:"roles,omitempty"`
-	ExpiresAt time.Time       `json:"expiresAt"`
+	IdP       string    `json:"idp"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 func sessionMetaKey(tokenID string) string { return "websso/session/" + tokenID }
 
 // sessionInfo is an authenticated caller with what its login recorded.
 type sessionInfo struct {
-	p    *identity.Principal
-	idp  string
-	saml []saml.RolePair // nil unless a SAML login
+	p   *identity.Principal
+	idp string
+	// limit restricts the roles the caller may pick (p.RoleLimit): nil
+	// means the trust policies decide; non-nil, even empty, means exactly
+	// the listed roles.
+	limit []store.RoleGrant
 }
 
 // sessionOf resolves the login record of an authenticated principal.
 func (s *Service) sessionOf(ctx context.Context, p *identity.Principal) (*sessionInfo, error) {
-	si := &sessionInfo{p: p, idp: IdPToken}
+	si := &sessionInfo{p: p, idp: IdPToken, limit: p.RoleLimit}
 	if p.AuthMethod == "session" {
 		si.idp = IdPPassword
 	}
@@ -78,9 +83,6 @@ func (s *Service) sessionOf(ctx context.Context, p *identity.Principal) (*sessio
 		return si, nil
 	}
 	si.idp = rec.IdP
-	if rec.Roles != nil {
-		si.saml = rec.Roles
-	}
 	return si, nil
 }
 
@@ -137,6 +139,15 @@ func (e *entitlements) trust(r *store.Role) (*iam.Compiled, error) {
 	return cp.c, cp.err
 }
 
+// grantSource names where a restricted token's role came from: the SAML
+// or OIDC provider that granted it.
+func grantSource(g store.RoleGrant) string {
+	if strings.Contains(g.ProviderARN, ":oidc-provider/") {
+		return SourceOIDC
+	}
+	return SourceSAML
+}
+
 // roles lists the session's entitlements, first = default. r is the
 // request, for the aws:* keys STS would see.
 func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) ([]Entitlement, error) {
@@ -149,16 +160,16 @@ func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) (
 		byARN[role.ARN(s.o.AccountID)] = role
 	}
 	out := []Entitlement{}
-	if si.saml != nil {
+	if si.limit != nil {
 		seen := map[string]bool{}
-		for _, pair := range si.saml {
-			role, ok := byARN[pair.RoleARN]
-			if !ok || seen[pair.RoleARN] {
+		for _, g := range si.limit {
+			role, ok := byARN[g.RoleARN]
+			if !ok || seen[g.RoleARN] {
 				continue
 			}
-			seen[pair.RoleARN] = true
-			out = append(out, Entitlement{ARN: pair.RoleARN, Name: role.Name, Description: role.Description,
-				MaxSessionDuration: role.MaxSessionDuration, Source: SourceSAML, ProviderARN: pair.ProviderARN})
+			seen[g.RoleARN] = true
+			out = append(out, Entitlement{ARN: g.RoleARN, Name: role.Name, Description: role.Description,
+				MaxSessionDuration: role.MaxSessionDuration, Source: grantSource(g), ProviderARN: g.ProviderARN})
 		}
 		return out, nil
 	}

@@ -21,12 +21,13 @@ import (
 )
 
 // newSession creates a gatehouse session for a user who signed in through
-// a federated IdP. It uses the bearer token wire format documented in
+// a federated IdP, restricted to roles (nil: unrestricted; see
+// store.Token.Roles). It uses the bearer token wire format documented in
 // package identity (gh<k>_<id>_<secret>, only SHA-256(secret) stored), so
 // identity.Service authenticates it like a password login's session.
 // TODO(lead): move into identity.Service as StartSession so the format has
 // one owner.
-func (s *Service) newSession(ctx context.Context, userID, name string) (string, *store.Token, error) {
+func (s *Service) newSession(ctx context.Context, userID, name string, roles []store.RoleGrant) (string, *store.Token, error) {
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
 	part := func(n int) (string, error) {
 		b := make([]byte, n)
@@ -46,7 +47,7 @@ func (s *Service) newSession(ctx context.Context, userID, name string) (string, 
 	h := sha256.Sum256([]byte(secret))
 	now := s.now()
 	t := &store.Token{ID: id, PrincipalID: userID, Kind: store.TokenSession, Name: name, Hash: h[:],
-		CreatedAt: now, ExpiresAt: now.Add(s.o.SessionTTL)}
+		CreatedAt: now, ExpiresAt: now.Add(s.o.SessionTTL), Roles: roles}
 	if err := s.o.Store.CreateToken(ctx, t); err != nil {
 		return "", nil, fmt.Errorf("websso: create session: %w", err)
 	}
@@ -54,10 +55,11 @@ func (s *Service) newSession(ctx context.Context, userID, name string) (string, 
 }
 
 // federatedLogin finishes a SAML or OIDC login of user u: it creates the
-// session, records what the login entitles, and audits the login. If the
+// session restricted to the roles the IdP granted (nil: the IdP said
+// nothing about roles), records the IdP, and audits the login. If the
 // audit event cannot be written the session is revoked (fail closed).
-func (s *Service) federatedLogin(ctx context.Context, u *store.User, method string, rec sessionRecord, meta identity.LoginMeta, details map[string]any) (string, *store.Token, error) {
-	raw, tok, err := s.newSession(ctx, u.ID, "login-"+method)
+func (s *Service) federatedLogin(ctx context.Context, u *store.User, method string, rec sessionRecord, roles []store.RoleGrant, meta identity.LoginMeta, details map[string]any) (string, *store.Token, error) {
+	raw, tok, err := s.newSession(ctx, u.ID, "login-"+method, roles)
 	if err != nil {
 		return "", nil, err
 	}
@@ -69,6 +71,9 @@ func (s *Service) federatedLogin(ctx context.Context, u *store.User, method stri
 		details = map[string]any{}
 	}
 	details["idp"] = rec.IdP
+	if roles != nil {
+		details["roles"] = store.RoleARNs(roles)
+	}
 	details["expiresAt"] = tok.ExpiresAt.Format(time.RFC3339)
 	ev := audit.Event{Code: audit.CodeLoginSucceeded, Action: "identity.login." + method, RequestID: meta.RequestID,
 		Decision: audit.Allow,

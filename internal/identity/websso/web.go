@@ -372,21 +372,13 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provARN := prov.ARN(s.o.AccountID)
-	rec := sessionRecord{IdP: provARN}
-	if len(a.AWS.Roles) > 0 {
-		rec.Roles = []saml.RolePair{}
-		for _, pair := range a.AWS.Roles {
-			if pair.ProviderARN == provARN {
-				rec.Roles = append(rec.Roles, pair)
-			}
-		}
-		if len(rec.Roles) == 0 {
-			s.auditFailure(ctx, meta, "saml", a.NameID, "role-provider-mismatch")
-			s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
-				Cause: fmt.Sprintf("None of the assertion's Role values names this IdP's provider ARN %s (first value names %s).", provARN, a.AWS.Roles[0].ProviderARN),
-				Fix:   fmt.Sprintf("make each %s value 'roleArn,%s' at the IdP (the account id and provider name must match gatehouse's).", saml.AttrRole, provARN)})
-			return
-		}
+	grants := samlGrants(a.AWS.Roles, provARN)
+	if len(a.AWS.Roles) > 0 && len(grants) == 0 {
+		s.auditFailure(ctx, meta, "saml", a.NameID, "role-provider-mismatch")
+		s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+			Cause: fmt.Sprintf("None of the assertion's Role values names this IdP's provider ARN %s (first value names %s).", provARN, a.AWS.Roles[0].ProviderARN),
+			Fix:   fmt.Sprintf("make each %s value 'roleArn,%s' at the IdP (the account id and provider name must match gatehouse's).", saml.AttrRole, provARN)})
+		return
 	}
 	u, fe := s.directoryUser(ctx, a.NameID, a.AWS.RoleSessionName)
 	if fe != nil {
@@ -394,17 +386,46 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, fe)
 		return
 	}
-	roleARNs := make([]string, len(rec.Roles))
-	for i, p := range rec.Roles {
-		roleARNs[i] = p.RoleARN
-	}
-	raw, tok, err := s.federatedLogin(ctx, u, "saml", rec, meta, map[string]any{"provider": provARN, "roles": roleARNs, "nameId": clip(a.NameID, 256)})
+	raw, tok, err := s.federatedLogin(ctx, u, "saml", sessionRecord{IdP: provARN}, grants, meta, map[string]any{"provider": provARN, "nameId": clip(a.NameID, 256)})
 	if err != nil {
 		s.log.ErrorContext(ctx, "SAML login failed", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})
 		return
 	}
 	s.finish(w, r, r.PostForm.Get("RelayState"), raw, tok, u)
+}
+
+// oidcGrants returns the roles an ID token's roles claim grants (see
+// oidc.Identity.Roles): nil when the claim is absent, else exactly the
+// listed role ARNs, so an empty claim grants no role.
+func oidcGrants(roles []string, provARN string) []store.RoleGrant {
+	if roles == nil {
+		return nil
+	}
+	out := make([]store.RoleGrant, len(roles))
+	for i, r := range roles {
+		out[i] = store.RoleGrant{RoleARN: r, ProviderARN: provARN}
+	}
+	return out
+}
+
+// samlGrants returns the roles an assertion's Role attribute grants
+// through provider provARN (the pairs naming another provider are
+// dropped). It is nil when the attribute is absent, so the session is not
+// restricted, and non-nil but empty when the attribute is present without
+// a value for provARN: an IdP that sends the attribute empty grants no
+// role, it does not lift the restriction.
+func samlGrants(pairs []saml.RolePair, provARN string) []store.RoleGrant {
+	if pairs == nil {
+		return nil
+	}
+	out := []store.RoleGrant{}
+	for _, p := range pairs {
+		if p.ProviderARN == provARN {
+			out = append(out, store.RoleGrant{RoleARN: p.RoleARN, ProviderARN: p.ProviderARN})
+		}
+	}
+	return out
 }
 
 func samlFlowError(se *saml.Error) *flowError {
@@ -643,7 +664,8 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provARN := p.ARN(s.o.AccountID)
-	raw, stok, err := s.federatedLogin(ctx, u, "oidc", sessionRecord{IdP: provARN}, meta, map[string]any{"provider": provARN, "subject": clip(id.Subject, 256)})
+	raw, stok, err := s.federatedLogin(ctx, u, "oidc", sessionRecord{IdP: provARN}, oidcGrants(id.Roles, provARN), meta,
+		map[string]any{"provider": provARN, "subject": clip(id.Subject, 256)})
 	if err != nil {
 		s.log.ErrorContext(ctx, "OIDC login failed", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})

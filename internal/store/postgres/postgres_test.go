@@ -152,3 +152,20 @@ func wantVersions(t *testing.T) int {
 	require.NoError(t, err)
 	return len(ms)
 }
+
+// TestMigration7RevokesLiveSAMLSessions upgrades a database from schema 6
+// (see storetest.RunTokenRolesUpgrade).
+func TestMigration7RevokesLiveSAMLSessions(t *testing.T) {
+	scoped := freshSchema(t, testDSN(t))
+	s, err := Open(t.Context(), scoped)
+	require.NoError(t, err)
+	storetest.RunTokenRolesUpgrade(t, s, func(t *testing.T, old store.Store) store.Store {
+		_, err := old.(*Store).pool.Exec(t.Context(), `ALTER TABLE tokens DROP COLUMN roles; ALTER TABLE tokens DROP COLUMN parent_id; DELETE FROM schema_migrations WHERE version = 7`)
+		require.NoError(t, err)
+		require.NoError(t, old.(*Store).Close())
+		s, err := Open(t.Context(), scoped)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		return s
+	})
+}

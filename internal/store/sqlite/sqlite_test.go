@@ -71,3 +71,20 @@ func TestRejectsBadPath(t *testing.T) {
 		require.Error(t, err, p)
 	}
 }
+
+// TestMigration7RevokesLiveSAMLSessions upgrades a database from schema 6
+// (see storetest.RunTokenRolesUpgrade).
+func TestMigration7RevokesLiveSAMLSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	storetest.RunTokenRolesUpgrade(t, s, func(t *testing.T, old store.Store) store.Store {
+		_, err := old.(*Store).w.ExecContext(t.Context(), `ALTER TABLE tokens DROP COLUMN roles; ALTER TABLE tokens DROP COLUMN parent_id; DELETE FROM schema_migrations WHERE version = 7`)
+		require.NoError(t, err)
+		require.NoError(t, old.(*Store).Close())
+		s, err := Open(t.Context(), path)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		return s
+	})
+}

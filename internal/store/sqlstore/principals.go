@@ -179,22 +179,40 @@ func (s *Store) deleteMember(ctx context.Context, table, column, id string) erro
 
 // ---- tokens ----
 
-const tokenCols = `id, principal_id, kind, name, hash, created_at, expires_at, revoked_at, last_used_at`
+const tokenCols = `id, principal_id, kind, name, hash, created_at, expires_at, revoked_at, last_used_at, roles, parent_id`
 
 func scanToken(sc scanner) (*store.Token, error) {
 	var (
-		t    store.Token
-		kind string
+		t      store.Token
+		kind   string
+		roles  sql.NullString
+		parent sql.NullString
 	)
 	if err := sc.Scan(&t.ID, &t.PrincipalID, &kind, &t.Name, &t.Hash, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timePtrCol{&t.LastUsedAt}); err != nil {
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timePtrCol{&t.LastUsedAt}, &roles, &parent); err != nil {
 		return nil, err
 	}
 	t.Kind = store.TokenKind(kind)
+	t.ParentID = parent.String
 	if len(t.Hash) == 0 {
 		t.Hash = nil
 	}
+	if roles.Valid {
+		t.Roles = []store.RoleGrant{}
+		if err := json.Unmarshal([]byte(roles.String), &t.Roles); err != nil {
+			return nil, fmt.Errorf("decode roles of token %s: %w", t.ID, err)
+		}
+	}
 	return &t, nil
+}
+
+// tokenRoles is the roles column of t: NULL when unrestricted, else the
+// JSON array (an empty restriction is "[]", never NULL).
+func tokenRoles(t *store.Token) (any, error) {
+	if t.Roles == nil {
+		return nil, nil
+	}
+	return jsonOr(t.Roles, false, "[]", "roles")
 }
 
 func prepToken(t *store.Token) error {
@@ -219,9 +237,17 @@ func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 		if hash == nil {
 			hash = []byte{}
 		}
-		_, err = s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+marks(9)+`)`,
+		var roles any
+		if roles, err = tokenRoles(t); err != nil {
+			return fmt.Errorf("store: create token %q: %w", t.Name, err)
+		}
+		var parent any
+		if t.ParentID != "" {
+			parent = t.ParentID
+		}
+		_, err = s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+marks(11)+`)`,
 			id, t.PrincipalID, string(t.Kind), t.Name, hash, s.ts(now), s.nullTS(t.ExpiresAt),
-			s.ptrTS(t.RevokedAt), s.ptrTS(t.LastUsedAt))
+			s.ptrTS(t.RevokedAt), s.ptrTS(t.LastUsedAt), roles, parent)
 		if errors.Is(err, errMissingRef) {
 			err = fmt.Errorf("%w: principal %q does not exist", store.ErrInvalid, t.PrincipalID)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteGroupCascades", testDeleteGroupCascades},
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeTouch},
+		{"TokenRoles", testTokenRoles},
 		{"Meta", testMeta},
 		{"MetaConcurrentCAS", testMetaConcurrentCAS},
 		{"MetaExpiry", testMetaExpiry},
@@ -602,6 +604,40 @@ func testTokens(t *testing.T, s store.Store) {
 	requireIs(t, err, store.ErrNotFound)
 }
 
+// testTokenRoles checks that a token's role restriction round-trips and
+// that nil (unrestricted) and empty (no role) stay apart (issue 11
+// finding 9).
+func testTokenRoles(t *testing.T, s store.Store) {
+	u := newUser(t, s, "restricted")
+	cases := []struct {
+		name  string
+		roles []store.RoleGrant
+	}{
+		{"unrestricted", nil},
+		{"no role", []store.RoleGrant{}},
+		{"listed", []store.RoleGrant{
+			{RoleARN: "arn:aws:iam::123456789012:role/analyst", ProviderARN: "arn:aws:iam::123456789012:saml-provider/idp"},
+			{RoleARN: "arn:aws:iam::123456789012:role/reader"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := &store.Token{PrincipalID: u.ID, Kind: store.TokenPAT, Name: c.name, Hash: []byte("h"), Roles: c.roles,
+				ParentID: "parent-of-" + c.name}
+			require.NoError(t, s.CreateToken(ctx(t), tok))
+			got, err := s.GetToken(ctx(t), tok.ID)
+			require.NoError(t, err)
+			require.Equal(t, c.roles == nil, got.Roles == nil, "nil and empty must stay apart")
+			requireEqual(t, tok, got)
+			list, err := s.ListTokens(ctx(t), u.ID)
+			require.NoError(t, err)
+			i := slices.IndexFunc(list, func(x *store.Token) bool { return x.ID == tok.ID })
+			require.GreaterOrEqual(t, i, 0)
+			requireEqual(t, tok, list[i])
+		})
+	}
+}
+
 func testTokenRevokeTouch(t *testing.T, s store.Store) {
 	u := newUser(t, s, "u")
 	tok := &store.Token{PrincipalID: u.ID, Kind: store.TokenPAT, Hash: []byte("h")}
@@ -771,4 +807,39 @@ func testLargeGroups(t *testing.T, s store.Store) {
 	of, err := s.GroupsOfUser(ctx, want[nUsers-1].ID)
 	require.NoError(t, err)
 	require.Len(t, of, 1+(nGroups-1+49)/50)
+}
+
+// RunTokenRolesUpgrade checks migration 0007 on a store s at the current
+// schema: it writes tokens, calls toSchema6 to take the database back to
+// schema 6 (drop tokens.roles and parent_id, forget version 7) and reopen
+// it, and checks that live SAML sessions, whose Role list lived in the meta
+// space where tokens could not inherit it, are revoked, while other tokens
+// are untouched and come back unrestricted.
+func RunTokenRolesUpgrade(t *testing.T, s store.Store, toSchema6 func(t *testing.T, s store.Store) store.Store) {
+	u := newUser(t, s, "upgraded")
+	earlier := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	toks := map[string]*store.Token{
+		"saml":    {Kind: store.TokenSession, Name: "login-saml"},
+		"revoked": {Kind: store.TokenSession, Name: "login-saml", RevokedAt: &earlier},
+		"oidc":    {Kind: store.TokenSession, Name: "login-oidc"},
+		"pat":     {Kind: store.TokenPAT, Name: "login-saml"},
+	}
+	for _, tok := range toks {
+		tok.PrincipalID, tok.Hash = u.ID, []byte("h")
+		require.NoError(t, s.CreateToken(ctx(t), tok))
+	}
+	s = toSchema6(t, s)
+	for name, tok := range toks {
+		got, err := s.GetToken(ctx(t), tok.ID)
+		require.NoError(t, err)
+		require.Nil(t, got.Roles, name)
+		switch name {
+		case "saml":
+			require.NotNil(t, got.RevokedAt, "a live SAML session is revoked")
+		case "revoked":
+			require.True(t, earlier.Equal(*got.RevokedAt), "the first revocation time is kept")
+		default:
+			require.Nil(t, got.RevokedAt, "%s is untouched", name)
+		}
+	}
 }
