@@ -223,6 +223,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
+	// One binder for every federated path (web sign-in and STS): by
+	// (provider, subject), never by name alone.
+	binder, err := identity.NewBinder(identity.BinderOptions{Store: s.Store, Audit: s.Audit,
+		AccountID: cfg.STS.AccountID, SelfIssuer: cfg.API.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	samlReplay := saml.NewMemoryReplayCache(nil, 0)
 	s.STS, err = sts.New(sts.Options{
 		Store:                  s.Store,
@@ -238,6 +245,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLReplay:             samlReplay,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		Binder:                 binder,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
@@ -249,6 +257,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SessionTTL: cfg.Identity.SessionTTL,
 		Assumer:    websso.HandlerAssumer{Handler: s.STS},
 		Logger:     log.With("component", "websso"),
+		Binder:     binder,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)

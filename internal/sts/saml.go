@@ -187,12 +187,9 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 		return result{}, internalErr(err)
 	}
 	info.RoleID = re.role.ID
-	u, e := s.directoryUser(ctx, a.NameID)
+	b, e := s.bind(ctx, r, s.o.Binder.SAMLIdentity(ent.prov, a.NameID), info)
 	if e != nil {
 		return result{}, e
-	}
-	if u != nil {
-		info.UserID = u.ID
 	}
 	d, e := s.chooseDuration(duration, re, a.AWS.SessionDuration, false)
 	if e != nil {
@@ -210,7 +207,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	info.SessionName = sessionName
 	sourceID := a.AWS.SourceIdentity
 	if sourceID == "" {
-		sourceID = defaultSourceIdentity(a.NameID)
+		sourceID = defaultSourceIdentity(b.UserName)
 	}
 	subType := subjectType(a.NameIDFormat)
 	nq := nameQualifier(a.Issuer, s.o.AccountID, ent.prov.Name)
@@ -249,7 +246,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	}
 	out, e := s.issue(ctx, issueInput{
 		Role: re, SessionName: sessionName,
-		PrincipalID: principalID(u, provARN, a.NameID), UserName: a.NameID,
+		PrincipalID: b.PrincipalID, UserName: b.UserName,
 		SourceIdentity: sourceID, Groups: a.Groups,
 		Tags: a.AWS.PrincipalTags, TransitiveKeys: a.AWS.TransitiveTagKeys,
 		Policy: pol, Duration: d,
