@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -17,6 +18,11 @@ import (
 // FederatedPrefix starts the principal id of an unlinked federated
 // session (FederatedPrincipalID). Directory user ids never start with it.
 const FederatedPrefix = "fed-"
+
+// federatedIDRE matches the names FederatedPrincipalID makes. A directory
+// user with such a name is never bound, so no person can share a
+// federated session's ${aws:username}.
+var federatedIDRE = regexp.MustCompile(`^fed-[0-9a-f]{32}$`)
 
 // FederatedPrincipalID is the stable principal id of the identity subject
 // of the provider providerARN when it is linked to no directory user. It is
@@ -33,6 +39,7 @@ const (
 	ViaLink     = "link"      // an existing federated link
 	ViaUserName = "user-name" // first sign-in, the provider's user-name rule
 	ViaEmail    = "email"     // first sign-in, the provider's verified-email rule
+	ViaSCIM     = "scim"      // first sign-in, the SCIM attribute that carries the subject
 	ViaUnlinked = "unlinked"  // a federated session of its own
 )
 
@@ -200,6 +207,10 @@ func bound(u *store.User, via string, self bool) (*Binding, error) {
 		return nil, &BindError{Reason: "service-principal", Cause: "A federated identity cannot sign in as a service principal.",
 			Fix: "link the identity to a person's gatehouse user."}
 	}
+	if federatedIDRE.MatchString(u.UserName) {
+		return nil, &BindError{Reason: "reserved-user-name", Cause: "The gatehouse user name has the form of a federated session's name.",
+			Fix: "ask a gatehouse administrator to rename the user."}
+	}
 	if err := awsname.UserName(u.UserName); err != nil {
 		return nil, &BindError{Reason: "bad-user-name", Cause: "The gatehouse user name cannot be used in policies: " + err.Error() + ".",
 			Fix: "ask a gatehouse administrator to rename the user."}
@@ -207,10 +218,18 @@ func bound(u *store.User, via string, self bool) (*Binding, error) {
 	return &Binding{User: u, PrincipalID: u.ID, UserName: u.UserName, Via: via}, nil
 }
 
-// byRule finds the user the provider's first-sign-in rule matches, or nil.
-// Service principals never match; a disabled match is a refusal, since the
-// rule says the identity is that user.
+// byRule finds the user the provider's first-sign-in rule matches, or nil:
+// first the SCIM attribute that carries the subject, then the user name,
+// then the verified e-mail address. Service principals never match; a
+// disabled match is a refusal, since the rule says the identity is that
+// user.
 func (b *Binder) byRule(ctx context.Context, id FederatedIdentity) (*store.User, string, error) {
+	if attr := id.Binding.SCIMSubject; attr != "" {
+		u, err := b.bySCIMSubject(ctx, attr, id.Subject)
+		if err != nil || u != nil {
+			return u, ViaSCIM, err
+		}
+	}
 	if id.Binding.LinkByUserName && id.UserName != "" {
 		u, err := b.o.Store.GetUserByName(ctx, id.UserName)
 		switch {
@@ -229,6 +248,39 @@ func (b *Binder) byRule(ctx context.Context, id FederatedIdentity) (*store.User,
 	return nil, "", nil
 }
 
+// bySCIMSubject returns the one person whose SCIM attribute attr
+// (userName or externalId) equals subject exactly, or nil. This is how a
+// link made by SCIM provisioning takes effect: the IdP provisions the user
+// with its subject in attr, and the first sign-in records the link.
+func (b *Binder) bySCIMSubject(ctx context.Context, attr, subject string) (*store.User, error) {
+	users, err := b.o.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identity: bind: %w", err)
+	}
+	return onePerson(users, func(u *store.User) bool {
+		if attr == store.SCIMSubjectUserName {
+			return u.UserName == subject
+		}
+		return u.ExternalID != "" && u.ExternalID == subject
+	}), nil
+}
+
+// onePerson returns the one person (not service principal) in users that
+// match selects, or nil when none or several do.
+func onePerson(users []*store.User, match func(*store.User) bool) *store.User {
+	var found *store.User
+	for _, u := range users {
+		if u.Kind == store.KindService || !match(u) {
+			continue
+		}
+		if found != nil {
+			return nil // ambiguous: bind nobody
+		}
+		found = u
+	}
+	return found
+}
+
 // byEmail returns the one person whose e-mail addresses include email
 // (case-insensitively), or nil when none or several do.
 func (b *Binder) byEmail(ctx context.Context, email string) (*store.User, error) {
@@ -236,17 +288,7 @@ func (b *Binder) byEmail(ctx context.Context, email string) (*store.User, error)
 	if err != nil {
 		return nil, fmt.Errorf("identity: bind: %w", err)
 	}
-	var match *store.User
-	for _, u := range users {
-		if u.Kind == store.KindService || !hasEmail(u, email) {
-			continue
-		}
-		if match != nil {
-			return nil, nil // ambiguous: bind nobody
-		}
-		match = u
-	}
-	return match, nil
+	return onePerson(users, func(u *store.User) bool { return hasEmail(u, email) }), nil
 }
 
 func hasEmail(u *store.User, email string) bool {
@@ -275,6 +317,9 @@ func (b *Binder) link(ctx context.Context, id FederatedIdentity, u *store.User, 
 		}
 	}
 	l := &store.FederatedLink{ProviderID: id.ProviderID, Subject: id.Subject, UserID: u.ID, Source: store.LinkSourceSignIn}
+	if via == ViaSCIM {
+		l.Source = store.LinkSourceSCIM
+	}
 	ev := LinkEvent(audit.CodeLinkCreated, "identity.link.create", l, id.ProviderARN, u.UserName)
 	ev.RequestID = meta.RequestID
 	ev.Actor = audit.Actor{UserID: u.ID, User: u.UserName, SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: id.Method}

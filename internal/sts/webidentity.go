@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -135,7 +136,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if e != nil {
 		return result{}, e
 	}
-	if !sessionNameRE.MatchString(sessionName) {
+	if awsname.RoleSessionName(sessionName) != nil {
 		return result{}, newErr(CodeValidationError, "role-session-name",
 			fmt.Sprintf("RoleSessionName %q must be 2-64 characters of [\\w+=,.@-].", clip(sessionName)),
 			"pass a session name such as the user's email address.")
@@ -211,7 +212,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		return result{}, e
 	}
 	idpSourceID, _ := id.Claims[sourceIdentityClaim].(string)
-	if idpSourceID != "" && (!sessionNameRE.MatchString(idpSourceID) || strings.HasPrefix(strings.ToLower(idpSourceID), "aws:")) {
+	if idpSourceID != "" && awsname.SourceIdentity(idpSourceID) != nil {
 		return result{}, newErr(CodeValidationError, "source-identity",
 			fmt.Sprintf("The token's %s claim %q is not a valid source identity.", sourceIdentityClaim, clip(idpSourceID)),
 			"map the claim to 2-64 characters of [\\w+=,.@-].")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 )
 
 // AWS SAML attribute names ("Configuring SAML assertions for the
@@ -55,10 +57,9 @@ type AWSAttributes struct {
 
 var (
 	// arn:partition:iam::account:role/path/name or :saml-provider/name
-	arnRE         = regexp.MustCompile(`^arn:[a-z][a-z0-9-]{0,62}:iam::(\d{12}):(role/[\w+=,.@/-]{1,512}|saml-provider/[\w.-]{1,128})$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	tagKeyRE      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
-	tagValueRE    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	arnRE      = regexp.MustCompile(`^arn:[a-z][a-z0-9-]{0,62}:iam::(\d{12}):(role/[\w+=,.@/-]{1,512}|saml-provider/[\w.-]{1,128})$`)
+	tagKeyRE   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	tagValueRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
 const roleFix = "each " + AttrRole + " value must be 'roleArn,providerArn', e.g. " +
@@ -131,7 +132,7 @@ func parseAWSAttributes(attrs map[string][]string) (AWSAttributes, *Error) {
 	if v, ok, e := single(AttrRoleSessionName); e != nil {
 		return out, e
 	} else if ok {
-		if !sessionNameRE.MatchString(v) {
+		if awsname.RoleSessionName(v) != nil {
 			return out, newError(CodeValidationError, "role-session-name",
 				"map "+AttrRoleSessionName+" to a value of 2–64 characters from [A-Za-z0-9_+=,.@-], such as the user's email",
 				"RoleSessionName %s must be 2–64 characters of [\\w+=,.@-]", q(v))
@@ -153,7 +154,7 @@ func parseAWSAttributes(attrs map[string][]string) (AWSAttributes, *Error) {
 	if v, ok, e := single(AttrSourceIdentity); e != nil {
 		return out, e
 	} else if ok {
-		if !sessionNameRE.MatchString(v) || strings.HasPrefix(strings.ToLower(v), "aws:") {
+		if awsname.SourceIdentity(v) != nil {
 			return out, newError(CodeValidationError, "source-identity",
 				"map "+AttrSourceIdentity+" to 2–64 characters from [A-Za-z0-9_+=,.@-], not starting with 'aws:'",
 				"SourceIdentity %s is invalid", q(v))
