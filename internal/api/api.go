@@ -72,6 +72,10 @@ type Options struct {
 	// implements store.MountStore; with neither, the mount operations
 	// answer 503.
 	Mounts store.MountStore
+	// Links stores federated links (/federated-links). Default: Store, if
+	// it implements store.LinkStore; with neither, the link operations
+	// answer 503.
+	Links store.LinkStore
 	// OnMountsChanged, if set, runs after every mount mutation that was
 	// applied, so the server can reload its mount table at once.
 	OnMountsChanged func(ctx context.Context)
@@ -108,6 +112,7 @@ type API struct {
 	rev      CredentialRevoker
 	authz    *authzmsg.Codec
 	mnt      store.MountStore
+	links    store.LinkStore
 	onMounts func(ctx context.Context)
 	router   routers.Router
 	ops      map[string]operation // by operationId
@@ -136,6 +141,10 @@ func New(opts Options) (http.Handler, error) {
 	a.mnt, a.onMounts = opts.Mounts, opts.OnMountsChanged
 	if a.mnt == nil {
 		a.mnt, _ = opts.Store.(store.MountStore)
+	}
+	a.links = opts.Links
+	if a.links == nil {
+		a.links, _ = opts.Store.(store.LinkStore)
 	}
 	a.account = opts.AccountID
 	if a.account == "" {

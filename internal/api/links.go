@@ -35,10 +35,10 @@ type provider struct {
 
 // links returns the link store or the 503 that says there is none.
 func (c *call) links() (store.LinkStore, error) {
-	if ls, ok := c.a.st.(store.LinkStore); ok {
-		return ls, nil
+	if c.a.links == nil {
+		return nil, errNoLinks
 	}
-	return nil, errNoLinks
+	return c.a.links, nil
 }
 
 // resolveProvider finds a SAML or OIDC provider by id, SAML name, or OIDC

@@ -63,7 +63,9 @@ type Server struct {
 	// MountStore persists the mounts (nil if the store has none); the
 	// demo seeds through it. Change mounts through it, then ReloadMounts.
 	MountStore store.MountStore
-	mountsMu   sync.Mutex // serializes ReloadMounts
+	// Links persists federated links ((provider, subject) -> user).
+	Links    store.LinkStore
+	mountsMu sync.Mutex // serializes ReloadMounts
 	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
 	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
@@ -150,6 +152,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	policies, _ := s.Store.(store.ManagedPolicyStore)
 	// So do S3 gateway mounts (store.MountStore).
 	s.MountStore, _ = s.Store.(store.MountStore)
+	// So do federated links (store.LinkStore), read by the binder and the API.
+	s.Links, _ = s.Store.(store.LinkStore)
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -204,6 +208,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Revoker:         revoker,
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
+		Links:           s.Links,
 		OnMountsChanged: s.reloadMountsLogged,
 		AuthzMessages:   s.authzMsgs,
 	})
@@ -225,7 +230,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 
 	// One binder for every federated path (web sign-in and STS): by
 	// (provider, subject), never by name alone.
-	binder, err := identity.NewBinder(identity.BinderOptions{Store: s.Store, Audit: s.Audit,
+	binder, err := identity.NewBinder(identity.BinderOptions{Store: s.Store, Links: s.Links, Audit: s.Audit,
 		AccountID: cfg.STS.AccountID, SelfIssuer: cfg.API.PublicURL})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
