@@ -87,24 +87,30 @@ func TestWebIdentityBindingRules(t *testing.T) {
 					require.Equal(t, CodeAccessDenied, code)
 				case asAlice:
 					require.Equal(t, 200, resp.StatusCode, body)
-					require.Equal(t, w.aliceID, lastIssuedTo(t, w), "token %d", i)
+					ev := lastIssued(t, w)
+					require.Equal(t, w.aliceID, ev.Actor.UserID, "token %d", i)
+					require.Contains(t, []any{identity.ViaEmail, identity.ViaUserName, identity.ViaLink}, ev.Details["binding"])
 				case federated:
 					require.Equal(t, 200, resp.StatusCode, body)
-					require.Equal(t, identity.FederatedPrincipalID(w.oidcARN, sub), lastIssuedTo(t, w), "token %d", i)
+					ev := lastIssued(t, w)
+					require.Equal(t, identity.FederatedPrincipalID(w.oidcARN, sub), ev.Actor.UserID, "token %d", i)
+					require.Equal(t, ev.Actor.UserID, ev.Actor.User, "the audit names the federated session, not the claimed name")
+					require.Equal(t, sub, ev.Details["subject"], "the audit keeps the IdP's subject")
+					require.Equal(t, identity.ViaUnlinked, ev.Details["binding"])
 				}
 			}
 		})
 	}
 }
 
-// lastIssuedTo returns the principal id of the last issuance audited.
-func lastIssuedTo(t *testing.T, w *world) string {
+// lastIssued returns the audit event of the last issuance.
+func lastIssued(t *testing.T, w *world) audit.Event {
 	t.Helper()
-	id := ""
+	var last audit.Event
 	for _, ev := range w.auditEvents(t) {
 		if ev.Code == audit.CodeSTSIssued {
-			id = ev.Actor.UserID
+			last = ev
 		}
 	}
-	return id
+	return last
 }

@@ -156,7 +156,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	if err != nil {
 		return result{}, fromSAML(err)
 	}
-	info.User = a.NameID
+	info.User = clip(a.NameID)
 	ent, err := s.idps.entry(ctx, a.Issuer)
 	if err != nil || ent.prov == nil {
 		return result{}, internalErr(fmt.Errorf("sts: provider of a validated assertion vanished: %v", err))

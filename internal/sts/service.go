@@ -250,12 +250,13 @@ type auditInfo struct {
 	UserID, User, AuthMethod  string
 	RoleARN, RoleID           string
 	SessionName, SourceID     string
-	Provider                  string
+	Provider, Subject         string
 	SessionID, AccessKeyID    string
 	ParentSession, CallerARN  string
 	Expiration                time.Time
 	ChainDepth                int
 	Issued                    bool
+	Binding                   string // how a federated identity bound (identity.Via*)
 	DurationSeconds, PackedPc int
 }
 
@@ -344,6 +345,8 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 	put("roleSessionName", info.SessionName)
 	put("sourceIdentity", info.SourceID)
 	put("provider", info.Provider)
+	put("subject", info.Subject)
+	put("binding", info.Binding)
 	put("callerArn", info.CallerARN)
 	put("parentSessionId", info.ParentSession)
 	if e != nil {

@@ -184,6 +184,7 @@ func (s *Service) chooseDuration(requested time.Duration, re *roleEntry, idpMax 
 // refusal is AccessDenied; a store or audit failure is an internal error.
 // The audit record names the bound principal from here on.
 func (s *Service) bind(ctx context.Context, r *http.Request, id identity.FederatedIdentity, info *auditInfo) (*identity.Binding, *Error) {
+	info.Subject = clip(id.Subject)
 	meta := identity.LoginMeta{SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent()), RequestID: requestid.From(ctx)}
 	b, err := s.o.Binder.Resolve(ctx, id, meta)
 	var be *identity.BindError
@@ -193,7 +194,7 @@ func (s *Service) bind(ctx context.Context, r *http.Request, id identity.Federat
 	case err != nil:
 		return nil, internalErr(fmt.Errorf("sts: bind %s identity: %w", id.Method, err))
 	}
-	info.UserID, info.User = b.PrincipalID, b.UserName
+	info.UserID, info.User, info.Binding = b.PrincipalID, b.UserName, b.Via
 	return b, nil
 }
 

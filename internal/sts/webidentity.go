@@ -181,7 +181,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if err != nil {
 		return result{}, fromOIDC(err)
 	}
-	info.User = id.Username
+	info.User = clip(id.Username)
 	aud := ""
 	for _, a := range id.Audience {
 		if slices.Contains(prov.Audiences, a) {
