@@ -151,15 +151,7 @@ func (b *Binder) Resolve(ctx context.Context, id FederatedIdentity, meta LoginMe
 			Fix: "configure the IdP to send a NameID (SAML) or sub claim (OIDC)."}
 	}
 	if id.Self {
-		u, err := b.o.Store.GetUser(ctx, id.Subject)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, &BindError{Reason: "unknown-user", Cause: "The gatehouse token names a user who no longer exists.",
-				Fix: "sign in to gatehouse again."}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("identity: bind: %w", err)
-		}
-		return bound(u, ViaSelf, true)
+		return b.self(ctx, id.Subject)
 	}
 	l, err := b.links.GetFederatedLink(ctx, id.ProviderID, id.Subject)
 	if err == nil {
@@ -172,19 +164,8 @@ func (b *Binder) Resolve(ctx context.Context, id FederatedIdentity, meta LoginMe
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("identity: bind: %w", err)
 	}
-	u, via, err := b.byRule(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if u != nil {
-		bd, err := bound(u, via, false)
-		if err == nil {
-			err = b.link(ctx, id, u, via, meta)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return bd, nil
+	if bd, err := b.firstSignIn(ctx, id, meta); bd != nil || err != nil {
+		return bd, err
 	}
 	if id.Binding.RefusesUnlinked() {
 		return nil, &BindError{Reason: "unlinked",
@@ -193,6 +174,38 @@ func (b *Binder) Resolve(ctx context.Context, id FederatedIdentity, meta LoginMe
 	}
 	pid := FederatedPrincipalID(id.ProviderARN, id.Subject)
 	return &Binding{PrincipalID: pid, UserName: pid, Via: ViaUnlinked}, nil
+}
+
+// self binds a token of gatehouse's own issuer to the user whose id is its
+// subject.
+func (b *Binder) self(ctx context.Context, userID string) (*Binding, error) {
+	u, err := b.o.Store.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &BindError{Reason: "unknown-user", Cause: "The gatehouse token names a user who no longer exists.",
+			Fix: "sign in to gatehouse again."}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity: bind: %w", err)
+	}
+	return bound(u, ViaSelf, true)
+}
+
+// firstSignIn binds an unlinked identity to the user the provider's rule
+// matches and records the link; it returns nil, nil when the rule matches
+// nobody.
+func (b *Binder) firstSignIn(ctx context.Context, id FederatedIdentity, meta LoginMeta) (*Binding, error) {
+	u, via, err := b.byRule(ctx, id)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	bd, err := bound(u, via, false)
+	if err == nil {
+		err = b.link(ctx, id, u, via, meta)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bd, nil
 }
 
 // bound checks that u may be signed in as: an active person (or, for the
