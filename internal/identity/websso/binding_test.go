@@ -214,6 +214,16 @@ func TestBindingNameIDEqualToAdminsName(t *testing.T) {
 	require.NotContains(t, body, "Signed in as root")
 	res, body = get(t, hc, w.URL+"/api/v1/users")
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "the attacker holds no admin session: %s", body)
+
+	// The refusal is attributed: audited with its reason, naming what the
+	// IdP claimed, never as a sign-in of the administrator.
+	var reasons []string
+	for rec, err := range audit.Search(w.AuditDir, audit.Query{Action: "identity.login"}) {
+		require.NoError(t, err)
+		require.NotEqual(t, audit.CodeLoginSucceeded, rec.Event.Code)
+		reasons = append(reasons, rec.Event.Reason)
+	}
+	require.Contains(t, reasons, "AccessDenied: binding-unlinked")
 }
 
 // TestBindingNeverToServicePrincipal proves issue 11 finding 1: a

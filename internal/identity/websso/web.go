@@ -369,7 +369,6 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 	}
 	u, via, fe := s.bindFederated(ctx, s.o.Binder.SAMLIdentity(prov, a.NameID), meta)
 	if fe != nil {
-		s.auditFailure(ctx, meta, "saml", a.NameID, fe.Code)
 		s.renderError(w, r, fe)
 		return
 	}
@@ -405,18 +404,21 @@ func samlFlowError(se *saml.Error) *flowError {
 // (identity.Binder: by provider and subject, never by name alone). A web
 // session is a directory user's session, so an identity that binds to no
 // user is refused here even where the provider lets it use STS as a
-// federated session of its own.
+// federated session of its own. Every refusal is audited with its reason.
 func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdentity, meta identity.LoginMeta) (*store.User, string, *flowError) {
 	b, err := s.o.Binder.Resolve(ctx, id, meta)
 	var be *identity.BindError
 	switch {
 	case errors.As(err, &be):
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-"+be.Reason)
 		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
 			Cause: be.Cause, Fix: be.Fix}
 	case err != nil:
 		s.log.ErrorContext(ctx, "federated binding", "err", err)
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "InternalFailure: binding")
 		return nil, "", &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The directory could not be read.", Fix: "retry."}
 	case b.User == nil:
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-unlinked-web")
 		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
 			Cause: "Your identity at this identity provider is not linked to a gatehouse user; it may use the STS API as a federated session, but not the web sign-in.",
 			Fix:   "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM."}
@@ -564,7 +566,6 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	u, via, fe := s.bindFederated(ctx, s.o.Binder.OIDCIdentity(p, id), meta)
 	if fe != nil {
-		s.auditFailure(ctx, meta, "oidc", id.Username, fe.Code)
 		s.renderError(w, r, fe)
 		return
 	}
