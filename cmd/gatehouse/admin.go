@@ -60,7 +60,7 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the bearer token from this file")
 	pf.BoolVar(&o.json, "json", false, "print the server's JSON instead of a table")
 	cmd.AddCommand(adminUsersCmd(o), adminGroupsCmd(o), adminTokensCmd(o), adminRolesCmd(o), adminProvidersCmd(o))
-	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o), adminDecodeAuthzCmd(o))
+	cmd.AddCommand(adminPoliciesCmd(o), adminSessionsCmd(o), adminMountsCmd(o), adminDecodeAuthzCmd(o), adminLinksCmd(o))
 	cmd.AddCommand(adminPrivilegesCmd(o))
 	return cmd
 }

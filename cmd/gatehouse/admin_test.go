@@ -500,3 +500,50 @@ func TestAdminCLIMounts(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, out, "hr/payroll/")
 }
+
+// TestAdminCLILinks: `gatehouse admin links` links a provider's subject to
+// a person, refuses to rebind it, sets the provider's binding rule, and
+// deletes the link (issue 11 finding 1).
+func TestAdminCLILinks(t *testing.T) {
+	url, tok := startAdminAPI(t)
+	g := []string{"--server", url, "--token", tok}
+	admin := func(args ...string) (string, error) {
+		t.Helper()
+		out, _, err := runCmd(t, newAdminCmd(), "", append(args, g...)...)
+		return out, err
+	}
+	out, err := admin("providers", "oidc", "create", "--issuer", "https://idp.example.com/corp", "--audience", "gatehouse", "--json")
+	require.NoError(t, err, out)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	out, err = admin("users", "create", "alice")
+	require.NoError(t, err, out)
+	out, err = admin("users", "create", "bob")
+	require.NoError(t, err, out)
+
+	out, err = admin("links", "create", "--provider", "https://idp.example.com/corp", "--subject", "00u1", "--user", "alice")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "00u1")
+	require.Contains(t, out, "alice")
+	var se *serverError
+	_, err = admin("links", "create", "--provider", p["id"].(string), "--subject", "00u1", "--user", "bob")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 409, se.Status, "a linked subject is never rebound")
+	out, err = admin("links", "list", "--user", "alice")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "00u1")
+	require.Contains(t, out, "admin")
+
+	out, err = admin("links", "rule", p["id"].(string), "--trust-email", "--unlinked", "federated")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "federated")
+	_, err = admin("links", "rule", p["id"].(string), "--unlinked", "allow")
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 400, se.Status)
+
+	out, err = admin("links", "delete", "--provider", p["id"].(string), "--subject", "00u1")
+	require.NoError(t, err, out)
+	out, err = admin("links", "list")
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "00u1")
+}

@@ -73,6 +73,10 @@ type Options struct {
 	// implements store.MountStore; with neither, the mount operations
 	// answer 503.
 	Mounts store.MountStore
+	// Links stores federated links (/federated-links). Default: Store, if
+	// it implements store.LinkStore; with neither, the link operations
+	// answer 503.
+	Links store.LinkStore
 	// OnMountsChanged, if set, runs after every mount mutation that was
 	// applied, so the server can reload its mount table at once.
 	OnMountsChanged func(ctx context.Context)
@@ -109,6 +113,7 @@ type API struct {
 	rev      CredentialRevoker
 	authz    *authzmsg.Codec
 	mnt      store.MountStore
+	links    store.LinkStore
 	onMounts func(ctx context.Context)
 	router   routers.Router
 	ops      map[string]operation // by operationId
@@ -137,6 +142,10 @@ func New(opts Options) (http.Handler, error) {
 	a.mnt, a.onMounts = opts.Mounts, opts.OnMountsChanged
 	if a.mnt == nil {
 		a.mnt, _ = opts.Store.(store.MountStore)
+	}
+	a.links = opts.Links
+	if a.links == nil {
+		a.links, _ = opts.Store.(store.LinkStore)
 	}
 	a.account = opts.AccountID
 	if a.account == "" {
@@ -378,6 +387,11 @@ func (a *API) handlers() map[string]handlerFunc {
 		"getOIDCProvider":            a.getOIDCProvider,
 		"updateOIDCProvider":         a.updateOIDCProvider,
 		"deleteOIDCProvider":         a.deleteOIDCProvider,
+		"putSAMLProviderBinding":     a.putSAMLProviderBinding,
+		"putOIDCProviderBinding":     a.putOIDCProviderBinding,
+		"listFederatedLinks":         a.listFederatedLinks,
+		"createFederatedLink":        a.createFederatedLink,
+		"deleteFederatedLink":        a.deleteFederatedLink,
 		"listManagedPolicies":        a.listManagedPolicies,
 		"createManagedPolicy":        a.createManagedPolicy,
 		"getManagedPolicy":           a.getManagedPolicy,

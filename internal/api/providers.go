@@ -18,19 +18,20 @@ import (
 // ---- SAML providers ----
 
 type samlView struct {
-	ID          string    `json:"id"`
-	ARN         string    `json:"arn"`
-	Name        string    `json:"name"`
-	EntityID    string    `json:"entityId"`
-	MetadataXML string    `json:"metadataXml"`
-	Revision    int64     `json:"revision"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	ID          string        `json:"id"`
+	ARN         string        `json:"arn"`
+	Name        string        `json:"name"`
+	EntityID    string        `json:"entityId"`
+	MetadataXML string        `json:"metadataXml"`
+	Binding     store.Binding `json:"binding"`
+	Revision    int64         `json:"revision"`
+	CreatedAt   time.Time     `json:"createdAt"`
+	UpdatedAt   time.Time     `json:"updatedAt"`
 }
 
 func (a *API) viewSAML(p *store.SAMLProvider) samlView {
 	return samlView{ID: p.ID, ARN: p.ARN(a.account), Name: p.Name, EntityID: p.EntityID, MetadataXML: p.MetadataXML,
-		Revision: p.Revision, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		Binding: p.Binding, Revision: p.Revision, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func samlResource(p *store.SAMLProvider) audit.Resource {
@@ -193,24 +194,25 @@ func (a *API) deleteSAMLProvider(c *call) error {
 // ---- OIDC providers ----
 
 type oidcView struct {
-	ID            string    `json:"id"`
-	ARN           string    `json:"arn"`
-	IssuerURL     string    `json:"issuerUrl"`
-	Audiences     []string  `json:"audiences"`
-	Thumbprints   []string  `json:"thumbprints"`
-	JWKSURL       string    `json:"jwksUrl,omitempty"`
-	GroupsClaim   string    `json:"groupsClaim,omitempty"`
-	RolesClaim    string    `json:"rolesClaim,omitempty"`
-	UsernameClaim string    `json:"usernameClaim,omitempty"`
-	Revision      int64     `json:"revision"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+	ID            string        `json:"id"`
+	ARN           string        `json:"arn"`
+	IssuerURL     string        `json:"issuerUrl"`
+	Audiences     []string      `json:"audiences"`
+	Thumbprints   []string      `json:"thumbprints"`
+	JWKSURL       string        `json:"jwksUrl,omitempty"`
+	GroupsClaim   string        `json:"groupsClaim,omitempty"`
+	RolesClaim    string        `json:"rolesClaim,omitempty"`
+	UsernameClaim string        `json:"usernameClaim,omitempty"`
+	Binding       store.Binding `json:"binding"`
+	Revision      int64         `json:"revision"`
+	CreatedAt     time.Time     `json:"createdAt"`
+	UpdatedAt     time.Time     `json:"updatedAt"`
 }
 
 func (a *API) viewOIDC(p *store.OIDCProvider) oidcView {
 	v := oidcView{ID: p.ID, ARN: p.ARN(a.account), IssuerURL: p.IssuerURL, Audiences: p.Audiences,
 		Thumbprints: p.Thumbprints, JWKSURL: p.JWKSURL, GroupsClaim: p.GroupsClaim, RolesClaim: p.RolesClaim,
-		UsernameClaim: p.UsernameClaim, Revision: p.Revision, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		UsernameClaim: p.UsernameClaim, Binding: p.Binding, Revision: p.Revision, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 	if v.Audiences == nil {
 		v.Audiences = []string{}
 	}

@@ -24,6 +24,8 @@ const (
 	CodeTokenRevoked    Code = "GH1011I"
 	CodeAuthDenied      Code = "GH1020W" // bad/expired/revoked bearer token, disabled principal
 	CodeBootstrap       Code = "GH1030I"
+	CodeLinkCreated     Code = "GH1050I" // a federated identity (provider, subject) was linked to a directory user
+	CodeLinkDeleted     Code = "GH1051I"
 	CodeUserCreated     Code = "GH2000I"
 	CodeUserUpdated     Code = "GH2001I"
 	CodeUserDeleted     Code = "GH2002I"

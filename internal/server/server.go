@@ -63,7 +63,9 @@ type Server struct {
 	// MountStore persists the mounts (nil if the store has none); the
 	// demo seeds through it. Change mounts through it, then ReloadMounts.
 	MountStore store.MountStore
-	mountsMu   sync.Mutex // serializes ReloadMounts
+	// Links persists federated links ((provider, subject) -> user).
+	Links    store.LinkStore
+	mountsMu sync.Mutex // serializes ReloadMounts
 	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
 	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
@@ -151,6 +153,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	policies, _ := s.Store.(store.ManagedPolicyStore)
 	// So do S3 gateway mounts (store.MountStore).
 	s.MountStore, _ = s.Store.(store.MountStore)
+	// So do federated links (store.LinkStore), read by the binder and the API.
+	s.Links, _ = s.Store.(store.LinkStore)
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -212,6 +216,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Revoker:         revoker,
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
+		Links:           s.Links,
 		OnMountsChanged: s.reloadMountsLogged,
 		AuthzMessages:   s.authzMsgs,
 	})
@@ -231,6 +236,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: scim: %w", err)
 	}
 
+	// One binder for every federated path (web sign-in and STS): by
+	// (provider, subject), never by name alone.
+	binder, err := identity.NewBinder(identity.BinderOptions{Store: s.Store, Links: s.Links, Audit: s.Audit,
+		AccountID: cfg.STS.AccountID, SelfIssuer: cfg.API.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	// One replay cache in the store for the ACS and STS, on every replica.
 	samlReplay := saml.StoreReplayCache{Store: s.Store}
 	s.STS, err = sts.New(sts.Options{
@@ -248,6 +260,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLMaxSkew:            cfg.STS.SAMLClockSkew,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		Binder:                 binder,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
@@ -260,6 +273,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SessionTTL:  cfg.Identity.SessionTTL,
 		Assumer:     websso.HandlerAssumer{Handler: s.STS},
 		Logger:      log.With("component", "websso"),
+		Binder:      binder,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)

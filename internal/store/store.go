@@ -345,11 +345,13 @@ func (r *Role) Policy(name string) (NamedPolicy, bool) {
 // SAMLProvider is a SAML 2.0 identity provider trusted for
 // AssumeRoleWithSAML. MetadataXML is the IdP metadata as uploaded; EntityID
 // is the entityID parsed from it, the Issuer of the IdP's responses.
+// Binding says how its NameIDs bind to directory users.
 type SAMLProvider struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	MetadataXML string    `json:"metadataXml"`
 	EntityID    string    `json:"entityId"`
+	Binding     Binding   `json:"binding"`
 	Revision    int64     `json:"revision"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
@@ -365,6 +367,7 @@ func (p *SAMLProvider) ARN(accountID string) string {
 // Thumbprints (hex certificate fingerprints) and JWKSURL are optional; an
 // empty JWKSURL means discovery. The *Claim fields name the ID token claims
 // that carry groups, roles and the user name; empty means the default.
+// Binding says how its subjects (sub) bind to directory users.
 type OIDCProvider struct {
 	ID            string    `json:"id"`
 	IssuerURL     string    `json:"issuerUrl"`
@@ -374,6 +377,7 @@ type OIDCProvider struct {
 	GroupsClaim   string    `json:"groupsClaim,omitempty"`
 	RolesClaim    string    `json:"rolesClaim,omitempty"`
 	UsernameClaim string    `json:"usernameClaim,omitempty"`
+	Binding       Binding   `json:"binding"`
 	Revision      int64     `json:"revision"`
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`

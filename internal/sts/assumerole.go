@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -67,9 +68,9 @@ type activeEntry struct {
 }
 
 // checkActive fails with errUserDisabled when the session's end user is
-// disabled or deleted in the directory. A federated user unknown to the
-// directory (principal id fed-…) passes unless a user of that name has
-// since been created and disabled. Results are reused for CacheTTL (≤ 2 s),
+// disabled or deleted in the directory. An unlinked federated session
+// (principal id fed-…) has no directory user and passes; it is never
+// looked up by name (docs/design/0014-identity-binding.md). Results are reused for CacheTTL (≤ 2 s),
 // so disabling a user cuts their credentials off within that time on every
 // replica, whether or not the disabling code path also calls
 // credentials.Revoker.RevokeUser. Store errors are returned (fail closed).
@@ -84,12 +85,7 @@ func (s *Service) checkActive(ctx context.Context, c *credentials.Claims) error 
 	}
 	var u *store.User
 	var err error
-	if strings.HasPrefix(c.PrincipalID, fedPrefix) {
-		u, err = s.o.Store.GetUserByName(ctx, c.UserName)
-		if errors.Is(err, store.ErrNotFound) {
-			u, err = nil, nil
-		}
-	} else {
+	if !strings.HasPrefix(c.PrincipalID, identity.FederatedPrefix) {
 		u, err = s.o.Store.GetUser(ctx, c.PrincipalID)
 		if errors.Is(err, store.ErrNotFound) {
 			err = nil

@@ -107,9 +107,14 @@ func newWorld(t testing.TB) *world {
 	require.NoError(t, err)
 
 	w.idp = newTestIdP(t)
-	require.NoError(t, st.CreateSAMLProvider(ctx, &store.SAMLProvider{Name: "CorpIdP", MetadataXML: w.idp.metadata(), EntityID: testIdPID}))
+	// Both providers let unlinked identities through as federated sessions
+	// of their own; alice's SAML NameID is linked to the directory's alice.
+	corp := &store.SAMLProvider{Name: "CorpIdP", MetadataXML: w.idp.metadata(), EntityID: testIdPID,
+		Binding: store.Binding{Unlinked: store.UnlinkedFederated}}
+	require.NoError(t, st.CreateSAMLProvider(ctx, corp))
 	w.oidc = newTestOIDC(t)
-	op := &store.OIDCProvider{IssuerURL: w.oidc.issuer, Audiences: []string{testClient}}
+	op := &store.OIDCProvider{IssuerURL: w.oidc.issuer, Audiences: []string{testClient},
+		Binding: store.Binding{Unlinked: store.UnlinkedFederated}}
 	require.NoError(t, st.CreateOIDCProvider(ctx, op))
 	w.oidcARN = op.ARN(testAccount)
 	oidcKey := store.OIDCIssuerKey(w.oidc.issuer)
@@ -117,6 +122,8 @@ func newWorld(t testing.TB) *world {
 	u := &store.User{UserName: alice, Active: true}
 	require.NoError(t, st.CreateUser(ctx, u))
 	w.aliceID = u.ID
+	require.NoError(t, st.CreateFederatedLink(ctx, &store.FederatedLink{ProviderID: corp.ID, Subject: alice,
+		UserID: u.ID, Source: store.LinkSourceAdmin}))
 
 	analystTrust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
 	  {"Effect":"Allow","Principal":{"Federated":%q},"Action":["sts:AssumeRoleWithSAML","sts:TagSession"],

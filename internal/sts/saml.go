@@ -157,7 +157,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	if err != nil {
 		return result{}, fromSAML(err)
 	}
-	info.User = a.NameID
+	info.User = clip(a.NameID)
 	ent, err := s.idps.entry(ctx, a.Issuer)
 	if err != nil || ent.prov == nil {
 		return result{}, internalErr(fmt.Errorf("sts: provider of a validated assertion vanished: %v", err))
@@ -188,12 +188,9 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 		return result{}, internalErr(err)
 	}
 	info.RoleID = re.role.ID
-	u, e := s.directoryUser(ctx, a.NameID)
+	b, e := s.bind(ctx, r, s.o.Binder.SAMLIdentity(ent.prov, a.NameID), info)
 	if e != nil {
 		return result{}, e
-	}
-	if u != nil {
-		info.UserID = u.ID
 	}
 	d, e := s.chooseDuration(duration, re, a.AWS.SessionDuration, false)
 	if e != nil {
@@ -211,7 +208,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	info.SessionName = sessionName
 	sourceID := a.AWS.SourceIdentity
 	if sourceID == "" {
-		sourceID = awsname.SessionNameFrom(a.NameID)
+		sourceID = awsname.SessionNameFrom(b.UserName)
 	}
 	subType := subjectType(a.NameIDFormat)
 	nq := nameQualifier(a.Issuer, s.o.AccountID, ent.prov.Name)
@@ -250,7 +247,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	}
 	out, e := s.issue(ctx, issueInput{
 		Role: re, SessionName: sessionName,
-		PrincipalID: principalID(u, provARN, a.NameID), UserName: a.NameID,
+		PrincipalID: b.PrincipalID, UserName: b.UserName,
 		SourceIdentity: sourceID, Groups: a.Groups,
 		Tags: a.AWS.PrincipalTags, TransitiveKeys: a.AWS.TransitiveTagKeys,
 		Policy: pol, Duration: d,

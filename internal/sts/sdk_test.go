@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // sdkClient is an aws-sdk-go-v2 STS client for the world's endpoint,
@@ -108,7 +109,9 @@ func TestSDKGoV2FederationAndChaining(t *testing.T) {
 	require.Equal(t, "u-bob-123", *wi.SubjectFromWebIdentityToken)
 	require.Equal(t, w.oidc.issuer, *wi.Provider)
 	require.Equal(t, testClient, *wi.Audience)
-	require.Equal(t, bob, *wi.SourceIdentity)
+	// bob is in no directory: his session is a federated one of its own,
+	// named by provider and subject, never by his claimed user name.
+	require.Equal(t, identity.FederatedPrincipalID(w.oidcARN, "u-bob-123"), *wi.SourceIdentity)
 	me3, err := w.sdkClient(wi.Credentials).GetCallerIdentity(ctx, &awssts.GetCallerIdentityInput{})
 	require.NoError(t, err)
 	require.Equal(t, "arn:aws:sts::"+testAccount+":assumed-role/Analyst/bob-session", *me3.Arn)

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
@@ -112,6 +113,11 @@ type Options struct {
 	// CacheTTL bounds how long role, provider and user-status lookups are
 	// reused (default DefaultCacheTTL, at most credentials.MaxRevocationTTL).
 	CacheTTL time.Duration
+	// Binder binds SAML and web identities to directory users by
+	// (provider, subject); share websso's. Default: one over Store and
+	// Audit that knows no self issuer (gatehouse's own tokens then bind
+	// like any other provider's).
+	Binder *identity.Binder
 }
 
 var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
@@ -173,8 +179,13 @@ func (o *Options) Validate() error {
 	if o.CacheTTL < 0 || o.CacheTTL > credentials.MaxRevocationTTL {
 		errs = append(errs, fmt.Errorf("CacheTTL must be in (0, %s]", credentials.MaxRevocationTTL))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("sts: options: %w", errors.Join(errs...))
+	if o.Binder == nil && o.Store != nil && o.Audit != nil {
+		b, err := identity.NewBinder(identity.BinderOptions{Store: o.Store, Audit: o.Audit, AccountID: o.AccountID})
+		o.Binder = b
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sts: options: %w", err)
 	}
 	return nil
 }
@@ -244,13 +255,14 @@ type auditInfo struct {
 	UserID, User, AuthMethod  string
 	RoleARN, RoleID           string
 	SessionName, SourceID     string
-	Provider                  string
+	Provider, Subject         string
 	SessionID, AccessKeyID    string
 	ParentSession, CallerARN  string
 	CallerAccessKey           string // the access key a signed call named (clipped; verified only on success)
 	Expiration                time.Time
 	ChainDepth                int
 	Issued                    bool
+	Binding                   string // how a federated identity bound (identity.Via*)
 	DurationSeconds, PackedPc int
 }
 
@@ -339,6 +351,8 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 	put("roleSessionName", info.SessionName)
 	put("sourceIdentity", info.SourceID)
 	put("provider", info.Provider)
+	put("subject", info.Subject)
+	put("binding", info.Binding)
 	put("callerArn", info.CallerARN)
 	put("parentSessionId", info.ParentSession)
 	put("callerAccessKeyId", info.CallerAccessKey)

@@ -3,17 +3,18 @@ package sts
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
@@ -178,34 +179,23 @@ func (s *Service) chooseDuration(requested time.Duration, re *roleEntry, idpMax 
 	return max(d, credentials.MinSessionDuration), nil
 }
 
-// directoryUser returns the directory user named name, or nil when there is
-// none. A disabled user is an AccessDenied error.
-func (s *Service) directoryUser(ctx context.Context, name string) (*store.User, *Error) {
-	u, err := s.o.Store.GetUserByName(ctx, name)
+// bind resolves the principal of a verified federated identity through
+// the one identity.Binder: by (provider, subject), never by name alone. A
+// refusal is AccessDenied; a store or audit failure is an internal error.
+// The audit record names the bound principal from here on.
+func (s *Service) bind(ctx context.Context, r *http.Request, id identity.FederatedIdentity, info *auditInfo) (*identity.Binding, *Error) {
+	info.Subject = clip(id.Subject)
+	meta := identity.LoginMeta{SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent()), RequestID: requestid.From(ctx)}
+	b, err := s.o.Binder.Resolve(ctx, id, meta)
+	var be *identity.BindError
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, nil
+	case errors.As(err, &be):
+		return nil, newErr(CodeAccessDenied, "binding-"+be.Reason, be.Cause, be.Fix)
 	case err != nil:
-		return nil, internalErr(fmt.Errorf("sts: get user %q: %w", name, err))
-	case !u.Active:
-		return nil, newErr(CodeAccessDenied, "user-disabled", fmt.Sprintf("User %s is disabled in gatehouse.", clip(name)),
-			"ask a gatehouse administrator to re-enable the user (SCIM active=true).")
+		return nil, internalErr(fmt.Errorf("sts: bind %s identity: %w", id.Method, err))
 	}
-	return u, nil
-}
-
-// fedPrefix marks the principal ids of federated users who are not in the
-// gatehouse directory.
-const fedPrefix = "fed-"
-
-// principalID is the directory user id, or a stable id derived from the
-// provider and subject for a user the directory does not know.
-func principalID(u *store.User, providerARN, subject string) string {
-	if u != nil {
-		return u.ID
-	}
-	sum := sha256.Sum256([]byte(providerARN + "\n" + subject))
-	return fedPrefix + hex.EncodeToString(sum[:16])
+	info.UserID, info.User, info.Binding = b.PrincipalID, b.UserName, b.Via
+	return b, nil
 }
 
 // assumedRoleARN is arn:aws:sts::<account>:assumed-role/<role name>/<session>.

@@ -180,7 +180,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if err != nil {
 		return result{}, fromOIDC(err)
 	}
-	info.User = id.Username
+	info.User = clip(id.Username)
 	aud := ""
 	for _, a := range id.Audience {
 		if slices.Contains(prov.Audiences, a) {
@@ -202,12 +202,9 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 			fmt.Sprintf("The token's roles claim does not include %s.", roleArn),
 			"grant the role to the user at the IdP, or pick one of the roles the token lists.")
 	}
-	u, e := s.directoryUser(ctx, id.Username)
+	b, e := s.bind(ctx, r, s.o.Binder.OIDCIdentity(prov, id), info)
 	if e != nil {
 		return result{}, e
-	}
-	if u != nil {
-		info.UserID = u.ID
 	}
 	d, e := s.chooseDuration(duration, re, 0, false)
 	if e != nil {
@@ -221,7 +218,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	}
 	sourceID := idpSourceID
 	if sourceID == "" {
-		sourceID = awsname.SessionNameFrom(id.Username)
+		sourceID = awsname.SessionNameFrom(b.UserName)
 	}
 	tctx := s.baseContext(r)
 	tctx[strings.ToLower(key)+":aud"] = []string{aud}
@@ -267,7 +264,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	}
 	out, e := s.issue(ctx, issueInput{
 		Role: re, SessionName: sessionName,
-		PrincipalID: principalID(u, provARN, id.Subject), UserName: id.Username,
+		PrincipalID: b.PrincipalID, UserName: b.UserName,
 		SourceIdentity: sourceID, Groups: id.Groups,
 		Tags: tags, TransitiveKeys: transitive,
 		Policy: pol, Duration: d,

@@ -42,12 +42,20 @@ var DemoRoles = []DemoRole{
 	{Name: "privacy-auditor", Description: "Demo: read the whole demo bucket (privacy officers)", Group: "privacy-officers", Users: []string{"carol"}, Policy: auditorPolicy},
 }
 
+// DemoBinding is the binding rule of the demo IdP's providers: the demo
+// IdP signs in the gatehouse directory's own users, so a first sign-in
+// links the subject to the user of the same name
+// (docs/design/0014-identity-binding.md). No real IdP should get this rule
+// unless the organization, not the user, assigns its user names.
+var DemoBinding = store.Binding{LinkByUserName: true, Unlinked: store.UnlinkedRefuse}
+
 // Seed registers the demo IdP in the store and seeds what the demo needs.
 // It is idempotent: existing records are kept (the SAML provider's
 // metadata is refreshed if it changed).
 //
 //   - SAML provider ProviderName ("demo-idp") with this IdP's metadata;
 //   - OIDC provider for this IdP's issuer, audience ClientID;
+//   - DemoBinding on both providers;
 //   - the DemoRoles, each trusting the demo SAML provider
 //     (AssumeRoleWithSAML, SAML:aud = the ACS URL), the demo OIDC
 //     provider, and gatehouse's own issuer (selfIssuer, i.e.
@@ -60,24 +68,30 @@ func (d *IdP) Seed(ctx context.Context) error {
 	p, err := st.GetSAMLProviderByName(ctx, d.o.ProviderName)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if err := st.CreateSAMLProvider(ctx, &store.SAMLProvider{Name: d.o.ProviderName, MetadataXML: md, EntityID: d.samlEntityID()}); err != nil {
+		if err := st.CreateSAMLProvider(ctx, &store.SAMLProvider{Name: d.o.ProviderName, MetadataXML: md, EntityID: d.samlEntityID(),
+			Binding: DemoBinding}); err != nil {
 			return fmt.Errorf("demoidp: seed SAML provider: %w", err)
 		}
 	case err != nil:
 		return fmt.Errorf("demoidp: seed SAML provider: %w", err)
-	case p.MetadataXML != md || p.EntityID != d.samlEntityID():
-		p.MetadataXML, p.EntityID = md, d.samlEntityID()
+	case p.MetadataXML != md || p.EntityID != d.samlEntityID() || p.Binding != DemoBinding:
+		p.MetadataXML, p.EntityID, p.Binding = md, d.samlEntityID(), DemoBinding
 		if err := st.UpdateSAMLProvider(ctx, p); err != nil {
 			return fmt.Errorf("demoidp: refresh SAML provider: %w", err)
 		}
 	}
-	if _, err := st.GetOIDCProviderByIssuer(ctx, d.oidcIssuer()); errors.Is(err, store.ErrNotFound) {
+	if op, err := st.GetOIDCProviderByIssuer(ctx, d.oidcIssuer()); errors.Is(err, store.ErrNotFound) {
 		if err := st.CreateOIDCProvider(ctx, &store.OIDCProvider{IssuerURL: d.oidcIssuer(), Audiences: []string{d.o.ClientID},
-			JWKSURL: d.oidcIssuer() + "/jwks"}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			JWKSURL: d.oidcIssuer() + "/jwks", Binding: DemoBinding}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("demoidp: seed OIDC provider: %w", err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("demoidp: seed OIDC provider: %w", err)
+	} else if op.Binding != DemoBinding {
+		op.Binding = DemoBinding
+		if err := st.UpdateOIDCProvider(ctx, op); err != nil {
+			return fmt.Errorf("demoidp: refresh OIDC provider: %w", err)
+		}
 	}
 	selfARN := (&store.OIDCProvider{IssuerURL: d.o.PublicURL}).ARN(d.o.AccountID)
 	demoOIDC := &store.OIDCProvider{IssuerURL: d.oidcIssuer()}

@@ -115,7 +115,11 @@ type Identity struct {
 	Audience []string
 	Username string
 	Email    string
-	Groups   []string
+	// EmailVerified is true only when the token's email_verified claim is
+	// the boolean true or the string "true" (OIDC Core §5.1; some IdPs send
+	// a string). An absent claim means unverified.
+	EmailVerified bool
+	Groups        []string
 	// Roles are the role ARNs the IdP entitles the user to. It is nil
 	// when the token has no roles claim, and non-nil (maybe empty) when it
 	// has one: a claim that is empty, null or not a list of strings grants
@@ -431,6 +435,7 @@ func (v *Verifier) checkClaims(c map[string]any) (*Identity, error) {
 	}
 	id := &Identity{Subject: sub, Issuer: iss, Audience: aud, IssuedAt: iat, Expiry: exp, Claims: c}
 	id.Email, _ = c["email"].(string)
+	id.EmailVerified = claimTrue(c["email_verified"])
 	m := v.p.ClaimMappings
 	if m.Username != "" {
 		id.Username, _ = c[m.Username].(string)
@@ -547,4 +552,16 @@ func strictPSS(raw string, jws *jose.JSONWebSignature, alg string, pub crypto.Pu
 	d.Write([]byte(raw[:i]))
 	return rsa.VerifyPSS(rsaPub, h, d.Sum(nil), jws.Signatures[0].Signature,
 		&rsa.PSSOptions{SaltLength: h.Size(), Hash: h}) == nil
+}
+
+// claimTrue reports whether a boolean claim is true: the JSON true, or the
+// string "true".
+func claimTrue(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		return t == "true"
+	}
+	return false
 }

@@ -615,3 +615,30 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestEmailVerified: only the boolean true or the string "true" count as a
+// verified address (issue 11 finding 1: an unverified e-mail must never
+// bind to a directory user).
+func TestEmailVerified(t *testing.T) {
+	keys(t)
+	p := newIDP(t, jwksJSON(t, rsaA))
+	v := p.verifier(t, &fakeClock{now: t0})
+	for _, tc := range []struct {
+		claim any // nil: absent
+		want  bool
+	}{
+		{nil, false}, {true, true}, {false, false}, {"true", true}, {"false", false}, {"TRUE", false}, {1, false},
+	} {
+		extra := map[string]any{"email": "alice@example.com"}
+		if tc.claim != nil {
+			extra["email_verified"] = tc.claim
+		}
+		id, err := v.Verify(context.Background(), sign(t, rsaA, p.claims(extra)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.EmailVerified != tc.want {
+			t.Errorf("email_verified %#v: EmailVerified %v, want %v", tc.claim, id.EmailVerified, tc.want)
+		}
+	}
+}

@@ -114,6 +114,9 @@ type Options struct {
 	Logger *slog.Logger
 	// DemoIdPPath, when set, is linked from the login page (demo mode only).
 	DemoIdPPath string
+	// Binder binds SAML and OIDC sign-ins to directory users by (provider,
+	// subject). Share it with STS. Default: one over Store and Audit.
+	Binder *identity.Binder
 }
 
 // Service is the sign-in front end and self OIDC issuer. Safe for concurrent use.
@@ -177,6 +180,12 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SAMLReplay == nil {
 		opts.SAMLReplay = saml.StoreReplayCache{Store: opts.Store}
+	}
+	if opts.Binder == nil && len(errs) == 0 {
+		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,
+			SelfIssuer: opts.PublicURL})
+		opts.Binder = b
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("websso: options: %w", err)

@@ -188,9 +188,7 @@ func TestPATLifetimeCapped(t *testing.T) {
 	// configured maximum only: the token is the service principal's, not
 	// a copy of the administrator's session.
 	ctx := context.Background()
-	root := w.AddUser("root", "root-pw-123456")
-	_, err := w.Identity.GrantPrivilege(ctx, root.ID, identity.PrivilegeAdmin, "system")
-	require.NoError(t, err)
+	w.AddAdmin("root", "root-pw-123456")
 	ci := &store.User{UserName: "ci-bot", Kind: store.KindService, Active: true}
 	require.NoError(t, w.Store.CreateUser(ctx, ci))
 	admin := login(t, w, "root", "root-pw-123456")

@@ -380,13 +380,12 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 			Fix:   fmt.Sprintf("make each %s value 'roleArn,%s' at the IdP (the account id and provider name must match gatehouse's).", saml.AttrRole, provARN)})
 		return
 	}
-	u, fe := s.directoryUser(ctx, a.NameID, a.AWS.RoleSessionName)
+	u, via, fe := s.bindFederated(ctx, s.o.Binder.SAMLIdentity(prov, a.NameID), meta)
 	if fe != nil {
-		s.auditFailure(ctx, meta, "saml", a.NameID, fe.Code)
 		s.renderError(w, r, fe)
 		return
 	}
-	raw, tok, err := s.federatedLogin(ctx, u, "saml", sessionRecord{IdP: provARN}, grants, meta, map[string]any{"provider": provARN, "nameId": clip(a.NameID, 256)})
+	raw, tok, err := s.federatedLogin(ctx, u, "saml", sessionRecord{IdP: provARN}, grants, meta, map[string]any{"provider": provARN, "nameId": clip(a.NameID, 256), "binding": via})
 	if err != nil {
 		s.log.ErrorContext(ctx, "SAML login failed", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})
@@ -443,32 +442,30 @@ func samlFlowError(se *saml.Error) *flowError {
 	return fe
 }
 
-// directoryUser finds the gatehouse user a federated identity names: by
-// user name, then by the alternative name. Federated sign-in never
-// creates users: the directory is provisioned by SCIM or the admin API.
-func (s *Service) directoryUser(ctx context.Context, names ...string) (*store.User, *flowError) {
-	for _, n := range names {
-		if n == "" {
-			continue
-		}
-		u, err := s.o.Store.GetUserByName(ctx, n)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			s.log.ErrorContext(ctx, "directory lookup", "err", err)
-			return nil, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The directory could not be read.", Fix: "retry."}
-		}
-		if !u.Active || u.Kind != store.KindUser {
-			return nil, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
-				Cause: fmt.Sprintf("User %q is disabled in gatehouse.", clip(u.UserName, 80)),
-				Fix:   "ask a gatehouse administrator to re-enable the user (SCIM active=true)."}
-		}
-		return u, nil
+// bindFederated finds the directory user a federated identity is bound to
+// (identity.Binder: by provider and subject, never by name alone). A web
+// session is a directory user's session, so an identity that binds to no
+// user is refused here even where the provider lets it use STS as a
+// federated session of its own. Every refusal is audited with its reason.
+func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdentity, meta identity.LoginMeta) (*store.User, string, *flowError) {
+	b, err := s.o.Binder.Resolve(ctx, id, meta)
+	var be *identity.BindError
+	switch {
+	case errors.As(err, &be):
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-"+be.Reason)
+		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+			Cause: be.Cause, Fix: be.Fix}
+	case err != nil:
+		s.log.ErrorContext(ctx, "federated binding", "err", err)
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "InternalFailure: binding")
+		return nil, "", &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The directory could not be read.", Fix: "retry."}
+	case b.User == nil:
+		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-unlinked-web")
+		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
+			Cause: "Your identity at this identity provider is not linked to a gatehouse user; it may use the STS API as a federated session, but not the web sign-in.",
+			Fix:   "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM."}
 	}
-	return nil, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
-		Cause: fmt.Sprintf("The IdP signed in %q, who is not a gatehouse user.", clip(strings.Join(names, " / "), 120)),
-		Fix:   "provision the user in gatehouse (SCIM or 'gatehouse admin users create') with the IdP's NameID or user name as userName."}
+	return b.User, b.Via, nil
 }
 
 func (s *Service) auditFailure(ctx context.Context, meta identity.LoginMeta, method, user, reason string) {
@@ -657,15 +654,14 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, fe)
 		return
 	}
-	u, fe := s.directoryUser(ctx, id.Username, id.Email)
+	u, via, fe := s.bindFederated(ctx, s.o.Binder.OIDCIdentity(p, id), meta)
 	if fe != nil {
-		s.auditFailure(ctx, meta, "oidc", id.Username, fe.Code)
 		s.renderError(w, r, fe)
 		return
 	}
 	provARN := p.ARN(s.o.AccountID)
 	raw, stok, err := s.federatedLogin(ctx, u, "oidc", sessionRecord{IdP: provARN}, oidcGrants(id.Roles, provARN), meta,
-		map[string]any{"provider": provARN, "subject": clip(id.Subject, 256)})
+		map[string]any{"provider": provARN, "subject": clip(id.Subject, 256), "binding": via})
 	if err != nil {
 		s.log.ErrorContext(ctx, "OIDC login failed", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})

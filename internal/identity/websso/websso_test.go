@@ -435,7 +435,7 @@ func TestSAMLUnknownUserAndMalformedResponse(t *testing.T) {
 	res, body := postForm(t, hc, w.URL+"/saml/acs", url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString(resp)}})
 	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
 	require.Equal(t, websso.PassAccessDenied, res.Header.Get(websso.PassthroughHeader))
-	require.Contains(t, body, "not a gatehouse user")
+	require.Contains(t, body, "not linked to a gatehouse user")
 
 	res, _ = postForm(t, hc, w.URL+"/saml/acs", url.Values{"SAMLResponse": {"not base64!"}})
 	require.Equal(t, websso.PassValidationError, res.Header.Get(websso.PassthroughHeader))

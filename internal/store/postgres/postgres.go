@@ -49,6 +49,7 @@ var (
 	_ store.Store              = (*Store)(nil)
 	_ store.ManagedPolicyStore = (*Store)(nil)
 	_ store.MountStore         = (*Store)(nil)
+	_ store.LinkStore          = (*Store)(nil)
 )
 
 // dialect is PostgreSQL's: $n placeholders, byte order by COLLATE "C",

@@ -83,6 +83,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t, dsn) })
 	storetest.RunManagedPolicies(t, func(t *testing.T) store.ManagedPolicyStore { return openFresh(t, dsn) })
 	storetest.RunMounts(t, func(t *testing.T) store.MountStore { return openFresh(t, dsn) })
+	storetest.RunLinks(t, func(t *testing.T) storetest.LinkTarget { return openFresh(t, dsn) })
 }
 
 // TestConcurrentMigration opens several stores on one empty schema at once,

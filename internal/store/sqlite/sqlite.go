@@ -48,6 +48,7 @@ var (
 	_ store.Store              = (*Store)(nil)
 	_ store.ManagedPolicyStore = (*Store)(nil)
 	_ store.MountStore         = (*Store)(nil)
+	_ store.LinkStore          = (*Store)(nil)
 )
 
 // dialect is SQLite's: ? placeholders, binary collation, times as INTEGER

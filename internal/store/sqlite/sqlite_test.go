@@ -24,6 +24,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 	storetest.RunManagedPolicies(t, func(t *testing.T) store.ManagedPolicyStore { return openTemp(t) })
 	storetest.RunMounts(t, func(t *testing.T) store.MountStore { return openTemp(t) })
+	storetest.RunLinks(t, func(t *testing.T) storetest.LinkTarget { return openTemp(t) })
 }
 
 func TestReopenIsIdempotent(t *testing.T) {

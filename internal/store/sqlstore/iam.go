@@ -202,37 +202,56 @@ func (s *Store) deleteRecord(ctx context.Context, table, what, id string) error 
 
 var samlProviders = table[store.SAMLProvider]{
 	name: "saml_providers",
-	cols: `id, name, metadata_xml, entity_id, revision, created_at, updated_at`,
+	cols: `id, name, metadata_xml, entity_id, binding, revision, created_at, updated_at`,
 	scan: func(sc scanner) (*store.SAMLProvider, error) {
-		var p store.SAMLProvider
-		if err := sc.Scan(&p.ID, &p.Name, &p.MetadataXML, &p.EntityID, &p.Revision, timeCol{&p.CreatedAt},
+		var (
+			p       store.SAMLProvider
+			binding string
+		)
+		if err := sc.Scan(&p.ID, &p.Name, &p.MetadataXML, &p.EntityID, &binding, &p.Revision, timeCol{&p.CreatedAt},
 			timeCol{&p.UpdatedAt}); err != nil {
 			return nil, err
 		}
-		return &p, nil
+		return &p, decodeBinding(binding, &p.Binding, "SAML provider "+p.ID)
 	},
 }
 
-func prepSAML(p *store.SAMLProvider) error {
-	switch {
-	case p.Name == "":
-		return fmt.Errorf("%w: SAML provider name is required", store.ErrInvalid)
-	case p.MetadataXML == "":
-		return fmt.Errorf("%w: SAML provider metadata is required", store.ErrInvalid)
-	case p.EntityID == "":
-		return fmt.Errorf("%w: SAML provider entity id is required", store.ErrInvalid)
+// encodeBinding validates and encodes a provider's binding rule.
+func encodeBinding(b store.Binding) (string, error) {
+	if err := b.Check(); err != nil {
+		return "", err
+	}
+	return jsonOr(b, false, "", "binding")
+}
+
+// decodeBinding decodes a stored binding rule into b.
+func decodeBinding(raw string, b *store.Binding, what string) error {
+	if err := json.Unmarshal([]byte(raw), b); err != nil {
+		return fmt.Errorf("decode binding of %s: %w", what, err)
 	}
 	return nil
+}
+
+func prepSAML(p *store.SAMLProvider) (binding string, err error) {
+	switch {
+	case p.Name == "":
+		return "", fmt.Errorf("%w: SAML provider name is required", store.ErrInvalid)
+	case p.MetadataXML == "":
+		return "", fmt.Errorf("%w: SAML provider metadata is required", store.ErrInvalid)
+	case p.EntityID == "":
+		return "", fmt.Errorf("%w: SAML provider entity id is required", store.ErrInvalid)
+	}
+	return encodeBinding(p.Binding)
 }
 
 // CreateSAMLProvider inserts p and fills its ID (if empty), Revision,
 // CreatedAt and UpdatedAt. A taken ID, name or entity id yields
 // ErrAlreadyExists.
 func (s *Store) CreateSAMLProvider(ctx context.Context, p *store.SAMLProvider) error {
-	err := prepSAML(p)
+	binding, err := prepSAML(p)
 	if err == nil {
 		id, now := newID(p.ID), s.stamp()
-		err = samlProviders.insert(ctx, s, now, "name_key", id, p.Name, p.MetadataXML, p.EntityID,
+		err = samlProviders.insert(ctx, s, now, "name_key", id, p.Name, p.MetadataXML, p.EntityID, binding,
 			store.FoldName(p.Name))
 		if err == nil {
 			p.ID, p.Revision, p.CreatedAt, p.UpdatedAt = id, 1, now, now
@@ -266,17 +285,17 @@ func (s *Store) ListSAMLProviders(ctx context.Context) ([]*store.SAMLProvider, e
 	return samlProviders.list(ctx, s, "list SAML providers", s.byCreation())
 }
 
-// UpdateSAMLProvider replaces name, metadata and entity id of p.ID if
+// UpdateSAMLProvider replaces name, metadata, entity id and binding of p.ID if
 // p.Revision is current, then sets p.Revision, p.UpdatedAt and p.CreatedAt
 // to the stored values. A stale revision yields ErrConflict and changes
 // nothing.
 func (s *Store) UpdateSAMLProvider(ctx context.Context, p *store.SAMLProvider) error {
-	err := prepSAML(p)
+	binding, err := prepSAML(p)
 	if err == nil {
 		now := s.stamp()
 		if p.Revision, p.CreatedAt, err = s.updated(ctx, "saml_providers", `name = ?, name_key = ?,
-			metadata_xml = ?, entity_id = ?`, now, p.ID, p.Revision, p.CreatedAt,
-			p.Name, store.FoldName(p.Name), p.MetadataXML, p.EntityID); err == nil {
+			metadata_xml = ?, entity_id = ?, binding = ?`, now, p.ID, p.Revision, p.CreatedAt,
+			p.Name, store.FoldName(p.Name), p.MetadataXML, p.EntityID, binding); err == nil {
 			p.UpdatedAt = now
 			return nil
 		}
@@ -294,14 +313,14 @@ func (s *Store) DeleteSAMLProvider(ctx context.Context, id string) error {
 var oidcProviders = table[store.OIDCProvider]{
 	name: "oidc_providers",
 	cols: `id, issuer_url, audiences, thumbprints, jwks_url, groups_claim, roles_claim, username_claim,
-	revision, created_at, updated_at`,
+	binding, revision, created_at, updated_at`,
 	scan: func(sc scanner) (*store.OIDCProvider, error) {
 		var (
-			p            store.OIDCProvider
-			auds, thumbs string
+			p                     store.OIDCProvider
+			auds, thumbs, binding string
 		)
 		if err := sc.Scan(&p.ID, &p.IssuerURL, &auds, &thumbs, &p.JWKSURL, &p.GroupsClaim, &p.RolesClaim,
-			&p.UsernameClaim, &p.Revision, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}); err != nil {
+			&p.UsernameClaim, &binding, &p.Revision, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(auds), &p.Audiences); err != nil {
@@ -313,35 +332,38 @@ var oidcProviders = table[store.OIDCProvider]{
 		if len(p.Thumbprints) == 0 {
 			p.Thumbprints = nil
 		}
-		return &p, nil
+		return &p, decodeBinding(binding, &p.Binding, "OIDC provider "+p.ID)
 	},
 }
 
-func prepOIDC(p *store.OIDCProvider) (auds, thumbs string, err error) {
+func prepOIDC(p *store.OIDCProvider) (auds, thumbs, binding string, err error) {
 	if p.IssuerURL == "" {
-		return "", "", fmt.Errorf("%w: OIDC provider issuer URL is required", store.ErrInvalid)
+		return "", "", "", fmt.Errorf("%w: OIDC provider issuer URL is required", store.ErrInvalid)
 	}
 	if len(p.Audiences) == 0 {
-		return "", "", fmt.Errorf("%w: OIDC provider needs at least one audience", store.ErrInvalid)
+		return "", "", "", fmt.Errorf("%w: OIDC provider needs at least one audience", store.ErrInvalid)
 	}
 	if len(p.Thumbprints) == 0 {
 		p.Thumbprints = nil
 	}
 	if auds, err = jsonOr(p.Audiences, false, "", "audiences"); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	thumbs, err = jsonOr(p.Thumbprints, p.Thumbprints == nil, "[]", "thumbprints")
-	return auds, thumbs, err
+	if thumbs, err = jsonOr(p.Thumbprints, p.Thumbprints == nil, "[]", "thumbprints"); err != nil {
+		return "", "", "", err
+	}
+	binding, err = encodeBinding(p.Binding)
+	return auds, thumbs, binding, err
 }
 
 // CreateOIDCProvider inserts p and fills its ID (if empty), Revision,
 // CreatedAt and UpdatedAt. A taken ID or issuer key yields ErrAlreadyExists.
 func (s *Store) CreateOIDCProvider(ctx context.Context, p *store.OIDCProvider) error {
-	auds, thumbs, err := prepOIDC(p)
+	auds, thumbs, binding, err := prepOIDC(p)
 	if err == nil {
 		id, now := newID(p.ID), s.stamp()
 		err = oidcProviders.insert(ctx, s, now, "issuer_key", id, p.IssuerURL, auds, thumbs, p.JWKSURL,
-			p.GroupsClaim, p.RolesClaim, p.UsernameClaim, store.OIDCIssuerKey(p.IssuerURL))
+			p.GroupsClaim, p.RolesClaim, p.UsernameClaim, binding, store.OIDCIssuerKey(p.IssuerURL))
 		if err == nil {
 			p.ID, p.Revision, p.CreatedAt, p.UpdatedAt = id, 1, now, now
 			return nil
@@ -371,13 +393,14 @@ func (s *Store) ListOIDCProviders(ctx context.Context) ([]*store.OIDCProvider, e
 // then sets p.Revision, p.UpdatedAt and p.CreatedAt to the stored values. A
 // stale revision yields ErrConflict and changes nothing.
 func (s *Store) UpdateOIDCProvider(ctx context.Context, p *store.OIDCProvider) error {
-	auds, thumbs, err := prepOIDC(p)
+	auds, thumbs, binding, err := prepOIDC(p)
 	if err == nil {
 		now := s.stamp()
 		if p.Revision, p.CreatedAt, err = s.updated(ctx, "oidc_providers", `issuer_url = ?, issuer_key = ?,
-			audiences = ?, thumbprints = ?, jwks_url = ?, groups_claim = ?, roles_claim = ?, username_claim = ?`,
+			audiences = ?, thumbprints = ?, jwks_url = ?, groups_claim = ?, roles_claim = ?, username_claim = ?,
+			binding = ?`,
 			now, p.ID, p.Revision, p.CreatedAt, p.IssuerURL, store.OIDCIssuerKey(p.IssuerURL), auds, thumbs,
-			p.JWKSURL, p.GroupsClaim, p.RolesClaim, p.UsernameClaim); err == nil {
+			p.JWKSURL, p.GroupsClaim, p.RolesClaim, p.UsernameClaim, binding); err == nil {
 			p.UpdatedAt = now
 			return nil
 		}

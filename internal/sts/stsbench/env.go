@@ -130,7 +130,10 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 		}})
 	})
 
-	prov := &store.OIDCProvider{IssuerURL: e.Issuer, Audiences: []string{ClientID}}
+	// Bench users are in no directory: each token is a federated session
+	// of its own (docs/design/0014-identity-binding.md).
+	prov := &store.OIDCProvider{IssuerURL: e.Issuer, Audiences: []string{ClientID},
+		Binding: store.Binding{Unlinked: store.UnlinkedFederated}}
 	if err = e.st.CreateOIDCProvider(ctx, prov); err != nil {
 		return nil, fmt.Errorf("stsbench: OIDC provider: %w", err)
 	}

@@ -7,6 +7,7 @@ package ssotest
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -50,7 +51,16 @@ type World struct {
 	SSO      *websso.Service
 	STS      *sts.Service
 	Demo     *demoidp.IdP
-	Server   *httptest.Server
+	// Rogue is a second IdP at /rogue-idp with a directory of its own
+	// (RogueStore), where anyone may register any user name or e-mail
+	// address: the attacker's IdP in identity-binding tests. Its SAML and
+	// OIDC providers are registered in Store as RogueSAML and RogueOIDC,
+	// with the zero (strictest) binding rule.
+	Rogue      *demoidp.IdP
+	RogueStore store.Store
+	RogueSAML  *store.SAMLProvider
+	RogueOIDC  *store.OIDCProvider
+	Server     *httptest.Server
 	// HookWired reports whether STS got websso's WebIdentityContext hook,
 	// i.e. evaluates gatehouse:* keys for the gatehouse issuer's tokens.
 	HookWired bool
@@ -58,7 +68,8 @@ type World struct {
 
 // Options of New.
 type Options struct {
-	Demo bool // mount the demo IdP at /demo-idp and seed it
+	Demo  bool // mount the demo IdP at /demo-idp and seed it
+	Rogue bool // mount and register the rogue IdP at /rogue-idp
 	// LoginLimits (optional) throttle password sign-in; zero: the defaults.
 	LoginLimits identity.LoginLimits
 	// DBPath is the SQLite file of the store. Worlds given the same path
@@ -70,6 +81,9 @@ type Options struct {
 	// share it. Default: the world's own server URL.
 	PublicURL string
 }
+
+// RogueProvider is the SAML provider name of the rogue IdP.
+const RogueProvider = "rogue-idp"
 
 // New starts the world. Everything is closed at test cleanup.
 func New(t testing.TB, o Options) *World {
@@ -106,8 +120,10 @@ func New(t testing.TB, o Options) *World {
 	require.NoError(t, err)
 
 	replay := saml.StoreReplayCache{Store: st}
+	binder, err := identity.NewBinder(identity.BinderOptions{Store: st, Audit: w.Audit, AccountID: Account, SelfIssuer: w.URL})
+	require.NoError(t, err)
 	stsOpts := sts.Options{Store: st, Audit: w.Audit, Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}),
-		Verifier: ver, AccountID: Account, ACSURL: w.URL + "/saml/acs", Logger: log, SAMLReplay: replay}
+		Verifier: ver, AccountID: Account, ACSURL: w.URL + "/saml/acs", Logger: log, SAMLReplay: replay, Binder: binder}
 	// Wire the gatehouse:* trust-policy keys when STS offers the hook.
 	if f := reflect.ValueOf(&stsOpts).Elem().FieldByName("WebIdentityContext"); f.IsValid() {
 		hook := reflect.ValueOf(websso.WebIdentityContextFor(w.URL))
@@ -126,7 +142,7 @@ func New(t testing.TB, o Options) *World {
 	// be replayed to AssumeRoleWithSAML.
 	w.SSO, err = websso.New(websso.Options{Store: st, Identity: w.Identity, Audit: w.Audit, MasterKey: MasterKey,
 		PublicURL: w.URL, AccountID: Account, Logger: log, DemoIdPPath: "/demo-idp", SAMLReplay: replay,
-		ACSURL: w.URL + "/saml/acs", Assumer: websso.HandlerAssumer{Handler: w.STS}})
+		ACSURL: w.URL + "/saml/acs", Assumer: websso.HandlerAssumer{Handler: w.STS}, Binder: binder})
 	require.NoError(t, err)
 
 	apiH, err := api.New(api.Options{Store: st, Identity: w.Identity, Audit: w.Audit, Logger: log, AccountID: Account})
@@ -143,11 +159,61 @@ func New(t testing.TB, o Options) *World {
 		require.NoError(t, err)
 		mux.Handle("/demo-idp/", w.Demo)
 	}
+	if o.Rogue {
+		w.startRogue(mux, filepath.Join(dir, "rogue.db"))
+	}
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
 	require.NoError(t, w.SSO.EnsureSelfProvider(ctx))
 	return w
+}
+
+// startRogue opens the rogue IdP's own directory, mounts the IdP at
+// /rogue-idp and registers it as a SAML and an OIDC provider.
+func (w *World) startRogue(mux *http.ServeMux, dbPath string) {
+	t, ctx := w.T, context.Background()
+	rs, err := sqlite.Open(ctx, dbPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { rs.Close() })
+	w.RogueStore = rs
+	w.Rogue, err = demoidp.New(demoidp.Options{Store: rs, MasterKey: MasterKey, PublicURL: w.URL, BasePath: "/rogue-idp",
+		AccountID: Account, ProviderName: RogueProvider, ClientID: "rogue-client", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	mux.Handle("/rogue-idp/", w.Rogue)
+	w.RogueSAML = &store.SAMLProvider{Name: RogueProvider, MetadataXML: w.Rogue.Metadata(), EntityID: w.Rogue.SAMLEntityID()}
+	require.NoError(t, w.Store.CreateSAMLProvider(ctx, w.RogueSAML))
+	w.RogueOIDC = &store.OIDCProvider{IssuerURL: w.Rogue.OIDCIssuer(), Audiences: []string{"rogue-client"},
+		JWKSURL: w.Rogue.OIDCIssuer() + "/jwks"}
+	require.NoError(t, w.Store.CreateOIDCProvider(ctx, w.RogueOIDC))
+}
+
+// AddRogueUser registers a user at the rogue IdP, as an attacker can: any
+// user name, any unverified e-mail address, and the roles (names) the IdP
+// then asserts for them.
+func (w *World) AddRogueUser(name, password, email string, roles ...string) *store.User {
+	t := w.T
+	t.Helper()
+	hash, err := identity.HashPassword(password, identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, rand.Reader)
+	require.NoError(t, err)
+	u := &store.User{UserName: name, Active: true, PasswordHash: hash}
+	if email != "" {
+		u.Emails = []store.Email{{Value: email, Primary: true}}
+	}
+	if len(roles) > 0 {
+		u.Attributes = map[string][]string{demoidp.RolesAttribute: roles}
+	}
+	require.NoError(t, w.RogueStore.CreateUser(context.Background(), u))
+	return u
+}
+
+// SetRogueBinding sets the binding rule of both rogue providers.
+func (w *World) SetRogueBinding(b store.Binding) {
+	t, ctx := w.T, context.Background()
+	t.Helper()
+	w.RogueSAML.Binding, w.RogueOIDC.Binding = b, b
+	require.NoError(t, w.Store.UpdateSAMLProvider(ctx, w.RogueSAML))
+	require.NoError(t, w.Store.UpdateOIDCProvider(ctx, w.RogueOIDC))
 }
 
 // AddUser creates an active local user with a password and groups
@@ -172,6 +238,16 @@ func (w *World) AddUser(name, password string, groups ...string) *store.User {
 	}
 	u, err := w.Store.GetUser(ctx, u.ID)
 	require.NoError(t, err)
+	return u
+}
+
+// AddAdmin is AddUser for a user who also holds the admin privilege
+// (granted outside the directory, design 0015).
+func (w *World) AddAdmin(name, password string, groups ...string) *store.User {
+	w.T.Helper()
+	u := w.AddUser(name, password, groups...)
+	_, err := w.Identity.GrantPrivilege(context.Background(), u.ID, identity.PrivilegeAdmin, "system")
+	require.NoError(w.T, err)
 	return u
 }
 
