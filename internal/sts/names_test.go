@@ -2,6 +2,7 @@ package sts
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,17 +15,28 @@ import (
 // TestAttackStoredBadUserNameGetsNoCredentials proves the STS side of
 // issue 11 finding 3: a directory user stored before names were checked,
 // named "carol/x", would get home/carol/x/* (and "*" every home) through
-// ${aws:username}. STS refuses to issue credentials for such a user with
-// a clear ValidationError instead of widening any policy.
+// ${aws:username}. STS refuses to issue credentials for such a user, even
+// when an IdP subject is linked to it, with a clear AccessDenied instead of
+// widening any policy.
 func TestAttackStoredBadUserNameGetsNoCredentials(t *testing.T) {
 	w := newWorld(t)
-	for _, name := range []string{"carol/x", "*"} {
-		require.NoError(t, w.st.CreateUser(context.Background(), &store.User{UserName: name, Active: true}))
-		resp, body := w.post(webForm(w.oidc.token(t, map[string]any{"preferred_username": name})), "")
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	ctx := context.Background()
+	op, err := w.st.GetOIDCProviderByIssuer(ctx, w.oidc.issuer)
+	require.NoError(t, err)
+	for i, name := range []string{"carol/x", "*"} {
+		u := &store.User{UserName: name, Active: true}
+		require.NoError(t, w.st.CreateUser(ctx, u))
+		// The IdP subject is linked to the stored user (finding 1), so the
+		// bad name is what would become aws:username.
+		sub := fmt.Sprintf("legacy-%d", i)
+		require.NoError(t, w.st.(store.LinkStore).CreateFederatedLink(ctx, &store.FederatedLink{ProviderID: op.ID, Subject: sub,
+			UserID: u.ID, Source: store.LinkSourceAdmin}))
+		resp, body := w.post(webForm(w.oidc.token(t, map[string]any{"sub": sub, "preferred_username": name})), "")
+		// The binder refuses the bound user before any policy sees the name.
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 		code, msg := errorCode(t, body)
-		require.Equal(t, CodeValidationError, code)
-		require.Contains(t, msg, "aws:username")
+		require.Equal(t, CodeAccessDenied, code)
+		require.Contains(t, msg, "user name cannot be used in policies")
 		require.NotContains(t, body, "SessionToken")
 	}
 }
