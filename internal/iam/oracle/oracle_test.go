@@ -123,7 +123,7 @@ func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principal: c.Principal}).Decision
+	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principals: iam.IdentitiesOf(c.Principal)}).Decision
 }
 
 // TestOracleAgreement runs N generated cases (GATEHOUSE_IAM_ORACLE_N, default 5000)
