@@ -127,7 +127,7 @@ type moduleMeta struct {
 // database to out (removing what was there), and returns how many entries
 // it wrote. Entries with a zero modification time are indexed as modified at
 // fallback. It writes into a sibling directory and renames it into place,
-// so out is either the old database or the complete new one.
+// so out is never left half-written: a failure keeps the old database.
 func build(osv fs.FS, fallback time.Time, out string) (int, error) {
 	names, err := fs.Glob(osv, "*.json")
 	if err != nil {
@@ -138,8 +138,7 @@ func build(osv fs.FS, fallback time.Time, out string) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
-	modules := map[string]*moduleMeta{}
-	var newest time.Time
+	idx := index{modules: map[string]*moduleMeta{}}
 	for _, name := range names {
 		e, err := copyEntry(osv, name, filepath.Join(tmp, "ID"))
 		if err != nil {
@@ -148,30 +147,42 @@ func build(osv fs.FS, fallback time.Time, out string) (int, error) {
 		if e.Modified.IsZero() {
 			e.Modified = fallback
 		}
-		if e.Modified.After(newest) {
-			newest = e.Modified
-		}
-		for _, a := range e.Affected {
-			m := modules[a.Package.Name]
-			if m == nil {
-				m = &moduleMeta{Path: a.Package.Name}
-				modules[a.Package.Name] = m
-			}
-			if n := len(m.Vulns); n == 0 || m.Vulns[n-1].ID != e.ID {
-				m.Vulns = append(m.Vulns, moduleVuln{ID: e.ID, Modified: e.Modified})
-			}
-		}
+		idx.add(e)
 	}
-	if modules["stdlib"] == nil {
+	if idx.modules["stdlib"] == nil {
 		return 0, errors.New("no entry for the standard library (module \"stdlib\"): refusing an incomplete database")
 	}
-	if err := writeIndex(filepath.Join(tmp, "index"), newest, modules); err != nil {
+	if err := idx.write(filepath.Join(tmp, "index")); err != nil {
 		return 0, err
 	}
 	if err := os.RemoveAll(out); err != nil {
 		return 0, err
 	}
 	return len(names), os.Rename(tmp, out)
+}
+
+// index accumulates index/db.json (the newest modification) and
+// index/modules.json (the entries of each module) as entries are added.
+type index struct {
+	newest  time.Time
+	modules map[string]*moduleMeta
+}
+
+// add indexes e under every module it affects, once per module.
+func (x *index) add(e entry) {
+	if e.Modified.After(x.newest) {
+		x.newest = e.Modified
+	}
+	for _, a := range e.Affected {
+		m := x.modules[a.Package.Name]
+		if m == nil {
+			m = &moduleMeta{Path: a.Package.Name}
+			x.modules[a.Package.Name] = m
+		}
+		if n := len(m.Vulns); n == 0 || m.Vulns[n-1].ID != e.ID {
+			m.Vulns = append(m.Vulns, moduleVuln{ID: e.ID, Modified: e.Modified})
+		}
+	}
 }
 
 // copyEntry parses osv/name, checks that it is named after its id, and
@@ -194,11 +205,11 @@ func copyEntry(osv fs.FS, name, dir string) (entry, error) {
 	return e, os.WriteFile(filepath.Join(dir, name), raw, 0o644)
 }
 
-// writeIndex writes db.json and modules.json (modules sorted by path,
+// write writes db.json and modules.json (modules sorted by path,
 // vulnerabilities by id) into dir.
-func writeIndex(dir string, modified time.Time, modules map[string]*moduleMeta) error {
-	list := make([]*moduleMeta, 0, len(modules))
-	for _, m := range modules {
+func (x *index) write(dir string) error {
+	list := make([]*moduleMeta, 0, len(x.modules))
+	for _, m := range x.modules {
 		sort.Slice(m.Vulns, func(i, j int) bool { return m.Vulns[i].ID < m.Vulns[j].ID })
 		list = append(list, m)
 	}
@@ -208,7 +219,7 @@ func writeIndex(dir string, modified time.Time, modules map[string]*moduleMeta) 
 	}
 	if err := writeJSON(filepath.Join(dir, "db.json"), struct {
 		Modified time.Time `json:"modified"`
-	}{modified}); err != nil {
+	}{x.newest}); err != nil {
 		return err
 	}
 	return writeJSON(filepath.Join(dir, "modules.json"), list)
