@@ -2,6 +2,8 @@ module github.com/gatehouse-dev/gatehouse
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.9

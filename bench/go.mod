@@ -2,6 +2,8 @@ module github.com/gatehouse-dev/gatehouse/bench
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/cedar-policy/cedar-go v1.9.0
 	github.com/gatehouse-dev/gatehouse v0.0.0

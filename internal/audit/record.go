@@ -192,7 +192,8 @@ func appendOpt(dst []byte, objStart int, key, v string) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, escaping like encoding/json
-// (including <, >, & and U+2028/U+2029; invalid UTF-8 becomes U+FFFD).
+// (including <, >, & and U+2028/U+2029; invalid UTF-8 becomes U+FFFD,
+// written \ufffd as encoding/json did before Go 1.27, on every release).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

@@ -28,6 +28,17 @@ type Identity struct {
 	ID   string `json:"id"`
 }
 
+// IdentitiesOf is the caller a Request with Principal s describes, in the
+// form of Request.Principals: none (anonymous) for "", else the one
+// IdentityOf(s). Setting Principals to it evaluates exactly as setting the
+// deprecated Principal to s.
+func IdentitiesOf(s string) []Identity {
+	if s == "" {
+		return nil
+	}
+	return []Identity{IdentityOf(s)}
+}
+
 // IdentityOf infers the type of an untyped principal string, for callers of
 // the deprecated Request.Principal field:
 //

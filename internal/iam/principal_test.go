@@ -66,3 +66,27 @@ func TestTrustEvaluateAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentitiesOfEvaluatesAsPrincipal: a Request with Principals set to
+// IdentitiesOf(s) gets the decision that the deprecated Principal s gets,
+// anonymous caller ("") included, under Principal and NotPrincipal.
+func TestIdentitiesOfEvaluatesAsPrincipal(t *testing.T) {
+	c, err := Compile(NamedPolicy{Name: "trust", Policy: MustParse(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"},
+		{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:saml-provider/x"},"Action":"sts:AssumeRoleWithSAML"},
+		{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/r"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::private/*"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "123456789012", "arn:aws:iam::123456789012:role/r", "arn:aws:iam::123456789012:saml-provider/x", "accounts.google.com"} {
+		for _, action := range []string{"s3:GetObject", "sts:AssumeRoleWithSAML"} {
+			for _, resource := range []string{"arn:aws:s3:::private/k", "arn:aws:s3:::public/k"} {
+				legacy := &Request{Action: action, Resource: resource, Principal: s}
+				typed := &Request{Action: action, Resource: resource, Principals: IdentitiesOf(s)}
+				if got, want := c.Evaluate(typed).Decision, c.Evaluate(legacy).Decision; got != want {
+					t.Errorf("principal %q, %s on %s: Principals gives %s, Principal gives %s", s, action, resource, got, want)
+				}
+			}
+		}
+	}
+}

@@ -84,9 +84,6 @@ var (
 	errServiceUnavailble = func() *Error {
 		return s3err("ServiceUnavailable", http.StatusServiceUnavailable, "The service is unavailable. Please retry.")
 	}
-	errInternal = func() *Error {
-		return s3err("InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again.")
-	}
 )
 
 // translate maps any error to the S3 error the client sees. Unknown errors

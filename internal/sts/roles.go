@@ -230,7 +230,7 @@ func (s *Service) checkTrust(re *roleEntry, tc trustCheck) *Error {
 	var allowed bool
 	var last string
 	for _, p := range tc.Principals {
-		res := c.Evaluate(&iam.Request{Action: tc.Action, Resource: re.arn, Principal: p, Context: tc.Context})
+		res := c.Evaluate(&iam.Request{Action: tc.Action, Resource: re.arn, Principals: iam.IdentitiesOf(p), Context: tc.Context})
 		switch res.Decision {
 		case iam.ExplicitDeny:
 			return &Error{Code: CodeAccessDenied, Reason: "trust-policy-deny",

@@ -194,6 +194,7 @@ func TestEffectivePermissionsRoleIntersectSession(t *testing.T) {
 		WebIdentityToken: aws.String(w.oidc.token(t, nil)), Policy: aws.String(policy),
 	})
 	require.NoError(t, err)
+	//lint:ignore SA1019 the wire field is what older SDKs and the AWS CLI read; the test pins that we still send it
 	require.Positive(t, *out.PackedPolicySize)
 	cr, err := w.svc.LookupCredentials(ctx, *out.Credentials.AccessKeyId, *out.Credentials.SessionToken)
 	require.NoError(t, err)

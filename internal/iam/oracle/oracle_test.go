@@ -132,7 +132,7 @@ func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principal: c.Principal}).Decision
+	return comp.Evaluate(&iam.Request{Action: c.Action, Resource: c.Resource, Context: c.Context, Principals: iam.IdentitiesOf(c.Principal)}).Decision
 }
 
 // setUp skips the test unless GATEHOUSE_IAM_ORACLE=1, and installs the

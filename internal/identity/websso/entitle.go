@@ -203,7 +203,7 @@ func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) (
 			s.log.WarnContext(ctx, "role picker: trust policy does not parse; role skipped", "role", arn, "err", err)
 			continue
 		}
-		res := c.Evaluate(&iam.Request{Action: "sts:AssumeRoleWithWebIdentity", Resource: arn, Principal: self, Context: tctx})
+		res := c.Evaluate(&iam.Request{Action: "sts:AssumeRoleWithWebIdentity", Resource: arn, Principals: iam.IdentitiesOf(self), Context: tctx})
 		if res.Decision != iam.Allowed {
 			continue
 		}

@@ -371,7 +371,7 @@ func TestSAMLLoginThroughDemoIdPWithCLIHandoff(t *testing.T) {
 	require.Equal(t, 400, res.StatusCode, "a failed attempt consumes the code: %s", body2)
 
 	// Again, properly this time.
-	res, body = get(t, hc, w.URL+"/demo-idp/saml/sso?RelayState=")
+	res, _ = get(t, hc, w.URL+"/demo-idp/saml/sso?RelayState=")
 	require.Equal(t, 200, res.StatusCode)
 	relayRes, _ := get(t, hc, w.URL+"/login?"+q.Encode())
 	samlLogin, _ := get(t, hc, relayRes.Header.Get("Location"))

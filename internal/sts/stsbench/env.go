@@ -285,7 +285,7 @@ func (e *Env) serveFloor(w http.ResponseWriter, r *http.Request) {
 		floorError(w, "ValidationError", "bad request")
 		return
 	}
-	jws, err := jose.ParseSigned(r.PostForm.Get("WebIdentityToken"), []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(r.PostForm.Get("WebIdentityToken"), []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		floorError(w, "InvalidIdentityToken", err.Error())
 		return
