@@ -21,13 +21,7 @@ import (
 // served during the flood. The bound is derived from how long the flood
 // took, so a slow machine only loosens it.
 func TestDemoS3AnonymousFloodKeepsTheAuditLogBounded(t *testing.T) {
-	awsCLI := "/usr/bin/aws"
-	if _, err := os.Stat(awsCLI); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", awsCLI, err)
-		}
-		t.Skip("aws cli not installed")
-	}
+	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
 	alice := demoAWSCreds(t, p, "alice", "alice-demo-pw", "analyst")
 	logPath := auditLogFile(t, p.dataDir)
@@ -102,13 +96,7 @@ func (e *unexpectedStatus) Error() string {
 // audit record of the refusal names her and the access key. She is
 // disabled before the credentials' first use, so no cache decides this.
 func TestDemoS3RevokedUserIsToldAndNamed(t *testing.T) {
-	awsCLI := "/usr/bin/aws"
-	if _, err := os.Stat(awsCLI); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", awsCLI, err)
-		}
-		t.Skip("aws cli not installed")
-	}
+	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
 	alice := demoAWSCreds(t, p, "alice", "alice-demo-pw", "analyst")
 	var akid string

@@ -47,6 +47,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// requireAWSCLI returns the path of Debian's aws cli, which CI installs: a
+// missing one fails the test in CI and skips it elsewhere.
+func requireAWSCLI(t *testing.T) string {
+	t.Helper()
+	const awsCLI = "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	return awsCLI
+}
+
 // demoProc is a running `gatehouse demo` child.
 type demoProc struct {
 	cmd      *exec.Cmd
@@ -554,13 +568,7 @@ func freshPGSchema(t *testing.T, dsn string) string {
 // aws cli; then deactivate the user through SCIM and require their live
 // credentials to stop working within 5 seconds.
 func TestDemoPassthroughAndSCIMRevocation(t *testing.T) {
-	awsCLI := "/usr/bin/aws"
-	if _, err := os.Stat(awsCLI); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", awsCLI, err)
-		}
-		t.Skip("aws cli not installed")
-	}
+	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
 	cfgDir := t.TempDir()
 	ghEnv := []string{"GATEHOUSE_CONFIG_DIR=" + cfgDir, "GATEHOUSE_SERVER=" + p.api, "GATEHOUSE_PROFILE=", "GATEHOUSE_TOKEN="}
@@ -644,13 +652,7 @@ func envWithout(prefix string) []string {
 // hr-reader) while holding the analyst role. Every access and denial is in
 // the audit log with the end user as source identity.
 func TestDemoS3GatewayHomeDirsAndMount(t *testing.T) {
-	awsCLI := "/usr/bin/aws"
-	if _, err := os.Stat(awsCLI); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", awsCLI, err)
-		}
-		t.Skip("aws cli not installed")
-	}
+	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
 
 	credsFor := func(user, pw, role string) []string {
@@ -778,13 +780,7 @@ func demoAWSCreds(t *testing.T, p *demoProc, user, pw, role string) []string {
 // as soon as the command returns (entitled callers read through it, others
 // are denied), and deleting it restores the previous access at once.
 func TestDemoAdminMountAppliesAndGoes(t *testing.T) {
-	awsCLI := "/usr/bin/aws"
-	if _, err := os.Stat(awsCLI); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", awsCLI, err)
-		}
-		t.Skip("aws cli not installed")
-	}
+	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
 	s3 := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", p.s3}, args...)...)
