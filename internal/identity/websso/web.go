@@ -484,8 +484,9 @@ func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdenti
 	case b.User == nil:
 		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-unlinked-web")
 		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
-			Cause: "Your identity at this identity provider is not linked to a gatehouse user; it may use the STS API as a federated session, but not the web sign-in.",
-			Fix:   "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM."}
+			Cause: "Your identity at this identity provider is not linked to a gatehouse user. The web sign-in needs a link: a web session is a directory user's session. " +
+				"This provider's rule 'unlinked: federated' admits unlinked identities to the STS API only (AssumeRoleWithSAML, AssumeRoleWithWebIdentity), as federated sessions of their own.",
+			Fix: "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM; until then, use the STS API with your IdP's assertion or token."}
 	}
 	return b.User, b.Via, nil
 }
