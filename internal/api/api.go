@@ -75,7 +75,9 @@ type Options struct {
 	Mounts store.MountStore
 	// Links stores federated links (/federated-links). Default: Store, if
 	// it implements store.LinkStore; with neither, the link operations
-	// answer 503.
+	// answer 503. Its DeleteFederatedLink must revoke the linked user's
+	// live STS credentials before the link goes (the server's does); the
+	// audit record of a deletion says they were revoked.
 	Links store.LinkStore
 	// OnMountsChanged, if set, runs after every mount mutation that was
 	// applied, so the server can reload its mount table at once.

@@ -178,8 +178,8 @@ func (a *API) createFederatedLink(c *call) error {
 }
 
 // deleteFederatedLink answers DELETE /federated-links?provider=&subject=.
-// Credentials issued through the link stay valid until they expire; revoke
-// the user's sessions (/sts/revocations) to end them at once.
+// The link store revokes the linked user's live credentials with the link
+// (see Options.Links), and the audit record says so.
 func (a *API) deleteFederatedLink(c *call) error {
 	ls, err := c.links()
 	if err != nil {
@@ -202,6 +202,7 @@ func (a *API) deleteFederatedLink(c *call) error {
 		name = u.UserName
 	}
 	ev := identity.LinkEvent(audit.CodeLinkDeleted, "", l, p.arn, name)
+	ev.Details["credentialsRevoked"] = true
 	if err := c.allow(ev.Code, ev.Resource, ev.Details); err != nil {
 		return err
 	}

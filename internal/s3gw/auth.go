@@ -87,7 +87,11 @@ func (g *Gateway) conditionContext(r *http.Request, res *sigv4.Result, c *creden
 	if ua := r.UserAgent(); ua != "" {
 		m["aws:useragent"] = []string{ua}
 	}
-	m["aws:username"] = []string{c.UserName}
+	if c.UserName != "" {
+		// A session without a user name has no aws:username: the key is
+		// absent (Null true), as the policy variable has no value.
+		m["aws:username"] = []string{c.UserName}
+	}
 	m["aws:userid"] = []string{c.AssumedRoleID}
 	m["aws:principalarn"] = []string{c.RoleARN}
 	m["aws:principaltype"] = []string{"AssumedRole"}

@@ -163,3 +163,31 @@ func (s *revokingStore) transitiveUsersExcept(ctx context.Context, members []sto
 	}
 	return users, nil
 }
+
+// revokingLinks wraps the federated link table so that deleting a link
+// revokes the credentials of the user it bound, before the link goes, as
+// losing a group membership does. Sessions do not record the link they
+// were minted through, so every live session of the user ends (coarse,
+// failing toward denial); the user signs in again through what still
+// binds them. If the revocation fails, the link stays (fail closed).
+type revokingLinks struct {
+	store.LinkStore
+	rev userRevoker
+	now func() time.Time
+}
+
+// DeleteFederatedLink revokes the linked user's credentials, then deletes
+// the link of (providerID, subject). A link that does not exist is left to
+// the store to report.
+func (s *revokingLinks) DeleteFederatedLink(ctx context.Context, providerID, subject string) error {
+	l, err := s.LinkStore.GetFederatedLink(ctx, providerID, subject)
+	switch {
+	case err == nil:
+		if err := s.rev.RevokeUser(ctx, l.UserID, s.now()); err != nil {
+			return fmt.Errorf("store: revoke credentials of %q before unlinking: %w", l.UserID, err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("store: read link before delete: %w", err)
+	}
+	return s.LinkStore.DeleteFederatedLink(ctx, providerID, subject)
+}

@@ -91,7 +91,10 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 
 // mountEntitlements decides whether a caller may act as a mount's role: the
 // caller's end user, as the directory knows them now, could pick that role
-// (the same rule as the role picker). A session already holding the role
+// (the same rule as the role picker), and the session's own role
+// restriction admits it (credentials.Claims.MayActAs: credentials minted
+// under a SAML Role list, a roles claim or a restricted gatehouse token
+// never widen through a mount). A session already holding the role
 // qualifies too.
 type mountEntitlements struct {
 	st  store.Store
@@ -104,6 +107,9 @@ func (m mountEntitlements) Entitled(ctx context.Context, caller *credentials.Cla
 	}
 	if caller.RoleARN == roleARN {
 		return true, nil
+	}
+	if !caller.MayActAs(roleARN) {
+		return false, nil
 	}
 	u, err := m.st.GetUser(ctx, caller.PrincipalID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -154,7 +154,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	// So do S3 gateway mounts (store.MountStore).
 	s.MountStore, _ = s.Store.(store.MountStore)
 	// So do federated links (store.LinkStore), read by the binder and the API.
-	s.Links, _ = s.Store.(store.LinkStore)
+	if links, ok := s.Store.(store.LinkStore); ok {
+		s.Links = &revokingLinks{LinkStore: links, rev: revoker, now: time.Now}
+	}
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 
 	s.Audit, err = audit.Open(audit.Options{

@@ -110,20 +110,28 @@ func (s *Service) principalContext(ctx map[string][]string, c *credentials.Claim
 	ctx["aws:principalaccount"] = []string{s.o.AccountID}
 	ctx["aws:principaltype"] = []string{"AssumedRole"}
 	ctx["aws:tokenissuetime"] = []string{c.IssuedAt.UTC().Format(time.RFC3339)}
-	ctx["gatehouse:username"] = []string{c.UserName}
+	setOrDelete(ctx, "aws:username", c.UserName)
+	setOrDelete(ctx, "gatehouse:username", c.UserName)
 	if len(c.Groups) > 0 {
 		ctx["gatehouse:groups"] = c.Groups
 	} else {
 		delete(ctx, "gatehouse:groups")
 	}
-	if c.SourceIdentity != "" {
-		ctx["aws:sourceidentity"] = []string{c.SourceIdentity}
-	} else {
-		delete(ctx, "aws:sourceidentity")
-	}
+	setOrDelete(ctx, "aws:sourceidentity", c.SourceIdentity)
 	for k, v := range c.SessionTags {
 		ctx["aws:principaltag/"+strings.ToLower(k)] = []string{v}
 	}
+}
+
+// setOrDelete sets the single-valued condition key k to v, or removes it
+// when v is empty: a principal attribute with no value is an absent key
+// (Null true), never a present empty string.
+func setOrDelete(ctx map[string][]string, k, v string) {
+	if v == "" {
+		delete(ctx, k)
+		return
+	}
+	ctx[k] = []string{v}
 }
 
 // Authorize decides whether the session described by claims (verified by
@@ -132,8 +140,9 @@ func (s *Service) principalContext(ctx map[string][]string, c *credentials.Claim
 // AWS evaluation logic (explicit deny > allow > implicit deny). reqCtx holds
 // the request's condition keys (s3:prefix, aws:SourceIp, ...); it is not
 // modified. The principal keys (aws:userid, aws:PrincipalArn,
-// aws:PrincipalTag/*, aws:SourceIdentity, gatehouse:username,
-// gatehouse:groups) are always set from the claims, and aws:CurrentTime /
+// aws:PrincipalTag/*, aws:SourceIdentity, aws:username, gatehouse:username,
+// gatehouse:groups) are always set from the claims (absent when the claims
+// have no value for them), and aws:CurrentTime /
 // aws:EpochTime when absent.
 //
 // Compiled role policies are cached per role revision and re-read from the

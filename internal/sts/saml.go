@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // storeIdPs resolves SAML issuers to the SAML providers registered in the
@@ -250,7 +251,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 		PrincipalID: b.PrincipalID, UserName: b.UserName,
 		SourceIdentity: sourceID, Groups: a.Groups,
 		Tags: a.AWS.PrincipalTags, TransitiveKeys: a.AWS.TransitiveTagKeys,
-		Policy: pol, Duration: d,
+		Policy: pol, Duration: d, RoleLimit: samlLimit(a.AWS.Roles, provARN),
 	}, info)
 	if e != nil {
 		return result{}, e
@@ -328,4 +329,17 @@ func (s *Service) baseContext(r *http.Request) map[string][]string {
 		ctx["aws:useragent"] = []string{ua}
 	}
 	return ctx
+}
+
+// samlLimit is the role restriction of a session from an assertion: the
+// roles its Role attribute grants through provider provARN, and no other,
+// even through an S3 mount.
+func samlLimit(pairs []saml.RolePair, provARN string) *credentials.RoleLimit {
+	arns := []string{}
+	for _, p := range pairs {
+		if p.ProviderARN == provARN {
+			arns = append(arns, p.RoleARN)
+		}
+	}
+	return credentials.NewRoleLimit(arns)
 }

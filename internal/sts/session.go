@@ -217,6 +217,9 @@ type issueInput struct {
 	Policy         sessionPolicy
 	Duration       time.Duration
 	Parent         *credentials.Claims
+	// RoleLimit is the role restriction of the federated sign-in (the
+	// assertion's Role list, the token's roles claim); nil: none.
+	RoleLimit *credentials.RoleLimit
 }
 
 type issued struct {
@@ -241,6 +244,7 @@ func (s *Service) issue(ctx context.Context, in issueInput, info *auditInfo) (is
 		TransitiveTagKeys: in.TransitiveKeys,
 		Groups:            in.Groups,
 		Parent:            in.Parent,
+		RoleLimit:         in.RoleLimit,
 	}, in.Duration)
 	if err != nil {
 		return issued{}, fromCredentials(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // oidcCache keeps provider lookups by issuer for at most the cache TTL,
@@ -267,7 +268,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		PrincipalID: b.PrincipalID, UserName: b.UserName,
 		SourceIdentity: sourceID, Groups: id.Groups,
 		Tags: tags, TransitiveKeys: transitive,
-		Policy: pol, Duration: d,
+		Policy: pol, Duration: d, RoleLimit: webIdentityLimit(id.Roles),
 	}, info)
 	if e != nil {
 		return result{}, e
@@ -281,6 +282,17 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 		Audience:                    aud,
 		SourceIdentity:              out.SourceID,
 	}}, nil
+}
+
+// webIdentityLimit is the role restriction of a session from a token whose
+// roles claim lists roles (the provider's RolesClaim): only those roles,
+// even through an S3 mount. A token without the claim (roles nil) leaves
+// the session unrestricted; a present but empty claim admits no role.
+func webIdentityLimit(roles []string) *credentials.RoleLimit {
+	if roles == nil {
+		return nil
+	}
+	return credentials.NewRoleLimit(roles)
 }
 
 func stringsClaim(v any) ([]string, bool) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -256,4 +257,39 @@ func TestBindingNeverToServicePrincipal(t *testing.T) {
 	links, err := w.Store.(store.LinkStore).LinksOfUser(context.Background(), bot.ID)
 	require.NoError(t, err)
 	require.Empty(t, links)
+}
+
+// TestWebSignInOfUnlinkedFederatedIdentityNeedsALink covers the sixth gap
+// left by issue 11 (finding 1): a provider whose rule is `unlinked:
+// federated` lets an unlinked identity through STS as a federated session,
+// but the web sign-in has no session for it (a web session is a directory
+// user's; design 0014). The refusal must say that the web sign-in needs a
+// link, that the provider's rule covers the STS API only, and how to get a
+// link; it is audited with its own reason, and no session is made.
+func TestWebSignInOfUnlinkedFederatedIdentityNeedsALink(t *testing.T) {
+	w := ssotest.New(t, ssotest.Options{Rogue: true})
+	w.AddRole("rogue-role", rogueTrust(w))
+	w.AddRogueUser("eve", "eve-pw-123456789", "", "rogue-role")
+	w.SetRogueBinding(store.Binding{Unlinked: store.UnlinkedFederated})
+	for name, signIn := range map[string]func(*testing.T, *ssotest.World, string, string) (*http.Response, string){
+		"saml": rogueSAMLLogin, "oidc": rogueOIDCLogin,
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, body := signIn(t, w, "eve", "eve-pw-123456789")
+			require.Equal(t, http.StatusForbidden, res.StatusCode, body)
+			require.Equal(t, websso.PassAccessDenied, res.Header.Get(websso.PassthroughHeader))
+			require.Empty(t, res.Header.Values("Set-Cookie"), "no session for an unlinked identity")
+			text := html.UnescapeString(body)
+			require.Contains(t, text, "The web sign-in needs a link")
+			require.Contains(t, text, "unlinked: federated")
+			require.Contains(t, text, "gatehouse admin links create")
+		})
+	}
+	var reasons []string
+	for rec, err := range audit.Search(w.AuditDir, audit.Query{Action: "identity.login"}) {
+		require.NoError(t, err)
+		require.NotEqual(t, audit.CodeLoginSucceeded, rec.Event.Code)
+		reasons = append(reasons, rec.Event.Reason)
+	}
+	require.Equal(t, []string{"AccessDenied: binding-unlinked-web", "AccessDenied: binding-unlinked-web"}, reasons)
 }

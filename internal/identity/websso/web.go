@@ -175,21 +175,10 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, relay, raw stri
 			s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
 		}
 		if ok {
-			code, err := s.newHandoff(ctx, p, raw, tok, u.UserName)
-			if err != nil {
-				s.log.ErrorContext(ctx, "CLI hand-off", "err", err)
-				s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
-					Cause: "The session could not be handed to the CLI.", Fix: "run 'gatehouse login' again."})
-				return
-			}
-			// RFC 8252 §7.3: loopback redirect to the native app.
-			cb := fmt.Sprintf("http://127.0.0.1:%d/callback?%s", p.Port, url.Values{"code": {code}, "state": {p.State}}.Encode())
-			http.Redirect(w, r, cb, http.StatusFound)
+			s.handoff(w, r, p, raw, tok, u)
 			return
 		}
-		if !ok {
-			s.log.InfoContext(ctx, "CLI hand-off: unknown, expired or used relay state")
-		}
+		s.log.InfoContext(ctx, "CLI hand-off: unknown, expired or used relay state")
 	}
 	http.SetCookie(w, &http.Cookie{Name: identity.SessionCookie, Value: raw, Path: "/", Expires: tok.ExpiresAt,
 		HttpOnly: true, Secure: strings.HasPrefix(s.o.PublicURL, "https://"), SameSite: http.SameSiteLaxMode})
@@ -209,6 +198,21 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, relay, raw stri
 	}
 	render(w, http.StatusOK, "roles", map[string]any{"User": u.UserName, "IdP": idp, "Roles": roles,
 		"Expires": tok.ExpiresAt.Format(time.RFC3339)})
+}
+
+// handoff hands a fresh session to the CLI login p, which has been
+// claimed: a one-time code the CLI redeems with its PKCE verifier, through
+// a loopback redirect (RFC 8252 §7.3).
+func (s *Service) handoff(w http.ResponseWriter, r *http.Request, p *pendingCLI, raw string, tok *store.Token, u *store.User) {
+	code, err := s.newHandoff(r.Context(), p, raw, tok, u.UserName)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "CLI hand-off", "err", err)
+		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable",
+			Cause: "The session could not be handed to the CLI.", Fix: "run 'gatehouse login' again."})
+		return
+	}
+	cb := fmt.Sprintf("http://127.0.0.1:%d/callback?%s", p.Port, url.Values{"code": {code}, "state": {p.State}}.Encode())
+	http.Redirect(w, r, cb, http.StatusFound)
 }
 
 // POST /sso/cli/token {"code", "code_verifier"}
@@ -267,13 +271,21 @@ func (s *Service) samlLogin(w http.ResponseWriter, r *http.Request) {
 			Cause: "The IdP's registered metadata is not usable: " + err.Error(), Fix: "an administrator must upload the IdP's metadata again."})
 		return
 	}
-	relay := q.Get("relay")
-	if !relayRE.MatchString(relay) {
-		relay = ""
-	}
 	// The request's state is sealed into its ID, not stored: an anonymous
-	// GET writes nothing. The (sealed) CLI relay travels as RelayState.
-	id, err := s.newAuthnRequestID()
+	// GET writes nothing. A CLI login is split between the ID and an
+	// 80-byte RelayState (see newCLIAuthnRequest).
+	var id, relay string
+	if cli, ok := s.openRelay(q.Get("relay")); ok && relayRE.MatchString(q.Get("relay")) {
+		id, relay, err = s.newCLIAuthnRequest(cli)
+		if errors.Is(err, errStateTooLong) {
+			s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
+				Cause: fmt.Sprintf("The CLI's state parameter is longer than the %d bytes a SAML RelayState may carry.", maxRelayState),
+				Fix:   "sign in with 'gatehouse login', which sends a shorter state, or pick another identity provider."})
+			return
+		}
+	} else {
+		id, err = s.newAuthnRequestID()
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "seal AuthnRequest", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Cause: "The sign-in could not be started.", Fix: "retry."})
@@ -349,8 +361,14 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// SP-initiated: the response must answer a request we sent, once, on
-	// any replica.
-	ok, err := s.answerAuthnRequest(ctx, a.InResponseTo)
+	// any replica. A CLI login's request is bound to its RelayState.
+	var cli *pendingCLI
+	var ok bool
+	if strings.HasPrefix(a.InResponseTo, cliAuthnPrefix) {
+		cli, ok, err = s.answerCLIAuthnRequest(ctx, a.InResponseTo, r.PostForm.Get("RelayState"))
+	} else {
+		ok, err = s.answerAuthnRequest(ctx, a.InResponseTo)
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "claim AuthnRequest", "err", err)
 		s.auditFailure(ctx, meta, "saml", a.NameID, "InternalFailure: pending-requests")
@@ -389,6 +407,10 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "SAML login failed", "err", err)
 		s.renderError(w, r, &flowError{Status: http.StatusServiceUnavailable, Code: "InternalFailure", Cause: "The session could not be created.", Fix: "retry."})
+		return
+	}
+	if cli != nil {
+		s.handoff(w, r, cli, raw, tok, u)
 		return
 	}
 	s.finish(w, r, r.PostForm.Get("RelayState"), raw, tok, u)
@@ -462,8 +484,9 @@ func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdenti
 	case b.User == nil:
 		s.auditFailure(ctx, meta, id.Method, id.UserName, "AccessDenied: binding-unlinked-web")
 		return nil, "", &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
-			Cause: "Your identity at this identity provider is not linked to a gatehouse user; it may use the STS API as a federated session, but not the web sign-in.",
-			Fix:   "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM."}
+			Cause: "Your identity at this identity provider is not linked to a gatehouse user. The web sign-in needs a link: a web session is a directory user's session. " +
+				"This provider's rule 'unlinked: federated' admits unlinked identities to the STS API only (AssumeRoleWithSAML, AssumeRoleWithWebIdentity), as federated sessions of their own.",
+			Fix: "ask a gatehouse administrator to link it ('gatehouse admin links create'), or to provision you through SCIM; until then, use the STS API with your IdP's assertion or token."}
 	}
 	return b.User, b.Via, nil
 }

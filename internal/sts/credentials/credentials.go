@@ -22,6 +22,7 @@ package credentials
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -74,6 +75,33 @@ type Claims struct {
 	// revokes this session too.
 	ChainDepth  int      `json:"cd,omitempty"`
 	ChainedFrom []string `json:"cf,omitempty"`
+	// RoleLimit is the role restriction of the sign-in that minted the
+	// session (the SAML assertion's Role list, the web identity token's
+	// roles claim, a restricted gatehouse token): nil means none, and a
+	// token sealed before this field existed has none. A chained session
+	// keeps its parent's. See MayActAs.
+	RoleLimit *RoleLimit `json:"rl,omitempty"`
+}
+
+// RoleLimit lists the only roles a restricted session may act as. An
+// empty list admits no role but the session's own.
+type RoleLimit struct {
+	RoleARNs []string `json:"r"`
+}
+
+// NewRoleLimit returns the restriction to roleARNs (copied); an empty list
+// still restricts.
+func NewRoleLimit(roleARNs []string) *RoleLimit {
+	return &RoleLimit{RoleARNs: append([]string{}, roleARNs...)}
+}
+
+// MayActAs reports whether the session's role restriction admits acting
+// as roleARN other than through its own role, as an S3 mount asks: true
+// for an unrestricted session, else only for a role the restriction
+// lists. It says nothing about whether the directory entitles the user to
+// the role; callers check that as well.
+func (c *Claims) MayActAs(roleARN string) bool {
+	return c.RoleLimit == nil || slices.Contains(c.RoleLimit.RoleARNs, roleARN)
 }
 
 // Credentials are what STS returns to the caller.

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -609,9 +611,10 @@ func TestRevocationRecordsExpireOnlyWhenHarmless(t *testing.T) {
 		return err
 	}
 	// The last instants each revocation applies: a user revocation while
-	// the credential is accepted at all, a session denial until its time.
+	// the credential is accepted at all, a session denial until its time
+	// plus the same skew.
 	lastAlice := cred.Expiration.Add(ClockSkew - time.Millisecond)
-	lastBob := bob.Expiration.Add(-time.Millisecond)
+	lastBob := bob.Expiration.Add(ClockSkew - time.Millisecond)
 	for _, c := range []struct {
 		cred Credentials
 		last time.Time
@@ -628,5 +631,91 @@ func TestRevocationRecordsExpireOnlyWhenHarmless(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("swept %d records, want the user revocation", n)
+	}
+}
+
+// TestRevokedSessionStaysDeniedThroughExpirySkew proves the revocation
+// skew gap left by issue 11 (finding 10): the verifier accepts a session
+// for ClockSkew after its expiry, so a session revoked until its expiry
+// must stay denied through that tolerance too, on the replica that revoked
+// it and on another one. The clock is injected.
+func TestRevokedSessionStaysDeniedThroughExpirySkew(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.replica(t), e.replica(t)
+	ctx := context.Background()
+	cred, err := a.is.Issue(ctx, request(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.rev.RevokeSession(ctx, cred.SessionID, cred.Expiration); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{0, time.Millisecond, ClockSkew / 2, ClockSkew - time.Millisecond} {
+		e.clk.now = cred.Expiration.Add(at) // past every cached lookup
+		for name, r := range map[string]*replica{"revoking replica": a, "other replica": b} {
+			_, _, err := r.ver.Verify(ctx, cred.AccessKeyID, cred.SessionToken, e.clk.now)
+			if !errors.Is(err, ErrRevoked) {
+				t.Fatalf("%s, %s after expiry: err = %v, want ErrRevoked", name, at, err)
+			}
+		}
+	}
+	e.clk.now = cred.Expiration.Add(ClockSkew)
+	_, _, err = b.ver.Verify(ctx, cred.AccessKeyID, cred.SessionToken, e.clk.now)
+	wantCode(t, err, CodeExpiredToken, ErrExpired)
+}
+
+// TestRoleLimitSealedAndNarrowedByChaining checks the role restriction a
+// session carries (the first gap left by issue 11 finding 9): it survives
+// sealing, a chained session gets the intersection of its own and its
+// parent's, an empty restriction admits no other role, and a session
+// without one (as every token sealed before the field existed) admits any.
+func TestRoleLimitSealedAndNarrowedByChaining(t *testing.T) {
+	const a, b, c = "arn:aws:iam::123456789012:role/A", "arn:aws:iam::123456789012:role/B", "arn:aws:iam::123456789012:role/C"
+	cases := []struct {
+		name          string
+		parent, child *RoleLimit
+		want          *RoleLimit
+	}{
+		{"unrestricted stays unrestricted", nil, nil, nil},
+		{"child inherits the parent's", NewRoleLimit([]string{a, b}), nil, NewRoleLimit([]string{a, b})},
+		{"child keeps its own", nil, NewRoleLimit([]string{c}), NewRoleLimit([]string{c})},
+		{"both: intersection", NewRoleLimit([]string{a, b}), NewRoleLimit([]string{b, c}), NewRoleLimit([]string{b})},
+		{"empty stays empty", NewRoleLimit(nil), nil, NewRoleLimit(nil)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newEnv(t).replica(t)
+			ctx := context.Background()
+			req := request()
+			req.RoleLimit = tc.parent
+			parent, err := r.is.Issue(ctx, req, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, _, err := r.ver.Verify(ctx, parent.AccessKeyID, parent.SessionToken, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req = request()
+			req.SessionTags, req.TransitiveTagKeys = nil, nil
+			req.RoleLimit, req.Parent = tc.child, pc
+			child, err := r.is.Issue(ctx, req, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, _, err := r.ver.Verify(ctx, child.AccessKeyID, child.SessionToken, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cc.RoleLimit, tc.want) {
+				t.Fatalf("RoleLimit = %+v, want %+v", cc.RoleLimit, tc.want)
+			}
+			for _, role := range []string{a, b, c} {
+				want := tc.want == nil || slices.Contains(tc.want.RoleARNs, role)
+				if got := cc.MayActAs(role); got != want {
+					t.Fatalf("MayActAs(%s) = %v, want %v", role, got, want)
+				}
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@ type SessionRequest struct {
 	// inherits the end user, source identity and transitive tags, and is
 	// capped at MaxChainedDuration.
 	Parent *Claims
+	// RoleLimit is the role restriction of the sign-in behind the session
+	// (nil: none). A chained session keeps its parent's as well.
+	RoleLimit *RoleLimit
 }
 
 // Issuer mints credentials sealed with the current keyring key. Safe for
@@ -90,6 +93,9 @@ func (is *Issuer) Issue(ctx context.Context, req SessionRequest, duration time.D
 		TransitiveTagKeys: slices.Clone(req.TransitiveTagKeys),
 		Groups:            slices.Clone(req.Groups),
 		IssuedAt:          now,
+	}
+	if req.RoleLimit != nil {
+		c.RoleLimit = NewRoleLimit(req.RoleLimit.RoleARNs)
 	}
 	maxDur := MaxSessionDuration
 	if p := req.Parent; p != nil {
@@ -164,9 +170,30 @@ func chain(c *Claims, p *Claims) error {
 	if len(c.Groups) == 0 {
 		c.Groups = slices.Clone(p.Groups)
 	}
+	c.RoleLimit = narrowLimit(c.RoleLimit, p.RoleLimit)
 	c.ChainDepth = p.ChainDepth + 1
 	c.ChainedFrom = append(slices.Clone(p.ChainedFrom), p.SessionID)
 	return nil
+}
+
+// narrowLimit is the restriction of a session limited by both a and b
+// (nil: unrestricted): their intersection.
+func narrowLimit(a, b *RoleLimit) *RoleLimit {
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil:
+		return NewRoleLimit(b.RoleARNs)
+	case b == nil:
+		return NewRoleLimit(a.RoleARNs)
+	}
+	out := &RoleLimit{RoleARNs: []string{}}
+	for _, r := range a.RoleARNs {
+		if slices.Contains(b.RoleARNs, r) {
+			out.RoleARNs = append(out.RoleARNs, r)
+		}
+	}
+	return out
 }
 
 func validate(c *Claims) error {

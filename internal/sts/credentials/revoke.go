@@ -85,7 +85,8 @@ func (r *Revoker) RevokeUser(ctx context.Context, userID string, at time.Time) e
 }
 
 // RevokeSession makes the session (and every session chained from it) fail
-// until until, normally the session's expiry. Idempotent; the deny time only
+// until until plus ClockSkew (the verifier's tolerance past expiry);
+// until is normally the session's expiry. Idempotent; the deny time only
 // moves forward. The record expires (plus skew and a margin) after until.
 func (r *Revoker) RevokeSession(ctx context.Context, sessionID string, until time.Time) error {
 	if sessionID == "" {
@@ -199,7 +200,9 @@ func revokedWhy(err error) string {
 	return "all sessions of the user revoked (user disabled or deleted, or their entitlements changed)"
 }
 
-// check returns ErrRevoked if c is revoked at now.
+// check returns ErrRevoked if c is revoked at now. A session denial holds
+// until its time plus ClockSkew, since the verifier accepts a session that
+// long past its expiry and a denial normally runs to that expiry.
 func (r *Revoker) check(ctx context.Context, c *Claims, now time.Time) error {
 	nbf, err := r.lookup(ctx, MetaUserNotBefore+c.PrincipalID)
 	if err != nil {
@@ -213,7 +216,7 @@ func (r *Revoker) check(ctx context.Context, c *Claims, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if now.Before(until) {
+		if !until.IsZero() && now.Before(until.Add(ClockSkew)) {
 			return fmt.Errorf("%w: %w", ErrRevoked, errSessionRevoked)
 		}
 	}
