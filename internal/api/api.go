@@ -221,16 +221,8 @@ type call struct {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, rid := requestid.Ensure(r)
 	ctx := r.Context()
-	rid := requestid.From(ctx)
-	if rid == "" {
-		rid = r.Header.Get(requestid.Header)
-		if !requestid.Valid(rid) {
-			rid = requestid.New()
-		}
-		ctx = requestid.With(ctx, rid)
-		r = r.WithContext(ctx)
-	}
 	h := w.Header()
 	h.Set(requestid.Header, rid)
 	h.Set("Cache-Control", "no-store")

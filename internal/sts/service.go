@@ -268,13 +268,8 @@ type auditInfo struct {
 
 // ServeHTTP implements the Query protocol endpoint.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, reqID := requestid.Ensure(r)
 	ctx := r.Context()
-	reqID := requestid.From(ctx)
-	if reqID == "" {
-		reqID = requestid.New()
-		ctx = requestid.With(ctx, reqID)
-		r = r.WithContext(ctx)
-	}
 	f := negotiate(r.Header.Get("Accept"))
 	info := &auditInfo{}
 	action := ""

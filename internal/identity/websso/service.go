@@ -213,10 +213,9 @@ func (s *Service) Handler() http.Handler { return s }
 
 // ServeHTTP implements http.Handler.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if requestid.From(ctx) == "" {
-		rid := requestid.New()
-		r = r.WithContext(requestid.With(ctx, rid))
+	if requestid.From(r.Context()) == "" {
+		var rid string
+		r, rid = requestid.Ensure(r)
 		w.Header().Set(requestid.Header, rid)
 	}
 	w.Header().Set("Cache-Control", "no-store")
