@@ -24,13 +24,15 @@ const (
 // drop the builder. Methods return the receiver so calls chain.
 type Builder struct {
 	e       Event
+	now     func() time.Time
 	decided bool
 }
 
-// NewEvent starts an event with a stable code and a dotted action, stamped
-// with now() (the caller's injected clock, in UTC). now must not be nil.
+// NewEvent starts an event with a stable code and a dotted action. now is
+// the caller's injected clock and must not be nil: Event stamps each event
+// it returns with now(), in UTC.
 func NewEvent(now func() time.Time, code Code, action string) *Builder {
-	return &Builder{e: Event{Code: code, Action: Clip(action, MaxField), Time: now().UTC()}}
+	return &Builder{e: Event{Code: code, Action: Clip(action, MaxField)}, now: now}
 }
 
 // Request records the request ids on ctx: ours as RequestID, and the one the
@@ -112,11 +114,14 @@ func (b *Builder) Details(m map[string]any) *Builder {
 	return b
 }
 
-// Event returns the built event. An event whose outcome was never recorded
+// Event returns the built event, stamped with the clock's current time. It
+// may be called again after a change (for example Fail after a write that
+// did not apply) to build a second event from the same fields. An event whose outcome was never recorded
 // is returned with decision "error" and a reason saying so, never as an
 // allow: the omission shows in the log instead of passing as success.
 func (b *Builder) Event() Event {
 	e := b.e
+	e.Time = b.now().UTC()
 	if !b.decided {
 		e.Decision, e.Reason = Error, "outcome not recorded"
 	}
