@@ -49,11 +49,15 @@ func (b *Builder) RequestIDs(ours, client string) *Builder {
 	return b
 }
 
-// Actor records who acted. Its source fields, when set, are kept, clipped as
-// Source clips them; every other field is clipped to MaxField (ids to a
-// shorter limit).
+// Actor records who acted. Its source fields, when either is set, replace
+// the source recorded so far, clipped as Source clips them; when both are
+// empty the source recorded so far is kept. Every other field is clipped to
+// MaxField (ids to a shorter limit).
 func (b *Builder) Actor(a Actor) *Builder {
 	ip, ua := a.SourceIP, a.UserAgent
+	if ip == "" && ua == "" {
+		ip, ua = b.e.Actor.SourceIP, b.e.Actor.UserAgent
+	}
 	a.UserID = Clip(a.UserID, maxID)
 	a.User = Clip(a.User, MaxField)
 	a.Impersonator = Clip(a.Impersonator, MaxField)

@@ -183,7 +183,7 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Binder == nil && len(errs) == 0 {
 		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,
-			SelfIssuer: opts.PublicURL})
+			SelfIssuer: opts.PublicURL, Now: opts.Clock})
 		opts.Binder = b
 		errs = append(errs, err)
 	}
