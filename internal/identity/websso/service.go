@@ -280,13 +280,9 @@ func remoteIP(r *http.Request) string {
 // clip is audit.Clip: the one clipping helper for attacker-chosen values.
 func clip(s string, n int) string { return audit.Clip(s, n) }
 
-func (s *Service) emit(ctx context.Context, ev audit.Event) error {
-	if ev.Time.IsZero() {
-		ev.Time = s.now()
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = requestid.From(ctx)
-	}
+// emit records the event b builds.
+func (s *Service) emit(ctx context.Context, b *audit.Builder) error {
+	ev := b.Event()
 	if err := s.o.Audit.Emit(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "err", err)
 		return fmt.Errorf("websso: audit: %w", err)
