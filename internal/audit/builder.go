@@ -84,9 +84,9 @@ func (b *Builder) Resource(r Resource) *Builder {
 	return b
 }
 
-// Outcome records the decision and its reason (clipped to MaxField).
+// Outcome records the decision and its reason (clipped to MaxReason).
 func (b *Builder) Outcome(d Decision, reason string) *Builder {
-	b.e.Decision, b.e.Reason, b.decided = d, Clip(reason, MaxField), true
+	b.e.Decision, b.e.Reason, b.decided = d, Clip(reason, MaxReason), true
 	return b
 }
 
