@@ -94,6 +94,8 @@ type ReplicaReport struct {
 	Dir     string        `json:"dir"`
 	Report  *VerifyReport `json:"report,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	// Err is the error behind Error (a *Problem for a broken chain).
+	Err error `json:"-"`
 }
 
 // VerifyReplicas verifies each replica's log with that replica's own key:
@@ -123,7 +125,7 @@ func VerifyReplicas(rs []Replica, pubs []ed25519.PublicKey) ([]ReplicaReport, er
 			keyOwner[rep.KeyID] = r.Name
 		}
 		if err != nil {
-			out[i].Error = err.Error()
+			out[i].Error, out[i].Err = err.Error(), err
 			errs = append(errs, fmt.Errorf("replica %s: %w", r.Name, err))
 		}
 	}
