@@ -23,6 +23,9 @@ import (
 //   - an Event composite literal (also &Event{…}, elided elements of
 //     []Event{…}), new(Event) or a `var x Event` declaration anywhere but in
 //     the builder's own file: such an event bypasses the builder;
+//   - outside the audit package, an assignment to a field of an event (a
+//     parameter of type Event, or a variable set from a builder's Event()):
+//     the builder's clipping and outcome rules would be bypassed;
 //   - an event code (a constant of type Code declared in the audit package)
 //     that no non-test code outside its declaration names: a registered
 //     code with no emit site.
@@ -83,6 +86,11 @@ func (c emitCheck) run(root string) ([]string, error) {
 			continue
 		}
 		allowed := inAudit && filepath.Base(rel) == c.builderFile
+		if !inAudit {
+			for _, pos := range eventMutations(f, isEvent) {
+				report(pos, "audit event changed after it was built: set it through the builder")
+			}
+		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CompositeLit:
@@ -132,6 +140,94 @@ func (c emitCheck) run(root string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// eventMutations returns the assignments in f to a field of an event: of a
+// parameter of type Event (or *Event), or of a variable assigned from a
+// call of a method named Event with no arguments (Builder.Event). Names are
+// tracked per function, without type information.
+func eventMutations(f *ast.File, isEvent func(ast.Expr) bool) []token.Pos {
+	var out []token.Pos
+	check := func(ftype *ast.FuncType, body *ast.BlockStmt) {
+		if body == nil {
+			return
+		}
+		events := map[string]bool{}
+		if ftype.Params != nil {
+			for _, fld := range ftype.Params.List {
+				t := fld.Type
+				if st, ok := t.(*ast.StarExpr); ok {
+					t = st.X
+				}
+				if isEvent(t) {
+					for _, n := range fld.Names {
+						events[n.Name] = true
+					}
+				}
+			}
+		}
+		ast.Inspect(body, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok {
+				return true
+			}
+			for i, lhs := range as.Lhs {
+				if id, ok := lhs.(*ast.Ident); ok && i < len(as.Rhs) && builtEvent(as.Rhs[i]) {
+					events[id.Name] = true
+					continue
+				}
+				if root := fieldRoot(lhs); root != "" && events[root] {
+					out = append(out, lhs.Pos())
+				}
+			}
+			return true
+		})
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch fn := n.(type) {
+		case *ast.FuncDecl:
+			check(fn.Type, fn.Body)
+		case *ast.FuncLit:
+			check(fn.Type, fn.Body)
+		}
+		return true
+	})
+	return out
+}
+
+// builtEvent reports whether e is a call x.Event() with no arguments.
+func builtEvent(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok || len(call.Args) != 0 {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == "Event"
+}
+
+// fieldRoot returns the variable at the root of a field or index
+// expression such as ev.Actor.User or ev.Details["k"], or "" if e is not one.
+func fieldRoot(e ast.Expr) string {
+	sawField := false
+	for {
+		switch x := e.(type) {
+		case *ast.SelectorExpr:
+			e, sawField = x.X, true
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.Ident:
+			if sawField {
+				return x.Name
+			}
+			return ""
+		default:
+			return ""
+		}
+	}
 }
 
 // collectCodes adds the constants of type Code that f declares.
@@ -259,6 +355,9 @@ func TestEmitCheckCatchesBypasses(t *testing.T) {
 		"plane/plane.go:17: zero audit event declared outside the builder: use audit.NewEvent",
 		"plane/plane.go:18: audit event literals (elided) outside the builder: use audit.NewEvent",
 		"plane/plane.go:22: audit event literal outside the builder: use audit.NewEvent",
+		"plane/plane.go:25: audit event changed after it was built: set it through the builder",
+		"plane/plane.go:31: audit event changed after it was built: set it through the builder",
+		"plane/plane.go:32: audit event changed after it was built: set it through the builder",
 	}
 	require.Equal(t, want, got)
 }

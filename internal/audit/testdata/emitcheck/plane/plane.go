@@ -20,3 +20,16 @@ func bypasses() []any {
 }
 
 func literal() au.Event { return au.Event{} }
+
+func mutateParam(ev au.Event) au.Event {
+	ev.Code = au.CodeUsed
+	return ev
+}
+
+func mutateBuilt(b interface{ Event() au.Event }) {
+	ev := b.Event()
+	ev.Code = au.CodeUsed
+	(ev).Code = ""
+	other := ev
+	_ = other
+}
