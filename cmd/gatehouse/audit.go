@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,21 +27,61 @@ func defaultDataDir() string {
 }
 
 // newAuditCmd returns `gatehouse audit` with verify, search and export.
-// They read <data-dir>/audit directly and need no running server.
+// They read the replicas' audit directories directly and need no running
+// server. --data-dir may be repeated (or comma-separated), or name a
+// directory of replicas' data directories: verify and search then read every
+// replica's log together, each checked with its own key.
 func newAuditCmd() *cobra.Command {
-	var dataDir string
+	var dataDirs []string
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify, search and export the tamper-evident audit log",
 	}
-	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", defaultDataDir(), "data directory (env "+envDataDir+"); the audit log is in <data-dir>/audit")
-	auditDir := func() string { return filepath.Join(dataDir, "audit") }
-	cmd.AddCommand(newAuditVerifyCmd(auditDir), newAuditSearchCmd(auditDir), newAuditExportCmd(auditDir))
+	cmd.PersistentFlags().StringSliceVar(&dataDirs, "data-dir", []string{defaultDataDir()},
+		"data directory (env "+envDataDir+"); the audit log is in <data-dir>/audit. Repeat it, or name a directory of "+
+			"replicas' data directories, to read every replica's log together")
+	replicas := func() ([]audit.Replica, error) { return audit.FindReplicas(dataDirs) }
+	cmd.AddCommand(newAuditVerifyCmd(replicas), newAuditSearchCmd(replicas), newAuditExportCmd(replicas))
 	return cmd
 }
 
-func newAuditVerifyCmd(auditDir func() string) *cobra.Command {
-	var pubFlag string
+// parsePubKeys parses --pubkey values: base64 keys, or @file.
+func parsePubKeys(flags []string) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for _, s := range flags {
+		if rest, ok := strings.CutPrefix(s, "@"); ok {
+			b, err := os.ReadFile(rest)
+			if err != nil {
+				return nil, fmt.Errorf("read --pubkey file: %w", err)
+			}
+			s = string(b)
+		}
+		pub, err := audit.ParsePublicKey(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
+// verifyOutcome is the one-line verdict on one log: "OK: …", or an error
+// "FAILED: …" naming the first bad record.
+func verifyOutcome(rep *audit.VerifyReport, err error) (string, error) {
+	var p *audit.Problem
+	switch {
+	case errors.As(err, &p) && p.Line > 0:
+		return "", fmt.Errorf("FAILED: first bad record at line %d (seq %d): %s: %s", p.Line, p.Seq, p.Kind, p.Detail)
+	case errors.As(err, &p):
+		return "", fmt.Errorf("FAILED: %s: %s", p.Kind, p.Detail)
+	case err != nil:
+		return "", fmt.Errorf("FAILED: %w", err)
+	}
+	return fmt.Sprintf("OK: %d records, %d checkpoints, head seq %d", rep.Records, rep.Checkpoints, rep.HeadSeq), nil
+}
+
+func newAuditVerifyCmd(replicas func() ([]audit.Replica, error)) *cobra.Command {
+	var pubFlags []string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -50,61 +89,74 @@ func newAuditVerifyCmd(auditDir func() string) *cobra.Command {
 		Long: `Verify reads the whole audit log and reports the first record where the
 chain breaks: an edited record, a deleted or reordered one, a bad checkpoint
 signature, or a log that ends before its signed head. It exits non-zero if
-anything is wrong. Pin the public key with --pubkey to not trust audit.pub.`,
+anything is wrong. Pin the public key with --pubkey to not trust audit.pub.
+
+With several replicas, each log is verified with its own key (one --pubkey
+per replica, in order, when pinned), and two replicas signing with one key
+are refused; every replica gets its own verdict.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var pub ed25519.PublicKey
-			if pubFlag != "" {
-				s := pubFlag
-				if rest, ok := strings.CutPrefix(s, "@"); ok {
-					b, err := os.ReadFile(rest)
-					if err != nil {
-						return fmt.Errorf("read --pubkey file: %w", err)
-					}
-					s = string(b)
-				}
-				var err error
-				if pub, err = audit.ParsePublicKey(s); err != nil {
-					return err
-				}
-			}
-			rep, err := audit.Verify(auditDir(), pub)
-			if asJSON && rep != nil {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(rep); jerr != nil {
-					return jerr
-				}
-			}
-			var p *audit.Problem
-			if errors.As(err, &p) {
-				if p.Line > 0 {
-					return fmt.Errorf("FAILED: first bad record at line %d (seq %d): %s: %s", p.Line, p.Seq, p.Kind, p.Detail)
-				}
-				return fmt.Errorf("FAILED: %s: %s", p.Kind, p.Detail)
-			}
+			rs, err := replicas()
 			if err != nil {
 				return err
 			}
-			if rep.TornBytes > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "note: incomplete final line (%d bytes) not verified: a write in progress, or a crash that the next start will recover\n", rep.TornBytes)
+			pubs, err := parsePubKeys(pubFlags)
+			if err != nil {
+				return err
 			}
-			if !asJSON {
-				fmt.Fprintf(cmd.OutOrStdout(), "OK: %d records, %d checkpoints, head seq %d\n", rep.Records, rep.Checkpoints, rep.HeadSeq)
+			reps, err := audit.VerifyReplicas(rs, pubs)
+			if reps == nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				var v any = reps
+				if len(reps) == 1 {
+					v = reps[0].Report
+				}
+				if err := enc.Encode(v); err != nil {
+					return err
+				}
+			}
+			var failed []string
+			for i, r := range reps {
+				line, ferr := verifyOutcome(r.Report, r.Err)
+				if ferr != nil && len(reps) == 1 {
+					return ferr
+				}
+				if ferr != nil {
+					failed = append(failed, rs[i].Name)
+					line = ferr.Error()
+				}
+				if r.Report != nil && r.Report.TornBytes > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: %s: incomplete final line (%d bytes) not verified: a write in progress, or a crash that the next start will recover\n", r.Replica, r.Report.TornBytes)
+				}
+				switch {
+				case asJSON:
+				case len(reps) == 1:
+					fmt.Fprintln(out, line)
+				default:
+					fmt.Fprintf(out, "replica %s (%s): %s\n", r.Replica, r.Dir, line)
+				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("FAILED: replica(s) %s", strings.Join(failed, ", "))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pubFlag, "pubkey", "", "pinned Ed25519 public key: base64, or @file (default: <audit dir>/audit.pub)")
+	cmd.Flags().StringArrayVar(&pubFlags, "pubkey", nil, "pinned Ed25519 public key: base64, or @file (default: <audit dir>/audit.pub); one per replica, in order")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }
 
 // queryFlags are the filters shared by search and export.
 type queryFlags struct {
-	user, action, resource, resourceType, since, until string
-	limit                                              int
+	user, action, resource, resourceType, since, until, requestID string
+	limit                                                         int
 }
 
 func (f *queryFlags) register(cmd *cobra.Command, defaultLimit int) {
@@ -113,13 +165,15 @@ func (f *queryFlags) register(cmd *cobra.Command, defaultLimit int) {
 	fl.StringVar(&f.action, "action", "", `action, exact or dotted prefix ("scim.user"), or "prefix*"`)
 	fl.StringVar(&f.resource, "resource", "", "resource id or name")
 	fl.StringVar(&f.resourceType, "resource-type", "", `resource type ("user", "group", "token", ...)`)
+	fl.StringVar(&f.requestID, "request-id", "", "our request id, or the one the client sent (X-Request-Id)")
 	fl.StringVar(&f.since, "since", "", "events at or after: RFC3339 time or a duration ago (24h)")
 	fl.StringVar(&f.until, "until", "", "events before: RFC3339 time or a duration ago")
 	fl.IntVar(&f.limit, "limit", defaultLimit, "stop after this many matches (0: no limit)")
 }
 
 func (f *queryFlags) query(now time.Time) (audit.Query, error) {
-	q := audit.Query{User: f.user, Action: f.action, Resource: f.resource, ResourceType: f.resourceType, Limit: f.limit}
+	q := audit.Query{User: f.user, Action: f.action, Resource: f.resource, ResourceType: f.resourceType,
+		RequestID: f.requestID, Limit: f.limit}
 	var err error
 	if q.Since, err = parseWhen(f.since, now); err != nil {
 		return q, fmt.Errorf("--since: %w", err)
@@ -151,7 +205,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither an RFC3339 time nor a duration like 24h", s)
 }
 
-func newAuditSearchCmd(auditDir func() string) *cobra.Command {
+func newAuditSearchCmd(replicas func() ([]audit.Replica, error)) *cobra.Command {
 	var qf queryFlags
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -164,15 +218,28 @@ func newAuditSearchCmd(auditDir func() string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				_, err := audit.Export(auditDir(), out, q)
+			rs, err := replicas()
+			if err != nil {
 				return err
 			}
+			out := cmd.OutOrStdout()
+			if asJSON && len(rs) == 1 {
+				_, err := audit.Export(rs[0].Dir, out, q)
+				return err
+			}
+			if asJSON {
+				return searchJSON(out, rs, q)
+			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tSEQ\tCODE\tACTION\tUSER\tDECISION\tRESOURCE\tREASON")
+			replicaCol := func(name string) string {
+				if len(rs) == 1 {
+					return ""
+				}
+				return name + "\t"
+			}
+			fmt.Fprintln(tw, replicaCol("REPLICA")+"TIME\tSEQ\tCODE\tACTION\tUSER\tDECISION\tRESOURCE\tREASON")
 			n := 0
-			for r, err := range audit.Search(auditDir(), q) {
+			for r, err := range audit.SearchReplicas(rs, q) {
 				if err != nil {
 					tw.Flush()
 					return err
@@ -189,7 +256,7 @@ func newAuditSearchCmd(auditDir func() string) *cobra.Command {
 				if id := firstNonEmpty(e.Resource.Name, e.Resource.ID); id != "" {
 					res += ":" + id
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339),
+				fmt.Fprintf(tw, "%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", replicaCol(clean(r.Replica)), e.Time.UTC().Format(time.RFC3339),
 					r.Seq, e.Code, e.Action, clean(user), e.Decision, clean(res), clean(e.Reason))
 				n++
 			}
@@ -201,24 +268,50 @@ func newAuditSearchCmd(auditDir func() string) *cobra.Command {
 		},
 	}
 	qf.register(cmd, 100)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print matching records as JSON Lines")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print matching records as JSON Lines (with several replicas, each with its replica's name)")
 	return cmd
 }
 
-func newAuditExportCmd(auditDir func() string) *cobra.Command {
+// searchJSON writes the records of several replicas matching q as JSON
+// Lines, merged in time order, each record's fields beside "replica".
+func searchJSON(w io.Writer, rs []audit.Replica, q audit.Query) error {
+	enc := json.NewEncoder(w)
+	for r, err := range audit.SearchReplicas(rs, q) {
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(struct {
+			Replica string `json:"replica"`
+			audit.Record
+		}{r.Replica, r.Record}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newAuditExportCmd(replicas func() ([]audit.Replica, error)) *cobra.Command {
 	var qf queryFlags
 	var outPath string
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Export matching audit records as JSON Lines",
 		Long: `Export writes the matching event records byte for byte as stored, each with
-its seq, prev and hash, so every exported line can be checked against the log.`,
+its seq, prev and hash, so every exported line can be checked against the log.
+It reads one replica's log: export each replica on its own.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q, err := qf.query(time.Now())
 			if err != nil {
 				return err
+			}
+			rs, err := replicas()
+			if err != nil {
+				return err
+			}
+			if len(rs) != 1 {
+				return fmt.Errorf("export reads one replica's log, and %d were named: export each on its own", len(rs))
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			var f *os.File
@@ -228,7 +321,7 @@ its seq, prev and hash, so every exported line can be checked against the log.`,
 				}
 				w = f
 			}
-			n, err := audit.Export(auditDir(), w, q)
+			n, err := audit.Export(rs[0].Dir, w, q)
 			if f != nil {
 				if cerr := f.Close(); err == nil {
 					err = cerr

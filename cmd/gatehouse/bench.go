@@ -204,14 +204,11 @@ func fmtDur(d time.Duration) string {
 }
 
 func benchEvent(w, i int) audit.Event {
-	return audit.Event{
-		Code: audit.CodeUserUpdated, Action: "scim.user.update",
-		RequestID: fmt.Sprintf("bench-%d-%d", w, i),
-		Actor:     audit.Actor{UserID: "u-123", User: "alice@example.com", SourceIP: "10.1.2.3", AuthMethod: "token", UserAgent: "bench/1.0"},
-		Resource:  audit.Resource{Type: "user", ID: "u-456", Name: "bob@example.com"},
-		Decision:  audit.Allow,
-		Details:   map[string]any{"fields": "displayName", "bytes": 4096},
-	}
+	return audit.NewEvent(time.Now, audit.CodeUserUpdated, "scim.user.update").Allow().
+		RequestIDs(fmt.Sprintf("bench-%d-%d", w, i), "").
+		Actor(audit.Actor{UserID: "u-123", User: "alice@example.com", SourceIP: "10.1.2.3", AuthMethod: "token", UserAgent: "bench/1.0"}).
+		Resource(audit.Resource{Type: "user", ID: "u-456", Name: "bob@example.com"}).
+		Details(map[string]any{"fields": "displayName", "bytes": 4096}).Event()
 }
 
 func benchLog(ctx context.Context, dir, mode string, conc int, key []byte, d time.Duration) (*benchResult, error) {

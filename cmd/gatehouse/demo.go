@@ -174,10 +174,11 @@ func renewDemoAdminToken(ctx context.Context, s *server.Server, path string) err
 	if err != nil {
 		return err
 	}
-	ev := audit.Event{Code: audit.CodeTokenCreated, Action: "demo.token.create", Time: s.Identity.Now(),
-		Decision: audit.Allow, Actor: audit.Actor{User: "system", AuthMethod: "system"},
-		Resource: audit.Resource{Type: "token", ID: tok.ID, Name: tok.Name},
-		Details:  map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt, "reason": "demo restarted without a working admin token"}}
+	ev := audit.NewEvent(s.Identity.Now, audit.CodeTokenCreated, "demo.token.create").Allow().
+		Actor(audit.Actor{User: "system", AuthMethod: "system"}).
+		Resource(audit.Resource{Type: "token", ID: tok.ID, Name: tok.Name}).
+		Details(map[string]any{"principalId": u.ID, "principal": u.UserName, "expiresAt": tok.ExpiresAt,
+			"reason": "demo restarted without a working admin token"}).Event()
 	err = s.Audit.Emit(ctx, ev)
 	if err == nil {
 		err = os.WriteFile(path, []byte(raw+"\n"), 0o600)

@@ -482,6 +482,12 @@ func restartDemo(t *testing.T, cmd *exec.Cmd, dataDir string) *demoProc {
 // TestTwoReplicasShareOnePostgresStore runs two servers on one PostgreSQL
 // schema: the first bootstraps, both serve the same directory, and a user
 // disabled through one replica is cut off on the other at its next request.
+//
+// It also proves issue 12 §2 (replicas' audit logs): each replica keeps its
+// own chain and key and verifies with it; `audit search` over both follows
+// one client request id across replicas, without either adopting it as its
+// own; and a replica that signs with another's key (a cloned data directory)
+// is refused by name.
 func TestTwoReplicasShareOnePostgresStore(t *testing.T) {
 	base := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
 	if base == "" {
@@ -507,8 +513,9 @@ func TestTwoReplicasShareOnePostgresStore(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dataB, "bootstrap-admin.token"))
 	require.True(t, os.IsNotExist(err), "second replica must not bootstrap again")
 
+	const trace = "client-trace-42" // one client request id, sent to both replicas
 	code, body := curl(t, "-X", "POST", b.api+"/api/v1/login", "-H", "Content-Type: application/json",
-		"-d", `{"username":"bob","password":"bob-demo-pw"}`)
+		"-H", "X-Request-Id: "+trace, "-d", `{"username":"bob","password":"bob-demo-pw"}`)
 	require.Equal(t, 200, code, "%s", body)
 	bobTok := jsonField(t, body, "token").(string)
 	code, _ = curl(t, b.api+"/api/v1/whoami", "-H", "Authorization: Bearer "+bobTok)
@@ -521,7 +528,7 @@ func TestTwoReplicasShareOnePostgresStore(t *testing.T) {
 	require.Equal(t, 200, code, "%s", body)
 	bobID := jsonField(t, body, "Resources").([]any)[0].(map[string]any)["id"].(string)
 	code, body = curl(t, "-X", "PATCH", a.api+"/scim/v2/Users/"+bobID, "-H", "Authorization: Bearer "+a.token,
-		"-H", "Content-Type: application/scim+json", "-d",
+		"-H", "X-Request-Id: "+trace, "-H", "Content-Type: application/scim+json", "-d",
 		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
 	require.Contains(t, []int{200, 204}, code, "%s", body)
 	code, _ = curl(t, b.api+"/api/v1/whoami", "-H", "Authorization: Bearer "+bobTok)
@@ -533,6 +540,60 @@ func TestTwoReplicasShareOnePostgresStore(t *testing.T) {
 		out, err := runCLI(t, nil, "audit", "verify", "--data-dir", dir)
 		require.NoError(t, err, out)
 	}
+	assertReplicaAudit(t, a.dataDir, dataB, trace)
+}
+
+// assertReplicaAudit checks the audit logs of two replicas (data dirs da and
+// db) read together: both verify, each with its own key; a search for the
+// client request id trace finds the login on db and the SCIM change on da,
+// each under an id of the replica's own; and a clone of da's audit directory
+// is refused as a replica signing with another's key.
+func assertReplicaAudit(t *testing.T, da, db, trace string) {
+	t.Helper()
+	out, err := runCLI(t, nil, "audit", "verify", "--data-dir", da, "--data-dir", db, "--json")
+	require.NoError(t, err, out)
+	var reps []struct {
+		Replica string `json:"replica"`
+		Report  struct {
+			KeyID string `json:"keyId"`
+		} `json:"report"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &reps), out)
+	require.Len(t, reps, 2)
+	require.NotEqual(t, reps[0].Report.KeyID, reps[1].Report.KeyID, "each replica signs with its own key")
+
+	out, err = runCLI(t, nil, "audit", "search", "--data-dir", da+","+db, "--request-id", trace, "--json")
+	require.NoError(t, err, out)
+	byReplica := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue // the CLI's own notes
+		}
+		var r struct {
+			Replica string `json:"replica"`
+			Event   struct {
+				Action          string `json:"action"`
+				RequestID       string `json:"requestId"`
+				ClientRequestID string `json:"clientRequestId"`
+			} `json:"event"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
+		require.Equal(t, trace, r.Event.ClientRequestID)
+		require.NotEqual(t, trace, r.Event.RequestID, "a client's request id is never adopted")
+		require.NotEmpty(t, r.Event.RequestID)
+		byReplica[r.Replica] = append(byReplica[r.Replica], r.Event.Action)
+	}
+	require.Contains(t, byReplica[filepath.Base(db)], "identity.login", out)
+	require.Contains(t, byReplica[filepath.Base(da)], "scim.user.disable", out)
+
+	// Attack: a third "replica" started from a copy of da's data directory
+	// signs with da's key, so its records could pass for da's.
+	clone := filepath.Join(t.TempDir(), "clone")
+	require.NoError(t, os.CopyFS(clone, os.DirFS(filepath.Join(da, "audit"))))
+	out, err = runCLI(t, nil, "audit", "verify", "--data-dir", da, "--data-dir", db, "--data-dir", clone)
+	require.Error(t, err, out)
+	require.Contains(t, out, "signs with the key of replica "+filepath.Base(da))
+	require.Contains(t, out, "FAILED: replica(s) "+clone)
 }
 
 // freshPGSchema creates a throwaway schema and returns a DSN whose

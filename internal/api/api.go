@@ -223,16 +223,8 @@ type call struct {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, rid := requestid.Ensure(r)
 	ctx := r.Context()
-	rid := requestid.From(ctx)
-	if rid == "" {
-		rid = r.Header.Get(requestid.Header)
-		if !requestid.Valid(rid) {
-			rid = requestid.New()
-		}
-		ctx = requestid.With(ctx, rid)
-		r = r.WithContext(ctx)
-	}
 	h := w.Header()
 	h.Set(requestid.Header, rid)
 	h.Set("Cache-Control", "no-store")
@@ -443,16 +435,19 @@ func (c *call) decode(v any) error {
 
 // ---- audit ----
 
-func (c *call) actor() audit.Actor {
-	ip := c.r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
+// event starts this request's audit event with code: its action, request
+// ids, caller and source.
+func (c *call) event(code audit.Code) *audit.Builder {
+	return audit.NewEvent(c.a.id.Now, code, c.action()).Request(c.ctx).
+		Actor(c.p.AuditActor()).Source(c.sourceIP(), c.r.UserAgent())
+}
+
+// sourceIP is the client address of the request, without its port.
+func (c *call) sourceIP() string {
+	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
+		return host
 	}
-	act := audit.Actor{SourceIP: ip, UserAgent: truncate(c.r.UserAgent(), 256)}
-	if c.p != nil {
-		act.UserID, act.User, act.AuthMethod = c.p.UserID, c.p.UserName, c.p.AuthMethod
-	}
-	return act
+	return c.r.RemoteAddr
 }
 
 func (c *call) action() string {
@@ -462,13 +457,8 @@ func (c *call) action() string {
 	return "api." + c.op.id
 }
 
-func (c *call) emit(ev audit.Event) error {
-	ev.Action = c.action()
-	ev.RequestID = c.rid
-	ev.Actor = c.actor()
-	if ev.Time.IsZero() {
-		ev.Time = c.a.id.Now()
-	}
+func (c *call) emit(b *audit.Builder) error {
+	ev := b.Event()
 	if err := c.a.em.Emit(c.ctx, ev); err != nil {
 		c.a.log.ErrorContext(c.ctx, "audit emit failed; refusing request", "request_id", c.rid, "code", string(ev.Code), "error", err)
 		return errUnavailable
@@ -479,7 +469,7 @@ func (c *call) emit(ev audit.Event) error {
 // allow records an admin mutation before it is applied. If it returns an
 // error the mutation must not happen.
 func (c *call) allow(code audit.Code, res audit.Resource, details map[string]any) error {
-	if err := c.emit(audit.Event{Code: code, Resource: res, Decision: audit.Allow, Details: details}); err != nil {
+	if err := c.emit(c.event(code).Resource(res).Allow().Details(details)); err != nil {
 		return err
 	}
 	c.audited = true
@@ -489,7 +479,7 @@ func (c *call) allow(code audit.Code, res audit.Resource, details map[string]any
 // mutationFailed records that a mutation audited by allow did not apply.
 func (c *call) mutationFailed(code audit.Code, res audit.Resource, err error) {
 	ae := translate(err)
-	if e := c.emit(audit.Event{Code: code, Resource: res, Decision: audit.Error, Reason: "not applied: " + ae.code}); e != nil {
+	if e := c.emit(c.event(code).Resource(res).Fail("not applied: " + ae.code)); e != nil {
 		c.a.log.ErrorContext(c.ctx, "audit of failed mutation lost", "request_id", c.rid, "code", string(code))
 	}
 }
@@ -503,7 +493,7 @@ func (c *call) fail(err error) {
 	if !c.audited && c.op.id != "" { // unmatched routes are not audited
 		if code, ok := denialCode(ae, c.r.Method); ok {
 			res := audit.Resource{Type: "api", Name: c.r.Method + " " + truncate(c.r.URL.Path, 256)}
-			if e := c.emit(audit.Event{Code: code, Resource: res, Decision: audit.Deny, Reason: ae.msg}); e != nil {
+			if e := c.emit(c.event(code).Resource(res).Deny(ae.msg)); e != nil {
 				ae = translate(e)
 			}
 		}

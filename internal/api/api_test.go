@@ -303,9 +303,25 @@ func TestRoutingAndLimits(t *testing.T) {
 
 	r = e.do(t, "GET", "/api/v1/users/big", e.admin, "")
 	require.Equal(t, 404, r.status, "nothing created")
+}
 
-	r = e.do(t, "GET", "/api/v1/whoami", e.admin, "", "X-Request-Id", "my-req-1")
-	require.Equal(t, "my-req-1", r.header.Get("X-Request-Id"))
+// TestClientRequestIDNotAdopted (issue 12 §2, client request ids): a client
+// that sends the X-Request-Id of another request, to splice its own actions
+// into that request's audit trail, gets an id of ours instead; the audit
+// event keeps the client's value as clientRequestId only.
+func TestClientRequestIDNotAdopted(t *testing.T) {
+	e := newEnv(t)
+	e.rec.take()
+	const forged = "victims-request-1"
+	r := e.do(t, "DELETE", "/api/v1/users/nobody", e.admin, "", "X-Request-Id", forged)
+	require.Equal(t, 404, r.status, r.raw)
+	ours := r.header.Get("X-Request-Id")
+	require.NotEmpty(t, ours)
+	require.NotEqual(t, forged, ours, "a client's request id is never adopted")
+	evs := e.rec.take()
+	require.Len(t, evs, 1)
+	require.Equal(t, ours, evs[0].RequestID)
+	require.Equal(t, forged, evs[0].ClientRequestID)
 }
 
 func TestAuthAndAudit(t *testing.T) {

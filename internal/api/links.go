@@ -161,12 +161,12 @@ func (a *API) createFederatedLink(c *call) error {
 		return fieldErr("user", "%s is a service principal; federated identities never bind to one", quote(u.UserName))
 	}
 	l := &store.FederatedLink{ProviderID: p.id, Subject: in.Subject, UserID: u.ID, Source: store.LinkSourceAdmin}
-	ev := identity.LinkEvent(audit.CodeLinkCreated, "", l, p.arn, u.UserName)
-	if err := c.allow(ev.Code, ev.Resource, ev.Details); err != nil {
+	res := identity.LinkResource(l, u.UserName)
+	if err := c.allow(audit.CodeLinkCreated, res, identity.LinkDetails(l, p.arn)); err != nil {
 		return err
 	}
 	if err := ls.CreateFederatedLink(c.ctx, l); err != nil {
-		c.mutationFailed(ev.Code, ev.Resource, err)
+		c.mutationFailed(audit.CodeLinkCreated, res, err)
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return &apiError{status: http.StatusConflict, code: "already_exists",
 				msg: "the subject is already linked, or the user is already linked to another subject of this provider; delete that link first"}
@@ -201,13 +201,14 @@ func (a *API) deleteFederatedLink(c *call) error {
 	if u, err := a.st.GetUser(c.ctx, l.UserID); err == nil {
 		name = u.UserName
 	}
-	ev := identity.LinkEvent(audit.CodeLinkDeleted, "", l, p.arn, name)
-	ev.Details["credentialsRevoked"] = true
-	if err := c.allow(ev.Code, ev.Resource, ev.Details); err != nil {
+	res := identity.LinkResource(l, name)
+	details := identity.LinkDetails(l, p.arn)
+	details["credentialsRevoked"] = true
+	if err := c.allow(audit.CodeLinkDeleted, res, details); err != nil {
 		return err
 	}
 	if err := ls.DeleteFederatedLink(c.ctx, l.ProviderID, l.Subject); err != nil {
-		c.mutationFailed(ev.Code, ev.Resource, err)
+		c.mutationFailed(audit.CodeLinkDeleted, res, err)
 		return err
 	}
 	return c.noContent()

@@ -18,11 +18,10 @@ func (a *API) login(c *call) error {
 	if err := c.decode(&in); err != nil {
 		return err
 	}
-	act := c.actor()
 	// Login audits every attempt itself.
 	c.audited = true
 	raw, tok, err := a.id.Login(c.ctx, in.Username, in.Password, identity.LoginMeta{
-		SourceIP: act.SourceIP, UserAgent: act.UserAgent, RequestID: c.rid})
+		SourceIP: c.sourceIP(), UserAgent: c.r.UserAgent(), RequestID: c.rid})
 	if err != nil {
 		var te *identity.ThrottledError
 		if errors.As(err, &te) {
@@ -144,8 +143,7 @@ func (a *API) revokeToken(c *call) error {
 	if tok.PrincipalID != c.p.UserID && !c.p.Admin {
 		// Audited as a denial, answered like an unknown token so that token
 		// ids of other principals cannot be probed.
-		if err := c.emit(audit.Event{Code: audit.CodeAdminDenied, Resource: tokenResource(tok), Decision: audit.Deny,
-			Reason: "not the token's owner"}); err != nil {
+		if err := c.emit(c.event(audit.CodeAdminDenied).Resource(tokenResource(tok)).Deny("not the token's owner")); err != nil {
 			return err
 		}
 		c.audited = true

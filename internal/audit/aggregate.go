@@ -204,16 +204,13 @@ func (a *Aggregator) summary(e *aggEntry, from, to time.Time) Event {
 		reason = fmt.Sprintf("%d unauthenticated denials (%s) from sources beyond the %d tracked per window, in [%s, %s)",
 			e.count, e.errorCode, a.o.MaxKeys, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 	}
-	return Event{
-		Code: a.o.SummaryCode, Action: e.action, Time: to,
-		Actor:    Actor{SourceIP: e.source},
-		Resource: Resource{Type: e.resourceType},
-		Decision: Deny, Reason: reason,
-		Details: map[string]any{"aggregate": map[string]any{
+	windowEnd := func() time.Time { return to } // the summary is dated at the end of its window
+	return NewEvent(windowEnd, a.o.SummaryCode, e.action).Source(e.source, "").
+		Resource(Resource{Type: e.resourceType}).Deny(reason).
+		Detail("aggregate", map[string]any{
 			"count": e.count, "errorCode": e.errorCode, "source": e.source, "overflow": e.source == "*",
 			"windowStart": from.UTC().Format(time.RFC3339Nano), "windowEnd": to.UTC().Format(time.RFC3339Nano),
-		}},
-	}
+		}).Event()
 }
 
 // SourceKey is the key under which requests from one source are counted

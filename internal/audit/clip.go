@@ -10,8 +10,9 @@ import (
 // picks (a User-Agent, a header, an access key id, a query parameter) must
 // not decide how many bytes each record costs.
 const (
-	MaxUserAgent = 256  // User-Agent, in Actor and in CloudTrail records
-	MaxField     = 1024 // any other attacker-chosen string (S3 keys are at most 1024 bytes)
+	MaxUserAgent = 256          // User-Agent, in Actor and in CloudTrail records
+	MaxField     = 1024         // any other attacker-chosen string (S3 keys are at most 1024 bytes)
+	MaxReason    = 4 * MaxField // an event's reason, which may quote several such values
 )
 
 // Clip returns s cut to at most n bytes of valid UTF-8, for recording an

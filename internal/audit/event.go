@@ -97,6 +97,11 @@ type Actor struct {
 	UserAgent    string `json:"userAgent,omitempty"`
 	// AuthMethod: "token", "session", "password", "scim", "system", ...
 	AuthMethod string `json:"authMethod,omitempty"`
+	// SessionID is the id of the session or token the actor used, when
+	// there is one (a web session, a personal access token, an STS session).
+	SessionID string `json:"sessionId,omitempty"`
+	// AccessKeyID is the access key id of a SigV4-signed request.
+	AccessKeyID string `json:"accessKeyId,omitempty"`
 }
 
 // Resource is what was acted upon.
@@ -106,19 +111,23 @@ type Resource struct {
 	Name string `json:"name,omitempty"` // human name at the time of the event
 }
 
-// Event is one audit record's payload. Action is a dotted verb such as
+// Event is one audit record's payload. Events are built only through
+// NewEvent (builder.go); a CI check refuses Event literals elsewhere. Action is a dotted verb such as
 // "scim.user.create" or "api.token.revoke". Details holds extra typed fields;
 // secrets never go in it (record keyed hashes instead).
 type Event struct {
-	Code      Code           `json:"code"`
-	Action    string         `json:"action"`
-	Time      time.Time      `json:"time"`
-	RequestID string         `json:"requestId,omitempty"`
-	Actor     Actor          `json:"actor"`
-	Resource  Resource       `json:"resource"`
-	Decision  Decision       `json:"decision"`
-	Reason    string         `json:"reason,omitempty"`
-	Details   map[string]any `json:"details,omitempty"`
+	Code      Code      `json:"code"`
+	Action    string    `json:"action"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"requestId,omitempty"`
+	// ClientRequestID is the request id the client sent (X-Request-Id),
+	// recorded as its own field and never adopted as RequestID.
+	ClientRequestID string         `json:"clientRequestId,omitempty"`
+	Actor           Actor          `json:"actor"`
+	Resource        Resource       `json:"resource"`
+	Decision        Decision       `json:"decision"`
+	Reason          string         `json:"reason,omitempty"`
+	Details         map[string]any `json:"details,omitempty"`
 }
 
 // Emitter is the one audit write path. Implementations fill Time when zero.

@@ -141,6 +141,10 @@ func encodeEvent(dst []byte, e *Event) ([]byte, error) {
 		dst = append(dst, `,"requestId":`...)
 		dst = appendString(dst, e.RequestID)
 	}
+	if e.ClientRequestID != "" {
+		dst = append(dst, `,"clientRequestId":`...)
+		dst = appendString(dst, e.ClientRequestID)
+	}
 	dst = append(dst, `,"actor":{`...)
 	n := len(dst)
 	dst = appendOpt(dst, n, "userId", e.Actor.UserID)
@@ -149,6 +153,8 @@ func encodeEvent(dst []byte, e *Event) ([]byte, error) {
 	dst = appendOpt(dst, n, "sourceIp", e.Actor.SourceIP)
 	dst = appendOpt(dst, n, "userAgent", e.Actor.UserAgent)
 	dst = appendOpt(dst, n, "authMethod", e.Actor.AuthMethod)
+	dst = appendOpt(dst, n, "sessionId", e.Actor.SessionID)
+	dst = appendOpt(dst, n, "accessKeyId", e.Actor.AccessKeyID)
 	dst = append(dst, `},"resource":{"type":`...)
 	dst = appendString(dst, e.Resource.Type)
 	if e.Resource.ID != "" {

@@ -23,6 +23,8 @@ type Query struct {
 	ResourceType string
 	// Resource matches the resource's id or name.
 	Resource string
+	// RequestID matches our request id or the one the client sent.
+	RequestID string
 	// Since (inclusive) and Until (exclusive) bound the event time.
 	Since, Until time.Time
 	// Limit stops after this many matches (0: no limit).
@@ -42,6 +44,9 @@ func (q *Query) Match(e *Event) bool {
 		} else if e.Action != q.Action && !strings.HasPrefix(e.Action, q.Action+".") {
 			return false
 		}
+	}
+	if q.RequestID != "" && e.RequestID != q.RequestID && e.ClientRequestID != q.RequestID {
+		return false
 	}
 	if q.ResourceType != "" && e.Resource.Type != q.ResourceType {
 		return false

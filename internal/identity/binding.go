@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
@@ -93,6 +94,8 @@ type BinderOptions struct {
 	// SelfIssuer is gatehouse's own OIDC issuer URL (api.public_url), whose
 	// tokens carry the directory user id as sub; empty when there is none.
 	SelfIssuer string
+	// Now is the clock that stamps audit events; nil means time.Now.
+	Now func() time.Time
 }
 
 // Binder binds federated identities to directory users by (provider,
@@ -333,11 +336,10 @@ func (b *Binder) link(ctx context.Context, id FederatedIdentity, u *store.User, 
 	if via == ViaSCIM {
 		l.Source = store.LinkSourceSCIM
 	}
-	ev := LinkEvent(audit.CodeLinkCreated, "identity.link.create", l, id.ProviderARN, u.UserName)
-	ev.RequestID = meta.RequestID
-	ev.Actor = audit.Actor{UserID: u.ID, User: u.UserName, SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: id.Method}
-	ev.Details["rule"] = via
-	if err := b.o.Audit.Emit(ctx, ev); err != nil {
+	ev := meta.AuditEvent(ctx, b.now, audit.CodeLinkCreated, "identity.link.create").Allow().
+		Actor(audit.Actor{UserID: u.ID, User: u.UserName, AuthMethod: id.Method}).
+		Resource(LinkResource(l, u.UserName)).Details(LinkDetails(l, id.ProviderARN)).Detail("rule", via)
+	if err := b.o.Audit.Emit(ctx, ev.Event()); err != nil {
 		return fmt.Errorf("identity: bind: audit link: %w", err)
 	}
 	err = b.links.CreateFederatedLink(ctx, l)
@@ -355,20 +357,23 @@ func (b *Binder) link(ctx context.Context, id FederatedIdentity, u *store.User, 
 	return nil
 }
 
-// LinkEvent is the audit event of creating or deleting link l of the
-// provider providerARN to the user userName. Callers fill the actor and
-// request id; Details holds the provider, the subject (clipped) and the
-// link's source.
-func LinkEvent(code audit.Code, action string, l *store.FederatedLink, providerARN, userName string) audit.Event {
-	return audit.Event{Code: code, Action: action, Decision: audit.Allow,
-		Resource: audit.Resource{Type: "federated-link", ID: l.UserID, Name: userName},
-		Details: map[string]any{"provider": providerARN, "providerId": l.ProviderID, "subject": clipString(l.Subject, 256),
-			"source": l.Source}}
+// LinkResource is the audit resource of link l to the user userName.
+func LinkResource(l *store.FederatedLink, userName string) audit.Resource {
+	return audit.Resource{Type: "federated-link", ID: l.UserID, Name: userName}
 }
 
-func clipString(s string, n int) string {
-	if len(s) <= n {
-		return s
+// LinkDetails are the audit details of creating or deleting link l of the
+// provider providerARN: the provider, the subject (clipped) and the link's
+// source.
+func LinkDetails(l *store.FederatedLink, providerARN string) map[string]any {
+	return map[string]any{"provider": providerARN, "providerId": l.ProviderID,
+		"subject": audit.Clip(l.Subject, 256), "source": l.Source}
+}
+
+// now is the binder's clock.
+func (b *Binder) now() time.Time {
+	if b.o.Now != nil {
+		return b.o.Now()
 	}
-	return s[:n]
+	return time.Now()
 }

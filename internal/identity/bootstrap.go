@@ -116,11 +116,11 @@ func (s *Service) Bootstrap(ctx context.Context, tokenPath string) (created bool
 			s.log.ErrorContext(ctx, "bootstrap: revoke unissued token", "token_id", tok.ID, "error", err)
 		}
 	}
-	ev := audit.Event{Code: audit.CodeBootstrap, Action: "identity.bootstrap", Decision: audit.Allow,
-		Actor:    audit.Actor{User: "system", AuthMethod: "system"},
-		Resource: audit.Resource{Type: "user", ID: u.ID, Name: u.UserName},
-		Details: map[string]any{"privilege": string(PrivilegeAdmin), "tokenId": tok.ID, "tokenPath": tokenPath,
-			"tokenExpiresAt": tok.ExpiresAt}}
+	ev := audit.NewEvent(s.Now, audit.CodeBootstrap, "identity.bootstrap").Allow().Request(ctx).
+		Actor(audit.Actor{User: "system", AuthMethod: "system"}).
+		Resource(audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}).
+		Details(map[string]any{"privilege": string(PrivilegeAdmin), "tokenId": tok.ID, "tokenPath": tokenPath,
+			"tokenExpiresAt": tok.ExpiresAt})
 	if err := s.emit(ctx, ev); err != nil {
 		revoke()
 		return false, markFailed(err)
@@ -182,10 +182,10 @@ func (s *Service) adoptBootstrapAdmin(ctx context.Context, principalID string) e
 	if err != nil {
 		return fmt.Errorf("identity: bootstrap: adopt admin: %w", err)
 	}
-	ev := audit.Event{Code: audit.CodePrivilegeGranted, Action: "identity.privilege.grant", Decision: audit.Allow,
-		Actor:    audit.Actor{User: "system", AuthMethod: "system"},
-		Resource: audit.Resource{Type: "user", ID: u.ID, Name: u.UserName},
-		Details:  map[string]any{"privilege": string(PrivilegeAdmin), "reason": "bootstrap principal of an earlier version"}}
+	ev := audit.NewEvent(s.Now, audit.CodePrivilegeGranted, "identity.privilege.grant").Allow().Request(ctx).
+		Actor(audit.Actor{User: "system", AuthMethod: "system"}).
+		Resource(audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}).
+		Details(map[string]any{"privilege": string(PrivilegeAdmin), "reason": "bootstrap principal of an earlier version"})
 	if err := s.emit(ctx, ev); err != nil {
 		return fmt.Errorf("identity: bootstrap: adopt admin: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -41,6 +42,16 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
+}
+
+// AuditActor returns p as the actor of an audit event: the user, how they
+// authenticated and the token or session they used. A nil p is an anonymous
+// actor. The caller adds the source (audit.Builder.Source).
+func (p *Principal) AuditActor() audit.Actor {
+	if p == nil {
+		return audit.Actor{}
+	}
+	return audit.Actor{UserID: p.UserID, User: p.UserName, AuthMethod: p.AuthMethod, SessionID: p.TokenID}
 }
 
 // InGroup reports whether p is (transitively) a member of the named group.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -526,6 +527,17 @@ type LoginMeta struct {
 	RequestID string
 }
 
+// AuditEvent starts the audit event of the attempt m describes: our request
+// id (m's, else the one on ctx), the client's request id on ctx, and the
+// source. now is the caller's injected clock.
+func (m LoginMeta) AuditEvent(ctx context.Context, now func() time.Time, code audit.Code, action string) *audit.Builder {
+	rid := m.RequestID
+	if rid == "" {
+		rid = requestid.From(ctx)
+	}
+	return audit.NewEvent(now, code, action).RequestIDs(rid, requestid.ClientFrom(ctx)).Source(m.SourceIP, m.UserAgent)
+}
+
 // Login checks a local user's password and returns a new session token.
 // Every attempt is audited (CodeLoginSucceeded / CodeLoginFailed); the
 // password never is. A failed attempt returns an error wrapping
@@ -556,25 +568,22 @@ func (s *Service) Login(ctx context.Context, username, password string, meta Log
 
 // login is Login once the attempt is admitted and holds a hashing slot.
 func (s *Service) login(ctx context.Context, username, password string, meta LoginMeta) (string, *store.Token, error) {
-	actor := audit.Actor{User: username, SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: "password"}
 	fail := func(u *store.User, reason string) (string, *store.Token, error) {
-		ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login", RequestID: meta.RequestID,
-			Decision: audit.Deny, Reason: reason, Resource: audit.Resource{Type: "user"}}
+		ev := meta.AuditEvent(ctx, s.Now, audit.CodeLoginFailed, "identity.login").Deny(reason)
 		if u != nil {
-			actor.UserID, actor.User = u.ID, u.UserName
-			ev.Resource.ID, ev.Resource.Name = u.ID, u.UserName
+			ev.Actor(audit.Actor{UserID: u.ID, User: u.UserName, AuthMethod: "password"}).
+				Resource(audit.Resource{Type: "user", ID: u.ID, Name: u.UserName})
 		} else {
 			// An unknown name may be a mistyped password: record a keyed
 			// hash, which still correlates repeated attempts.
-			actor.User = ""
 			h, err := s.keyedHash(ctx, strings.ToLower(username))
 			if err != nil {
 				s.log.ErrorContext(ctx, "login audit key unavailable", "error", err)
 				return "", nil, fmt.Errorf("%w: audit key: %w", ErrUnavailable, err)
 			}
-			ev.Details = map[string]any{"attemptedUserHash": h}
+			ev.Actor(audit.Actor{AuthMethod: "password"}).Resource(audit.Resource{Type: "user"}).
+				Detail("attemptedUserHash", h)
 		}
-		ev.Actor = actor
 		if err := s.emit(ctx, ev); err != nil {
 			return "", nil, err
 		}
@@ -614,10 +623,10 @@ func (s *Service) login(ctx context.Context, username, password string, meta Log
 		s.log.ErrorContext(ctx, "login: create session", "error", err)
 		return "", nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	actor.UserID, actor.User = u.ID, u.UserName
-	ev := audit.Event{Code: audit.CodeLoginSucceeded, Action: "identity.login", RequestID: meta.RequestID,
-		Actor: actor, Resource: audit.Resource{Type: "token", ID: tok.ID, Name: u.UserName}, Decision: audit.Allow,
-		Details: map[string]any{"expiresAt": tok.ExpiresAt}}
+	ev := meta.AuditEvent(ctx, s.Now, audit.CodeLoginSucceeded, "identity.login").Allow().
+		Actor(audit.Actor{UserID: u.ID, User: u.UserName, AuthMethod: "password", SessionID: tok.ID}).
+		Resource(audit.Resource{Type: "token", ID: tok.ID, Name: u.UserName}).
+		Detail("expiresAt", tok.ExpiresAt)
 	if err := s.emit(ctx, ev); err != nil {
 		if rerr := s.st.RevokeToken(ctx, tok.ID, s.Now()); rerr != nil {
 			s.log.ErrorContext(ctx, "login: revoke unaudited session", "token_id", tok.ID, "error", rerr)
@@ -627,10 +636,9 @@ func (s *Service) login(ctx context.Context, username, password string, meta Log
 	return raw, tok, nil
 }
 
-func (s *Service) emit(ctx context.Context, ev audit.Event) error {
-	if ev.Time.IsZero() {
-		ev.Time = s.Now()
-	}
+// emit records the event b builds; an error wraps ErrUnavailable.
+func (s *Service) emit(ctx context.Context, b *audit.Builder) error {
+	ev := b.Event()
 	if err := s.em.Emit(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "error", err)
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)

@@ -258,13 +258,9 @@ func (s *Service) refuseAttempt(ctx context.Context, username string, meta Login
 	if err != nil {
 		return fmt.Errorf("%w: audit key: %w", ErrUnavailable, err)
 	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	details["attemptedUserHash"] = h
-	ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login", Time: s.Now(), RequestID: meta.RequestID,
-		Actor:    audit.Actor{SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: "password"},
-		Resource: audit.Resource{Type: "user"}, Decision: audit.Deny, Reason: reason, Details: details}
+	ev := meta.AuditEvent(ctx, s.Now, audit.CodeLoginFailed, "identity.login").Deny(reason).
+		Actor(audit.Actor{AuthMethod: "password"}).Resource(audit.Resource{Type: "user"}).
+		Details(details).Detail("attemptedUserHash", h).Event()
 	if err := s.throttled.Deny(ctx, ev, audit.SourceKey(meta.SourceIP), key); err != nil {
 		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "error", err)
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
@@ -40,52 +41,42 @@ func (g *Gateway) recordRefusal(ctx context.Context, rq *request, e *Error) erro
 // messages that may quote them) is clipped (audit.Clip), so that no request
 // decides how large its record is.
 func (g *Gateway) event(rq *request, code audit.Code, e *Error) audit.Event {
-	ev := audit.Event{
-		Code:      code,
-		Action:    "s3." + rq.op,
-		Time:      g.now().UTC(),
-		RequestID: rq.id,
-		Actor: audit.Actor{
-			SourceIP:   sourceIP(rq.r),
-			UserAgent:  audit.Clip(rq.r.UserAgent(), audit.MaxUserAgent),
-			AuthMethod: "sigv4",
-		},
-		Resource: audit.Resource{Type: "s3", Name: audit.Clip(rq.resource(), audit.MaxField)},
-		Decision: audit.Allow,
-		Details:  map[string]any{},
-	}
 	identified := rq.claims
 	if identified == nil {
 		identified = rq.refusedAs
 	}
+	akid := audit.Clip(rq.accessKeyID, maxAccessKeyID)
+	actor := audit.Actor{AuthMethod: "sigv4", AccessKeyID: akid}
 	if c := identified; c != nil {
-		ev.Actor.UserID, ev.Actor.User = c.PrincipalID, c.UserName
+		actor.UserID, actor.User, actor.SessionID = c.PrincipalID, c.UserName, c.SessionID
 	}
-	switch {
-	case code == audit.CodeS3Denied && e != nil && e.Status >= 500:
-		ev.Decision = audit.Error
-	case code == audit.CodeS3Denied:
-		ev.Decision = audit.Deny
-	case code == audit.CodeS3Failed:
-		ev.Decision = audit.Error
-	}
+	ip, ua, arn := sourceIP(rq.r), audit.Clip(rq.r.UserAgent(), audit.MaxUserAgent), audit.Clip(rq.resource(), audit.MaxField)
+	b := audit.NewEvent(g.now, code, "s3."+rq.op).RequestIDs(rq.id, requestid.ClientFrom(rq.r.Context())).
+		Actor(actor).Source(ip, ua).Resource(audit.Resource{Type: "s3", Name: arn})
+	reason := ""
 	if e != nil {
-		ev.Reason = e.Code + ": " + e.Message
+		reason = e.Code + ": " + e.Message
 		if rq.denyReason != "" {
-			ev.Reason = rq.denyReason
+			reason = rq.denyReason
 		}
 	} else if len(rq.decisions) > 0 {
-		ev.Reason = strings.Join(rq.decisions, "; ")
+		reason = strings.Join(rq.decisions, "; ")
 	}
-	ev.Reason = audit.Clip(ev.Reason, 4*audit.MaxField)
+	switch {
+	case code == audit.CodeS3Denied && e != nil && e.Status >= 500, code == audit.CodeS3Failed:
+		b.Fail(reason)
+	case code == audit.CodeS3Denied:
+		b.Deny(reason)
+	default:
+		b.Outcome(audit.Allow, reason)
+	}
 	ct := &cloudTrailRecord{
 		EventVersion:      "1.09",
-		EventTime:         ev.Time.Format("2006-01-02T15:04:05Z"),
 		EventSource:       "s3.amazonaws.com",
 		EventName:         rq.op,
 		AWSRegion:         g.o.Region,
-		SourceIPAddress:   ev.Actor.SourceIP,
-		UserAgent:         ev.Actor.UserAgent,
+		SourceIPAddress:   ip,
+		UserAgent:         ua,
 		RequestParameters: rq.requestParameters(),
 		AdditionalEventData: ctAdditionalEventData{
 			BytesTransferredIn:   rq.bytesIn,
@@ -100,7 +91,6 @@ func (g *Gateway) event(rq *request, code audit.Code, e *Error) audit.Event {
 		EventCategory:    "Data",
 		BytesTransferred: rq.bytesIn + rq.bytesOut,
 	}
-	akid := audit.Clip(rq.accessKeyID, maxAccessKeyID)
 	switch {
 	case identified != nil:
 		ct.UserIdentity = userIdentity(identified, akid)
@@ -115,19 +105,22 @@ func (g *Gateway) event(rq *request, code audit.Code, e *Error) audit.Event {
 			ms = append(ms, ctMount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN})
 		}
 		ct.AdditionalEventData.Mounts = ms
-		ev.Details["mountRoles"] = ms
+		b.Detail("mountRoles", ms)
 	}
 	if e != nil {
 		ct.ErrorCode, ct.ErrorMessage = e.Code, audit.Clip(e.Message, audit.MaxField)
 	}
-	if arn := rq.resource(); arn != "" {
+	if arn != "" {
 		typ := "AWS::S3::Bucket"
 		if rq.key != "" {
 			typ = "AWS::S3::Object"
 		}
-		ct.Resources = []ctResource{{Type: typ, ARN: ev.Resource.Name}}
+		ct.Resources = []ctResource{{Type: typ, ARN: arn}}
 	}
-	ev.Details["cloudTrail"] = ct
+	ev := b.Detail("cloudTrail", ct).Event()
+	// The record's time is the event's own, stamped by the builder; ct is
+	// shared by pointer with ev.Details, so setting it here is setting it there.
+	ct.EventTime = ev.Time.Format("2006-01-02T15:04:05Z")
 	return ev
 }
 

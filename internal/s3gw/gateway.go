@@ -221,11 +221,7 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(hw http.ResponseWriter, r *http.Request) {
-	id := requestid.From(r.Context())
-	if id == "" {
-		id = requestid.New()
-		r = r.WithContext(requestid.With(r.Context(), id))
-	}
+	r, id := requestid.Ensure(r)
 	rq := &request{r: r, id: id, start: g.now()}
 	w := &respWriter{ResponseWriter: hw}
 	h := w.Header()

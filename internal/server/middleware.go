@@ -92,12 +92,8 @@ func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 func instrumentAs(frontend string, next http.Handler, log *slog.Logger, m *httpMetrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get(requestid.Header)
-		if !requestid.Valid(id) {
-			id = requestid.New()
-		}
-		ctx := requestid.With(r.Context(), id)
-		r = r.WithContext(ctx)
+		r, id := requestid.Ensure(r)
+		ctx := r.Context()
 		w.Header().Set(requestid.Header, id)
 		rec := &statusRecorder{ResponseWriter: w}
 		fe := frontend

@@ -573,12 +573,10 @@ func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
 }
 
 func (s *Server) emitLifecycle(code audit.Code, action string) {
-	err := s.Audit.Emit(context.Background(), audit.Event{
-		Code: code, Action: action, Decision: audit.Allow,
-		Actor:    audit.Actor{User: "gatehouse", AuthMethod: "system"},
-		Resource: audit.Resource{Type: "server", Name: s.cfg.API.PublicURL},
-		Details:  map[string]any{"version": Version},
-	})
+	err := s.Audit.Emit(context.Background(), audit.NewEvent(time.Now, code, action).Allow().
+		Actor(audit.Actor{User: "gatehouse", AuthMethod: "system"}).
+		Resource(audit.Resource{Type: "server", Name: s.cfg.API.PublicURL}).
+		Detail("version", Version).Event())
 	if err != nil {
 		s.log.Error("audit: lifecycle event not recorded", "action", action, "err", err)
 	}

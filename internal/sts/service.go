@@ -180,7 +180,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("CacheTTL must be in (0, %s]", credentials.MaxRevocationTTL))
 	}
 	if o.Binder == nil && o.Store != nil && o.Audit != nil {
-		b, err := identity.NewBinder(identity.BinderOptions{Store: o.Store, Audit: o.Audit, AccountID: o.AccountID})
+		b, err := identity.NewBinder(identity.BinderOptions{Store: o.Store, Audit: o.Audit, AccountID: o.AccountID, Now: o.Clock})
 		o.Binder = b
 		errs = append(errs, err)
 	}
@@ -268,13 +268,8 @@ type auditInfo struct {
 
 // ServeHTTP implements the Query protocol endpoint.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, reqID := requestid.Ensure(r)
 	ctx := r.Context()
-	reqID := requestid.From(ctx)
-	if reqID == "" {
-		reqID = requestid.New()
-		ctx = requestid.With(ctx, reqID)
-		r = r.WithContext(ctx)
-	}
 	f := negotiate(r.Header.Get("Accept"))
 	info := &auditInfo{}
 	action := ""
@@ -331,21 +326,18 @@ func (s *Service) logError(ctx context.Context, action string, e *Error) {
 
 // emit writes the audit event of a call: issuance when e is nil, else denial.
 func (s *Service) emit(ctx context.Context, r *http.Request, action string, info *auditInfo, e *Error) error {
-	ev := audit.Event{
-		Action:    "sts." + strings.ToLower(orDefault(action, "request")),
-		Time:      s.now().UTC(),
-		RequestID: requestid.From(ctx),
-		Actor: audit.Actor{
-			UserID: info.UserID, User: info.User, AuthMethod: info.AuthMethod,
-			SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent()),
-		},
-		Resource: audit.Resource{Type: "role", ID: info.RoleID, Name: info.RoleARN},
-		Details:  map[string]any{},
+	code := audit.CodeSTSIssued
+	if e != nil {
+		code = audit.CodeSTSDenied
 	}
-	d := ev.Details
+	ev := audit.NewEvent(s.now, code, "sts."+strings.ToLower(orDefault(action, "request"))).Request(ctx).
+		Actor(audit.Actor{UserID: info.UserID, User: info.User, AuthMethod: info.AuthMethod,
+			SessionID: info.ParentSession, AccessKeyID: info.CallerAccessKey}).
+		Source(remoteIP(r), r.UserAgent()).
+		Resource(audit.Resource{Type: "role", ID: info.RoleID, Name: info.RoleARN})
 	put := func(k, v string) {
 		if v != "" {
-			d[k] = v
+			ev.Detail(k, v)
 		}
 	}
 	put("roleSessionName", info.SessionName)
@@ -356,28 +348,26 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 	put("callerArn", info.CallerARN)
 	put("parentSessionId", info.ParentSession)
 	put("callerAccessKeyId", info.CallerAccessKey)
+	switch {
+	case e != nil && e.Code == CodeInternalFailure:
+		ev.Fail(e.Code + ": " + e.Cause)
+	case e != nil:
+		ev.Deny(e.Code + ": " + e.Cause)
+	default:
+		ev.Outcome(audit.Allow, "temporary credentials issued")
+	}
 	if e != nil {
-		ev.Code, ev.Decision = audit.CodeSTSDenied, audit.Deny
-		if e.Code == CodeInternalFailure {
-			ev.Decision = audit.Error
-		}
-		ev.Reason = e.Code + ": " + e.Cause
 		put("errorCode", e.Code)
 		put("errorReason", e.Reason)
 	} else {
-		ev.Code, ev.Decision = audit.CodeSTSIssued, audit.Allow
-		ev.Reason = "temporary credentials issued"
 		put("sessionId", info.SessionID)
 		put("accessKeyId", info.AccessKeyID)
-		d["expiration"] = info.Expiration.UTC().Format(time.RFC3339)
-		d["durationSeconds"] = info.DurationSeconds
-		d["chainDepth"] = info.ChainDepth
-		d["packedPolicySize"] = info.PackedPc
+		ev.Detail("expiration", info.Expiration.UTC().Format(time.RFC3339)).
+			Detail("durationSeconds", info.DurationSeconds).
+			Detail("chainDepth", info.ChainDepth).
+			Detail("packedPolicySize", info.PackedPc)
 	}
-	if len(d) == 0 {
-		ev.Details = nil
-	}
-	return s.o.Audit.Emit(ctx, ev)
+	return s.o.Audit.Emit(ctx, ev.Event())
 }
 
 func orDefault(s, d string) string {

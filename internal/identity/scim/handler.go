@@ -165,12 +165,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{h: h, w: w, r: r, ctx: r.Context(), res: audit.Resource{Type: "scim"}}
 	p, err := h.auth.AuthenticateRequest(r)
 	if err != nil || p == nil {
-		ev := c.event(audit.CodeAuthDenied, "scim.authenticate", audit.Deny)
-		ev.Reason = "missing or invalid bearer token"
+		ev := c.event(audit.CodeAuthDenied, "scim.authenticate").Deny("missing or invalid bearer token")
 		internal := err != nil && !errors.Is(err, identity.ErrUnauthenticated)
 		if internal {
 			h.log.ErrorContext(c.ctx, "authenticate", "err", err, "request_id", requestid.From(c.ctx))
-			ev.Decision, ev.Reason = audit.Error, "authentication failed with an internal error"
+			ev.Fail("authentication failed with an internal error")
 		}
 		if err := c.emit(ev); err != nil {
 			c.internal(err)
@@ -186,8 +185,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.p = p
 	if !p.SCIM {
-		ev := c.event(audit.CodeAdminDenied, "scim.authorize", audit.Deny)
-		ev.Reason = "principal holds neither the scim nor the admin privilege"
+		ev := c.event(audit.CodeAdminDenied, "scim.authorize").Deny("principal holds neither the scim nor the admin privilege")
 		if err := c.emit(ev); err != nil {
 			c.internal(err)
 			return
@@ -335,11 +333,10 @@ func (c *call) fail(err error) {
 		return
 	}
 	if c.r.Method != http.MethodGet && !c.audited && se.Status >= 400 && se.Status < 500 {
-		ev := c.event(audit.CodeRequestRejected, "scim."+c.res.Type+".reject", audit.Deny)
-		ev.Reason = se.Detail
-		ev.Details = map[string]any{"status": se.Status, "method": c.r.Method}
+		ev := c.event(audit.CodeRequestRejected, "scim."+c.res.Type+".reject").Deny(se.Detail).
+			Detail("status", se.Status).Detail("method", c.r.Method)
 		if se.Type != "" {
-			ev.Details["scimType"] = se.Type
+			ev.Detail("scimType", se.Type)
 		}
 		if err := c.emit(ev); err != nil {
 			c.internal(err)
@@ -359,23 +356,19 @@ func (c *call) internal(err error) {
 	c.write(http.StatusInternalServerError, (&Error{Status: http.StatusInternalServerError, Detail: detail}).body())
 }
 
-func (c *call) event(code audit.Code, action string, d audit.Decision) audit.Event {
-	a := audit.Actor{UserAgent: audit.Clip(c.r.UserAgent(), audit.MaxUserAgent)}
-	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
-		a.SourceIP = host
-	} else {
-		a.SourceIP = c.r.RemoteAddr
+// event starts an audit event of this call: its request ids, caller,
+// source and resource. The caller records the outcome.
+func (c *call) event(code audit.Code, action string) *audit.Builder {
+	ip := c.r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
 	}
-	if c.p != nil {
-		a.UserID, a.User, a.AuthMethod = c.p.UserID, c.p.UserName, c.p.AuthMethod
-	}
-	return audit.Event{
-		Code: code, Action: action, Time: c.h.clock().UTC(),
-		RequestID: requestid.From(c.ctx), Actor: a, Resource: c.res, Decision: d,
-	}
+	return audit.NewEvent(c.h.clock, code, action).Request(c.ctx).
+		Actor(c.p.AuditActor()).Source(ip, c.r.UserAgent()).Resource(c.res)
 }
 
-func (c *call) emit(e audit.Event) error {
+func (c *call) emit(b *audit.Builder) error {
+	e := b.Event()
 	if err := c.h.audit.Emit(c.ctx, e); err != nil {
 		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
 	}
@@ -390,7 +383,7 @@ var errAudit = errors.New("scim: change not recorded")
 // before effect). If ev cannot be recorded, write never runs and the error
 // wraps errAudit. If write fails, ev is recorded again with decision error
 // ("not applied") and write's error is returned.
-func (c *call) auditedWrite(ev audit.Event, write func() error) error {
+func (c *call) auditedWrite(ev *audit.Builder, write func() error) error {
 	if err := c.emit(ev); err != nil {
 		return fmt.Errorf("%w: %w", errAudit, err)
 	}
@@ -399,9 +392,8 @@ func (c *call) auditedWrite(ev audit.Event, write func() error) error {
 	if err == nil {
 		return nil
 	}
-	ev.Decision, ev.Reason, ev.Time = audit.Error, "not applied: "+notAppliedReason(err), c.h.clock().UTC()
-	if e := c.emit(ev); e != nil {
-		c.h.log.ErrorContext(c.ctx, "audit of failed write lost", "action", ev.Action, "err", e, "request_id", requestid.From(c.ctx))
+	if e := c.emit(ev.Fail("not applied: " + notAppliedReason(err))); e != nil {
+		c.h.log.ErrorContext(c.ctx, "audit of failed write lost", "err", e, "request_id", requestid.From(c.ctx))
 	}
 	return err
 }
@@ -542,8 +534,8 @@ func (c *call) createUser(doc map[string]any) {
 	}
 	u.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-	ev := c.event(audit.CodeUserCreated, "scim.user.create", audit.Allow)
-	ev.Details = map[string]any{"active": u.Active, "externalId": u.ExternalID}
+	ev := c.event(audit.CodeUserCreated, "scim.user.create").Allow()
+	ev.Details(map[string]any{"active": u.Active, "externalId": u.ExternalID})
 	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateUser(c.ctx, u) }); err != nil {
 		c.fail(storeErr(err, "User", u.UserName, "userName"))
 		return
@@ -621,14 +613,14 @@ func (c *call) updateUser(id string) {
 }
 
 // userUpdateEvent is the audit event for replacing cur by nu.
-func (c *call) userUpdateEvent(cur, nu *store.User, action string) audit.Event {
+func (c *call) userUpdateEvent(cur, nu *store.User, action string) *audit.Builder {
 	c.res = audit.Resource{Type: "user", ID: nu.ID, Name: nu.UserName}
 	code := audit.CodeUserUpdated
 	if cur.Active && !nu.Active {
 		code, action = audit.CodeUserDisabled, "scim.user.disable"
 	}
-	ev := c.event(code, action, audit.Allow)
-	ev.Details = map[string]any{"changed": changedUserFields(cur, nu), "revision": cur.Revision + 1}
+	ev := c.event(code, action).Allow()
+	ev.Details(map[string]any{"changed": changedUserFields(cur, nu), "revision": cur.Revision + 1})
 	return ev
 }
 
@@ -648,7 +640,7 @@ func (c *call) deleteUser(id string) {
 	}
 	if err == nil {
 		c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-		ev := c.event(audit.CodeUserDeleted, "scim.user.delete", audit.Allow)
+		ev := c.event(audit.CodeUserDeleted, "scim.user.delete").Allow()
 		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteUser(c.ctx, id) })
 	}
 	if err != nil {
@@ -745,8 +737,8 @@ func (c *call) createGroup(doc map[string]any) {
 	}
 	g.ID = uuid.NewString()
 	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-	ev := c.event(audit.CodeGroupCreated, "scim.group.create", audit.Allow)
-	ev.Details = map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID}
+	ev := c.event(audit.CodeGroupCreated, "scim.group.create").Allow()
+	ev.Details(map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID})
 	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateGroup(c.ctx, g) }); err != nil {
 		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
 		return
@@ -845,21 +837,21 @@ func (c *call) updateGroup(id string) {
 }
 
 // groupUpdateEvent is the audit event for replacing cur by ng.
-func (c *call) groupUpdateEvent(cur, ng *store.Group, action string, added, removed []string) audit.Event {
+func (c *call) groupUpdateEvent(cur, ng *store.Group, action string, added, removed []string) *audit.Builder {
 	c.res = audit.Resource{Type: "group", ID: ng.ID, Name: ng.DisplayName}
-	ev := c.event(audit.CodeGroupUpdated, action, audit.Allow)
-	ev.Details = map[string]any{"revision": cur.Revision + 1}
+	ev := c.event(audit.CodeGroupUpdated, action).Allow()
+	ev.Details(map[string]any{"revision": cur.Revision + 1})
 	if len(added) > 0 {
-		ev.Details["membersAdded"] = added
+		ev.Detail("membersAdded", added)
 	}
 	if len(removed) > 0 {
-		ev.Details["membersRemoved"] = removed
+		ev.Detail("membersRemoved", removed)
 	}
 	if cur.DisplayName != ng.DisplayName {
-		ev.Details["previousDisplayName"] = cur.DisplayName
+		ev.Detail("previousDisplayName", cur.DisplayName)
 	}
 	if cur.ExternalID != ng.ExternalID {
-		ev.Details["externalId"] = ng.ExternalID
+		ev.Detail("externalId", ng.ExternalID)
 	}
 	return ev
 }
@@ -871,8 +863,8 @@ func (c *call) deleteGroup(id string) {
 	}
 	if err == nil {
 		c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-		ev := c.event(audit.CodeGroupDeleted, "scim.group.delete", audit.Allow)
-		ev.Details = map[string]any{"membersRemoved": memberIDs(g.Members)}
+		ev := c.event(audit.CodeGroupDeleted, "scim.group.delete").Allow()
+		ev.Details(map[string]any{"membersRemoved": memberIDs(g.Members)})
 		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteGroup(c.ctx, id) })
 	}
 	if err != nil {

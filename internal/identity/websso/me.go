@@ -104,12 +104,11 @@ func (s *Service) mintFor(w http.ResponseWriter, r *http.Request, si *sessionInf
 		writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
 		return nil, nil, false
 	}
-	ev := audit.Event{Code: audit.CodeTokenCreated, Action: "identity.web_identity_token.mint", Decision: audit.Allow,
-		Actor: audit.Actor{UserID: si.p.UserID, User: si.p.UserName, AuthMethod: si.p.AuthMethod,
-			SourceIP: remoteIP(r), UserAgent: clip(r.UserAgent(), 256)},
-		Resource: audit.Resource{Type: "web-identity-token", Name: s.o.PublicURL},
-		Details: map[string]any{"sessionId": si.p.TokenID, "idp": si.idp, "roles": arns,
-			"expiresAt": tok.ExpiresAt.Format(time.RFC3339)}}
+	ev := audit.NewEvent(s.now, audit.CodeTokenCreated, "identity.web_identity_token.mint").Allow().Request(ctx).
+		Actor(si.p.AuditActor()).Source(remoteIP(r), r.UserAgent()).
+		Resource(audit.Resource{Type: "web-identity-token", Name: s.o.PublicURL}).
+		Details(map[string]any{"sessionId": si.p.TokenID, "idp": si.idp, "roles": arns,
+			"expiresAt": tok.ExpiresAt.Format(time.RFC3339)})
 	if err := s.emit(ctx, ev); err != nil {
 		writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
 		return nil, nil, false

@@ -183,7 +183,7 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Binder == nil && len(errs) == 0 {
 		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,
-			SelfIssuer: opts.PublicURL})
+			SelfIssuer: opts.PublicURL, Now: opts.Clock})
 		opts.Binder = b
 		errs = append(errs, err)
 	}
@@ -213,10 +213,9 @@ func (s *Service) Handler() http.Handler { return s }
 
 // ServeHTTP implements http.Handler.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if requestid.From(ctx) == "" {
-		rid := requestid.New()
-		r = r.WithContext(requestid.With(ctx, rid))
+	if requestid.From(r.Context()) == "" {
+		var rid string
+		r, rid = requestid.Ensure(r)
 		w.Header().Set(requestid.Header, rid)
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -281,13 +280,9 @@ func remoteIP(r *http.Request) string {
 // clip is audit.Clip: the one clipping helper for attacker-chosen values.
 func clip(s string, n int) string { return audit.Clip(s, n) }
 
-func (s *Service) emit(ctx context.Context, ev audit.Event) error {
-	if ev.Time.IsZero() {
-		ev.Time = s.now()
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = requestid.From(ctx)
-	}
+// emit records the event b builds.
+func (s *Service) emit(ctx context.Context, b *audit.Builder) error {
+	ev := b.Event()
 	if err := s.o.Audit.Emit(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "err", err)
 		return fmt.Errorf("websso: audit: %w", err)

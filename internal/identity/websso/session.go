@@ -67,19 +67,13 @@ func (s *Service) federatedLogin(ctx context.Context, u *store.User, method stri
 		_ = s.o.Store.RevokeToken(ctx, tok.ID, s.now())
 		return "", nil, err
 	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	details["idp"] = rec.IdP
+	ev := meta.AuditEvent(ctx, s.now, audit.CodeLoginSucceeded, "identity.login."+method).Allow().
+		Actor(audit.Actor{UserID: u.ID, User: u.UserName, AuthMethod: method, SessionID: tok.ID}).
+		Resource(audit.Resource{Type: "token", ID: tok.ID, Name: u.UserName}).
+		Details(details).Detail("idp", rec.IdP).Detail("expiresAt", tok.ExpiresAt.Format(time.RFC3339))
 	if roles != nil {
-		details["roles"] = store.RoleARNs(roles)
+		ev.Detail("roles", store.RoleARNs(roles))
 	}
-	details["expiresAt"] = tok.ExpiresAt.Format(time.RFC3339)
-	ev := audit.Event{Code: audit.CodeLoginSucceeded, Action: "identity.login." + method, RequestID: meta.RequestID,
-		Decision: audit.Allow,
-		Actor: audit.Actor{UserID: u.ID, User: u.UserName, SourceIP: meta.SourceIP, UserAgent: meta.UserAgent,
-			AuthMethod: method},
-		Resource: audit.Resource{Type: "token", ID: tok.ID, Name: u.UserName}, Details: details}
 	if err := s.emit(ctx, ev); err != nil {
 		_ = s.o.Store.RevokeToken(ctx, tok.ID, s.now())
 		return "", nil, err

@@ -492,10 +492,9 @@ func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdenti
 }
 
 func (s *Service) auditFailure(ctx context.Context, meta identity.LoginMeta, method, user, reason string) {
-	ev := audit.Event{Code: audit.CodeLoginFailed, Action: "identity.login." + method, RequestID: meta.RequestID,
-		Decision: audit.Deny, Reason: reason,
-		Actor:    audit.Actor{User: clip(user, 256), SourceIP: meta.SourceIP, UserAgent: meta.UserAgent, AuthMethod: method},
-		Resource: audit.Resource{Type: "user", Name: clip(user, 256)}}
+	ev := meta.AuditEvent(ctx, s.now, audit.CodeLoginFailed, "identity.login."+method).Deny(reason).
+		Actor(audit.Actor{User: clip(user, 256), AuthMethod: method}).
+		Resource(audit.Resource{Type: "user", Name: clip(user, 256)})
 	_ = s.emit(ctx, ev)
 }
 
