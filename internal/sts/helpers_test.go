@@ -140,7 +140,8 @@ func newWorld(t testing.TB) *world {
 		Name: "Auditor", MaxSessionDuration: 43200,
 		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + analystARN + `"},"Action":"sts:AssumeRole"}]}`,
 		PermissionPolicies: []store.NamedPolicy{{Name: "audit", Document: `{"Version":"2012-10-17","Statement":[
-		  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::audit/*"}]}`}},
+		  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::audit/*"},
+		  {"Effect":"Allow","Action":"sts:DecodeAuthorizationMessage","Resource":"*"}]}`}},
 	}))
 	require.NoError(t, st.CreateRole(ctx, &store.Role{
 		Name: "Orphan",
@@ -151,7 +152,7 @@ func newWorld(t testing.TB) *world {
 	w.opts = Options{
 		Store: st, Audit: w.audit,
 		Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}), Verifier: ver,
-		AccountID: testAccount, ACSURL: testACS,
+		AccountID: testAccount, ACSURL: testACS, AuthzMessages: testAuthzCodec(t),
 	}
 	w.svc, err = New(w.opts)
 	require.NoError(t, err)

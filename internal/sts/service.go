@@ -8,7 +8,9 @@
 //   - AssumeRoleWithWebIdentity: the same with an OIDC ID token;
 //   - AssumeRole: role switching, SigV4-signed with gatehouse temporary
 //     credentials (role chaining, capped at one hour);
-//   - GetCallerIdentity: who the signing credentials belong to.
+//   - GetCallerIdentity: who the signing credentials belong to;
+//   - DecodeAuthorizationMessage: why a request was denied, for the user it
+//     was about or a caller allowed sts:DecodeAuthorizationMessage.
 //
 // The end user is always recorded as the session's source identity, which
 // survives chaining. Every issuance and every refusal is written to the
@@ -37,6 +39,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
@@ -113,6 +116,9 @@ type Options struct {
 	// CacheTTL bounds how long role, provider and user-status lookups are
 	// reused (default DefaultCacheTTL, at most credentials.MaxRevocationTTL).
 	CacheTTL time.Duration
+	// AuthzMessages opens the encoded authorization failure messages of
+	// the S3 gateway (DecodeAuthorizationMessage); nil refuses the action.
+	AuthzMessages *authzmsg.Codec
 	// Binder binds SAML and web identities to directory users by
 	// (provider, subject); share websso's. Default: one over Store and
 	// Audit that knows no self issuer (gatehouse's own tokens then bind
@@ -262,7 +268,9 @@ type auditInfo struct {
 	Expiration                time.Time
 	ChainDepth                int
 	Issued                    bool
-	Binding                   string // how a federated identity bound (identity.Via*)
+	Binding                   string                // how a federated identity bound (identity.Via*)
+	Decoded                   *authzmsg.Explanation // the message a DecodeAuthorizationMessage opened
+	DecodedBy                 string                // why that caller may read it
 	DurationSeconds, PackedPc int
 }
 
@@ -297,9 +305,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res, e = s.assumeRole(ctx, r, req, info)
 		case ActionGetCallerIdentity:
 			res, e = s.getCallerIdentity(ctx, r, req, info)
+		case ActionDecodeAuthorizationMessage:
+			res, e = s.decodeAuthorizationMessage(ctx, r, req, info)
 		}
 	}
-	federation := action != ActionGetCallerIdentity
+	federation := action != ActionGetCallerIdentity && action != ActionDecodeAuthorizationMessage
 	if e != nil {
 		s.logError(ctx, action, e)
 		if err := s.emit(ctx, r, action, info, e); err != nil {
@@ -308,9 +318,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, f, reqID, e, federation)
 		return
 	}
-	if info.Issued {
+	if info.Issued || info.Decoded != nil {
 		if err := s.emit(ctx, r, action, info, nil); err != nil {
-			// Fail closed: credentials that cannot be attributed are not handed out.
+			// Fail closed: credentials or a decoded message that cannot be
+			// attributed are not handed out.
 			e := internalErr(fmt.Errorf("audit: %w", err))
 			s.logError(ctx, action, e)
 			writeError(w, f, reqID, e, federation)
@@ -356,7 +367,8 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 	put("callerArn", info.CallerARN)
 	put("parentSessionId", info.ParentSession)
 	put("callerAccessKeyId", info.CallerAccessKey)
-	if e != nil {
+	switch {
+	case e != nil:
 		ev.Code, ev.Decision = audit.CodeSTSDenied, audit.Deny
 		if e.Code == CodeInternalFailure {
 			ev.Decision = audit.Error
@@ -364,7 +376,13 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 		ev.Reason = e.Code + ": " + e.Cause
 		put("errorCode", e.Code)
 		put("errorReason", e.Reason)
-	} else {
+	case info.Decoded != nil:
+		ev.Code, ev.Decision, ev.Reason = audit.CodeAuthzMessageDecoded, audit.Allow, info.DecodedBy
+		ev.Resource = audit.Resource{Type: "authorization-message",
+			Name: audit.Clip(info.Decoded.Action+" "+info.Decoded.Resource, audit.MaxField)}
+		put("deniedPrincipal", info.Decoded.Principal)
+		put("deniedRequestId", info.Decoded.RequestID)
+	default:
 		ev.Code, ev.Decision = audit.CodeSTSIssued, audit.Allow
 		ev.Reason = "temporary credentials issued"
 		put("sessionId", info.SessionID)
