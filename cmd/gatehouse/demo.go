@@ -197,6 +197,7 @@ var demoObjects = map[string]string{
 	"shared/sales.csv":    "region,quarter,revenue\nEU,Q3,1200000\nUS,Q3,1900000\n",
 	"hr/salaries.csv":     "employee,salary\nalice,72000\nbob,68000\ncarol,81000\n",
 	"home/alice/notes.md": "# alice's private notes\n",
+	"home/bob/notes.md":   "# bob's private notes\n",
 	"home/carol/notes.md": "# carol's private notes\n",
 }
 
@@ -266,7 +267,9 @@ Demo organization:
 Try next (in another terminal):
 
   export GATEHOUSE_SERVER=%[1]s
-  export GATEHOUSE_TOKEN=$(cat %[4]s)    # the bootstrap admin token (24 h; a restart renews it)
+  export GATEHOUSE_TOKEN=$(cat %[4]s)
+  # the bootstrap admin token: the demo keeps this file so that a restart can
+  # renew the token (24 h); on a real server, delete it once it has made a real admin
 
   # who am I, and the directory
   go run ./cmd/gatehouse admin users list

@@ -60,3 +60,55 @@ func TestREADMENewcomerFlow(t *testing.T) {
 	require.False(t, strings.Contains(out, "AccessDenied) when calling the ListBuckets"), out)
 	p.stop(t)
 }
+
+// TestDemoPromisesHold (issue 12 §4) checks what the demo tells a new user
+// against what it does: bob has a usable home/bob/ (the banner advertises
+// home/<user>/ for everyone); the first-run warning and the banner agree on
+// what to do with the bootstrap token file; stopping the demo says what
+// happened; and `gatehouse audit verify|search` without --data-dir read
+// the log the demo wrote, from the directory the demo ran in.
+func TestDemoPromisesHold(t *testing.T) {
+	awsCLI := "/usr/bin/aws"
+	if _, err := os.Stat(awsCLI); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", awsCLI, err)
+		}
+		t.Skip("aws cli not installed")
+	}
+	p := startDemo(t)
+	bob := demoAWSCreds(t, p, "bob", "bob-demo-pw", "hr-reader")
+	s3 := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", p.s3}, args...)...)
+		cmd.Env = append(envWithout("AWS_"), bob...)
+		cmd.Stdin = strings.NewReader(stdin)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	out, err := s3("", "s3", "cp", "s3://demo/home/bob/notes.md", "-")
+	require.NoError(t, err, "bob reads his seeded home: %s", out)
+	out, err = s3("bob was here\n", "s3", "cp", "-", "s3://demo/home/bob/hello.txt")
+	require.NoError(t, err, "bob writes his home: %s", out)
+	out, err = s3("", "s3", "ls", "s3://demo/home/bob/")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "hello.txt")
+	out, err = s3("", "s3", "cp", "s3://demo/home/alice/notes.md", "-")
+	require.Error(t, err, "and nobody else's: %s", out)
+
+	p.stop(t)
+	logs := p.stderr.String()
+	require.NotContains(t, logs, "then delete the file", "the demo keeps the token file to renew it")
+	require.Contains(t, logs, "gatehouse stopped: API, admin and S3 listeners closed")
+	require.Contains(t, logs, "audit log flushed and closed")
+
+	// `gatehouse audit` from the directory where `gatehouse demo` ran.
+	dir := t.TempDir()
+	require.NoError(t, os.Symlink(p.dataDir, filepath.Join(dir, "gatehouse-demo")))
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "search", "--action", "s3"}} {
+		cmd := exec.Command(binPath, args...)
+		cmd.Dir = dir
+		cmd.Env = append(envWithout("GATEHOUSE_"), "GATEHOUSE_MASTER_KEY=")
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, b)
+		require.Contains(t, string(b), "gatehouse-demo", "says which log it read")
+	}
+}

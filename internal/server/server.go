@@ -194,7 +194,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: bootstrap: %w", err)
 	}
 	if created {
-		log.Warn("first run: bootstrap admin token written; read it once, then delete the file",
+		log.Warn("first run: bootstrap admin token written (mode 0600, never logged); it ends after 24 h or once it "+
+			"grants admin to someone (gatehouse admin privileges grant USER admin): delete the file when you no longer need it",
 			"path", cfg.Identity.BootstrapToken)
 	}
 
