@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,11 +20,27 @@ import (
 // envDataDir names the data directory when --data-dir is not given.
 const envDataDir = "GATEHOUSE_DATA_DIR"
 
+// Data directories of `gatehouse serve` and `gatehouse demo` by default.
+const (
+	serveDataDir = "./gatehouse-data"
+	demoDataDir  = "./gatehouse-demo"
+)
+
+// defaultDataDir is the data directory the audit commands read without
+// --data-dir: $GATEHOUSE_DATA_DIR, else the one a server started in this
+// directory wrote: ./gatehouse-data (gatehouse serve), or, when only it
+// exists, ./gatehouse-demo (gatehouse demo). Without either it is
+// ./gatehouse-data, and the command reports that no log is there.
 func defaultDataDir() string {
 	if d := os.Getenv(envDataDir); d != "" {
 		return d
 	}
-	return "./gatehouse-data"
+	if _, err := os.Stat(serveDataDir); err != nil {
+		if fi, err := os.Stat(demoDataDir); err == nil && fi.IsDir() {
+			return demoDataDir
+		}
+	}
+	return serveDataDir
 }
 
 // newAuditCmd returns `gatehouse audit` with verify, search and export.
@@ -37,10 +54,17 @@ func newAuditCmd() *cobra.Command {
 		Use:   "audit",
 		Short: "Verify, search and export the tamper-evident audit log",
 	}
-	cmd.PersistentFlags().StringSliceVar(&dataDirs, "data-dir", []string{defaultDataDir()},
-		"data directory (env "+envDataDir+"); the audit log is in <data-dir>/audit. Repeat it, or name a directory of "+
-			"replicas' data directories, to read every replica's log together")
-	replicas := func() ([]audit.Replica, error) { return audit.FindReplicas(dataDirs) }
+	cmd.PersistentFlags().StringSliceVar(&dataDirs, "data-dir", nil,
+		"data directory (env "+envDataDir+"; default "+serveDataDir+", or "+demoDataDir+" when only the demo's exists); "+
+			"the audit log is in <data-dir>/audit. Repeat it, or name a directory of replicas' data directories, to read "+
+			"every replica's log together")
+	replicas := func() ([]audit.Replica, error) {
+		if len(dataDirs) == 0 {
+			dataDirs = []string{defaultDataDir()}
+			fmt.Fprintf(os.Stderr, "reading the audit log in %s\n", filepath.Join(dataDirs[0], "audit"))
+		}
+		return audit.FindReplicas(dataDirs)
+	}
 	cmd.AddCommand(newAuditVerifyCmd(replicas), newAuditSearchCmd(replicas), newAuditExportCmd(replicas))
 	return cmd
 }

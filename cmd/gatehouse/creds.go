@@ -81,6 +81,11 @@ func (us *userSession) loginHint(err error) error {
 type roleList struct {
 	Roles []websso.Entitlement `json:"roles"`
 	IdP   string               `json:"idp"`
+	// S3 is the server's S3 gateway, absent when it has none.
+	S3 *struct {
+		Endpoint string `json:"endpoint"`
+		Region   string `json:"region"`
+	} `json:"s3,omitempty"`
 }
 
 func (us *userSession) roles(ctx context.Context) (*roleList, error) {
@@ -431,10 +436,24 @@ server's STS endpoint (<server>/sts).`,
 func newEnvCmd() *cobra.Command {
 	var pf profileFlags
 	var role string
+	var noFunction bool
 	cmd := &cobra.Command{
 		Use:   "env",
-		Short: "Print export AWS_... lines for the profile's role: eval \"$(gatehouse env)\"",
-		Args:  cobra.NoArgs,
+		Short: "Print the shell set-up of any AWS client for the profile's role: eval \"$(gatehouse env)\"",
+		Long: `Print POSIX shell lines that set up AWS clients for the profile's role:
+the temporary credentials, AWS_REGION and AWS_DEFAULT_REGION (the S3
+gateway's region), AWS_ENDPOINT_URL_S3 (the S3 gateway, as the server
+advertises it) and AWS_ENDPOINT_URL_STS (<server>/sts). Current aws cli
+releases (2.13 and later) and SDKs read those endpoint variables.
+
+Older aws cli releases (Debian's 2.9, for one) ignore them, so the output
+also defines a shell function aws that adds --endpoint-url for the s3,
+s3api and sts commands, unless the command line already names one.
+--no-aws-function leaves it out.
+
+  eval "$(gatehouse env)"
+  aws s3 ls`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
 			us, err := pf.session()
@@ -445,21 +464,57 @@ func newEnvCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rl, err := us.roles(cmd.Context())
+			if err != nil {
+				return err
+			}
 			w := cmd.OutOrStdout()
-			printExports(w, [][2]string{
-				{"AWS_ACCESS_KEY_ID", cc.Creds.AccessKeyID},
-				{"AWS_SECRET_ACCESS_KEY", cc.Creds.SecretAccessKey},
-				{"AWS_SESSION_TOKEN", cc.Creds.SessionToken},
-				{"AWS_CREDENTIAL_EXPIRATION", cc.Creds.Expiration.UTC().Format(time.RFC3339)},
-				{"AWS_ENDPOINT_URL_STS", us.base + "/sts"},
-			})
+			printExports(w, envExports(us.base, cc.Creds, rl))
+			if !noFunction {
+				fmt.Fprint(w, awsEndpointFunction)
+			}
 			return nil
 		},
 	}
 	pf.register(cmd)
 	cmd.Flags().StringVar(&role, "role", "", "role name or ARN (default: the profile's, else your first role)")
+	cmd.Flags().BoolVar(&noFunction, "no-aws-function", false, "do not define the aws shell function (for aws cli 2.13 and later only)")
 	return cmd
 }
+
+// envExports lists what `gatehouse env` exports: the credentials, the STS
+// endpoint, and the S3 endpoint and region when the server has a gateway.
+func envExports(base string, c websso.Credentials, rl *roleList) [][2]string {
+	kv := [][2]string{
+		{"AWS_ACCESS_KEY_ID", c.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", c.SecretAccessKey},
+		{"AWS_SESSION_TOKEN", c.SessionToken},
+		{"AWS_CREDENTIAL_EXPIRATION", c.Expiration.UTC().Format(time.RFC3339)},
+		{"AWS_ENDPOINT_URL_STS", base + "/sts"},
+	}
+	region := "us-east-1"
+	if rl.S3 != nil {
+		kv = append(kv, [2]string{"AWS_ENDPOINT_URL_S3", rl.S3.Endpoint})
+		if rl.S3.Region != "" {
+			region = rl.S3.Region
+		}
+	}
+	return append(kv, [2]string{"AWS_REGION", region}, [2]string{"AWS_DEFAULT_REGION", region})
+}
+
+// awsEndpointFunction gives aws cli releases before 2.13, which ignore
+// AWS_ENDPOINT_URL_*, the endpoints `gatehouse env` exported. An explicit
+// --endpoint-url on the command line wins.
+const awsEndpointFunction = `# aws cli before 2.13 ignores AWS_ENDPOINT_URL_*: pass them as --endpoint-url
+aws() {
+  case " $* " in *" --endpoint-url"*) command aws "$@"; return ;; esac
+  case "$1" in
+    s3|s3api) command aws --endpoint-url "${AWS_ENDPOINT_URL_S3:?no S3 endpoint: run gatehouse env again}" "$@" ;;
+    sts) command aws --endpoint-url "$AWS_ENDPOINT_URL_STS" "$@" ;;
+    *) command aws "$@" ;;
+  esac
+}
+`
 
 // printExports writes POSIX shell export lines with single-quoted values.
 func printExports(w io.Writer, kv [][2]string) {

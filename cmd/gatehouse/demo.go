@@ -198,6 +198,7 @@ var demoObjects = map[string]string{
 	"shared/sales.csv":    "region,quarter,revenue\nEU,Q3,1200000\nUS,Q3,1900000\n",
 	"hr/salaries.csv":     "employee,salary\nalice,72000\nbob,68000\ncarol,81000\n",
 	"home/alice/notes.md": "# alice's private notes\n",
+	"home/bob/notes.md":   "# bob's private notes\n",
 	"home/carol/notes.md": "# carol's private notes\n",
 }
 
@@ -266,12 +267,15 @@ Demo organization:
 
 Try next (in another terminal):
 
+  go install ./cmd/gatehouse     # gatehouse into $(go env GOPATH)/bin; put that on your PATH
   export GATEHOUSE_SERVER=%[1]s
-  export GATEHOUSE_TOKEN=$(cat %[4]s)    # the bootstrap admin token (24 h; a restart renews it)
+  export GATEHOUSE_TOKEN=$(cat %[4]s)
+  # the bootstrap admin token: the demo keeps this file so that a restart can
+  # renew the token (24 h); on a real server, delete it once it has made a real admin
 
   # who am I, and the directory
-  go run ./cmd/gatehouse admin users list
-  go run ./cmd/gatehouse admin groups list
+  gatehouse admin users list
+  gatehouse admin groups list
 
   # log in as alice with her demo password
   curl -s -X POST $GATEHOUSE_SERVER/api/v1/login -H 'Content-Type: application/json' \
@@ -290,29 +294,30 @@ Try next (in another terminal):
        -d '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}'
 
   # credential passthrough: sign in (demo IdP, DEMO ONLY), pick a role, use any AWS client
-  echo alice-demo-pw | go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --username alice --password-stdin
-  go run ./cmd/gatehouse roles
-  go run ./cmd/gatehouse assume-role analyst
-  eval "$(go run ./cmd/gatehouse env)"
-  /usr/bin/aws sts get-caller-identity --endpoint-url $GATEHOUSE_SERVER/sts --region us-east-1
+  echo alice-demo-pw | gatehouse login --username alice --password-stdin
+  gatehouse roles
+  eval "$(gatehouse env)"        # credentials, region, S3 and STS endpoints (and an aws function for aws cli < 2.13)
+  aws s3 ls                      # the buckets alice may list
+  aws sts get-caller-identity
 
   # the S3 gateway, as alice (role analyst): shared/ and her own home/alice/, nothing else
-  /usr/bin/aws --endpoint-url %[5]s s3 ls s3://demo/shared/
-  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/shared/sales.csv -
-  echo hello | /usr/bin/aws --endpoint-url %[5]s s3 cp - s3://demo/home/alice/hello.txt
-  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/home/carol/notes.md -     # AccessDenied
-  /usr/bin/aws --endpoint-url %[5]s s3 cp s3://demo/hr/salaries.csv -         # AccessDenied: alice is not HR
+  aws s3 ls s3://demo/shared/
+  aws s3 cp s3://demo/shared/sales.csv -
+  echo hello | aws s3 cp - s3://demo/home/alice/hello.txt
+  aws s3 cp s3://demo/home/carol/notes.md -     # 403: not her home
+  aws s3api get-object --bucket demo --key hr/salaries.csv /dev/null   # AccessDenied: alice is not HR; why?
+  msg=$(aws s3api get-object --bucket demo --key hr/salaries.csv /dev/null 2>&1 | sed -n 's/.*message: //p')
+  aws sts decode-authorization-message --encoded-message "$msg"
   # or let the aws cli fetch and refresh credentials itself (credential_process):
-  go build -o /tmp/gatehouse ./cmd/gatehouse
-  printf '[default]\nregion = us-east-1\ncredential_process = /tmp/gatehouse credential-process --server %[1]s --role analyst\n' > /tmp/gh-demo-aws-config
+  printf '[default]\nregion = us-east-1\ncredential_process = gatehouse credential-process --role analyst\n' > /tmp/gh-demo-aws-config
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE=/tmp/gh-demo-aws-config \
-    /usr/bin/aws --endpoint-url %[5]s s3 ls s3://demo/home/alice/
+    aws --endpoint-url %[5]s s3 ls s3://demo/home/alice/
   # or sign in through the browser with SAML (the demo IdP at %[1]s/demo-idp/):
-  #   go run ./cmd/gatehouse login --server $GATEHOUSE_SERVER --idp saml
+  #   gatehouse login --idp saml
 
   # the audit trail: verify the chain, search it
-  go run ./cmd/gatehouse audit verify --data-dir %[3]s
-  go run ./cmd/gatehouse audit search --data-dir %[3]s --action scim
+  gatehouse audit verify --data-dir %[3]s
+  gatehouse audit search --data-dir %[3]s --action scim
 
 Press Ctrl-C to stop (the audit log is flushed on exit).
 `, api, s.AdminAddr(), dataDir, tokenFile, s.S3URL())

@@ -419,10 +419,17 @@ func sigkillUnderLoad(t *testing.T, auditSetting string) {
 			}
 		}(w)
 	}
-	// Let a good number of writes land, then kill without warning.
-	deadline := time.Now().Add(20 * time.Second)
-	for len(acked) < 150 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	// Let 150 writes be acknowledged (counted as they are, however slow the
+	// machine), then kill without warning.
+	var names []string
+	failAfter := time.After(5 * time.Minute) // a hung server, not a slow one
+	for len(names) < 150 {
+		select {
+		case n := <-acked:
+			names = append(names, n)
+		case <-failAfter:
+			t.Fatalf("only %d writes acknowledged in 5 minutes; stderr:\n%s", len(names), p.stderr.String())
+		}
 	}
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	<-p.exitedCh
@@ -431,7 +438,6 @@ func sigkillUnderLoad(t *testing.T, auditSetting string) {
 		<-done
 	}
 	close(acked)
-	var names []string
 	for n := range acked {
 		names = append(names, n)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -126,5 +127,23 @@ func runServer(parent context.Context, cfg config.Config, ready func(*server.Ser
 			return err
 		}
 	}
-	return srv.Serve(ctx)
+	err = srv.Serve(ctx)
+	printStopped(os.Stderr, srv, err)
+	return err
+}
+
+// printStopped tells the operator how the server stopped, whatever the log
+// level: which listeners were closed and that the audit log was flushed
+// and closed (Serve returns an error when it was not).
+func printStopped(w io.Writer, srv *server.Server, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "gatehouse stopped with an error: %v\n", err)
+		return
+	}
+	listeners := "API and admin listeners"
+	if srv.S3URL() != "" {
+		listeners = "API, admin and S3 listeners"
+	}
+	fmt.Fprintf(w, "gatehouse stopped: %s closed, in-flight requests drained; audit log flushed and closed (%s)\n",
+		listeners, srv.Audit.Dir())
 }

@@ -21,15 +21,19 @@ import (
 
 // Explanation is what a denial message carries.
 type Explanation struct {
-	Allowed        bool      `json:"allowed"`
-	Time           time.Time `json:"time"`
-	RequestID      string    `json:"requestId,omitempty"`
-	Principal      string    `json:"principal,omitempty"` // assumed-role session ARN or role ARN
-	SourceIdentity string    `json:"sourceIdentity,omitempty"`
-	Action         string    `json:"action"`
-	Resource       string    `json:"resource"`
-	Mount          string    `json:"mount,omitempty"` // mount id, when one applied
-	Reason         string    `json:"reason"`          // the evaluator's explanation
+	Allowed   bool      `json:"allowed"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"requestId,omitempty"`
+	Principal string    `json:"principal,omitempty"` // assumed-role session ARN or role ARN
+	// UserID is the gatehouse principal id of the denied end user: STS
+	// DecodeAuthorizationMessage lets that user decode the message
+	// without sts:DecodeAuthorizationMessage.
+	UserID         string `json:"userId,omitempty"`
+	SourceIdentity string `json:"sourceIdentity,omitempty"`
+	Action         string `json:"action"`
+	Resource       string `json:"resource"`
+	Mount          string `json:"mount,omitempty"` // mount id, when one applied
+	Reason         string `json:"reason"`          // the evaluator's explanation
 }
 
 // maxMessage bounds what Decode accepts (base64 text).

@@ -118,6 +118,7 @@ type STS struct {
 // plane). It has its own listener because path-style requests use the root.
 type S3 struct {
 	Listen            string        `yaml:"listen" doc:"host:port of the S3 listener; empty disables the gateway"`
+	PublicURL         string        `yaml:"public_url" doc:"S3 endpoint URL that clients are told to use (gatehouse env; default http(s)://<bound s3.listen>)"`
 	Region            string        `yaml:"region" doc:"region in SigV4 scopes and GetBucketLocation"`
 	BaseDomain        string        `yaml:"base_domain" doc:"enables virtual-hosted-style requests for <bucket>.<base_domain>"`
 	MaxObjectSize     int64         `yaml:"max_object_size" doc:"largest PutObject or part in bytes"`

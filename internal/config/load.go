@@ -479,6 +479,11 @@ func (c *Config) Validate() []error {
 	}
 	if c.S3.Listen != "" {
 		checkAddr("s3.listen", c.S3.Listen)
+		if c.S3.PublicURL != "" {
+			if u, err := url.Parse(c.S3.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("s3.public_url", "must be an absolute http(s) URL, got %q", c.S3.PublicURL)
+			}
+		}
 		if (c.S3.TLS.CertFile == "") != (c.S3.TLS.KeyFile == "") {
 			bad("s3.tls.key_file", "cert_file and key_file must be set together")
 		}

@@ -145,9 +145,10 @@ func (g *Gateway) checkAt(ctx context.Context, rq *request, action, resource, pa
 	return e
 }
 
-// encodedDenial seals why this request was denied into a message the
-// caller can give an administrator (gatehouse admin
-// decode-authorization-message); the caller cannot read it. On a sealing
+// encodedDenial seals why this request was denied into a message that the
+// denied user can open through STS DecodeAuthorizationMessage, and give an
+// administrator (gatehouse admin decode-authorization-message, or anyone
+// allowed sts:DecodeAuthorizationMessage); the message itself is opaque. On a sealing
 // failure the denial stands without the message.
 func (g *Gateway) encodedDenial(rq *request, action, resource, reason string) string {
 	account, roleName := splitRoleARN(rq.claims.RoleARN)
@@ -162,6 +163,7 @@ func (g *Gateway) encodedDenial(rq *request, action, resource, reason string) st
 	msg, err := g.o.AuthzMessages.Encode(authzmsg.Explanation{
 		Time: g.now().UTC(), RequestID: rq.id,
 		Principal:      "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + rq.claims.RoleSessionName,
+		UserID:         rq.claims.PrincipalID,
 		SourceIdentity: src, Action: action, Resource: resource, Mount: mount, Reason: reason,
 	})
 	if err != nil {

@@ -297,8 +297,23 @@ func (e *env) signedRequestDo(t *testing.T, c credentials.Credentials, method, p
 }
 
 // TestDisconnectMidUpload: a client that goes away mid-body leaves no object.
+// It waits on audit events, not on time: the client goes away once the
+// upload's access event shows the server is reading the body, and the test
+// ends once the failure is recorded.
 func TestDisconnectMidUpload(t *testing.T) {
 	e := newEnv(t)
+	reading, failed := make(chan struct{}, 1), make(chan struct{}, 1)
+	e.audit.setHook(func(ev audit.Event) {
+		if ev.Action != "s3.PutObject" {
+			return
+		}
+		switch ev.Code {
+		case audit.CodeS3Access:
+			reading <- struct{}{}
+		case audit.CodeS3Failed:
+			failed <- struct{}{}
+		}
+	})
 	c := e.creds("alice", roleARNs.admin, "")
 	req := e.signedRequest(t, c, "PUT", "/data/partial", nil, nil, signOpts{payloadHash: "UNSIGNED-PAYLOAD"})
 	req.ContentLength = 1 << 20
@@ -314,16 +329,9 @@ func TestDisconnectMidUpload(t *testing.T) {
 	w.WriteString("\r\n")
 	w.Write(bytes.Repeat([]byte("x"), 300<<10))
 	require.NoError(t, w.Flush())
-	time.Sleep(50 * time.Millisecond)
+	<-reading
 	conn.Close()
-	require.Eventually(t, func() bool {
-		for _, ev := range e.audit.find("PutObject") {
-			if ev.Code == audit.CodeS3Failed {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 10*time.Millisecond)
+	<-failed
 	require.False(t, e.objectExists(t, "data", "partial"))
 	tmp, _ := os.ReadDir(filepath.Join(e.backend.Dir(), ".gatehouse", "tmp"))
 	require.Empty(t, tmp)

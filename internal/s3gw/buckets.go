@@ -3,7 +3,9 @@ package s3gw
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 )
@@ -13,11 +15,20 @@ func (g *Gateway) owner(rq *request) owner {
 	return owner{ID: account, DisplayName: account}
 }
 
+// listBuckets answers ListBuckets. A caller allowed s3:ListAllMyBuckets
+// sees every bucket (AWS's behaviour). Any other caller sees the buckets it
+// may list at their root (s3:ListBucket with s3:prefix "", each decided by
+// the Authorizer like any request: role ∩ session policy), as MinIO does;
+// the access record names the buckets shown. A caller who may list none is
+// refused with the s3:ListAllMyBuckets denial. Buckets are sorted by name,
+// as AWS answers.
 func (g *Gateway) listBuckets(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, nil); err != nil {
-		return err
+	all, reason, err := g.decideAt(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, "", nil)
+	if err != nil || !all {
+		return g.listVisibleBuckets(w, rq)
 	}
+	rq.decisions = append(rq.decisions, reason)
 	bctx, wait := g.accessOverlapped(ctx, rq)
 	bs, err := g.o.Backend.ListBuckets(bctx)
 	if aerr := wait(); aerr != nil {
@@ -26,12 +37,53 @@ func (g *Gateway) listBuckets(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	g.writeBuckets(w, rq, bs)
+	return nil
+}
+
+// listVisibleBuckets is listBuckets for a caller without
+// s3:ListAllMyBuckets. The backend is read before the access record, which
+// depends on its answer; nothing is written until the record is durable.
+func (g *Gateway) listVisibleBuckets(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	bs, err := g.o.Backend.ListBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	root := map[string][]string{"s3:prefix": {""}}
+	var shown []backend.BucketInfo
+	var names []string
+	for _, b := range bs {
+		ok, reason, err := g.decideAt(ctx, rq, "s3:ListBucket", bucketARN(b.Name), "", root)
+		if err != nil {
+			return g.check(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, nil)
+		}
+		if ok {
+			shown = append(shown, b)
+			names = append(names, b.Name)
+			rq.decisions = append(rq.decisions, b.Name+": "+reason)
+		}
+	}
+	if len(shown) == 0 {
+		return g.check(ctx, rq, "s3:ListAllMyBuckets", allBucketsARN, nil)
+	}
+	slices.Sort(names)
+	rq.params = map[string]any{"visibleBuckets": names}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	g.writeBuckets(w, rq, shown)
+	return nil
+}
+
+// writeBuckets writes the ListAllMyBucketsResult of bs, sorted by name.
+func (g *Gateway) writeBuckets(w *respWriter, rq *request, bs []backend.BucketInfo) {
+	slices.SortFunc(bs, func(a, b backend.BucketInfo) int { return strings.Compare(a.Name, b.Name) })
 	res := listAllMyBucketsResult{NS: s3NS, Owner: g.owner(rq), Buckets: []bucketXML{}}
 	for _, b := range bs {
 		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: xmlTime(b.Created)})
 	}
 	writeXML(w, http.StatusOK, res)
-	return nil
 }
 
 func (g *Gateway) headBucket(w *respWriter, rq *request) error {

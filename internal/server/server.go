@@ -196,7 +196,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: bootstrap: %w", err)
 	}
 	if created {
-		log.Warn("first run: bootstrap admin token written; read it once, then delete the file",
+		log.Warn("first run: bootstrap admin token written (mode 0600, never logged); it ends after 24 h or once it "+
+			"grants admin to someone (gatehouse admin privileges grant USER admin): delete the file when you no longer need it",
 			"path", cfg.Identity.BootstrapToken)
 	}
 
@@ -263,6 +264,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 		Binder:                 binder,
+		AuthzMessages:          s.authzMsgs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
@@ -274,8 +276,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
 		SessionTTL:  cfg.Identity.SessionTTL,
 		Assumer:     websso.HandlerAssumer{Handler: s.STS},
-		Logger:      log.With("component", "websso"),
-		Binder:      binder,
+		S3Endpoint:  s.S3URL(), S3Region: cfg.S3.Region,
+		Logger: log.With("component", "websso"),
+		Binder: binder,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)
@@ -385,10 +388,14 @@ func loadMasterKey(cfg config.Config) ([]byte, error) {
 	return k, nil
 }
 
-// S3URL is the S3 endpoint, or "" when the gateway is off.
+// S3URL is the S3 endpoint clients are told to use (s3.public_url, else
+// the bound S3 listener), or "" when the gateway is off.
 func (s *Server) S3URL() string {
 	if s.s3Ln == nil {
 		return ""
+	}
+	if s.cfg.S3.PublicURL != "" {
+		return strings.TrimRight(s.cfg.S3.PublicURL, "/")
 	}
 	if s.cfg.S3.TLS.On() {
 		return "https://" + s.s3Ln.Addr().String()

@@ -30,6 +30,9 @@ const (
 	CodeMissingParameter           = "MissingParameter"
 	CodeInvalidParameterValue      = "InvalidParameterValue"
 	CodeInternalFailure            = "InternalFailure"
+	// CodeInvalidAuthorizationMessage: DecodeAuthorizationMessage was given
+	// a message that is not one of this deployment's.
+	CodeInvalidAuthorizationMessage = "InvalidAuthorizationMessageException"
 )
 
 // Values of the X-Gatehouse-Passthrough-Error header: what kind of problem
@@ -45,22 +48,23 @@ const (
 
 // statusOf is the HTTP status AWS STS uses for each code.
 var statusOf = map[string]int{
-	CodeValidationError:            http.StatusBadRequest,
-	CodeInvalidIdentityToken:       http.StatusBadRequest,
-	CodeExpiredTokenException:      http.StatusBadRequest,
-	CodeIDPRejectedClaim:           http.StatusForbidden,
-	CodeIDPCommunicationError:      http.StatusBadRequest,
-	CodeMalformedPolicyDocument:    http.StatusBadRequest,
-	CodePackedPolicyTooLarge:       http.StatusBadRequest,
-	CodeAccessDenied:               http.StatusForbidden,
-	CodeInvalidClientTokenID:       http.StatusForbidden,
-	CodeExpiredToken:               http.StatusForbidden,
-	CodeSignatureDoesNotMatch:      http.StatusForbidden,
-	CodeMissingAuthenticationToken: http.StatusForbidden,
-	CodeInvalidAction:              http.StatusBadRequest,
-	CodeMissingParameter:           http.StatusBadRequest,
-	CodeInvalidParameterValue:      http.StatusBadRequest,
-	CodeInternalFailure:            http.StatusInternalServerError,
+	CodeValidationError:             http.StatusBadRequest,
+	CodeInvalidIdentityToken:        http.StatusBadRequest,
+	CodeExpiredTokenException:       http.StatusBadRequest,
+	CodeIDPRejectedClaim:            http.StatusForbidden,
+	CodeIDPCommunicationError:       http.StatusBadRequest,
+	CodeMalformedPolicyDocument:     http.StatusBadRequest,
+	CodePackedPolicyTooLarge:        http.StatusBadRequest,
+	CodeAccessDenied:                http.StatusForbidden,
+	CodeInvalidClientTokenID:        http.StatusForbidden,
+	CodeExpiredToken:                http.StatusForbidden,
+	CodeSignatureDoesNotMatch:       http.StatusForbidden,
+	CodeMissingAuthenticationToken:  http.StatusForbidden,
+	CodeInvalidAction:               http.StatusBadRequest,
+	CodeMissingParameter:            http.StatusBadRequest,
+	CodeInvalidParameterValue:       http.StatusBadRequest,
+	CodeInternalFailure:             http.StatusInternalServerError,
+	CodeInvalidAuthorizationMessage: http.StatusBadRequest,
 }
 
 // Error is a refused STS call. It is the one translator input: the handler

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -84,7 +85,19 @@ type world struct {
 	oidcARN  string
 	aliceID  string
 	opts     Options
+	clock    *testClock
 }
+
+// testClock is the world's clock: the real time plus an offset that a test
+// moves forward (advance) to make caches lapse without waiting for the
+// wall clock. Safe for concurrent use.
+type testClock struct{ offset atomic.Int64 }
+
+// Now returns the real time plus the offset.
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// advance moves the clock forward by d, past any cache entry at most d old.
+func (w *world) advance(d time.Duration) { w.clock.offset.Add(int64(d)) }
 
 // newWorld starts a real server on loopback with the real SQLite store,
 // audit log and keyring in t.TempDir().
@@ -95,13 +108,13 @@ func newWorld(t testing.TB) *world {
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "gatehouse.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	w := &world{t: t, st: st, auditDir: filepath.Join(dir, "audit")}
+	w := &world{t: t, st: st, auditDir: filepath.Join(dir, "audit"), clock: &testClock{}}
 	w.audit, err = audit.Open(audit.Options{Dir: w.auditDir, Mode: audit.ModeSync, MasterKey: testMasterKey})
 	require.NoError(t, err)
 	t.Cleanup(func() { w.audit.Close() })
 	kr, err := credentials.LoadOrCreateKeyring(ctx, st, testMasterKey, nil)
 	require.NoError(t, err)
-	rev, err := credentials.NewRevoker(st, credentials.RevokerOptions{})
+	rev, err := credentials.NewRevoker(st, credentials.RevokerOptions{Clock: w.clock.Now})
 	require.NoError(t, err)
 	ver, err := credentials.NewVerifier(kr, rev)
 	require.NoError(t, err)
@@ -140,7 +153,8 @@ func newWorld(t testing.TB) *world {
 		Name: "Auditor", MaxSessionDuration: 43200,
 		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + analystARN + `"},"Action":"sts:AssumeRole"}]}`,
 		PermissionPolicies: []store.NamedPolicy{{Name: "audit", Document: `{"Version":"2012-10-17","Statement":[
-		  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::audit/*"}]}`}},
+		  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::audit/*"},
+		  {"Effect":"Allow","Action":"sts:DecodeAuthorizationMessage","Resource":"*"}]}`}},
 	}))
 	require.NoError(t, st.CreateRole(ctx, &store.Role{
 		Name: "Orphan",
@@ -151,7 +165,7 @@ func newWorld(t testing.TB) *world {
 	w.opts = Options{
 		Store: st, Audit: w.audit,
 		Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}), Verifier: ver,
-		AccountID: testAccount, ACSURL: testACS,
+		AccountID: testAccount, ACSURL: testACS, AuthzMessages: testAuthzCodec(t), Clock: w.clock.Now,
 	}
 	w.svc, err = New(w.opts)
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -120,14 +119,14 @@ func TestPolicyArnsAWSCLI(t *testing.T) {
 	require.NoError(t, err)
 	p.Document = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::data/*"}}`
 	require.NoError(t, mps.UpdateManagedPolicy(ctx, p))
-	require.Eventually(t, func() bool { return allowed(read, "s3:PutObject", "arn:aws:s3:::data/k") },
-		5*time.Second, 100*time.Millisecond)
+	w.advance(DefaultCacheTTL)
+	require.True(t, allowed(read, "s3:PutObject", "arn:aws:s3:::data/k"), "the edit applies once the cache lapses")
 	// Deleting it makes the sessions that name it fail closed.
 	require.NoError(t, mps.DeleteManagedPolicy(ctx, p.ID))
-	require.Eventually(t, func() bool {
-		res, err := w.svc.Authorize(ctx, read, "s3:GetObject", "arn:aws:s3:::data/k", nil)
-		return err != nil && res.Decision != iam.Allowed
-	}, 5*time.Second, 100*time.Millisecond)
+	w.advance(DefaultCacheTTL)
+	res, err := w.svc.Authorize(ctx, read, "s3:GetObject", "arn:aws:s3:::data/k", nil)
+	require.Error(t, err)
+	require.NotEqual(t, iam.Allowed, res.Decision)
 
 	// An unknown ARN is refused before anything is issued.
 	for _, arn := range []string{"arn:aws:iam::" + testAccount + ":policy/nope", "arn:aws:iam::aws:policy/ReadOnlyAccess"} {
@@ -200,12 +199,10 @@ func TestRevokeSessionViaREST(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
-	revokedAt := time.Now()
-
-	for whoami(one) == nil {
-		require.Less(t, time.Since(revokedAt), 5*time.Second, "revoked session still works after 5 s")
-		time.Sleep(200 * time.Millisecond)
-	}
+	// Once this replica's revocation cache (at most MaxRevocationTTL, within
+	// the 5 s promise) has lapsed, the revoked session is refused.
+	w.advance(credentials.MaxRevocationTTL)
+	require.Error(t, whoami(one), "revoked session still works after the revocation cache lapsed")
 	require.NoError(t, whoami(two), "another session of the same user is unaffected")
 
 	var revoked []audit.Event

@@ -37,15 +37,16 @@ const DefaultMaxBodyBytes = 256 << 10
 
 // Actions served.
 const (
-	ActionAssumeRoleWithSAML        = "AssumeRoleWithSAML"
-	ActionAssumeRoleWithWebIdentity = "AssumeRoleWithWebIdentity"
-	ActionAssumeRole                = "AssumeRole"
-	ActionGetCallerIdentity         = "GetCallerIdentity"
+	ActionAssumeRoleWithSAML         = "AssumeRoleWithSAML"
+	ActionAssumeRoleWithWebIdentity  = "AssumeRoleWithWebIdentity"
+	ActionAssumeRole                 = "AssumeRole"
+	ActionGetCallerIdentity          = "GetCallerIdentity"
+	ActionDecodeAuthorizationMessage = "DecodeAuthorizationMessage"
 )
 
 var knownActions = map[string]bool{
 	ActionAssumeRoleWithSAML: true, ActionAssumeRoleWithWebIdentity: true,
-	ActionAssumeRole: true, ActionGetCallerIdentity: true,
+	ActionAssumeRole: true, ActionGetCallerIdentity: true, ActionDecodeAuthorizationMessage: true,
 }
 
 // request is a parsed Query protocol call. Params hold one value per name.
@@ -97,11 +98,11 @@ func parseRequest(method, contentType string, body []byte, rawQuery string) (*re
 	switch {
 	case req.Action == "":
 		return nil, newErr(CodeInvalidAction, "action", "The request has no Action parameter.",
-			"add Action=AssumeRoleWithSAML, AssumeRoleWithWebIdentity, AssumeRole or GetCallerIdentity.")
+			"add Action=AssumeRoleWithSAML, AssumeRoleWithWebIdentity, AssumeRole, GetCallerIdentity or DecodeAuthorizationMessage.")
 	case !knownActions[req.Action]:
 		return nil, newErr(CodeInvalidAction, "action",
 			fmt.Sprintf("Could not find operation %s for version %s.", clip(req.Action), APIVersion),
-			"gatehouse serves AssumeRoleWithSAML, AssumeRoleWithWebIdentity, AssumeRole and GetCallerIdentity.")
+			"gatehouse serves AssumeRoleWithSAML, AssumeRoleWithWebIdentity, AssumeRole, GetCallerIdentity and DecodeAuthorizationMessage.")
 	}
 	switch v, ok := req.Params["Version"]; {
 	case !ok:

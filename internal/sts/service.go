@@ -8,7 +8,9 @@
 //   - AssumeRoleWithWebIdentity: the same with an OIDC ID token;
 //   - AssumeRole: role switching, SigV4-signed with gatehouse temporary
 //     credentials (role chaining, capped at one hour);
-//   - GetCallerIdentity: who the signing credentials belong to.
+//   - GetCallerIdentity: who the signing credentials belong to;
+//   - DecodeAuthorizationMessage: why a request was denied, for the user it
+//     was about or a caller allowed sts:DecodeAuthorizationMessage.
 //
 // The end user is always recorded as the session's source identity, which
 // survives chaining. Every issuance and every refusal is written to the
@@ -37,6 +39,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
@@ -113,6 +116,9 @@ type Options struct {
 	// CacheTTL bounds how long role, provider and user-status lookups are
 	// reused (default DefaultCacheTTL, at most credentials.MaxRevocationTTL).
 	CacheTTL time.Duration
+	// AuthzMessages opens the encoded authorization failure messages of
+	// the S3 gateway (DecodeAuthorizationMessage); nil refuses the action.
+	AuthzMessages *authzmsg.Codec
 	// Binder binds SAML and web identities to directory users by
 	// (provider, subject); share websso's. Default: one over Store and
 	// Audit that knows no self issuer (gatehouse's own tokens then bind
@@ -262,7 +268,9 @@ type auditInfo struct {
 	Expiration                time.Time
 	ChainDepth                int
 	Issued                    bool
-	Binding                   string // how a federated identity bound (identity.Via*)
+	Binding                   string                // how a federated identity bound (identity.Via*)
+	Decoded                   *authzmsg.Explanation // the message a DecodeAuthorizationMessage opened
+	DecodedBy                 string                // why that caller may read it
 	DurationSeconds, PackedPc int
 }
 
@@ -292,9 +300,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res, e = s.assumeRole(ctx, r, req, info)
 		case ActionGetCallerIdentity:
 			res, e = s.getCallerIdentity(ctx, r, req, info)
+		case ActionDecodeAuthorizationMessage:
+			res, e = s.decodeAuthorizationMessage(ctx, r, req, info)
 		}
 	}
-	federation := action != ActionGetCallerIdentity
+	federation := action != ActionGetCallerIdentity && action != ActionDecodeAuthorizationMessage
 	if e != nil {
 		s.logError(ctx, action, e)
 		if err := s.emit(ctx, r, action, info, e); err != nil {
@@ -303,9 +313,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, f, reqID, e, federation)
 		return
 	}
-	if info.Issued {
+	if info.Issued || info.Decoded != nil {
 		if err := s.emit(ctx, r, action, info, nil); err != nil {
-			// Fail closed: credentials that cannot be attributed are not handed out.
+			// Fail closed: credentials or a decoded message that cannot be
+			// attributed are not handed out.
 			e := internalErr(fmt.Errorf("audit: %w", err))
 			s.logError(ctx, action, e)
 			writeError(w, f, reqID, e, federation)
@@ -324,11 +335,15 @@ func (s *Service) logError(ctx context.Context, action string, e *Error) {
 		"code", e.Code, "reason", e.Reason, "cause", e.Cause, "err", e.Err)
 }
 
-// emit writes the audit event of a call: issuance when e is nil, else denial.
+// emit writes the audit event of a call: a denial when e is set, else a
+// decoded authorization message or an issuance.
 func (s *Service) emit(ctx context.Context, r *http.Request, action string, info *auditInfo, e *Error) error {
 	code := audit.CodeSTSIssued
-	if e != nil {
+	switch {
+	case e != nil:
 		code = audit.CodeSTSDenied
+	case info.Decoded != nil:
+		code = audit.CodeAuthzMessageDecoded
 	}
 	ev := audit.NewEvent(s.now, code, "sts."+strings.ToLower(orDefault(action, "request"))).Request(ctx).
 		Actor(audit.Actor{UserID: info.UserID, User: info.User, AuthMethod: info.AuthMethod,
@@ -353,13 +368,19 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 		ev.Fail(e.Code + ": " + e.Cause)
 	case e != nil:
 		ev.Deny(e.Code + ": " + e.Cause)
+	case info.Decoded != nil:
+		ev.Outcome(audit.Allow, info.DecodedBy).
+			Resource(audit.Resource{Type: "authorization-message",
+				Name: audit.Clip(info.Decoded.Action+" "+info.Decoded.Resource, audit.MaxField)})
+		put("deniedPrincipal", info.Decoded.Principal)
+		put("deniedRequestId", info.Decoded.RequestID)
 	default:
 		ev.Outcome(audit.Allow, "temporary credentials issued")
 	}
 	if e != nil {
 		put("errorCode", e.Code)
 		put("errorReason", e.Reason)
-	} else {
+	} else if info.Decoded == nil {
 		put("sessionId", info.SessionID)
 		put("accessKeyId", info.AccessKeyID)
 		ev.Detail("expiration", info.Expiration.UTC().Format(time.RFC3339)).

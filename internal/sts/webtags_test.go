@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
@@ -41,14 +40,12 @@ func TestWebIdentitySessionTags(t *testing.T) {
 	  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::dept/${aws:PrincipalTag/department}/*"}]}`})
 	require.NoError(t, w.st.UpdateRole(ctx, r))
 
-	var out *awssts.AssumeRoleWithWebIdentityOutput
-	require.Eventually(t, func() bool { // role cache lapses within CacheTTL
-		out, err = w.sdkClient(nil).AssumeRoleWithWebIdentity(ctx, &awssts.AssumeRoleWithWebIdentityInput{
-			RoleArn: aws.String(analystARN), RoleSessionName: aws.String("tagged"),
-			WebIdentityToken: aws.String(w.oidc.token(t, tagged)),
-		})
-		return err == nil
-	}, 5*time.Second, 100*time.Millisecond)
+	w.advance(DefaultCacheTTL) // the role cache lapses
+	out, err := w.sdkClient(nil).AssumeRoleWithWebIdentity(ctx, &awssts.AssumeRoleWithWebIdentityInput{
+		RoleArn: aws.String(analystARN), RoleSessionName: aws.String("tagged"),
+		WebIdentityToken: aws.String(w.oidc.token(t, tagged)),
+	})
+	require.NoError(t, err)
 	cr, err := w.svc.LookupCredentials(ctx, *out.Credentials.AccessKeyId, *out.Credentials.SessionToken)
 	require.NoError(t, err)
 	claims := claimsOf(t, cr)

@@ -19,9 +19,10 @@ type DemoRole struct {
 	Policy                   string
 }
 
-// Demo role policies over the demo bucket: analysts read shared/ and own a
-// private home prefix through ${aws:username}; HR reads hr/ (also served to
-// HR members through the hr/ mount); privacy officers read everything.
+// Demo role policies over the demo bucket: analysts read shared/, HR reads
+// hr/ (also served to HR members through the hr/ mount), and both own a
+// private home prefix through ${aws:username}; privacy officers read
+// everything.
 const (
 	analystPolicy = `{"Version":"2012-10-17","Statement":[
  {"Sid":"ListSharedAndOwnHome","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::demo",
@@ -30,15 +31,17 @@ const (
  {"Sid":"OwnHome","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],
   "Resource":"arn:aws:s3:::demo/home/${aws:username}/*"}]}`
 	hrPolicy = `{"Version":"2012-10-17","Statement":[
- {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::demo","Condition":{"StringLike":{"s3:prefix":["","hr/*"]}}},
- {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::demo/hr/*"}]}`
+ {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::demo","Condition":{"StringLike":{"s3:prefix":["","hr/*","home/","home/${aws:username}/*"]}}},
+ {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::demo/hr/*"},
+ {"Sid":"OwnHome","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],
+  "Resource":"arn:aws:s3:::demo/home/${aws:username}/*"}]}`
 	auditorPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::demo","arn:aws:s3:::demo/*"]}]}`
 )
 
 // DemoRoles are the roles of the demo organization.
 var DemoRoles = []DemoRole{
 	{Name: "analyst", Description: "Demo: shared/ and a private home prefix in the demo bucket", Group: "analysts", Users: []string{"alice", "carol"}, Policy: analystPolicy},
-	{Name: "hr-reader", Description: "Demo: read hr/ in the demo bucket (HR)", Group: "hr", Users: []string{"bob"}, Policy: hrPolicy},
+	{Name: "hr-reader", Description: "Demo: read hr/ and a private home prefix in the demo bucket (HR)", Group: "hr", Users: []string{"bob"}, Policy: hrPolicy},
 	{Name: "privacy-auditor", Description: "Demo: read the whole demo bucket (privacy officers)", Group: "privacy-officers", Users: []string{"carol"}, Policy: auditorPolicy},
 }
 

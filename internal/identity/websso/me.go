@@ -68,7 +68,11 @@ func (s *Service) apiRoles(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"roles": roles, "idp": si.idp})
+	body := map[string]any{"roles": roles, "idp": si.idp}
+	if s.o.S3Endpoint != "" {
+		body["s3"] = map[string]string{"endpoint": s.o.S3Endpoint, "region": s.o.S3Region}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // POST /api/v1/me/web-identity-token

@@ -112,6 +112,10 @@ type Options struct {
 	Clock  func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// S3Endpoint and S3Region are the S3 gateway's URL and SigV4 region,
+	// told to signed-in users with their roles (GET /api/v1/me/roles) so
+	// that `gatehouse env` can configure any S3 client. Empty: no gateway.
+	S3Endpoint, S3Region string
 	// DemoIdPPath, when set, is linked from the login page (demo mode only).
 	DemoIdPPath string
 	// Binder binds SAML and OIDC sign-ins to directory users by (provider,
