@@ -83,6 +83,13 @@ type Options struct {
 	// AuthzMessages opens encoded authorization failure messages
 	// (/authorization-messages/decode); nil makes that operation answer 503.
 	AuthzMessages *authzmsg.Codec
+	// Denials records the refusals of requests that carry no valid
+	// credentials: one record per source and error code per window, the
+	// rest counted (audit.Aggregator). Every authenticated request keeps
+	// its own record. The owner flushes it (Run, and Flush at shutdown).
+	// Default: one over Audit with the code audit.CodeAuthDeniedAggregated
+	// and the aggregator's defaults.
+	Denials *audit.Aggregator
 }
 
 type authLevel string
@@ -112,6 +119,7 @@ type API struct {
 	pol      store.ManagedPolicyStore
 	rev      CredentialRevoker
 	authz    *authzmsg.Codec
+	denials  *audit.Aggregator
 	mnt      store.MountStore
 	links    store.LinkStore
 	onMounts func(ctx context.Context)
@@ -128,6 +136,7 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Store == nil || opts.Identity == nil || opts.Audit == nil {
 		return nil, errors.New("api: Store, Identity and Audit are required")
 	}
+	var err error
 	a := &API{st: opts.Store, id: opts.Identity, em: opts.Audit, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	if a.log == nil {
 		a.log = slog.Default().With("component", "api")
@@ -146,6 +155,12 @@ func New(opts Options) (http.Handler, error) {
 	a.links = opts.Links
 	if a.links == nil {
 		a.links, _ = opts.Store.(store.LinkStore)
+	}
+	if a.denials = opts.Denials; a.denials == nil {
+		if a.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
+			SummaryCode: audit.CodeAuthDeniedAggregated, Clock: opts.Identity.Now}); err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
 	}
 	a.account = opts.AccountID
 	if a.account == "" {
@@ -461,13 +476,36 @@ func (c *call) action() string {
 }
 
 func (c *call) emit(ev audit.Event) error {
+	return c.record(c.complete(ev), c.a.em.Emit)
+}
+
+// complete fills in what every event of this request carries.
+func (c *call) complete(ev audit.Event) audit.Event {
 	ev.Action = c.action()
 	ev.RequestID = c.rid
 	ev.Actor = c.actor()
 	if ev.Time.IsZero() {
 		ev.Time = c.a.id.Now()
 	}
-	if err := c.a.em.Emit(c.ctx, ev); err != nil {
+	return ev
+}
+
+// deny records the refusal ev with error code code: through the denial
+// aggregator when the request carries no valid credentials, so that an
+// anonymous flood costs the audit log a bounded amount, else on its own.
+func (c *call) deny(ev audit.Event, code string) error {
+	if c.p != nil {
+		return c.emit(ev)
+	}
+	ev = c.complete(ev)
+	return c.record(ev, func(ctx context.Context, ev audit.Event) error {
+		return c.a.denials.Deny(ctx, ev, audit.SourceKey(ev.Actor.SourceIP), code)
+	})
+}
+
+// record writes ev through emit; a failure is logged and becomes 503.
+func (c *call) record(ev audit.Event, emit func(context.Context, audit.Event) error) error {
+	if err := emit(c.ctx, ev); err != nil {
 		c.a.log.ErrorContext(c.ctx, "audit emit failed; refusing request", "request_id", c.rid, "code", string(ev.Code), "error", err)
 		return errUnavailable
 	}
@@ -501,7 +539,7 @@ func (c *call) fail(err error) {
 	if !c.audited && c.op.id != "" { // unmatched routes are not audited
 		if code, ok := denialCode(ae, c.r.Method); ok {
 			res := audit.Resource{Type: "api", Name: c.r.Method + " " + truncate(c.r.URL.Path, 256)}
-			if e := c.emit(audit.Event{Code: code, Resource: res, Decision: audit.Deny, Reason: ae.msg}); e != nil {
+			if e := c.deny(audit.Event{Code: code, Resource: res, Decision: audit.Deny, Reason: ae.msg}, ae.code); e != nil {
 				ae = translate(e)
 			}
 		}
