@@ -117,6 +117,14 @@ type Options struct {
 	// Binder binds SAML and OIDC sign-ins to directory users by (provider,
 	// subject). Share it with STS. Default: one over Store and Audit.
 	Binder *identity.Binder
+	// Denials records the sign-in failures refused before any identity was
+	// established (unverifiable SAML responses, OIDC callbacks with a bad
+	// state, code or ID token): one record per source and error code per
+	// window, the rest counted (audit.Aggregator). A failure that names a
+	// verified identity keeps its own record. The owner flushes it (Run,
+	// and Flush at shutdown). Nil: one over Audit with
+	// audit.CodeLoginFailedAggregated.
+	Denials *audit.Aggregator
 }
 
 // Service is the sign-in front end and self OIDC issuer. Safe for concurrent use.
@@ -180,6 +188,12 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SAMLReplay == nil {
 		opts.SAMLReplay = saml.StoreReplayCache{Store: opts.Store}
+	}
+	if opts.Denials == nil && opts.Audit != nil {
+		d, err := audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
+			SummaryCode: audit.CodeLoginFailedAggregated, Clock: opts.Clock})
+		opts.Denials = d
+		errs = append(errs, err)
 	}
 	if opts.Binder == nil && len(errs) == 0 {
 		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,
