@@ -102,11 +102,19 @@ type env struct {
 	denialClock time.Time
 }
 
-func (e *env) denialNow() time.Time { e.denialMu.Lock(); defer e.denialMu.Unlock(); return e.denialClock }
+func (e *env) denialNow() time.Time {
+	e.denialMu.Lock()
+	defer e.denialMu.Unlock()
+	return e.denialClock
+}
 
 // nextWindow moves the denial aggregator to its next window, so that the
 // next anonymous refusal from a source is recorded on its own again.
-func (e *env) nextWindow() { e.denialMu.Lock(); e.denialClock = e.denialClock.Add(time.Second); e.denialMu.Unlock() }
+func (e *env) nextWindow() {
+	e.denialMu.Lock()
+	e.denialClock = e.denialClock.Add(time.Second)
+	e.denialMu.Unlock()
+}
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 
