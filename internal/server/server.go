@@ -191,6 +191,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
 			HashWait:            loginHashWait(cfg.Login.HashWait),
 		},
+		DenialWindow:     cfg.Audit.DenialWindow,
+		DenialMaxSources: cfg.Audit.DenialMaxSources,
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {
