@@ -45,7 +45,8 @@ type floodUser struct {
 const floodPassword = "bob-password-1"
 
 // TestAnonymousFloodEveryPlaneKeepsAuditBounded is issue 11 finding 6 on
-// every plane of the API listener (REST API, SCIM, STS, web sign-in),
+// every plane of the API listener (REST API and /api/v1/me, SCIM, STS,
+// web sign-in),
 // against a server wired as in production: a flood of anonymous requests
 // with 60 KiB User-Agents grows the audit log by a bounded amount (at most
 // one record per source and error code per window, plus a counted
@@ -128,6 +129,19 @@ func floodPlanes() []floodPlane {
 				require.Equal(t, http.StatusOK, bearerGet(t, l.srv.APIURL()+"/api/v1/whoami", b.pat))
 				require.Equal(t, http.StatusForbidden, bearerGet(t, l.srv.APIURL()+"/api/v1/users", b.pat))
 			}, legitCode: audit.CodeAdminDenied},
+		{name: "rest /me", anon: get("/api/v1/me/roles"), anonCode: audit.CodeAuthDenied, sumCode: audit.CodeAuthDeniedAggregated,
+			legit: func(t *testing.T, l *liveServer, b *floodUser) {
+				require.Equal(t, http.StatusOK, bearerGet(t, l.srv.APIURL()+"/api/v1/me/roles", b.pat))
+				// Credentials for bob, issued through STS and recorded as his.
+				req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/me/credentials", strings.NewReader(`{"role":"reader"}`))
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer "+b.pat)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+			}, legitCode: audit.CodeSTSIssued},
 		{name: "scim", anon: get("/scim/v2/Users"), anonCode: audit.CodeAuthDenied, sumCode: audit.CodeAuthDeniedAggregated,
 			legit: func(t *testing.T, l *liveServer, b *floodUser) {
 				require.Equal(t, http.StatusForbidden, bearerGet(t, l.srv.APIURL()+"/scim/v2/Users", b.pat))

@@ -287,6 +287,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Logger:      log.With("component", "websso"),
 		Binder:      binder,
 		Denials:     denials.sso,
+		APIDenials:  denials.api, // /api/v1/me: the REST API's, keyed apart
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)

@@ -125,6 +125,10 @@ type Options struct {
 	// and Flush at shutdown). Nil: one over Audit with
 	// audit.CodeLoginFailedAggregated.
 	Denials *audit.Aggregator
+	// APIDenials records the /api/v1/me requests refused without valid
+	// credentials (401) the same way; share the REST API's. Nil: one over
+	// Audit with audit.CodeAuthDeniedAggregated.
+	APIDenials *audit.Aggregator
 }
 
 // Service is the sign-in front end and self OIDC issuer. Safe for concurrent use.
@@ -189,11 +193,15 @@ func New(opts Options) (*Service, error) {
 	if opts.SAMLReplay == nil {
 		opts.SAMLReplay = saml.StoreReplayCache{Store: opts.Store}
 	}
-	if opts.Denials == nil && opts.Audit != nil {
-		d, err := audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
-			SummaryCode: audit.CodeLoginFailedAggregated, Clock: opts.Clock})
-		opts.Denials = d
-		errs = append(errs, err)
+	for _, d := range []struct {
+		a    **audit.Aggregator
+		code audit.Code
+	}{{&opts.Denials, audit.CodeLoginFailedAggregated}, {&opts.APIDenials, audit.CodeAuthDeniedAggregated}} {
+		if *d.a == nil && opts.Audit != nil {
+			var err error
+			*d.a, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit, SummaryCode: d.code, Clock: opts.Clock})
+			errs = append(errs, err)
+		}
 	}
 	if opts.Binder == nil && len(errs) == 0 {
 		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,
