@@ -85,6 +85,13 @@ type Options struct {
 	// AuthzMessages opens encoded authorization failure messages
 	// (/authorization-messages/decode); nil makes that operation answer 503.
 	AuthzMessages *authzmsg.Codec
+	// Denials records the refusals of requests that carry no valid
+	// credentials: one record per source and error code per window, the
+	// rest counted (audit.Aggregator). Every authenticated request keeps
+	// its own record. The owner flushes it (Run, and Flush at shutdown).
+	// Default: one over Audit with the code audit.CodeAuthDeniedAggregated
+	// and the aggregator's defaults.
+	Denials *audit.Aggregator
 }
 
 type authLevel string
@@ -114,6 +121,7 @@ type API struct {
 	pol      store.ManagedPolicyStore
 	rev      CredentialRevoker
 	authz    *authzmsg.Codec
+	denials  *audit.Aggregator
 	mnt      store.MountStore
 	links    store.LinkStore
 	onMounts func(ctx context.Context)
@@ -130,6 +138,7 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Store == nil || opts.Identity == nil || opts.Audit == nil {
 		return nil, errors.New("api: Store, Identity and Audit are required")
 	}
+	var err error
 	a := &API{st: opts.Store, id: opts.Identity, em: opts.Audit, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	if a.log == nil {
 		a.log = slog.Default().With("component", "api")
@@ -148,6 +157,12 @@ func New(opts Options) (http.Handler, error) {
 	a.links = opts.Links
 	if a.links == nil {
 		a.links, _ = opts.Store.(store.LinkStore)
+	}
+	if a.denials = opts.Denials; a.denials == nil {
+		if a.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
+			SummaryCode: audit.CodeAuthDeniedAggregated, Clock: opts.Identity.Now}); err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
 	}
 	a.account = opts.AccountID
 	if a.account == "" {
@@ -458,8 +473,24 @@ func (c *call) action() string {
 }
 
 func (c *call) emit(b *audit.Builder) error {
-	ev := b.Event()
-	if err := c.a.em.Emit(c.ctx, ev); err != nil {
+	return c.record(b.Event(), c.a.em.Emit)
+}
+
+// deny records the refusal built by b with error code code: through the
+// denial aggregator when the request carries no valid credentials, so that
+// an anonymous flood costs the audit log a bounded amount, else on its own.
+func (c *call) deny(b *audit.Builder, code string) error {
+	if c.p != nil {
+		return c.emit(b)
+	}
+	return c.record(b.Event(), func(ctx context.Context, ev audit.Event) error {
+		return c.a.denials.Deny(ctx, ev, audit.SourceKey(ev.Actor.SourceIP), code)
+	})
+}
+
+// record writes ev through emit; a failure is logged and becomes 503.
+func (c *call) record(ev audit.Event, emit func(context.Context, audit.Event) error) error {
+	if err := emit(c.ctx, ev); err != nil {
 		c.a.log.ErrorContext(c.ctx, "audit emit failed; refusing request", "request_id", c.rid, "code", string(ev.Code), "error", err)
 		return errUnavailable
 	}
@@ -493,7 +524,7 @@ func (c *call) fail(err error) {
 	if !c.audited && c.op.id != "" { // unmatched routes are not audited
 		if code, ok := denialCode(ae, c.r.Method); ok {
 			res := audit.Resource{Type: "api", Name: c.r.Method + " " + truncate(c.r.URL.Path, 256)}
-			if e := c.emit(c.event(code).Resource(res).Deny(ae.msg)); e != nil {
+			if e := c.deny(c.event(code).Resource(res).Deny(ae.msg), ae.code); e != nil {
 				ae = translate(e)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -58,7 +59,14 @@ type env struct {
 	admin string // admin PAT
 	user  string // non-admin PAT
 	userU *store.User
+	// denials aggregates anonymous refusals on the clock denialClock.
+	denials     *audit.Aggregator
+	denialClock *stepClock
 }
+
+// nextWindow moves the denial aggregator to its next window, so that the
+// next anonymous refusal from a source is recorded on its own again.
+func (e *env) nextWindow() { e.denialClock.add(time.Second) }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -70,7 +78,11 @@ func newEnv(t *testing.T) *env {
 	logger := slog.New(slog.NewTextHandler(e.logs, nil))
 	e.svc = identity.NewService(st, e.rec, identity.Options{Logger: logger,
 		Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	h, err := api.New(api.Options{Store: st, Identity: e.svc, Audit: e.rec, Logger: logger, MaxBodyBytes: 4096})
+	e.denialClock = &stepClock{t: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
+	e.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: e.rec, SummaryCode: audit.CodeAuthDeniedAggregated,
+		Clock: e.denialClock.now})
+	require.NoError(t, err)
+	h, err := api.New(api.Options{Store: st, Identity: e.svc, Audit: e.rec, Logger: logger, MaxBodyBytes: 4096, Denials: e.denials})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
@@ -333,9 +345,16 @@ func TestAuthAndAudit(t *testing.T) {
 	require.Contains(t, r.header.Get("WWW-Authenticate"), "Bearer")
 	r = e.do(t, "GET", "/api/v1/users", "ghp_aaaa_bbbb", "")
 	require.Equal(t, 401, r.status)
+	// Anonymous refusals are aggregated: the first of the window on its
+	// own, the second counted, then summarized once the window has passed.
 	ev := e.rec.take()
-	require.Equal(t, []audit.Code{audit.CodeAuthDenied, audit.CodeAuthDenied}, codesOf(ev))
+	require.Equal(t, []audit.Code{audit.CodeAuthDenied}, codesOf(ev))
 	require.Equal(t, audit.Deny, ev[0].Decision)
+	e.nextWindow()
+	require.NoError(t, e.denials.Flush(context.Background(), false))
+	ev = e.rec.take()
+	require.Equal(t, []audit.Code{audit.CodeAuthDeniedAggregated}, codesOf(ev))
+	require.Equal(t, 1, ev[0].Details["aggregate"].(map[string]any)["count"])
 
 	r = e.do(t, "GET", "/api/v1/whoami", e.user, "")
 	require.Equal(t, 200, r.status)

@@ -22,7 +22,7 @@ func TestDecodeAuthorizationMessage(t *testing.T) {
 
 	codec, err := authzmsg.New(bytes.Repeat([]byte{3}, 32))
 	require.NoError(t, err)
-	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec,
+	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, Denials: e.denials,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)), AuthzMessages: codec})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(h)

@@ -28,7 +28,7 @@ func mountEnv(t *testing.T) (*env, *atomic.Int64) {
 		require.NoError(t, e.st.CreateRole(context.Background(), r))
 	}
 	var changed atomic.Int64
-	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, Logger: slog.New(slog.DiscardHandler),
+	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, Denials: e.denials, Logger: slog.New(slog.DiscardHandler),
 		OnMountsChanged: func(ctx context.Context) {
 			require.NoError(t, ctx.Err())
 			changed.Add(1)
@@ -198,6 +198,7 @@ func TestMountsAdminOnly(t *testing.T) {
 		require.Equal(t, 403, r.status, "%s %s: %s", c.method, c.path, r.raw)
 		require.Equal(t, "forbidden", r.errCode())
 		require.Equal(t, []audit.Code{audit.CodeAdminDenied}, codesOf(e.rec.take()))
+		e.nextWindow() // each anonymous refusal below is the first of its window
 		r = e.do(t, c.method, c.path, "", c.body)
 		require.Equal(t, 401, r.status, "%s %s: %s", c.method, c.path, r.raw)
 		require.Equal(t, []audit.Code{audit.CodeAuthDenied}, codesOf(e.rec.take()))

@@ -246,6 +246,7 @@ func TestRolesAndProvidersAdminOnly(t *testing.T) {
 		ev := e.rec.take()
 		require.Equal(t, []audit.Code{audit.CodeAdminDenied}, codesOf(ev))
 		require.Equal(t, "plain", ev[0].Actor.User)
+		e.nextWindow() // each anonymous refusal below is the first of its window
 		r = e.do(t, tc.method, tc.path, "", tc.body)
 		require.Equal(t, 401, r.status)
 		require.Equal(t, []audit.Code{audit.CodeAuthDenied}, codesOf(e.rec.take()))
@@ -460,7 +461,7 @@ func TestAccountIDOption(t *testing.T) {
 	e := newEnv(t)
 	_, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, AccountID: "12345"})
 	require.Error(t, err)
-	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, AccountID: "123456789012"})
+	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, Denials: e.denials, AccountID: "123456789012"})
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -78,6 +78,24 @@ const CodeS3DeniedAggregated Code = "GH5003W"
 // in one window after the first, which is recorded as GH1001W.
 const CodeLoginThrottledAggregated Code = "GH1002W"
 
+// Summaries of the other planes' denials of requests that carried no valid
+// credentials, one Aggregator per plane (see Aggregator): each counts, per
+// source and error code and window, the denials after the first, which is
+// recorded under its own code.
+const (
+	// CodeLoginFailedAggregated counts web sign-in failures (SAML ACS, OIDC
+	// callback) refused before any identity was established (first: GH1001W).
+	CodeLoginFailedAggregated Code = "GH1003W"
+	// CodeAuthDeniedAggregated counts REST API (/api/v1, including
+	// /api/v1/me) and SCIM requests refused without valid credentials
+	// (first: GH1020W, or GH2091W for malformed anonymous input).
+	CodeAuthDeniedAggregated Code = "GH1021W"
+	// CodeSTSDeniedAggregated counts STS calls refused before any caller
+	// was identified: unsigned or badly signed calls, unverifiable
+	// assertions and tokens, malformed requests (first: GH4001W).
+	CodeSTSDeniedAggregated Code = "GH4002W"
+)
+
 // Decision is the outcome recorded with an event.
 type Decision string
 

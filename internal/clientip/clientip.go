@@ -1,13 +1,17 @@
-// Package clientip decides which address a request comes from: the TCP peer,
-// unless the peer is a configured trusted proxy, in which case the proxy's
-// forwarding header names the client. It is the one place where
-// X-Forwarded-For and Forwarded (RFC 7239) are read; every consumer (the
-// aws:SourceIp condition key, audit source addresses, logs) reads the
-// resolved address from http.Request.RemoteAddr after Handler has run.
-// See docs/design/0010-s3-gateway.md, "Transport and source identity".
+// Package clientip decides which address a request comes from, and whether
+// it reached us over TLS: the TCP peer and its connection, unless the peer
+// is a configured trusted proxy, in which case the proxy's forwarding
+// headers name the client and the scheme it used. It is the one place
+// where X-Forwarded-For, X-Forwarded-Proto and Forwarded (RFC 7239) are
+// read; every consumer reads the resolved address from
+// http.Request.RemoteAddr (the aws:SourceIp condition key, audit source
+// addresses, logs) and the transport from SecureTransport
+// (aws:SecureTransport) after Handler has run. See
+// docs/design/0010-s3-gateway.md, "Transport and source identity".
 package clientip
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,10 +19,12 @@ import (
 	"strings"
 )
 
-// Headers a trusted proxy may use to name the client.
+// Headers a trusted proxy may use to name the client, and (with
+// X-Forwarded-For) the scheme the client used.
 const (
-	HeaderXForwardedFor = "X-Forwarded-For"
-	HeaderForwarded     = "Forwarded"
+	HeaderXForwardedFor   = "X-Forwarded-For"
+	HeaderXForwardedProto = "X-Forwarded-Proto"
+	HeaderForwarded       = "Forwarded"
 )
 
 // maxHops bounds how many forwarding hops are examined; a chain longer than
@@ -101,46 +107,136 @@ func (r *Resolver) Trusts(a netip.Addr) bool {
 // or a chain longer than maxHops, resolves to Unknown. An unparseable peer
 // address (not from a TCP listener) is returned as Unknown too.
 func (r *Resolver) Client(req *http.Request) netip.Addr {
+	a, _ := r.resolve(req)
+	return a
+}
+
+// Secure reports whether req's client reached us over TLS: for a peer that
+// is not a trusted proxy, whether req came over TLS (req.TLS); for a
+// trusted proxy, what the forwarding headers say of the hops from the
+// client to the peer (see secure). It never believes a header from an
+// untrusted peer.
+func (r *Resolver) Secure(req *http.Request) bool {
+	_, s := r.resolve(req)
+	return s
+}
+
+// resolve returns the client address (see Client) and whether the client
+// used TLS (see Secure).
+func (r *Resolver) resolve(req *http.Request) (netip.Addr, bool) {
+	direct := req.TLS != nil
 	peer, ok := peerAddr(req.RemoteAddr)
 	if !ok {
-		return Unknown
+		return Unknown, false
 	}
 	if !r.Trusts(peer) {
-		return peer
+		return peer, direct
 	}
 	hops := r.hops(req.Header)
 	if len(hops) > maxHops {
-		return Unknown
+		return Unknown, false
 	}
-	client := peer
+	client, first := peer, len(hops)
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, ok := parseHop(hops[i])
+		a, ok := parseHop(hops[i].addr)
 		if !ok {
-			return Unknown
+			return Unknown, false
 		}
-		client = a
+		client, first = a, i
 		if !r.Trusts(a) {
 			break
 		}
 	}
-	return client
+	return client, r.secure(req, hops[first:], direct)
+}
+
+// secure decides the transport of a request a trusted proxy forwarded,
+// from the proto values of the walked hops (Forwarded) or of every
+// X-Forwarded-Proto value (their order is not tied to X-Forwarded-For's):
+// it is TLS only if there is at least one value and every one is https,
+// so that a client's own "https" never outweighs an "http" its proxy
+// added. A proxy that says nothing of the scheme leaves the answer to our
+// own connection with it (direct).
+func (r *Resolver) secure(req *http.Request, walked []hop, direct bool) bool {
+	var protos []string
+	if r.header == HeaderForwarded {
+		for _, h := range walked {
+			if h.proto != "" {
+				protos = append(protos, h.proto)
+			}
+		}
+	} else {
+		protos = r.forwardedProtos(req.Header)
+	}
+	if len(protos) == 0 {
+		return direct
+	}
+	if len(protos) > maxHops {
+		return false
+	}
+	for _, p := range protos {
+		if !strings.EqualFold(p, "https") {
+			return false
+		}
+	}
+	return true
+}
+
+// forwardedProtos lists the X-Forwarded-Proto values across every line of
+// the header, stopping after maxHops+1.
+func (r *Resolver) forwardedProtos(h http.Header) []string {
+	var out []string
+	for _, line := range h.Values(HeaderXForwardedProto) {
+		for _, v := range strings.Split(line, ",") {
+			out = append(out, strings.TrimSpace(v))
+			if len(out) > maxHops {
+				return out
+			}
+		}
+	}
+	return out
 }
 
 // Handler returns next with req.RemoteAddr replaced by the resolved client
-// address (port 0 when it came from a forwarding header). It must be the
-// outermost layer of a listener, before anything reads RemoteAddr.
+// address (port 0 when it came from a forwarding header) and, for requests
+// from a trusted proxy, the client's transport recorded for
+// SecureTransport. It must be the outermost layer of a listener, before
+// anything reads RemoteAddr or SecureTransport.
 func (r *Resolver) Handler(next http.Handler) http.Handler {
 	if len(r.trusted) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		peer, _ := peerAddr(req.RemoteAddr)
-		if c := r.Client(req); c != peer {
+		c, secure := r.resolve(req)
+		if secure != (req.TLS != nil) {
+			req = req.WithContext(WithSecureTransport(req.Context(), secure))
+		}
+		if c != peer {
 			req = req.Clone(req.Context())
 			req.RemoteAddr = netip.AddrPortFrom(c, 0).String()
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+type secureKey struct{}
+
+// WithSecureTransport returns ctx recording whether the client's request
+// came over TLS, for SecureTransport. Handler sets it; an in-process call
+// made on a client's behalf passes the client's value on with it.
+func WithSecureTransport(ctx context.Context, secure bool) context.Context {
+	return context.WithValue(ctx, secureKey{}, secure)
+}
+
+// SecureTransport reports whether the client's request came over TLS: the
+// transport Handler resolved for a request from a trusted proxy, else
+// whether req itself came over TLS. It is the value of aws:SecureTransport.
+func SecureTransport(req *http.Request) bool {
+	if v, ok := req.Context().Value(secureKey{}).(bool); ok {
+		return v
+	}
+	return req.TLS != nil
 }
 
 // peerAddr parses the host of a host:port RemoteAddr.
@@ -156,17 +252,22 @@ func peerAddr(remote string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// hop is one forwarding hop: the address it names and, from a Forwarded
+// element, the scheme of the request it forwarded (proto=).
+type hop struct{ addr, proto string }
+
 // hops lists the forwarding header's hops, client first, across every
 // line of the header.
-func (r *Resolver) hops(h http.Header) []string {
-	var out []string
+func (r *Resolver) hops(h http.Header) []hop {
+	var out []hop
 	for _, line := range h.Values(r.header) {
 		for _, elem := range strings.Split(line, ",") {
 			elem = strings.TrimSpace(elem)
+			hp := hop{addr: elem}
 			if r.header == HeaderForwarded {
-				elem = forwardedFor(elem)
+				hp = hop{addr: forwardedParam(elem, "for"), proto: forwardedParam(elem, "proto")}
 			}
-			out = append(out, elem)
+			out = append(out, hp)
 			if len(out) > maxHops {
 				return out
 			}
@@ -175,12 +276,12 @@ func (r *Resolver) hops(h http.Header) []string {
 	return out
 }
 
-// forwardedFor returns the for= value of one forwarded-element (RFC 7239
-// §4), unquoted, or "" if it has none.
-func forwardedFor(elem string) string {
+// forwardedParam returns the value of parameter name (for, proto) of one
+// forwarded-element (RFC 7239 §4), unquoted, or "" if it has none.
+func forwardedParam(elem, name string) string {
 	for _, pair := range strings.Split(elem, ";") {
 		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), "for") {
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
 			return strings.Trim(strings.TrimSpace(v), `"`)
 		}
 	}

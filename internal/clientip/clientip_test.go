@@ -1,6 +1,7 @@
 package clientip
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -98,4 +99,73 @@ func TestHandlerRewritesRemoteAddr(t *testing.T) {
 	req.RemoteAddr = "203.0.113.1:4000"
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	require.Equal(t, "203.0.113.1:4000", got, "an untrusted peer keeps its own address")
+}
+
+// TestSecure is the X-Forwarded-Proto / Forwarded proto= follow-up of issue
+// 11 finding 8 at the unit level: a trusted proxy's word on the scheme is
+// believed (and only then), a client's own "https" never outweighs an
+// "http" its proxy added, and a proxy that says nothing leaves the answer
+// to our own connection.
+func TestSecure(t *testing.T) {
+	cases := []struct {
+		name          string
+		trusted       string
+		header        string // resolver header setting
+		peer          string
+		tls           bool // the connection to us is TLS
+		xff, xfp, fwd []string
+		want          bool
+	}{
+		{name: "no proxies: header ignored", peer: "203.0.113.9:5000", xfp: []string{"https"}},
+		{name: "no proxies: direct TLS", peer: "203.0.113.9:5000", tls: true, want: true},
+		{name: "untrusted peer claims https", trusted: "10.0.0.0/8", peer: "203.0.113.9:5000", xfp: []string{"https"}},
+		{name: "untrusted peer over TLS claims http", trusted: "10.0.0.0/8", peer: "203.0.113.9:5000", tls: true,
+			xfp: []string{"http"}, want: true},
+		{name: "trusted proxy says https", trusted: "10.0.0.0/8", peer: "10.0.0.2:80", xff: []string{"198.51.100.7"},
+			xfp: []string{"HTTPS"}, want: true},
+		{name: "trusted proxy over TLS says http", trusted: "10.0.0.0/8", peer: "10.0.0.2:443", tls: true,
+			xff: []string{"198.51.100.7"}, xfp: []string{"http"}},
+		{name: "client's https before the proxy's http", trusted: "10.0.0.0/8", peer: "10.0.0.2:80",
+			xff: []string{"198.51.100.7"}, xfp: []string{"https, http"}},
+		{name: "values over several lines", trusted: "10.0.0.0/8", peer: "10.0.0.2:80", xfp: []string{"https", "https"}, want: true},
+		{name: "garbage proto", trusted: "10.0.0.0/8", peer: "10.0.0.2:80", xfp: []string{"wss"}},
+		{name: "proxy says nothing: our connection", trusted: "10.0.0.0/8", peer: "10.0.0.2:443", tls: true,
+			xff: []string{"198.51.100.7"}, want: true},
+		{name: "unknown client is never secure", trusted: "10.0.0.0/8", peer: "10.0.0.2:443", tls: true,
+			xff: []string{"nonsense"}, xfp: []string{"https"}},
+		{name: "X-Forwarded-Proto ignored with Forwarded", trusted: "10.0.0.0/8", header: "Forwarded", peer: "10.0.0.2:80",
+			fwd: []string{"for=198.51.100.7"}, xfp: []string{"https"}},
+		{name: "Forwarded proto=https", trusted: "10.0.0.0/8", header: "Forwarded", peer: "10.0.0.2:80",
+			fwd: []string{`for=198.51.100.7;proto=https`}, want: true},
+		{name: "Forwarded: spoofed element left of the client is not read", trusted: "10.0.0.0/8", header: "Forwarded",
+			peer: "10.0.0.2:80", fwd: []string{`for=10.9.9.9;proto=https, for=198.51.100.7;proto=http`}},
+		{name: "Forwarded: every walked hop https", trusted: "10.0.0.0/8", header: "Forwarded", peer: "10.0.0.2:80",
+			fwd: []string{`for=198.51.100.7;proto=https, for=10.0.0.3;proto="https"`}, want: true},
+		{name: "Forwarded: an inner hop http", trusted: "10.0.0.0/8", header: "Forwarded", peer: "10.0.0.2:80",
+			fwd: []string{`for=198.51.100.7;proto=https, for=10.0.0.3;proto=http`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := New(tc.trusted, tc.header)
+			require.NoError(t, err)
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.RemoteAddr = tc.peer
+			if !tc.tls {
+				req.TLS = nil
+			} else if req.TLS == nil {
+				req.TLS = &tls.ConnectionState{}
+			}
+			for k, vs := range map[string][]string{"X-Forwarded-For": tc.xff, "X-Forwarded-Proto": tc.xfp, "Forwarded": tc.fwd} {
+				for _, v := range vs {
+					req.Header.Add(k, v)
+				}
+			}
+			require.Equal(t, tc.want, r.Secure(req))
+			var got bool
+			r.Handler(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+				got = SecureTransport(req)
+			})).ServeHTTP(httptest.NewRecorder(), req)
+			require.Equal(t, tc.want, got, "SecureTransport after Handler")
+		})
+	}
 }

@@ -77,6 +77,8 @@ type Audit struct {
 	GroupWindow        time.Duration `yaml:"group_window" doc:"longest a record waits for its batch in group mode"`
 	CheckpointEvery    int           `yaml:"checkpoint_every" doc:"records between signed checkpoints"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval" doc:"time between signed checkpoints"`
+	DenialWindow       time.Duration `yaml:"denial_window" doc:"requests refused without valid credentials (every plane) are recorded once per source and error code per window, the rest counted in one summary record (10ms to 1m)"`
+	DenialMaxSources   int           `yaml:"denial_max_sources" doc:"sources and error codes tracked per window and plane; denials beyond it are counted together in one overflow summary (1 to 1000000)"`
 }
 
 // Identity configures local principals and SCIM.
@@ -168,6 +170,8 @@ func Default() Config {
 			GroupWindow:        2 * time.Millisecond,
 			CheckpointEvery:    1000,
 			CheckpointInterval: 10 * time.Second,
+			DenialWindow:       time.Second,
+			DenialMaxSources:   4096,
 		},
 		Identity: Identity{
 			SessionTTL:  12 * time.Hour,

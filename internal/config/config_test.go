@@ -226,3 +226,31 @@ func TestLoginThrottleValidation(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 	}
 }
+
+// TestDenialAggregationKeys: the window and key limit of the aggregation of
+// unauthenticated denials are config keys, listed by --help-config, with
+// defaults matching audit.Aggregator's and out-of-range values refused.
+func TestDenialAggregationKeys(t *testing.T) {
+	cfg, err := Load("", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, cfg.Audit.DenialWindow)
+	require.Equal(t, 4096, cfg.Audit.DenialMaxSources)
+	cfg, err = Load(writeFile(t, "audit:\n  denial_window: 250ms\n  denial_max_sources: 10\n"), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, 250*time.Millisecond, cfg.Audit.DenialWindow)
+	require.Equal(t, 10, cfg.Audit.DenialMaxSources)
+	for _, tc := range []struct{ yaml, want string }{
+		{"audit:\n  denial_window: 1ms\n", "audit.denial_window: must be between 10ms and 1m"},
+		{"audit:\n  denial_window: 2m\n", "audit.denial_window: must be between 10ms and 1m"},
+		{"audit:\n  denial_max_sources: 0\n", "audit.denial_max_sources: must be between 1 and 1000000"},
+		{"audit:\n  denial_max_sources: 1000001\n", "audit.denial_max_sources: must be between 1 and 1000000"},
+	} {
+		_, err := Load(writeFile(t, tc.yaml), nil, nil)
+		require.ErrorContains(t, err, tc.want, tc.yaml)
+	}
+	listed := map[string]bool{}
+	for _, k := range Keys() {
+		listed[k[0]] = true
+	}
+	require.True(t, listed["audit.denial_window"] && listed["audit.denial_max_sources"])
+}

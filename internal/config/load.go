@@ -452,6 +452,12 @@ func (c *Config) Validate() []error {
 	if c.Audit.CheckpointInterval < time.Second {
 		bad("audit.checkpoint_interval", "must be at least 1s, got %s", c.Audit.CheckpointInterval)
 	}
+	if c.Audit.DenialWindow < 10*time.Millisecond || c.Audit.DenialWindow > time.Minute {
+		bad("audit.denial_window", "must be between 10ms and 1m, got %s", c.Audit.DenialWindow)
+	}
+	if c.Audit.DenialMaxSources < 1 || c.Audit.DenialMaxSources > 1000000 {
+		bad("audit.denial_max_sources", "must be between 1 and 1000000, got %d", c.Audit.DenialMaxSources)
+	}
 	c.validateLogin(bad)
 	if c.Identity.SessionTTL < time.Minute || c.Identity.SessionTTL > 30*24*time.Hour {
 		bad("identity.session_ttl", "must be between 1m and 720h, got %s", c.Identity.SessionTTL)

@@ -85,6 +85,11 @@ type Options struct {
 	// LoginLimits throttle password sign-in per user name and per source,
 	// and cap concurrent argon2 work. Zero fields: DefaultLoginLimits.
 	LoginLimits LoginLimits
+	// DenialWindow and DenialMaxSources tune the aggregation of the records
+	// of refused sign-in attempts (audit.Aggregator; config
+	// audit.denial_window, audit.denial_max_sources). Zero: its defaults.
+	DenialWindow     time.Duration
+	DenialMaxSources int
 }
 
 // Service is the identity service. It is safe for concurrent use.
@@ -134,7 +139,8 @@ func NewService(st store.Store, em audit.Emitter, opts Options) *Service {
 	}
 	s.guard = newLoginGuard(opts.LoginLimits)
 	s.throttled, _ = audit.NewAggregator(audit.AggregatorOptions{Emitter: em, SummaryCode: audit.CodeLoginThrottledAggregated,
-		Clock: s.now}) // cannot fail: both required options are set
+		Window: max(opts.DenialWindow, 0), MaxKeys: max(opts.DenialMaxSources, 0),
+		Clock: s.now}) // cannot fail: both required options are set, the limits are not negative
 	return s
 }
 

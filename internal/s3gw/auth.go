@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"net"
 	"net/http"
 	"strconv"
@@ -83,7 +84,7 @@ func (g *Gateway) conditionContext(r *http.Request, res *sigv4.Result, c *creden
 	m["aws:currenttime"] = []string{now.Format(time.RFC3339)}
 	m["aws:epochtime"] = []string{strconv.FormatInt(now.Unix(), 10)}
 	m["aws:sourceip"] = []string{sourceIP(r)}
-	m["aws:securetransport"] = []string{strconv.FormatBool(r.TLS != nil)}
+	m["aws:securetransport"] = []string{strconv.FormatBool(clientip.SecureTransport(r))}
 	if ua := r.UserAgent(); ua != "" {
 		m["aws:useragent"] = []string{ua}
 	}

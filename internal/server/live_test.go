@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ type liveServer struct {
 	srv    *Server
 	cfg    config.Config
 	issuer *credentials.Issuer
+	stop   func() // shuts the server down (flushing what it aggregated); idempotent
 }
 
 // startLive builds and serves a server with the local backend and bucket
@@ -61,15 +63,19 @@ func startLive(t *testing.T, overrides ...config.Override) *liveServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
 	mk, err := secrets.LoadOrCreateMasterKey(filepath.Join(dir, "master.key"))
 	require.NoError(t, err)
 	kr, err := credentials.LoadOrCreateKeyring(context.Background(), srv.Store, mk, nil)
 	require.NoError(t, err)
-	return &liveServer{t: t, srv: srv, cfg: srv.cfg, issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{})}
+	return &liveServer{t: t, srv: srv, cfg: srv.cfg, issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}), stop: stop}
 }
 
 // role stores a role with one permission policy and returns its ARN.

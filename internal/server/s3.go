@@ -81,6 +81,7 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 		MaxHeaderBytes: cfg.API.MaxHeaderBytes, MaxObjectSize: cfg.S3.MaxObjectSize,
 		Mounts: s.Mounts, Entitlements: mountEntitlements{st: s.Store, sso: s.SSO},
 		AuthzMessages: s.authzMsgs,
+		DenialWindow:  cfg.Audit.DenialWindow, DenialMaxSources: cfg.Audit.DenialMaxSources,
 	})
 	if err != nil {
 		return nil, err

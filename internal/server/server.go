@@ -78,6 +78,9 @@ type Server struct {
 	apiLn, adminLn, s3Ln    net.Listener
 	ready                   atomic.Bool
 	closers                 []func() error
+	// denials aggregate each plane's records of requests refused without
+	// valid credentials; Serve flushes them every window and at shutdown.
+	denials []*audit.Aggregator
 }
 
 // New opens every component and binds both listeners, so that on return
@@ -190,6 +193,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
 			HashWait:            loginHashWait(cfg.Login.HashWait),
 		},
+		DenialWindow:     cfg.Audit.DenialWindow,
+		DenialMaxSources: cfg.Audit.DenialMaxSources,
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {
@@ -207,7 +212,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	denials, err := s.newPlaneDenials()
+	if err != nil {
+		return nil, err
+	}
 	apiHandler, err := api.New(api.Options{
+		Denials:      denials.api,
 		Store:        s.Store,
 		Identity:     s.Identity,
 		Audit:        s.Audit,
@@ -227,6 +237,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, fmt.Errorf("server: api: %w", err)
 	}
 	scimHandler, err := scim.New(scim.Options{
+		Denials:      denials.scim,
 		Store:        s.Store,
 		Audit:        s.Audit,
 		Auth:         s.Identity,
@@ -249,6 +260,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	// One replay cache in the store for the ACS and STS, on every replica.
 	samlReplay := saml.StoreReplayCache{Store: s.Store}
 	s.STS, err = sts.New(sts.Options{
+		Denials:                denials.sts,
 		Store:                  s.Store,
 		Audit:                  s.Audit,
 		Issuer:                 credentials.NewIssuer(keyring, credentials.IssuerOptions{}),
@@ -277,8 +289,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SessionTTL:  cfg.Identity.SessionTTL,
 		Assumer:     websso.HandlerAssumer{Handler: s.STS},
 		S3Endpoint:  s.S3URL(), S3Region: cfg.S3.Region,
-		Logger: log.With("component", "websso"),
-		Binder: binder,
+		Logger:     log.With("component", "websso"),
+		Binder:     binder,
+		Denials:    denials.sso,
+		APIDenials: denials.api, // /api/v1/me: the REST API's, keyed apart
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: websso: %w", err)
@@ -359,6 +373,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 
 	return s, nil
+}
+
+// denialAggregator returns a new aggregator of one plane's records of
+// requests refused without valid credentials, summarized under code, with
+// the configured window and key limit (audit.denial_window,
+// audit.denial_max_sources). Serve flushes it every window and, once the
+// listeners have drained, at shutdown.
+func (s *Server) denialAggregator(code audit.Code) (*audit.Aggregator, error) {
+	a, err := audit.NewAggregator(audit.AggregatorOptions{Emitter: s.Audit, SummaryCode: code,
+		Window: s.cfg.Audit.DenialWindow, MaxKeys: s.cfg.Audit.DenialMaxSources})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.denials = append(s.denials, a)
+	return a, nil
+}
+
+// planeDenials are the denial aggregators of the planes served on the API
+// listener (the S3 gateway and the password throttle keep their own).
+type planeDenials struct{ api, scim, sts, sso *audit.Aggregator }
+
+// newPlaneDenials makes one denial aggregator per plane (see denialAggregator).
+func (s *Server) newPlaneDenials() (d planeDenials, err error) {
+	for _, p := range []struct {
+		a    **audit.Aggregator
+		code audit.Code
+	}{
+		{&d.api, audit.CodeAuthDeniedAggregated}, {&d.scim, audit.CodeAuthDeniedAggregated},
+		{&d.sts, audit.CodeSTSDeniedAggregated}, {&d.sso, audit.CodeLoginFailedAggregated},
+	} {
+		if *p.a, err = s.denialAggregator(p.code); err != nil {
+			return planeDenials{}, err
+		}
+	}
+	return d, nil
 }
 
 func ignoreClosed(f func() error) func() error {
@@ -467,6 +516,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.Identity.RunDenialFlush(maintCtx)
+	for _, d := range s.denials {
+		go d.Run(maintCtx, func(err error) { s.log.Error("audit of aggregated denials failed", "err", err) })
+	}
 	if s.s3gw != nil {
 		go s.s3gw.RunDenialFlush(maintCtx)
 	}
@@ -509,6 +561,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if err := s.Identity.FlushDenials(sctx, true); err != nil {
 		s.log.Error("identity: audit of aggregated sign-in refusals failed", "err", err)
+	}
+	for _, d := range s.denials {
+		if err := d.Flush(sctx, true); err != nil {
+			s.log.Error("audit of aggregated denials failed", "err", err)
+		}
 	}
 	s.emitLifecycle(audit.CodeServerStopped, "server.stop")
 	if err := s.adminSrv.Shutdown(sctx); err != nil {

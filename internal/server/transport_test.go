@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -246,4 +247,82 @@ func TestCertReloaderKeepsLastGoodCertificate(t *testing.T) {
 	got, err = r.getCertificate(nil)
 	require.NoError(t, err)
 	require.NotSame(t, first, got)
+}
+
+// TestForwardedProtoSecureTransport is the X-Forwarded-Proto follow-up of
+// issue 11 finding 8, against a server wired as in production: behind a
+// TLS-terminating proxy that gatehouse trusts (trusted_proxies), the
+// proxy's X-Forwarded-Proto (or Forwarded proto=) makes aws:SecureTransport
+// true, on the S3 gateway and in STS trust policies (through
+// /api/v1/me/credentials); the same header from a peer that is not a
+// trusted proxy does not, nor does a client's "https" that its proxy
+// followed with "http". The attack: a client on plain HTTP claims https to
+// satisfy a policy that demands TLS.
+func TestForwardedProtoSecureTransport(t *testing.T) {
+	cases := []struct {
+		name, trusted, header string // trusted_proxies, trusted_proxy_header
+		set                   map[string]string
+		wantAllowed           bool
+	}{
+		{name: "trusted proxy says https", trusted: "127.0.0.1",
+			set: map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}, wantAllowed: true},
+		{name: "trusted proxy, Forwarded proto=https", trusted: "127.0.0.1", header: "Forwarded",
+			set: map[string]string{"Forwarded": "for=198.51.100.7;proto=https"}, wantAllowed: true},
+		{name: "untrusted peer says https", trusted: "10.0.0.0/8",
+			set: map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}},
+		{name: "no proxies configured", set: map[string]string{"X-Forwarded-Proto": "https"}},
+		{name: "client's https, then the proxy's http", trusted: "127.0.0.1",
+			set: map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https, http"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ov := []config.Override{{Path: "trusted_proxies", Value: tc.trusted}}
+			if tc.header != "" {
+				ov = append(ov, config.Override{Path: "trusted_proxy_header", Value: tc.header})
+			}
+			l := startLive(t, ov...)
+			u := l.user("alice")
+
+			// S3: a permission policy that demands TLS.
+			var opts []func(*awss3.Options)
+			for k, v := range tc.set {
+				opts = append(opts, withHeader(k, v))
+			}
+			c := l.s3(l.creds(u, l.role("secure-only", secureOnlyPolicy)), nil, opts...)
+			err := putObj(c, "lake", "a.txt", "v")
+			if tc.wantAllowed {
+				require.NoError(t, err)
+			} else {
+				require.Equal(t, "AccessDenied", errCode(err))
+			}
+
+			// STS: a trust policy that demands TLS, assumed through the
+			// in-process call behind /api/v1/me/credentials.
+			trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":%q},
+			 "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`, l.srv.SSO.SelfProviderARN())
+			require.NoError(t, l.srv.Store.CreateRole(context.Background(), &store.Role{Name: "tls-only", TrustPolicy: trust,
+				MaxSessionDuration: 3600, PermissionPolicies: []store.NamedPolicy{{Name: "p", Document: secureOnlyPolicy}}}))
+			require.NoError(t, l.srv.Identity.SetPassword(context.Background(), u.ID, "alice-password-1"))
+			token, _, err := l.srv.Identity.Login(context.Background(), "alice", "alice-password-1", identity.LoginMeta{})
+			require.NoError(t, err)
+			req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/me/credentials", strings.NewReader(`{"role":"tls-only"}`))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range tc.set {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			require.NoError(t, err)
+			if tc.wantAllowed {
+				require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+				require.Contains(t, string(body), "assumed-role/tls-only/alice")
+			} else {
+				require.Equal(t, http.StatusForbidden, res.StatusCode, "%s", body)
+			}
+		})
+	}
 }

@@ -78,6 +78,7 @@ type world struct {
 	audit    *audit.Log
 	auditDir string
 	svc      *Service
+	denials  *audit.Aggregator
 	srv      *httptest.Server
 	url      string // <server>/sts
 	idp      *testIdP
@@ -162,8 +163,10 @@ func newWorld(t testing.TB) *world {
 			testAccount + `:saml-provider/OtherIdP"},"Action":"sts:AssumeRoleWithSAML"}]}`,
 	}))
 
+	w.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: w.audit, SummaryCode: audit.CodeSTSDeniedAggregated})
+	require.NoError(t, err)
 	w.opts = Options{
-		Store: st, Audit: w.audit,
+		Store: st, Audit: w.audit, Denials: w.denials,
 		Issuer: credentials.NewIssuer(kr, credentials.IssuerOptions{}), Verifier: ver,
 		AccountID: testAccount, ACSURL: testACS, AuthzMessages: testAuthzCodec(t), Clock: w.clock.Now,
 	}
@@ -407,6 +410,28 @@ func (o *testOIDC) token(t testing.TB, over map[string]any) string {
 	s, err := jws.CompactSerialize()
 	require.NoError(t, err)
 	return s
+}
+
+// refusalsRecorded flushes the denial aggregator and returns how many STS
+// refusals the audit log holds: each recorded on its own (GH4001W) or
+// counted in a summary (GH4002W).
+func (w *world) refusalsRecorded(t testing.TB) int {
+	t.Helper()
+	require.NoError(t, w.denials.Flush(context.Background(), true))
+	n := 0
+	for _, ev := range w.auditEvents(t) {
+		switch ev.Code {
+		case audit.CodeSTSDenied:
+			n++
+		case audit.CodeSTSDeniedAggregated:
+			var agg struct{ Count int }
+			raw, err := json.Marshal(ev.Details["aggregate"])
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(raw, &agg))
+			n += agg.Count
+		}
+	}
+	return n
 }
 
 // auditEvents returns the STS events recorded so far.

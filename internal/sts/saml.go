@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -320,7 +321,7 @@ func (s *Service) baseContext(r *http.Request) map[string][]string {
 	ctx := map[string][]string{
 		"aws:currenttime":     {now.Format(time.RFC3339)},
 		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
-		"aws:securetransport": {strconv.FormatBool(r.TLS != nil)},
+		"aws:securetransport": {strconv.FormatBool(clientip.SecureTransport(r))},
 	}
 	if ip := remoteIP(r); ip != "" {
 		ctx["aws:sourceip"] = []string{ip}

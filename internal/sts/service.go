@@ -119,6 +119,13 @@ type Options struct {
 	// AuthzMessages opens the encoded authorization failure messages of
 	// the S3 gateway (DecodeAuthorizationMessage); nil refuses the action.
 	AuthzMessages *authzmsg.Codec
+	// Denials records the refusals of calls that identified no caller
+	// (unsigned or badly signed calls, unverifiable assertions and tokens,
+	// malformed requests): one record per source and error code per window,
+	// the rest counted (audit.Aggregator). A refusal that names a verified
+	// user keeps its own record. The owner flushes it (Run, and Flush at
+	// shutdown). Nil: one over Audit with audit.CodeSTSDeniedAggregated.
+	Denials *audit.Aggregator
 	// Binder binds SAML and web identities to directory users by
 	// (provider, subject); share websso's. Default: one over Store and
 	// Audit that knows no self issuer (gatehouse's own tokens then bind
@@ -213,6 +220,8 @@ type Service struct {
 
 	activeMu sync.Mutex
 	active   map[string]activeEntry
+
+	denials *audit.Aggregator // refusals of calls that identified no caller
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -223,7 +232,14 @@ func New(opts Options) (*Service, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{o: opts, log: opts.Logger, now: opts.Clock, active: map[string]activeEntry{}}
+	s := &Service{o: opts, log: opts.Logger, now: opts.Clock, active: map[string]activeEntry{}, denials: opts.Denials}
+	if s.denials == nil {
+		var err error
+		if s.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
+			SummaryCode: audit.CodeSTSDeniedAggregated, Clock: opts.Clock}); err != nil {
+			return nil, fmt.Errorf("sts: %w", err)
+		}
+	}
 	s.idps = &storeIdPs{st: opts.Store, now: opts.Clock, ttl: opts.CacheTTL, log: opts.Logger, m: map[string]idpEntry{}}
 	s.sp = &saml.SP{
 		EntityID:       opts.SAMLEntityID,
@@ -336,8 +352,20 @@ func (s *Service) logError(ctx context.Context, action string, e *Error) {
 }
 
 // emit writes the audit event of a call: a denial when e is set, else a
-// decoded authorization message or an issuance.
+// decoded authorization message or an issuance. A denial of a call that
+// identified no caller (no verified signature, assertion or token) goes
+// through the denial aggregator, so that an anonymous flood costs the
+// audit log a bounded amount.
 func (s *Service) emit(ctx context.Context, r *http.Request, action string, info *auditInfo, e *Error) error {
+	ev := s.event(ctx, r, action, info, e)
+	if e != nil && e.Code != CodeInternalFailure && info.User == "" && info.UserID == "" {
+		return s.denials.Deny(ctx, ev, audit.SourceKey(ev.Actor.SourceIP), e.Code)
+	}
+	return s.o.Audit.Emit(ctx, ev)
+}
+
+// event builds the audit event of a call (see emit).
+func (s *Service) event(ctx context.Context, r *http.Request, action string, info *auditInfo, e *Error) audit.Event {
 	code := audit.CodeSTSIssued
 	switch {
 	case e != nil:
@@ -388,7 +416,7 @@ func (s *Service) emit(ctx context.Context, r *http.Request, action string, info
 			Detail("chainDepth", info.ChainDepth).
 			Detail("packedPolicySize", info.PackedPc)
 	}
-	return s.o.Audit.Emit(ctx, ev.Event())
+	return ev.Event()
 }
 
 func orDefault(s, d string) string {

@@ -87,6 +87,12 @@ type Options struct {
 	MaxBodyBytes int64
 	// Clock stamps audit events. Nil: time.Now.
 	Clock func() time.Time
+	// Denials records the refusals of requests without a valid bearer
+	// token: one record per source and error code per window, the rest
+	// counted (audit.Aggregator); every authenticated request keeps its own
+	// record. The owner flushes it (Run, and Flush at shutdown). Nil: one
+	// over Audit with the code audit.CodeAuthDeniedAggregated.
+	Denials *audit.Aggregator
 }
 
 // Validate checks opts without side effects.
@@ -122,6 +128,7 @@ type handler struct {
 	priv    func(ctx context.Context, principalID string) (bool, error)
 	maxBody int64
 	clock   func() time.Time
+	denials *audit.Aggregator
 }
 
 // New returns the SCIM handler. It serves paths relative to the mount point
@@ -144,6 +151,13 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if h.clock == nil {
 		h.clock = time.Now
+	}
+	if h.denials = opts.Denials; h.denials == nil {
+		var err error
+		if h.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit,
+			SummaryCode: audit.CodeAuthDeniedAggregated, Clock: h.clock}); err != nil {
+			return nil, fmt.Errorf("scim: %w", err)
+		}
 	}
 	return h, nil
 }
@@ -171,7 +185,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.log.ErrorContext(c.ctx, "authenticate", "err", err, "request_id", requestid.From(c.ctx))
 			ev.Fail("authentication failed with an internal error")
 		}
-		if err := c.emit(ev); err != nil {
+		record := c.emit
+		if !internal {
+			record = c.denyAnonymous
+		}
+		if err := record(ev); err != nil {
 			c.internal(err)
 			return
 		}
@@ -370,6 +388,17 @@ func (c *call) event(code audit.Code, action string) *audit.Builder {
 func (c *call) emit(b *audit.Builder) error {
 	e := b.Event()
 	if err := c.h.audit.Emit(c.ctx, e); err != nil {
+		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// denyAnonymous records the refusal of a request without a valid bearer
+// token through the denial aggregator, so that an anonymous flood costs
+// the audit log a bounded amount.
+func (c *call) denyAnonymous(b *audit.Builder) error {
+	e := b.Event()
+	if err := c.h.denials.Deny(c.ctx, e, audit.SourceKey(e.Actor.SourceIP), "unauthenticated"); err != nil {
 		return fmt.Errorf("scim: audit %s: %w", e.Action, err)
 	}
 	return nil

@@ -351,6 +351,7 @@ func TestAuth(t *testing.T) {
 		} {
 			t.Run(tt.name+" "+req.method+req.path, func(t *testing.T) {
 				e.audit.reset()
+				e.nextWindow() // each anonymous refusal here is the first of its window
 				r := e.do(req.method, req.path, req.body, "Authorization", tt.auth)
 				require.Equal(t, tt.status, r.status, r.raw)
 				if tt.code == "" {

@@ -95,6 +95,25 @@ type env struct {
 	audit *recorder
 	// privileged holds the ids of principals with a gatehouse privilege.
 	privileged sync.Map
+	// denials aggregates anonymous refusals; its clock moves only by
+	// nextWindow.
+	denials     *audit.Aggregator
+	denialMu    sync.Mutex
+	denialClock time.Time
+}
+
+func (e *env) denialNow() time.Time {
+	e.denialMu.Lock()
+	defer e.denialMu.Unlock()
+	return e.denialClock
+}
+
+// nextWindow moves the denial aggregator to its next window, so that the
+// next anonymous refusal from a source is recorded on its own again.
+func (e *env) nextWindow() {
+	e.denialMu.Lock()
+	e.denialClock = e.denialClock.Add(time.Second)
+	e.denialMu.Unlock()
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
@@ -106,7 +125,10 @@ func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	rec := &recorder{}
-	e := &env{t: t, st: st, audit: rec}
+	e := &env{t: t, st: st, audit: rec, denialClock: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	e.denials, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: rec, SummaryCode: audit.CodeAuthDeniedAggregated,
+		Clock: e.denialNow})
+	require.NoError(t, err)
 	var hs store.Store = st
 	if wrap != nil {
 		hs = wrap(st)
@@ -119,6 +141,7 @@ func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
 		},
 		MaxBodyBytes: 64 << 10,
 		Clock:        func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) },
+		Denials:      e.denials,
 	})
 	require.NoError(t, err)
 	// Mount it the way the server does.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -182,7 +183,7 @@ func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) (
 		"sts:rolesessionname":   {awsname.SessionNameFrom(si.p.UserName)},
 	}
 	if r != nil {
-		base["aws:securetransport"] = []string{strconv.FormatBool(r.TLS != nil)}
+		base["aws:securetransport"] = []string{strconv.FormatBool(clientip.SecureTransport(r))}
 		if ip := remoteIP(r); ip != "" {
 			base["aws:sourceip"] = []string{ip}
 		}

@@ -3,6 +3,7 @@ package websso
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,12 +14,32 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
+// auditUnauthenticated records a /api/v1/me request refused without valid
+// credentials, as the REST API records its own, through the API denial
+// aggregator (one record per source per window, the rest counted). An
+// error means the refusal could not be recorded.
+func (s *Service) auditUnauthenticated(r *http.Request) error {
+	ev := audit.NewEvent(s.now, audit.CodeAuthDenied, "api.me").Request(r.Context()).
+		Source(remoteIP(r), r.UserAgent()).
+		Resource(audit.Resource{Type: "api", Name: r.Method + " " + clip(r.URL.Path, 256)}).
+		Deny("authentication required: missing, invalid or expired credential").Event()
+	if err := s.o.APIDenials.Deny(r.Context(), ev, audit.SourceKey(ev.Actor.SourceIP), "me/unauthenticated"); err != nil {
+		s.log.ErrorContext(r.Context(), "audit emit failed", "code", string(ev.Code), "err", err)
+		return fmt.Errorf("websso: audit: %w", err)
+	}
+	return nil
+}
+
 // authenticate resolves the caller of a /api/v1/me request. A
 // cookie-authenticated POST must come from the same origin (CSRF).
 func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*sessionInfo, bool) {
 	p, err := s.o.Identity.AuthenticateRequest(r)
 	if err != nil {
 		if errors.Is(err, identity.ErrUnavailable) {
+			writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
+			return nil, false
+		}
+		if err := s.auditUnauthenticated(r); err != nil {
 			writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable")
 			return nil, false
 		}

@@ -121,6 +121,18 @@ type Options struct {
 	// Binder binds SAML and OIDC sign-ins to directory users by (provider,
 	// subject). Share it with STS. Default: one over Store and Audit.
 	Binder *identity.Binder
+	// Denials records the sign-in failures refused before any identity was
+	// established (unverifiable SAML responses, OIDC callbacks with a bad
+	// state, code or ID token): one record per source and error code per
+	// window, the rest counted (audit.Aggregator). A failure that names a
+	// verified identity keeps its own record. The owner flushes it (Run,
+	// and Flush at shutdown). Nil: one over Audit with
+	// audit.CodeLoginFailedAggregated.
+	Denials *audit.Aggregator
+	// APIDenials records the /api/v1/me requests refused without valid
+	// credentials (401) the same way; share the REST API's. Nil: one over
+	// Audit with audit.CodeAuthDeniedAggregated.
+	APIDenials *audit.Aggregator
 }
 
 // Service is the sign-in front end and self OIDC issuer. Safe for concurrent use.
@@ -184,6 +196,16 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SAMLReplay == nil {
 		opts.SAMLReplay = saml.StoreReplayCache{Store: opts.Store}
+	}
+	for _, d := range []struct {
+		a    **audit.Aggregator
+		code audit.Code
+	}{{&opts.Denials, audit.CodeLoginFailedAggregated}, {&opts.APIDenials, audit.CodeAuthDeniedAggregated}} {
+		if *d.a == nil && opts.Audit != nil {
+			var err error
+			*d.a, err = audit.NewAggregator(audit.AggregatorOptions{Emitter: opts.Audit, SummaryCode: d.code, Clock: opts.Clock})
+			errs = append(errs, err)
+		}
 	}
 	if opts.Binder == nil && len(errs) == 0 {
 		b, err := identity.NewBinder(identity.BinderOptions{Store: opts.Store, Audit: opts.Audit, AccountID: opts.AccountID,

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 )
 
 // PassthroughHeader is the troubleshooting header of failed federations.
@@ -97,6 +99,7 @@ func (h HandlerAssumer) AssumeRoleWithWebIdentity(ctx context.Context, in Assume
 	}
 	return AssumeRoleWithWebIdentity(ctx, roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		req.RemoteAddr, req.TLS = in.Origin.RemoteAddr, in.Origin.TLS
+		req = req.WithContext(clientip.WithSecureTransport(req.Context(), clientip.SecureTransport(in.Origin)))
 		if ua := in.Origin.UserAgent(); ua != "" {
 			req.Header.Set("User-Agent", ua)
 		}

@@ -356,7 +356,7 @@ func (s *Service) samlACS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.log.InfoContext(ctx, "SAML response rejected", "code", se.Code, "reason", se.Reason, "cause", se.Cause, "err", se.Err)
-		s.auditFailure(ctx, meta, "saml", "", se.Code+": "+se.Reason)
+		s.auditAnonymousFailure(ctx, meta, "saml", se.Code, se.Code+": "+se.Reason)
 		s.renderError(w, r, samlFlowError(se))
 		return
 	}
@@ -491,11 +491,27 @@ func (s *Service) bindFederated(ctx context.Context, id identity.FederatedIdenti
 	return b.User, b.Via, nil
 }
 
+// auditFailure records a failed sign-in on its own.
 func (s *Service) auditFailure(ctx context.Context, meta identity.LoginMeta, method, user, reason string) {
-	ev := meta.AuditEvent(ctx, s.now, audit.CodeLoginFailed, "identity.login."+method).Deny(reason).
+	_ = s.emit(ctx, s.failureEvent(ctx, meta, method, user, reason))
+}
+
+// auditAnonymousFailure records a sign-in refused before any identity was
+// established through the denial aggregator, keyed by the source and code
+// (a stable code, never a value the caller chose), so that a flood of
+// forged responses and callbacks costs the audit log a bounded amount.
+func (s *Service) auditAnonymousFailure(ctx context.Context, meta identity.LoginMeta, method, code, reason string) {
+	ev := s.failureEvent(ctx, meta, method, "", reason).Event()
+	if err := s.o.Denials.Deny(ctx, ev, audit.SourceKey(meta.SourceIP), method+"/"+code); err != nil {
+		s.log.ErrorContext(ctx, "audit emit failed", "code", string(ev.Code), "err", err)
+	}
+}
+
+// failureEvent builds the record of a failed sign-in.
+func (s *Service) failureEvent(ctx context.Context, meta identity.LoginMeta, method, user, reason string) *audit.Builder {
+	return meta.AuditEvent(ctx, s.now, audit.CodeLoginFailed, "identity.login."+method).Deny(reason).
 		Actor(audit.Actor{User: clip(user, 256), AuthMethod: method}).
 		Resource(audit.Resource{Type: "user", Name: clip(user, 256)})
-	_ = s.emit(ctx, ev)
 }
 
 // ---- OIDC (authorization code flow with PKCE, RFC 6749 §4.1, RFC 7636) ----
@@ -619,7 +635,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	meta := loginMeta(r)
 	if e := q.Get("error"); e != "" {
-		s.auditFailure(ctx, meta, "oidc", "", "idp-error: "+clip(e, 64))
+		s.auditAnonymousFailure(ctx, meta, "oidc", "idp-error", "idp-error: "+clip(e, 64))
 		s.renderError(w, r, &flowError{Status: http.StatusForbidden, Passthrough: PassAccessDenied, Code: "AccessDenied",
 			Cause: fmt.Sprintf("The identity provider refused the sign-in: %s %s", clip(e, 64), clip(q.Get("error_description"), 200)),
 			Fix:   "check the user's assignment to the gatehouse application at the IdP."})
@@ -627,7 +643,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	st, ok := s.openOIDCState(q.Get("state"))
 	if !ok {
-		s.auditFailure(ctx, meta, "oidc", "", "state")
+		s.auditAnonymousFailure(ctx, meta, "oidc", "state", "state")
 		s.renderError(w, r, &flowError{Passthrough: PassValidationError, Code: "ValidationError",
 			Cause: "The sign-in state is unknown, used or expired.", Fix: "start the sign-in again; finish it within 10 minutes."})
 		return
@@ -646,7 +662,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	tok, err := rp.cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, s.o.HTTPClient), q.Get("code"), oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		s.log.InfoContext(ctx, "OIDC code exchange failed", "issuer", p.IssuerURL, "err", err)
-		s.auditFailure(ctx, meta, "oidc", "", "code-exchange")
+		s.auditAnonymousFailure(ctx, meta, "oidc", "code-exchange", "code-exchange")
 		s.renderError(w, r, &flowError{Passthrough: PassInvalidIdentityToken, Code: "InvalidIdentityToken",
 			Cause: "The identity provider did not accept the authorization code.", Fix: "start the sign-in again; check the client id (the provider's first audience) and that the IdP allows PKCE for public clients."})
 		return
@@ -659,7 +675,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &oe) {
 			fe.Code, fe.Cause, fe.Fix = oe.Code, "The ID token was rejected: "+oe.Cause.Error()+".", oe.Fix
 		}
-		s.auditFailure(ctx, meta, "oidc", "", fe.Code)
+		s.auditAnonymousFailure(ctx, meta, "oidc", fe.Code, fe.Code)
 		s.renderError(w, r, fe)
 		return
 	}
