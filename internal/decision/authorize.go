@@ -281,3 +281,9 @@ func (p *Point) sessionCompiled(ctx context.Context, c *Session) (*iam.Compiled,
 	p.sessions.mu.Unlock()
 	return e.c, e.err
 }
+
+// RoleOfARN returns the role a role ARN of this account names, compiled;
+// ErrNoRole when there is none.
+func (p *Point) RoleOfARN(ctx context.Context, arn string) (*Role, error) {
+	return p.roleOfARN(ctx, arn)
+}
