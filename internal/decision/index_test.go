@@ -1,0 +1,81 @@
+package decision_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+const selfARN = "arn:aws:iam::000000000000:oidc-provider/gatehouse.test"
+
+// TestPickerIndexPrunesOnlyWhatCannotMatch (issue 12 §1: index trust
+// policies, evaluate only the candidates): for trust policies of every
+// shape the index knows (group, user name and subject conditions) and does
+// not (other keys, variables, IfExists, wildcard and Not principals,
+// Deny), the roles Pickable returns are exactly those whose trust policy,
+// evaluated in full, admits the principal.
+func TestPickerIndexPrunesOnlyWhatCannotMatch(t *testing.T) {
+	trusts := map[string]string{
+		"group-team":     `"Condition":{"ForAnyValue:StringEquals":{"gatehouse:groups":["team","ops"]}}`,
+		"group-plain":    `"Condition":{"StringEquals":{"gatehouse:groups":"team"}}`,
+		"group-other":    `"Condition":{"ForAnyValue:StringEquals":{"gatehouse:groups":"finance"}}`,
+		"user-alice":     `"Condition":{"StringEquals":{"gatehouse:username":"alice"}}`,
+		"user-bob":       `"Condition":{"StringEquals":{"gatehouse:username":"bob"}}`,
+		"user-variable":  `"Condition":{"StringEquals":{"gatehouse:username":"${gatehouse:username}"}}`,
+		"group-ifexists": `"Condition":{"StringEqualsIfExists":{"gatehouse:groups":"finance"}}`,
+		"group-like":     `"Condition":{"ForAnyValue:StringLike":{"gatehouse:groups":"te*"}}`,
+		"unconditional":  ``,
+		"aud-only":       `"Condition":{"StringEquals":{"gatehouse.test:aud":"gatehouse"}}`,
+	}
+	s := newStack(t)
+	stmt := func(principal, cond string) string {
+		if cond != "" {
+			cond = "," + cond
+		}
+		return fmt.Sprintf(`{"Effect":"Allow","Principal":%s,"Action":"sts:AssumeRoleWithWebIdentity"%s}`, principal, cond)
+	}
+	var names []string
+	for name, cond := range trusts {
+		for _, pr := range []string{`{"Federated":"` + selfARN + `"}`, `"*"`, `{"Federated":"arn:aws:iam::000000000000:oidc-provider/elsewhere"}`} {
+			n := fmt.Sprintf("%s-%d", name, len(names))
+			s.role(n, `{"Version":"2012-10-17","Statement":[`+stmt(pr, cond)+`]}`, allowAll)
+			names = append(names, n)
+		}
+	}
+	s.role("denied-team", `{"Version":"2012-10-17","Statement":[`+stmt(`"*"`, "")+`,
+{"Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"ForAnyValue:StringEquals":{"gatehouse:groups":"team"}}}]}`, allowAll)
+	names = append(names, "denied-team")
+
+	ctx := context.Background()
+	for _, pr := range []decision.Principal{
+		{UserID: "u1", UserName: "alice", Groups: []string{"team"}},
+		{UserID: "u2", UserName: "bob", Groups: []string{"finance", "ops"}},
+		{UserID: "u3", UserName: "carol"},
+	} {
+		got, err := s.dp.Pickable(ctx, decision.PickRequest{Principal: pr})
+		require.NoError(t, err)
+		tctx := decision.TrustContext(selfIssuer, pr.UserID, []string{"gatehouse"}, &pr, nil)
+		tctx["sts:rolesessionname"] = []string{pr.UserName}
+		tctx["aws:federatedprovider"] = []string{selfARN}
+		var want []string
+		for _, n := range names {
+			role, err := s.dp.RoleOfARN(ctx, "arn:aws:iam::000000000000:role/"+n)
+			require.NoError(t, err)
+			a := s.dp.Trust(role, decision.TrustRequest{Action: "sts:AssumeRoleWithWebIdentity", Type: "Federated",
+				Principals: []string{selfARN}, Context: tctx})
+			if a.Outcome == decision.TrustAllowed {
+				want = append(want, role.ARN)
+			}
+		}
+		var gotARNs []string
+		for _, r := range got {
+			gotARNs = append(gotARNs, r.ARN)
+		}
+		require.ElementsMatch(t, want, gotARNs, "principal %s", pr.UserName)
+		require.NotEmpty(t, want, "principal %s: the table must admit someone", pr.UserName)
+	}
+}
