@@ -68,7 +68,7 @@ func (discard) Emit(context.Context, audit.Event) error { return nil }
 // AuthorizeAs over one decision point, a real SQLite store (counted), on
 // a loopback HTTP server. The clock is frozen at now unless a test moves it.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	st     *countingStore
 	dp     *decision.Point
 	issuer *credentials.Issuer
@@ -94,7 +94,7 @@ const allowAll = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action
 
 const allowTeam = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::data/team/*","arn:aws:s3:::data"]}]}`
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

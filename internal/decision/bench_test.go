@@ -1,0 +1,91 @@
+package decision_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Directory sizes of the scale benchmarks (issue 12 §1's goals).
+const (
+	benchRoles   = 10000
+	benchMembers = 100000
+)
+
+// scaleStack is a stack whose directory has benchRoles roles (each trusted
+// by its own group, plus the team role) and a group "big" of benchMembers
+// users, alice among them.
+func scaleStack(b *testing.B) (*stack, *store.User) {
+	b.Helper()
+	s := newStack(b)
+	ctx := context.Background()
+	s.role("own", trustForGroup("nobody"), allowAll)
+	s.role("team", trustForGroup("big"), allowTeam)
+	for i := range benchRoles {
+		r := &store.Role{Name: fmt.Sprintf("r%05d", i), TrustPolicy: trustForGroup(fmt.Sprintf("g%05d", i)),
+			PermissionPolicies: []store.NamedPolicy{{Name: "p", Document: allowAll}}}
+		require.NoError(b, s.st.CreateRole(ctx, r))
+	}
+	big := &store.Group{DisplayName: "big"}
+	var alice *store.User
+	for i := range benchMembers {
+		u := &store.User{UserName: fmt.Sprintf("u%06d", i), Active: true}
+		require.NoError(b, s.st.CreateUser(ctx, u))
+		big.Members = append(big.Members, store.Member{ID: u.ID, Type: store.MemberUser})
+		if i == 0 {
+			alice = u
+		}
+	}
+	require.NoError(b, s.st.CreateGroup(ctx, big))
+	return s, alice
+}
+
+// BenchmarkScale measures, at benchRoles roles and a benchMembers-member
+// group the caller belongs to: the role picker (Pickable, warm), the
+// picker right after a directory change (index rebuilt), and a GET under
+// a mount over loopback HTTP with the SDK (entitlement warm). Run with
+// -benchtime=200x; setup generates the directory once.
+func BenchmarkScale(b *testing.B) {
+	s, alice := scaleStack(b)
+	ctx := context.Background()
+	pr := decision.Principal{UserID: alice.ID, UserName: alice.UserName, Groups: []string{"big"}}
+	b.Run("picker", func(b *testing.B) {
+		for b.Loop() {
+			roles, err := s.dp.Pickable(ctx, decision.PickRequest{Principal: pr})
+			if err != nil || len(roles) != 1 {
+				b.Fatalf("picker: %d roles, %v", len(roles), err)
+			}
+		}
+	})
+	b.Run("picker-after-change", func(b *testing.B) {
+		for b.Loop() {
+			s.dp.Changed()
+			if _, err := s.dp.Pickable(ctx, decision.PickRequest{Principal: pr}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	c := s.client(alice, ownRole)
+	_, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("team/a.csv"),
+		Body: bytes.NewReader([]byte("a,b\n"))})
+	require.NoError(b, err)
+	b.Run("get-under-mount", func(b *testing.B) {
+		for b.Loop() {
+			out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("team/a.csv")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, out.Body)
+			out.Body.Close()
+		}
+	})
+}
