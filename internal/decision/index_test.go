@@ -79,3 +79,43 @@ func TestPickerIndexPrunesOnlyWhatCannotMatch(t *testing.T) {
 		require.NotEmpty(t, want, "principal %s: the table must admit someone", pr.UserName)
 	}
 }
+
+// TestConcurrentAnswersAndChanges: answers and change notifications from
+// many goroutines at once stay consistent (run under -race): every picker
+// answer for a member of team is the team role, whatever was dropped.
+func TestConcurrentAnswersAndChanges(t *testing.T) {
+	s := newStack(t)
+	s.role("team", trustForGroup("team"), allowTeam)
+	s.role("other", trustForGroup("other"), allowAll)
+	alice := s.user("alice", "team")
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			for j := range 50 {
+				if (i+j)%5 == 0 {
+					s.dp.Changed()
+				}
+				roles, err := s.dp.Pickable(ctx, decision.PickRequest{Principal: decision.Principal{UserID: alice.ID, UserName: "alice", Groups: []string{"team"}}})
+				if err == nil && (len(roles) != 1 || roles[0].ARN != teamRole) {
+					err = fmt.Errorf("picker answered %d roles", len(roles))
+				}
+				if err == nil {
+					var ok bool
+					ok, err = s.dp.Entitled(ctx, alice.ID, teamRole)
+					if err == nil && !ok {
+						err = fmt.Errorf("alice not entitled to the team role")
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+}
