@@ -104,15 +104,18 @@ func New(o Options) (*Point, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default().With("component", "decision")
 	}
-	p := &Point{o: o, log: o.Logger}
+	p := &Point{o: o, log: o.Logger, byID: map[string]*Role{}}
 	p.reset()
 	p.sessions.m = map[string]*sessionEntry{}
 	return p, nil
 }
 
+// reset drops every cached input that a change can make stale. Compiled
+// roles stay: they are keyed by revision, so a change cannot make one
+// wrong, and recompiling every role after each directory write would make
+// the first answer after it pay for all of them.
 func (p *Point) reset() {
 	p.byName = map[string]*roleEntry{}
-	p.byID = map[string]*Role{}
 	p.index = nil
 	p.entitled = map[string]*entitlement{}
 }

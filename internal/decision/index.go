@@ -41,10 +41,12 @@ func (p *Point) trustIndex(ctx context.Context) (*trustIndex, error) {
 		return nil, fmt.Errorf("decision: list roles: %w", err)
 	}
 	ix = &trustIndex{by: map[string][]*Role{}, gen: gen, at: now}
+	present := make(map[string]*Role, len(all))
 	self := p.SelfProviderARN()
 	subKey := strings.ToLower(store.OIDCIssuerKey(p.o.SelfIssuer) + ":sub")
 	for _, r := range all {
 		role := p.compiled(r)
+		present[r.ID] = role
 		if role.TrustErr != nil {
 			p.log.WarnContext(ctx, "role picker: trust policy does not parse; role skipped", "role", role.ARN, "err", role.TrustErr)
 			continue
@@ -63,6 +65,7 @@ func (p *Point) trustIndex(ctx context.Context) (*trustIndex, error) {
 	p.mu.Lock()
 	if p.gen.Load() == gen {
 		p.index = ix
+		p.byID = present // forget the compilations of deleted roles
 	}
 	p.mu.Unlock()
 	return ix, nil

@@ -74,8 +74,8 @@ func (p *Point) RoleByARN(ctx context.Context, name, arn string) (*Role, error) 
 }
 
 // compiled returns r compiled, reusing the compilation of the same
-// revision. The cache holds one entry per role id, so it is bounded by the
-// number of roles.
+// revision. The cache holds one entry per role id; each index rebuild
+// drops the ids of deleted roles, so it is bounded by the number of roles.
 func (p *Point) compiled(r *store.Role) *Role {
 	p.mu.Lock()
 	prev, ok := p.byID[r.ID]
