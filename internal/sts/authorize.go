@@ -26,8 +26,9 @@ func (s *Service) principalContext(ctx map[string][]string, c *credentials.Claim
 	s.dp.PrincipalContext(ctx, sessionOf(c))
 }
 
-// Authorize decides whether the session described by claims (verified by
-// LookupCredentials) may perform action on resource: the role's permission
+// Authorize asks the decision point (internal/decision) whether the session
+// described by claims (verified by LookupCredentials) may perform action on
+// resource: the role's permission
 // policies ∩ the session policies ∩ the role's permissions boundary, with
 // AWS evaluation logic (explicit deny > allow > implicit deny). reqCtx holds
 // the request's condition keys (s3:prefix, aws:SourceIp, ...); it is not
@@ -36,9 +37,9 @@ func (s *Service) principalContext(ctx map[string][]string, c *credentials.Claim
 // gatehouse:groups) are always set from the claims, and aws:CurrentTime /
 // aws:EpochTime when absent.
 //
-// Compiled role policies are cached per role revision and re-read from the
-// store at most CacheTTL apart, so a policy change applies to live sessions
-// within that time. An error (role deleted, invalid stored policy, store
+// The decision point caches compiled role policies per role revision; a
+// change through this replica applies at once, one through another replica
+// within CacheTTL. An error (role deleted, invalid stored policy, store
 // down) must be treated as a denial. Safe for concurrent use.
 func (s *Service) Authorize(ctx context.Context, claims *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
 	return s.AuthorizeAs(ctx, claims, "", action, resource, reqCtx)
