@@ -14,6 +14,7 @@
 package decision
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,9 +62,13 @@ type Options struct {
 	// ManagedPolicies resolves session PolicyArns (nil: such sessions are
 	// denied).
 	ManagedPolicies ManagedPolicies
-	Clock           func() time.Time // default time.Now
-	TTL             time.Duration    // default DefaultTTL
-	Logger          *slog.Logger
+	// Mark, when set, is the change mark replicas share (StoreChangeMark):
+	// an input older than TTL is then kept, up to MaxAge, while the mark
+	// has not moved since it was read, instead of being read again.
+	Mark   ChangeMark
+	Clock  func() time.Time // default time.Now
+	TTL    time.Duration    // default DefaultTTL
+	Logger *slog.Logger
 }
 
 // Point is the decision point. Safe for concurrent use.
@@ -135,6 +140,32 @@ func (p *Point) Changed() {
 func (p *Point) fresh(gen uint64, at time.Time) bool {
 	now := p.o.Clock()
 	return gen == p.gen.Load() && now.Sub(at) < p.o.TTL && !now.Before(at)
+}
+
+// readMark returns the shared change mark, or nil when there is none or
+// it cannot be read (the caller then reads its input again).
+func (p *Point) readMark(ctx context.Context) []byte {
+	if p.o.Mark == nil {
+		return nil
+	}
+	m, err := p.o.Mark.Read(ctx)
+	if err != nil {
+		p.log.WarnContext(ctx, "decision: change mark unreadable; reading inputs again", "err", err)
+		return nil
+	}
+	return m
+}
+
+// unchanged reports whether an entry stamped (gen, built, mark) that is
+// past its TTL may be kept: no change here since, younger than MaxAge, and
+// the shared mark still the one read when it was built.
+func (p *Point) unchanged(ctx context.Context, gen uint64, built time.Time, mark []byte) bool {
+	now := p.o.Clock()
+	if mark == nil || gen != p.gen.Load() || now.Sub(built) >= MaxAge || now.Before(built) {
+		return false
+	}
+	cur := p.readMark(ctx)
+	return cur != nil && bytes.Equal(cur, mark)
 }
 
 // Obligation is a condition attached to an Allow that the front end must

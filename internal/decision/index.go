@@ -23,7 +23,9 @@ type trustIndex struct {
 	always []*Role
 	by     map[string][]*Role // "g:"+group, "u:"+user name, "s:"+subject
 	gen    uint64
-	at     time.Time
+	at     time.Time // last confirmed current
+	built  time.Time
+	mark   []byte // the shared change mark read before it was built
 }
 
 // trustIndex returns the current index, rebuilding it from the store when
@@ -35,12 +37,22 @@ func (p *Point) trustIndex(ctx context.Context) (*trustIndex, error) {
 	if ix != nil && p.fresh(ix.gen, ix.at) {
 		return ix, nil
 	}
-	gen, now := p.gen.Load(), p.o.Clock()
+	if ix != nil && p.unchanged(ctx, ix.gen, ix.built, ix.mark) {
+		kept := *ix
+		kept.at = p.o.Clock()
+		p.mu.Lock()
+		if p.index == ix {
+			p.index = &kept
+		}
+		p.mu.Unlock()
+		return &kept, nil
+	}
+	gen, now, mark := p.gen.Load(), p.o.Clock(), p.readMark(ctx)
 	all, err := p.o.Store.ListRoles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("decision: list roles: %w", err)
 	}
-	ix = &trustIndex{by: map[string][]*Role{}, gen: gen, at: now}
+	ix = &trustIndex{by: map[string][]*Role{}, gen: gen, at: now, built: now, mark: mark}
 	present := make(map[string]*Role, len(all))
 	self := p.SelfProviderARN()
 	subKey := strings.ToLower(store.OIDCIssuerKey(p.o.SelfIssuer) + ":sub")

@@ -119,3 +119,47 @@ func TestConcurrentAnswersAndChanges(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+// TestSecondReplicaFollowsTheChangeMark (issue 12 §1: a change applies
+// within 1 s on the other replicas, and a replica re-reads nothing while
+// nothing changed): replica B keeps its trust index past the TTL while the
+// shared change mark stands (no ListRoles), and rebuilds it on its first
+// answer after the TTL once replica A has published a change.
+func TestSecondReplicaFollowsTheChangeMark(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	mark := decision.StoreChangeMark{Store: s.st.Store}
+	b, err := decision.New(decision.Options{Store: s.st, AccountID: account, SelfIssuer: selfIssuer,
+		Audience: "gatehouse", Clock: s.clock, Mark: mark})
+	require.NoError(t, err)
+	r := s.role("team", trustForGroup("team"), allowTeam)
+	pr := decision.Principal{UserID: "u1", UserName: "alice", Groups: []string{"team"}}
+	pick := func() int {
+		roles, err := b.Pickable(ctx, decision.PickRequest{Principal: pr})
+		require.NoError(t, err)
+		return len(roles)
+	}
+	require.Equal(t, 1, pick())
+	s.st.roles.Store(0)
+	for range 3 {
+		s.advance(decision.DefaultTTL)
+		require.Equal(t, 1, pick())
+	}
+	require.Zero(t, s.st.roles.Load(), "an unchanged mark must spare the role list")
+
+	// Replica A changes the trust policy and publishes it.
+	r.TrustPolicy = trustForGroup("finance")
+	require.NoError(t, s.st.UpdateRole(ctx, r))
+	require.NoError(t, mark.Bump(ctx))
+	require.Equal(t, 1, pick(), "within the TTL the old answer may stand")
+	s.advance(decision.DefaultTTL)
+	require.Equal(t, 0, pick(), "past the TTL the published change applies")
+
+	// A write that moved no mark still applies within MaxAge.
+	r.TrustPolicy = trustForGroup("team")
+	require.NoError(t, s.st.UpdateRole(ctx, r))
+	s.advance(decision.DefaultTTL)
+	require.Equal(t, 0, pick())
+	s.advance(decision.MaxAge)
+	require.Equal(t, 1, pick())
+}

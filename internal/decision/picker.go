@@ -107,7 +107,9 @@ func (p *Point) Pickable(ctx context.Context, q PickRequest) ([]*Role, error) {
 type entitlement struct {
 	roles map[string]bool
 	gen   uint64
-	at    time.Time
+	at    time.Time // read from the store (or last confirmed current)
+	built time.Time
+	mark  []byte // the shared change mark read before it was read
 }
 
 // Entitled reports whether the directory user userID could pick roleARN in
@@ -124,7 +126,16 @@ func (p *Point) Entitled(ctx context.Context, userID, roleARN string) (bool, err
 	if ok && p.fresh(e.gen, e.at) {
 		return e.roles[roleARN], nil
 	}
-	e = &entitlement{roles: map[string]bool{}, gen: p.gen.Load(), at: p.o.Clock()}
+	if ok && p.unchanged(ctx, e.gen, e.built, e.mark) {
+		kept := *e
+		kept.at = p.o.Clock()
+		p.mu.Lock()
+		p.entitled[userID] = &kept
+		p.mu.Unlock()
+		return e.roles[roleARN], nil
+	}
+	now := p.o.Clock()
+	e = &entitlement{roles: map[string]bool{}, gen: p.gen.Load(), at: now, built: now, mark: p.readMark(ctx)}
 	u, err := p.o.Store.GetUser(ctx, userID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -19,14 +19,15 @@ func (c *countingNotifier) Changed() { c.n++ }
 
 // TestChangeStoreNotifiesEveryDecisionInput (issue 12 §1: a change applies
 // at once on the replica that made it): every write of a user, group, role
-// or provider through the server's store tells the decision point.
+// or provider through the server's store tells the decision point, and
+// moves the change mark the other replicas check.
 func TestChangeStoreNotifiesEveryDecisionInput(t *testing.T) {
 	ctx := context.Background()
 	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { sq.Close() })
 	n := &countingNotifier{}
-	st := &changeStore{Store: sq, dp: n}
+	st := &changeStore{Store: sq, dp: n, mark: decision.StoreChangeMark{Store: sq}}
 	u := &store.User{UserName: "alice", Active: true}
 	g := &store.Group{DisplayName: "team"}
 	r := &store.Role{Name: "r", TrustPolicy: `{"Version":"2012-10-17","Statement":[]}`}
@@ -52,9 +53,14 @@ func TestChangeStoreNotifiesEveryDecisionInput(t *testing.T) {
 		{"UpdateOIDCProvider", func() error { return st.UpdateOIDCProvider(ctx, op) }},
 		{"DeleteOIDCProvider", func() error { return st.DeleteOIDCProvider(ctx, op.ID) }},
 	}
+	last := []byte{}
 	for i, w := range writes {
 		require.NoError(t, w.do(), w.name)
 		require.Equal(t, i+1, n.n, "%s did not notify", w.name)
+		m, err := decision.StoreChangeMark{Store: sq}.Read(ctx)
+		require.NoError(t, err)
+		require.NotEqual(t, last, m, "%s did not move the shared change mark", w.name)
+		last = m
 	}
 }
 

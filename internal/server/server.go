@@ -161,15 +161,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
 	// One decision point for STS, the role picker and the S3 gateway. Every
 	// directory or role write through this replica tells it at once
-	// (changeStore); other replicas' writes apply within its TTL.
+	// (changeStore) and moves the shared change mark, which the other
+	// replicas check once their cached inputs are older than its TTL.
 	s.Decision, err = decision.New(decision.Options{Store: s.Store, AccountID: cfg.STS.AccountID,
 		SelfIssuer: strings.TrimRight(cfg.API.PublicURL, "/"), Audience: websso.DefaultAudience,
 		ManagedPolicies: sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		Mark:            decision.StoreChangeMark{Store: s.Store},
 		Logger:          log.With("component", "decision")})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.Store = &changeStore{Store: s.Store, dp: s.Decision}
+	s.Store = &changeStore{Store: s.Store, dp: s.Decision, mark: decision.StoreChangeMark{Store: s.Store},
+		log: log.With("component", "decision")}
 
 	s.Audit, err = audit.Open(audit.Options{
 		Dir:                cfg.AuditDir(),
