@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
-	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -19,10 +20,13 @@ import (
 
 // Authorizer is the one decision point for S3 requests: it evaluates the
 // session's role policies ∩ its session policies (∩ the role's permissions
-// boundary) for one action on one resource. (*sts.Service).Authorize
-// implements it. An error must be treated as a denial (fail closed).
+// boundary) for one action on one resource. With roleARN set to a mount's
+// role, it first decides whether the session's user may act as that role,
+// and evaluates as it; a *decision.NotEntitledError says it may not.
+// (*sts.Service).AuthorizeAs implements it over internal/decision. Any
+// other error must be treated as a denial (fail closed).
 type Authorizer interface {
-	Authorize(ctx context.Context, claims *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error)
+	AuthorizeAs(ctx context.Context, claims *credentials.Claims, roleARN, action, resource string, reqCtx map[string][]string) (iam.Result, error)
 }
 
 // CredentialVerifier is what CredentialLookup needs from
@@ -208,43 +212,54 @@ func (g *Gateway) decideAt(ctx context.Context, rq *request, action, resource, p
 			reqCtx[k] = v
 		}
 	}
-	claims := rq.claims
-	if g.o.Mounts != nil {
-		bucket, _ := splitS3ARN(resource)
-		if bucket != "" && path != "" {
-			m, ok, err := g.o.Mounts.MountFor(ctx, bucket, path)
-			if err != nil {
-				return false, "mount lookup failed: " + err.Error(), err
-			}
-			if ok && m.Broken != "" {
-				rq.addMount(m)
-				return false, fmt.Sprintf("mount %s is invalid and denies its prefix: %s", m.ID, m.Broken), nil
-			}
-			if ok && m.RoleARN != claims.RoleARN {
-				entitled, err := g.o.Entitlements.Entitled(ctx, claims, m.RoleARN)
-				if err != nil {
-					return false, "entitlement check failed: " + err.Error(), err
-				}
-				if !entitled {
-					return false, fmt.Sprintf("not entitled to role %s of mount %s", m.RoleARN, m.ID), nil
-				}
-				mc := *claims
-				_, roleName := splitRoleARN(m.RoleARN)
-				mc.RoleARN = m.RoleARN
-				mc.AssumedRoleID = roleName + ":" + claims.RoleSessionName
-				claims = &mc
-				rq.addMount(m)
-			}
-		}
+	m, actAs, denied, err := g.mountRole(ctx, rq, resource, path)
+	if denied != "" || err != nil {
+		return false, denied, err
 	}
-	res, err := g.o.Authorizer.Authorize(ctx, claims, action, resource, reqCtx)
+	res, err := g.o.Authorizer.AuthorizeAs(ctx, rq.claims, actAs, action, resource, reqCtx)
+	var ne *decision.NotEntitledError
+	if errors.As(err, &ne) {
+		return false, fmt.Sprintf("not entitled to role %s of mount %s", ne.RoleARN, m.ID), nil
+	}
 	if err != nil {
 		return false, "authorization failed: " + err.Error(), err
+	}
+	if actAs != "" {
+		rq.addMount(m)
 	}
 	if res.Decision != iam.Allowed {
 		return false, res.Reason(), nil
 	}
 	return true, res.Reason(), nil
+}
+
+// mountRole finds the mount governing path in the resource's bucket. It
+// returns the mount and, when the mount binds another role than the
+// session's, that role for the decision point to act as. A broken mount
+// denies (denied holds the reason); a failed lookup is an error.
+func (g *Gateway) mountRole(ctx context.Context, rq *request, resource, path string) (m Mount, actAs, denied string, err error) {
+	if g.o.Mounts == nil {
+		return Mount{}, "", "", nil
+	}
+	bucket, _ := splitS3ARN(resource)
+	if bucket == "" || path == "" {
+		return Mount{}, "", "", nil
+	}
+	m, ok, err := g.o.Mounts.MountFor(ctx, bucket, path)
+	if err != nil {
+		return Mount{}, "", "mount lookup failed: " + err.Error(), err
+	}
+	if !ok {
+		return Mount{}, "", "", nil
+	}
+	if m.Broken != "" {
+		rq.addMount(m)
+		return m, "", fmt.Sprintf("mount %s is invalid and denies its prefix: %s", m.ID, m.Broken), nil
+	}
+	if m.RoleARN != rq.claims.RoleARN {
+		actAs = m.RoleARN
+	}
+	return m, actAs, "", nil
 }
 
 // splitS3ARN returns the bucket and key (or "") of an S3 resource ARN.

@@ -47,10 +47,9 @@ type Options struct {
 	// larger requests get RequestHeaderSectionTooLarge. Set the listener's
 	// http.Server.MaxHeaderBytes to the same value.
 	MaxHeaderBytes int
-	// Mounts (optional) bind bucket prefixes to roles; Entitlements is then
-	// required and decides whether a caller may act as a mount's role.
-	Mounts       MountResolver
-	Entitlements Entitlements
+	// Mounts (optional) bind bucket prefixes to roles. Whether a caller
+	// may act as a mount's role is the Authorizer's decision.
+	Mounts MountResolver
 	// MaxObjectSize bounds a single PutObject or part (default 5 GiB, as AWS).
 	MaxObjectSize int64
 	Clock         func() time.Time // default time.Now
@@ -82,9 +81,6 @@ func (o Options) Validate() error {
 	}
 	if o.Audit == nil {
 		errs = append(errs, errors.New("Audit is required"))
-	}
-	if o.Mounts != nil && o.Entitlements == nil {
-		errs = append(errs, errors.New("Entitlements is required with Mounts"))
 	}
 	if o.MaxHeaderBytes < 0 || o.MaxObjectSize < 0 || o.DenialWindow < 0 || o.DenialMaxSources < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
@@ -108,7 +109,23 @@ func (t teeEmitter) Emit(ctx context.Context, e audit.Event) error {
 // role's permission policies (∩ its permissions boundary) ∩ the session
 // policy, with the principal keys set from the claims.
 type roleAuthorizer struct {
-	roles map[string]*store.Role // by ARN
+	roles    map[string]*store.Role // by ARN
+	entitled map[string][]string    // role ARN -> user names entitled to act as it
+}
+
+// AuthorizeAs stands in for (*sts.Service).AuthorizeAs: acting as another
+// role needs an entitlement, and is then evaluated as that role.
+func (a *roleAuthorizer) AuthorizeAs(ctx context.Context, c *credentials.Claims, roleARN, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
+	if roleARN != "" && roleARN != c.RoleARN {
+		if !slices.Contains(a.entitled[roleARN], c.UserName) {
+			return iam.Result{Decision: iam.ImplicitDeny, Action: action, Resource: resource}, &decision.NotEntitledError{RoleARN: roleARN}
+		}
+		mc := *c
+		_, name := splitRoleARN(roleARN)
+		mc.RoleARN, mc.AssumedRoleID = roleARN, name+":"+c.RoleSessionName
+		c = &mc
+	}
+	return a.Authorize(ctx, c, action, resource, reqCtx)
 }
 
 func (a *roleAuthorizer) Authorize(ctx context.Context, c *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
@@ -218,12 +235,6 @@ type envOptions struct {
 	maxHeaderBytes int
 }
 
-type staticEntitlements map[string][]string
-
-func (s staticEntitlements) Entitled(ctx context.Context, c *credentials.Claims, roleARN string) (bool, error) {
-	return slices.Contains(s[roleARN], c.UserName), nil
-}
-
 func newEnv(t *testing.T, opts ...envOptions) *env {
 	t.Helper()
 	var o envOptions
@@ -264,13 +275,12 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		roleARNs.analyst: {ID: "AROAANALYST", Name: "analyst", PermissionPolicies: []store.NamedPolicy{{Name: "home", Document: homePolicy}}},
 		roleARNs.admin:   {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
 		roleARNs.hr:      {ID: "AROAHR", Name: "hr-reader", PermissionPolicies: []store.NamedPolicy{{Name: "hr", Document: hrPolicy}}},
-	}}
+	}, entitled: o.entitled}
 	var mounts MountResolver
-	var ents Entitlements
 	if o.mounts != nil {
 		sm := &StaticMounts{}
 		require.NoError(t, sm.Set(o.mounts))
-		mounts, ents = sm, staticEntitlements(o.entitled)
+		mounts = sm
 	}
 	var em audit.Emitter = e.audit
 	if o.emitter != nil {
@@ -281,7 +291,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		gwMax, srvMax = o.maxHeaderBytes, o.maxHeaderBytes
 	}
 	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: em, BaseDomain: o.baseDomain,
-		Clock: o.clock, MaxHeaderBytes: gwMax, Mounts: mounts, Entitlements: ents})
+		Clock: o.clock, MaxHeaderBytes: gwMax, Mounts: mounts})
 	require.NoError(t, err)
 	e.gw = gw
 	e.srv = httptest.NewUnstartedServer(gw)

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // Mount binds a bucket prefix to a role (the seed's bucket mounts with
@@ -57,14 +56,6 @@ func (m Mount) Validate() error {
 type MountResolver interface {
 	MountFor(ctx context.Context, bucket, path string) (Mount, bool, error)
 	MountsUnder(ctx context.Context, bucket, prefix string) ([]Mount, error)
-}
-
-// Entitlements says whether the caller's session may act as roleARN (the
-// caller could assume it: the role's trust policy admits the caller's
-// identity). The lead wires it to the STS trust evaluation. An error is a
-// denial.
-type Entitlements interface {
-	Entitled(ctx context.Context, caller *credentials.Claims, roleARN string) (bool, error)
 }
 
 // StaticMounts is an in-memory MountResolver; Set replaces the whole table

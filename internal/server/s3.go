@@ -10,14 +10,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
-	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
 // openBackend opens the configured object backend.
@@ -45,8 +42,9 @@ type bucketCreator interface {
 }
 
 // newS3Gateway builds the S3 front end: SigV4 verified against STS
-// credentials (which also cuts off disabled users), authorization through
-// the STS decision point (role ∩ session ∩ boundary), and mounts.
+// credentials (which also cuts off disabled users), and every
+// authorization, mounts' included, through the decision point (by way of
+// STS: role ∩ session ∩ boundary, and entitlement to a mount's role).
 func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.Logger) (http.Handler, error) {
 	be, err := openBackend(cfg.S3)
 	if err != nil {
@@ -79,7 +77,7 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 		Backend: be, Verifier: verifier, Authorizer: s.STS, Audit: s.Audit,
 		Logger: log.With("component", "s3"), Region: cfg.S3.Region, BaseDomain: cfg.S3.BaseDomain,
 		MaxHeaderBytes: cfg.API.MaxHeaderBytes, MaxObjectSize: cfg.S3.MaxObjectSize,
-		Mounts: s.Mounts, Entitlements: mountEntitlements{st: s.Store, sso: s.SSO},
+		Mounts:        s.Mounts,
 		AuthzMessages: s.authzMsgs,
 		DenialWindow:  cfg.Audit.DenialWindow, DenialMaxSources: cfg.Audit.DenialMaxSources,
 	})
@@ -88,38 +86,6 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 	}
 	s.s3gw = gw
 	return gw, nil
-}
-
-// mountEntitlements decides whether a caller may act as a mount's role: the
-// caller's end user, as the directory knows them now, could pick that role
-// (the same rule as the role picker), and the session's own role
-// restriction admits it (credentials.Claims.MayActAs: credentials minted
-// under a SAML Role list, a roles claim or a restricted gatehouse token
-// never widen through a mount). A session already holding the role
-// qualifies too.
-type mountEntitlements struct {
-	st  store.Store
-	sso *websso.Service
-}
-
-func (m mountEntitlements) Entitled(ctx context.Context, caller *credentials.Claims, roleARN string) (bool, error) {
-	if caller == nil {
-		return false, nil
-	}
-	if caller.RoleARN == roleARN {
-		return true, nil
-	}
-	if !caller.MayActAs(roleARN) {
-		return false, nil
-	}
-	u, err := m.st.GetUser(ctx, caller.PrincipalID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return m.sso.Entitled(ctx, u, roleARN)
 }
 
 // DefaultMountRefresh is how often each replica reloads the mount table

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,8 +24,10 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/demoidp"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
@@ -48,12 +49,14 @@ var Version = "dev"
 // Server is a running gatehouse instance. Create it with New, then call
 // Serve exactly once.
 type Server struct {
-	cfg       config.Config
-	log       *slog.Logger
-	Store     store.Store
-	Audit     *audit.Log
-	Identity  *identity.Service
-	STS       *sts.Service
+	cfg      config.Config
+	log      *slog.Logger
+	Store    store.Store
+	Audit    *audit.Log
+	Identity *identity.Service
+	STS      *sts.Service
+	// Decision is the one decision point (internal/decision).
+	Decision  *decision.Point
 	SSO       *websso.Service
 	keyring   *credentials.Keyring
 	authzMsgs *authzmsg.Codec
@@ -161,6 +164,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		s.Links = &revokingLinks{LinkStore: links, rev: revoker, now: time.Now}
 	}
 	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
+	// One decision point for STS, the role picker and the S3 gateway. Every
+	// directory or role write through this replica tells it at once
+	// (changeStore) and moves the shared change mark, which the other
+	// replicas check once their cached inputs are older than its TTL.
+	s.Decision, err = decision.New(decision.Options{Store: s.Store, AccountID: cfg.STS.AccountID,
+		SelfIssuer: strings.TrimRight(cfg.API.PublicURL, "/"), Audience: websso.DefaultAudience,
+		ManagedPolicies: sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		Mark:            decision.StoreChangeMark{Store: s.Store},
+		Logger:          log.With("component", "decision")})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.Store = &changeStore{Store: s.Store, dp: s.Decision, mark: decision.StoreChangeMark{Store: s.Store},
+		log: log.With("component", "decision")}
 
 	s.Audit, err = audit.Open(audit.Options{
 		Dir:                cfg.AuditDir(),
@@ -277,13 +294,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 		Binder:                 binder,
 		AuthzMessages:          s.authzMsgs,
+		Decision:               s.Decision,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
 	}
 	s.SSO, err = websso.New(websso.Options{
 		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: masterKey,
-		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID,
+		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID, Decision: s.Decision,
 		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
 		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
 		SessionTTL:  cfg.Identity.SessionTTL,

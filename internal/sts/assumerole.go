@@ -231,7 +231,7 @@ func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request,
 	if err != nil {
 		return result{}, internalErr(err)
 	}
-	info.RoleID = re.role.ID
+	info.RoleID = re.Stored.ID
 	d, e := s.chooseDuration(duration, re, 0, true)
 	if e != nil {
 		return result{}, e
@@ -271,14 +271,14 @@ func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request,
 	}
 	// The caller's own permissions must allow sts:AssumeRole on the target
 	// (identity-based side of the AWS cross-principal check).
-	res, err := s.Authorize(ctx, caller, "sts:AssumeRole", re.arn, tctx)
+	res, err := s.Authorize(ctx, caller, "sts:AssumeRole", re.ARN, tctx)
 	if err != nil {
 		return result{}, internalErr(err)
 	}
 	if res.Decision != iam.Allowed {
 		return result{}, newErr(CodeAccessDenied, "identity-policy",
-			fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s (%s).", callerARN, re.arn, res.Reason()),
-			fmt.Sprintf("allow sts:AssumeRole on %s in the policies of role %s.", re.arn, caller.RoleARN))
+			fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s (%s).", callerARN, re.ARN, res.Reason()),
+			fmt.Sprintf("allow sts:AssumeRole on %s in the policies of role %s.", re.ARN, caller.RoleARN))
 	}
 	out, e := s.issue(ctx, issueInput{
 		Role: re, SessionName: sessionName,

@@ -189,7 +189,7 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 	if err != nil {
 		return result{}, internalErr(err)
 	}
-	info.RoleID = re.role.ID
+	info.RoleID = re.Stored.ID
 	b, e := s.bind(ctx, r, s.o.Binder.SAMLIdentity(ent.prov, a.NameID), info)
 	if e != nil {
 		return result{}, e

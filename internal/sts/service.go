@@ -40,6 +40,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
@@ -131,6 +132,10 @@ type Options struct {
 	// Audit that knows no self issuer (gatehouse's own tokens then bind
 	// like any other provider's).
 	Binder *identity.Binder
+	// Decision is the decision point every trust and permission question
+	// goes to; share the server's. Default: one over Store with CacheTTL,
+	// Clock and ManagedPolicies, which knows no self issuer.
+	Decision *decision.Point
 }
 
 var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
@@ -197,6 +202,16 @@ func (o *Options) Validate() error {
 		o.Binder = b
 		errs = append(errs, err)
 	}
+	if o.Decision == nil && o.Store != nil {
+		var mp decision.ManagedPolicies
+		if o.ManagedPolicies != nil {
+			mp = o.ManagedPolicies
+		}
+		dp, err := decision.New(decision.Options{Store: o.Store, AccountID: o.AccountID, Clock: o.Clock,
+			TTL: o.CacheTTL, ManagedPolicies: mp, Logger: o.Logger})
+		o.Decision = dp
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sts: options: %w", err)
 	}
@@ -214,9 +229,8 @@ type Service struct {
 	idps *storeIdPs
 	sig  *sigv4.Verifier
 
-	roles    roleCache
-	oidc     oidcCache
-	sessions sessionCache
+	dp   *decision.Point
+	oidc oidcCache
 
 	activeMu sync.Mutex
 	active   map[string]activeEntry
@@ -263,9 +277,8 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("sts: %w", err)
 	}
 	s.sig = sig
-	s.roles.init()
+	s.dp = opts.Decision
 	s.oidc.m = map[string]*oidcEntry{}
-	s.sessions.m = map[string]*sessionEntry{}
 	return s, nil
 }
 

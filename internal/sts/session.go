@@ -147,7 +147,7 @@ func (s *Service) managedPolicy(ctx context.Context, arn string) (string, *Error
 // chooseDuration applies DurationSeconds, the default and the caps: an
 // explicit request above a cap is an error, the default is clamped.
 func (s *Service) chooseDuration(requested time.Duration, re *roleEntry, idpMax time.Duration, chained bool) (time.Duration, *Error) {
-	roleMax := time.Duration(re.role.MaxSessionDuration) * time.Second
+	roleMax := time.Duration(re.Stored.MaxSessionDuration) * time.Second
 	if roleMax == 0 {
 		roleMax = store.DefaultMaxSessionDuration * time.Second
 	}
@@ -230,12 +230,12 @@ type issued struct {
 }
 
 func (s *Service) issue(ctx context.Context, in issueInput, info *auditInfo) (issued, *Error) {
-	arid := in.Role.id + ":" + in.SessionName
+	arid := in.Role.ID + ":" + in.SessionName
 	creds, err := s.o.Issuer.Issue(ctx, credentials.SessionRequest{
 		PrincipalID:       in.PrincipalID,
 		UserName:          in.UserName,
 		SourceIdentity:    in.SourceIdentity,
-		RoleARN:           in.Role.arn,
+		RoleARN:           in.Role.ARN,
 		RoleSessionName:   in.SessionName,
 		AssumedRoleID:     arid,
 		SessionPolicy:     in.Policy.Doc,
@@ -262,7 +262,7 @@ func (s *Service) issue(ctx context.Context, in issueInput, info *auditInfo) (is
 		info.ChainDepth = in.Parent.ChainDepth + 1
 		info.ParentSession = in.Parent.SessionID
 	}
-	return issued{Creds: creds, AssumedRoleID: arid, ARN: assumedRoleARN(s.o.AccountID, in.Role.arn, in.SessionName), SourceID: si}, nil
+	return issued{Creds: creds, AssumedRoleID: arid, ARN: assumedRoleARN(s.o.AccountID, in.Role.ARN, in.SessionName), SourceID: si}, nil
 }
 
 // Response shapes (STS API reference, "Response Elements").

@@ -197,7 +197,7 @@ func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request
 	if err != nil {
 		return result{}, internalErr(err)
 	}
-	info.RoleID = re.role.ID
+	info.RoleID = re.Stored.ID
 	if id.Roles != nil && !slices.Contains(id.Roles, roleArn) {
 		return result{}, newErr(CodeAccessDenied, "role-not-granted",
 			fmt.Sprintf("The token's roles claim does not include %s.", roleArn),

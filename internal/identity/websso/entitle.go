@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
-	"github.com/gatehouse-dev/gatehouse/internal/iam"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -107,39 +104,6 @@ func (s *Service) recordSession(ctx context.Context, tok *store.Token, rec sessi
 	return nil
 }
 
-// entitlements evaluates which roles a session may pick.
-type entitlements struct {
-	s     *Service
-	mu    sync.Mutex
-	cache map[string]cachedPolicy // role id -> compiled trust policy
-}
-
-type cachedPolicy struct {
-	rev int64
-	c   *iam.Compiled
-	err error
-}
-
-func (e *entitlements) trust(r *store.Role) (*iam.Compiled, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, ok := e.cache[r.ID]; ok && c.rev == r.Revision {
-		return c.c, c.err
-	}
-	var cp cachedPolicy
-	cp.rev = r.Revision
-	pol, err := iam.Parse([]byte(r.TrustPolicy))
-	if err == nil {
-		cp.c, err = iam.Compile(iam.NamedPolicy{Name: "trust policy of " + r.Name, Policy: pol})
-	}
-	cp.err = err
-	if len(e.cache) > 10000 {
-		clear(e.cache)
-	}
-	e.cache[r.ID] = cp
-	return cp.c, cp.err
-}
-
 // grantSource names where a restricted token's role came from: the SAML
 // or OIDC provider that granted it.
 func grantSource(g store.RoleGrant) string {
@@ -150,68 +114,54 @@ func grantSource(g store.RoleGrant) string {
 }
 
 // roles lists the session's entitlements, first = default. r is the
-// request, for the aws:* keys STS would see.
+// request, for the aws:* keys STS would see. A restricted session
+// (si.limit) may pick exactly the granted roles that exist; any other asks
+// the decision point which roles its trust policies let it pick.
 func (s *Service) roles(ctx context.Context, si *sessionInfo, r *http.Request) ([]Entitlement, error) {
-	all, err := s.o.Store.ListRoles(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("websso: list roles: %w", err)
-	}
-	byARN := make(map[string]*store.Role, len(all))
-	for _, role := range all {
-		byARN[role.ARN(s.o.AccountID)] = role
-	}
 	out := []Entitlement{}
 	if si.limit != nil {
 		seen := map[string]bool{}
 		for _, g := range si.limit {
-			role, ok := byARN[g.RoleARN]
-			if !ok || seen[g.RoleARN] {
+			if seen[g.RoleARN] {
 				continue
 			}
+			role, err := s.o.Decision.RoleOfARN(ctx, g.RoleARN)
+			if errors.Is(err, decision.ErrNoRole) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("websso: role %s: %w", g.RoleARN, err)
+			}
 			seen[g.RoleARN] = true
-			out = append(out, Entitlement{ARN: g.RoleARN, Name: role.Name, Description: role.Description,
-				MaxSessionDuration: role.MaxSessionDuration, Source: grantSource(g), ProviderARN: g.ProviderARN})
+			out = append(out, entitlementOf(role, grantSource(g), g.ProviderARN))
 		}
 		return out, nil
 	}
-	self := s.SelfProviderARN()
-	now := s.now()
-	base := map[string][]string{
-		"aws:currenttime":       {now.Format(time.RFC3339)},
-		"aws:epochtime":         {strconv.FormatInt(now.Unix(), 10)},
-		"aws:federatedprovider": {self},
-		"sts:rolesessionname":   {awsname.SessionNameFrom(si.p.UserName)},
-	}
+	rctx := map[string][]string{}
 	if r != nil {
-		base["aws:securetransport"] = []string{strconv.FormatBool(clientip.SecureTransport(r))}
+		rctx["aws:securetransport"] = []string{strconv.FormatBool(clientip.SecureTransport(r))}
 		if ip := remoteIP(r); ip != "" {
-			base["aws:sourceip"] = []string{ip}
+			rctx["aws:sourceip"] = []string{ip}
 		}
 		if ua := r.UserAgent(); ua != "" {
-			base["aws:useragent"] = []string{ua}
+			rctx["aws:useragent"] = []string{ua}
 		}
 	}
-	tctx := TrustContext(s.o.PublicURL, si.p.UserID, []string{s.o.Audience},
-		&SelfClaims{Username: si.p.UserName, Groups: si.p.Groups, Roles: nil, IdP: si.idp})
-	for k, v := range base {
-		tctx[k] = v
+	roles, err := s.o.Decision.Pickable(ctx, decision.PickRequest{
+		Principal: decision.Principal{UserID: si.p.UserID, UserName: si.p.UserName, Groups: si.p.Groups, IdP: si.idp},
+		Context:   rctx})
+	if err != nil {
+		return nil, fmt.Errorf("websso: role picker: %w", err)
 	}
-	sort.Slice(all, func(i, j int) bool { return strings.ToLower(all[i].Name) < strings.ToLower(all[j].Name) })
-	for _, role := range all {
-		arn := role.ARN(s.o.AccountID)
-		c, err := s.ent.trust(role)
-		if err != nil {
-			s.log.WarnContext(ctx, "role picker: trust policy does not parse; role skipped", "role", arn, "err", err)
-			continue
-		}
-		res := c.Evaluate(&iam.Request{Action: "sts:AssumeRoleWithWebIdentity", Resource: arn, Principals: iam.IdentitiesOf(self), Context: tctx})
-		if res.Decision != iam.Allowed {
-			continue
-		}
-		out = append(out, Entitlement{ARN: arn, Name: role.Name, Description: role.Description,
-			MaxSessionDuration: role.MaxSessionDuration, Source: SourceTrustPolicy})
+	for _, role := range roles {
+		out = append(out, entitlementOf(role, SourceTrustPolicy, ""))
 	}
 	return out, nil
+}
+
+func entitlementOf(role *decision.Role, source, provider string) Entitlement {
+	return Entitlement{ARN: role.ARN, Name: role.Stored.Name, Description: role.Stored.Description,
+		MaxSessionDuration: role.Stored.MaxSessionDuration, Source: source, ProviderARN: provider}
 }
 
 // WebIdentityContext is the hook STS calls when it evaluates a trust policy
@@ -240,33 +190,4 @@ func WebIdentityContextFor(selfIssuer string) func(issuer string, claims map[str
 		}
 		return ctx
 	}
-}
-
-// Entitled reports whether the directory user u could pick roleARN in the
-// role picker right now: the role's trust policy admits gatehouse's own
-// issuer for u's current groups. The S3 gateway asks this before acting
-// as a mount's role for a caller. Inactive users are entitled to nothing.
-func (s *Service) Entitled(ctx context.Context, u *store.User, roleARN string) (bool, error) {
-	if u == nil || !u.Active {
-		return false, nil
-	}
-	groups, err := s.o.Store.GroupsOfUser(ctx, u.ID)
-	if err != nil {
-		return false, fmt.Errorf("websso: groups of %q: %w", u.UserName, err)
-	}
-	names := make([]string, len(groups))
-	for i, g := range groups {
-		names[i] = g.DisplayName
-	}
-	si := &sessionInfo{p: &identity.Principal{UserID: u.ID, UserName: u.UserName, Groups: names}, idp: IdPToken}
-	roles, err := s.roles(ctx, si, nil)
-	if err != nil {
-		return false, err
-	}
-	for _, r := range roles {
-		if r.ARN == roleARN {
-			return true, nil
-		}
-	}
-	return false, nil
 }

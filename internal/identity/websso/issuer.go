@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -51,16 +51,16 @@ const (
 // issuer URL, as AWS does for OIDC providers. See TrustContext.
 const (
 	// KeyUsername is the gatehouse user name (single-valued).
-	KeyUsername = "gatehouse:username"
+	KeyUsername = decision.KeyUsername
 	// KeyGroups are the user's groups, transitively (multi-valued: use
 	// ForAnyValue:/ForAllValues:).
-	KeyGroups = "gatehouse:groups"
+	KeyGroups = decision.KeyGroups
 	// KeyRoles are the role ARNs the session is entitled to (multi-valued).
 	// For a SAML session these are the IdP's Role attribute values, so a
 	// trust policy can say "whoever the IdP entitles to this role".
-	KeyRoles = "gatehouse:roles"
+	KeyRoles = decision.KeyRoles
 	// KeyIdP is the ClaimIdP value (single-valued).
-	KeyIdP = "gatehouse:idp"
+	KeyIdP = decision.KeyIdP
 )
 
 // Identity-provider values of ClaimIdP for local logins.
@@ -113,20 +113,11 @@ func stringList(v any) []string {
 // only). The role picker (entitlements) and the STS endpoint must both use
 // it, so a role listed to a user is a role STS lets the user assume.
 func TrustContext(issuer, sub string, aud []string, self *SelfClaims) map[string][]string {
-	k := store.OIDCIssuerKey(issuer)
-	ctx := map[string][]string{
-		k + ":sub": {sub},
-		k + ":aud": slices.Clone(aud),
+	if self == nil {
+		return decision.TrustContext(issuer, sub, aud, nil, nil)
 	}
-	if self != nil {
-		ctx[KeyUsername] = []string{self.Username}
-		ctx[KeyGroups] = slices.Clone(self.Groups)
-		ctx[KeyRoles] = slices.Clone(self.Roles)
-		if self.IdP != "" {
-			ctx[KeyIdP] = []string{self.IdP}
-		}
-	}
-	return ctx
+	return decision.TrustContext(issuer, sub, aud,
+		&decision.Principal{UserName: self.Username, Groups: self.Groups, IdP: self.IdP}, self.Roles)
 }
 
 // issuer signs web-identity tokens with a sealed RSA-2048 key.

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
@@ -85,6 +86,9 @@ type Options struct {
 	AccountID string
 	// Audience is the aud of web-identity tokens. Default "gatehouse".
 	Audience string
+	// Decision is the decision point that answers the role picker; share
+	// the server's. Default: one over Store for PublicURL and Audience.
+	Decision *decision.Point
 	// TokenTTL is the lifetime of web-identity tokens. Default 5 minutes.
 	TokenTTL time.Duration
 	// SessionTTL is the lifetime of sessions created by SAML and OIDC
@@ -141,7 +145,6 @@ type Service struct {
 	log *slog.Logger
 	iss *issuer
 	sp  *saml.SP
-	ent *entitlements
 	mux *http.ServeMux
 	// rps caches each OIDC provider's relying party per revision.
 	rps oidc.ProviderCache[*relyingParty]
@@ -213,12 +216,17 @@ func New(opts Options) (*Service, error) {
 		opts.Binder = b
 		errs = append(errs, err)
 	}
+	if opts.Decision == nil && errors.Join(errs...) == nil {
+		dp, err := decision.New(decision.Options{Store: opts.Store, AccountID: opts.AccountID, SelfIssuer: opts.PublicURL,
+			Audience: opts.Audience, Clock: opts.Clock, Logger: opts.Logger})
+		opts.Decision = dp
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("websso: options: %w", err)
 	}
 	s := &Service{o: opts, log: opts.Logger}
 	s.iss = &issuer{s: s}
-	s.ent = &entitlements{s: s, cache: map[string]cachedPolicy{}}
 	s.sp = &saml.SP{
 		EntityID: opts.SAMLEntityID,
 		ACSURL:   opts.ACSURL,
