@@ -14,12 +14,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // MaxMountPrefixLen bounds a mount prefix (the S3 key length limit).
-const MaxMountPrefixLen = backend.MaxKeyLen
+const MaxMountPrefixLen = s3name.MaxKeyLen
 
 // errNoMounts answers the mount operations of a server whose store has no
 // mount support.
@@ -84,7 +84,7 @@ func (c *call) resolveMount(id string) (*store.Mount, error) {
 }
 
 func checkMountBucket(field, b string) error {
-	if err := backend.ValidateBucket(b); err != nil {
+	if err := s3name.Bucket(b); err != nil {
 		return fieldErr(field, "must be a valid S3 bucket name (3 to 63 characters of a-z, 0-9, . and -, starting and ending with a letter or digit, not an IP address)")
 	}
 	return nil
@@ -95,7 +95,7 @@ func checkMountBucket(field, b string) error {
 // segments, no "//", no control characters or encoded separators).
 func checkMountPrefix(field, p string) error {
 	if p == "" || len(p) > MaxMountPrefixLen || !strings.HasSuffix(p, "/") || strings.Contains(p, "..") ||
-		backend.ValidateKey(p) != nil {
+		s3name.Key(p) != nil {
 		return fieldErr(field, "must be a key prefix of at most %d bytes ending in \"/\", without a leading \"/\", \"..\", \"//\" or control characters", MaxMountPrefixLen)
 	}
 	return nil

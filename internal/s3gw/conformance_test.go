@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
@@ -221,7 +222,7 @@ func (s conformanceBucketAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request
 		return
 	}
 	ctx := r.Context()
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		shimError(w, "InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid.")
 		return
 	}

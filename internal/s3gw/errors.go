@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 // Error is an S3 error response: the AWS code, message and HTTP status
@@ -115,9 +116,9 @@ func translate(err error) *Error {
 		return wrap(s3err("InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."))
 	case errors.Is(err, backend.ErrEntityTooSmall):
 		return wrap(s3err("EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."))
-	case errors.Is(err, backend.ErrInvalidKey):
+	case errors.Is(err, s3name.ErrInvalidKey):
 		return wrap(errInvalidArgument("Object key is not allowed: it must be a relative path without empty, '.' or '..' segments, backslashes, control characters or encoded separators."))
-	case errors.Is(err, backend.ErrInvalidBucket):
+	case errors.Is(err, s3name.ErrInvalidBucket):
 		return wrap(s3err("InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."))
 	case errors.Is(err, backend.ErrInvalidRange):
 		return wrap(errInvalidRange())

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 // FuzzParseXML: the request bodies the gateway parses (DeleteObjects,
@@ -45,10 +45,10 @@ func FuzzRoute(f *testing.F) {
 		if g.route(rq) != nil {
 			return
 		}
-		if rq.bucket != "" && backend.ValidateBucket(rq.bucket) != nil {
+		if rq.bucket != "" && s3name.Bucket(rq.bucket) != nil {
 			t.Fatalf("bucket %q accepted", rq.bucket)
 		}
-		if rq.key != "" && backend.ValidateKey(rq.key) != nil {
+		if rq.key != "" && s3name.Key(rq.key) != nil {
 			t.Fatalf("key %q accepted", rq.key)
 		}
 		if strings.Contains(rq.key, "..") && strings.Contains("/"+rq.key+"/", "/../") {

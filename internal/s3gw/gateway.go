@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
@@ -364,12 +365,12 @@ func (g *Gateway) route(rq *request) error {
 		rq.bucket, rq.key, _ = strings.Cut(path[1:], "/")
 	}
 	if rq.bucket != "" {
-		if err := backend.ValidateBucket(rq.bucket); err != nil {
+		if err := s3name.Bucket(rq.bucket); err != nil {
 			return err
 		}
 	}
 	if rq.key != "" {
-		if err := backend.ValidateKey(rq.key); err != nil {
+		if err := s3name.Key(rq.key); err != nil {
 			return err
 		}
 	}

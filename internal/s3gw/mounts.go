@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 // Mount binds a bucket prefix to a role (the seed's bucket mounts with
@@ -34,10 +34,10 @@ func (m Mount) Validate() error {
 	if m.ID == "" {
 		errs = append(errs, errors.New("id is required"))
 	}
-	if err := backend.ValidateBucket(m.Bucket); err != nil {
+	if err := s3name.Bucket(m.Bucket); err != nil {
 		errs = append(errs, err)
 	}
-	if !strings.HasSuffix(m.Prefix, "/") || backend.ValidateKey(m.Prefix) != nil {
+	if !strings.HasSuffix(m.Prefix, "/") || s3name.Key(m.Prefix) != nil {
 		errs = append(errs, fmt.Errorf("prefix %q must be a valid key prefix ending in /", m.Prefix))
 	}
 	if !strings.HasPrefix(m.RoleARN, "arn:aws:iam::") || !strings.Contains(m.RoleARN, ":role/") {

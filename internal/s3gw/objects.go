@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 func quote(etag string) string { return `"` + etag + `"` }
@@ -391,10 +392,10 @@ func copySource(h string) (bucket, key string, err error) {
 	if !ok || bucket == "" || key == "" {
 		return "", "", errInvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return "", "", err
 	}
-	if err := backend.ValidateKey(key); err != nil {
+	if err := s3name.Key(key); err != nil {
 		return "", "", err
 	}
 	return bucket, key, nil
@@ -517,7 +518,7 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	var allowed, denied []string
 	conds := map[string]backend.Precondition{}
 	for _, o := range req.Objects {
-		if err := backend.ValidateKey(o.Key); err != nil {
+		if err := s3name.Key(o.Key); err != nil {
 			e := translate(err)
 			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: e.Code, Message: e.Message})
 			denied = append(denied, o.Key)

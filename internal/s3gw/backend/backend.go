@@ -11,8 +11,8 @@
 //     than io.EOF (a failed signature or digest check, a client that went
 //     away), or yields a different number of bytes than size, no object is
 //     created and a previous object under the key is left untouched.
-//   - Keys are validated with ValidateKey and buckets with ValidateBucket
-//     before any I/O; invalid names are ErrInvalidKey / ErrInvalidBucket.
+//   - Keys are validated with s3name.Key and buckets with s3name.Bucket
+//     before any I/O; invalid names are s3name.ErrInvalidKey / ErrInvalidBucket.
 //   - Errors are classified with the sentinels below (errors.Is); any other
 //     error means the backend is unavailable or failed (503 to the client).
 //
@@ -34,8 +34,6 @@ var (
 	ErrInvalidPart    = errors.New("backend: invalid part")
 	ErrInvalidOrder   = errors.New("backend: parts not in ascending order")
 	ErrEntityTooSmall = errors.New("backend: part too small")
-	ErrInvalidKey     = errors.New("backend: invalid object key")
-	ErrInvalidBucket  = errors.New("backend: invalid bucket name")
 	ErrInvalidRange   = errors.New("backend: range not satisfiable")
 	// ErrKeyConflict: the key cannot be stored next to an existing one (the
 	// local backend cannot hold both "a" and "a/b").

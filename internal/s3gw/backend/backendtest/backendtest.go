@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 // Factory returns a backend and an empty bucket for one test.
@@ -466,24 +467,24 @@ func testMultipartErrors(t *testing.T, b backend.Backend, bucket string) {
 var BadKeys = []string{
 	"", "../escape", "a/../../escape", "a/./b", "/abs", "a//b", `a\b`, `..\escape`, "a\x00b", "nul\x00",
 	"%2e%2e/escape", "a/%2E%2E/b", "a%2fb", "a%5cb", "C:/windows", "tab\tkey", "..", ".",
-	strings.Repeat("k", backend.MaxKeyLen+1), "bad\xffutf8", ".gatehouse-staging/x", "a/.gatehouse-dir",
+	strings.Repeat("k", s3name.MaxKeyLen+1), "bad\xffutf8", ".gatehouse-staging/x", "a/.gatehouse-dir",
 }
 
 func testInvalidKeys(t *testing.T, b backend.Backend, bucket string) {
 	for _, k := range BadKeys {
 		_, err := b.PutObject(ctx(), bucket, k, strings.NewReader("x"), 1, backend.Metadata{})
-		require.ErrorIs(t, err, backend.ErrInvalidKey, "put %q", k)
+		require.ErrorIs(t, err, s3name.ErrInvalidKey, "put %q", k)
 		_, _, err = b.GetObject(ctx(), bucket, k, nil)
-		require.ErrorIs(t, err, backend.ErrInvalidKey, "get %q", k)
-		require.ErrorIs(t, b.DeleteObject(ctx(), bucket, k), backend.ErrInvalidKey, "delete %q", k)
+		require.ErrorIs(t, err, s3name.ErrInvalidKey, "get %q", k)
+		require.ErrorIs(t, b.DeleteObject(ctx(), bucket, k), s3name.ErrInvalidKey, "delete %q", k)
 		_, err = b.CopyObject(ctx(), bucket, k, bucket, "dst", nil)
-		require.ErrorIs(t, err, backend.ErrInvalidKey, "copy from %q", k)
+		require.ErrorIs(t, err, s3name.ErrInvalidKey, "copy from %q", k)
 		_, err = b.CreateMultipartUpload(ctx(), bucket, k, backend.Metadata{})
-		require.ErrorIs(t, err, backend.ErrInvalidKey, "multipart %q", k)
+		require.ErrorIs(t, err, s3name.ErrInvalidKey, "multipart %q", k)
 	}
 	for _, bk := range []string{"..", "../x", "a", "UPPER", "a/b", "x\x00y"} {
 		_, err := b.PutObject(ctx(), bk, "k", strings.NewReader("x"), 1, backend.Metadata{})
-		require.ErrorIs(t, err, backend.ErrInvalidBucket, "bucket %q", bk)
+		require.ErrorIs(t, err, s3name.ErrInvalidBucket, "bucket %q", bk)
 	}
 	// Odd but valid keys round-trip.
 	for _, k := range []string{"with space", "ünïcödé/ключ", "a+b=c&d", "dots..in.name", "100%", "trailing.", "q?x=1#f"} {

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 const (
@@ -146,18 +147,18 @@ type stored struct {
 
 // objectPath maps a validated key to its file, relative to the root.
 func objectPath(bucket, key string) (string, error) {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return "", err
 	}
-	if err := backend.ValidateKey(key); err != nil {
+	if err := s3name.Key(key); err != nil {
 		return "", err
 	}
 	for seg := range strings.SplitSeq(key, "/") {
 		if strings.HasPrefix(seg, reserved) {
-			return "", fmt.Errorf("%w: segments starting with %q are reserved", backend.ErrInvalidKey, reserved)
+			return "", fmt.Errorf("%w: segments starting with %q are reserved", s3name.ErrInvalidKey, reserved)
 		}
 		if len(seg) > 255 {
-			return "", fmt.Errorf("%w: path segment longer than 255 bytes", backend.ErrInvalidKey)
+			return "", fmt.Errorf("%w: path segment longer than 255 bytes", s3name.ErrInvalidKey)
 		}
 	}
 	if strings.HasSuffix(key, "/") {
@@ -167,7 +168,7 @@ func objectPath(bucket, key string) (string, error) {
 }
 
 func (b *Backend) bucketDir(bucket string) (string, error) {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return "", err
 	}
 	fi, err := b.root.Stat(bucket)
@@ -185,7 +186,7 @@ func (b *Backend) ListBuckets(ctx context.Context) ([]backend.BucketInfo, error)
 	}
 	var out []backend.BucketInfo
 	for _, e := range ents {
-		if !e.IsDir() || backend.ValidateBucket(e.Name()) != nil {
+		if !e.IsDir() || s3name.Bucket(e.Name()) != nil {
 			continue
 		}
 		info, err := e.Info()
@@ -205,7 +206,7 @@ func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
 
 // CreateBucket creates the bucket directory; it is not an error if it exists.
 func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	if err := b.root.Mkdir(bucket, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -680,7 +681,7 @@ func (b *Backend) ListObjects(ctx context.Context, bucket string, opts backend.L
 		return l.res, nil
 	}
 	base := opts.Prefix[:strings.LastIndex(opts.Prefix, "/")+1]
-	if base != "" && backend.ValidateKey(base) != nil {
+	if base != "" && s3name.Key(base) != nil {
 		return l.res, nil // no stored key can have this prefix
 	}
 	if err := l.walk(base); err != nil && !errors.Is(err, errStop) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/backendtest"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 func newLocal(t *testing.T) (*Backend, string) {
@@ -80,7 +81,7 @@ func TestDirectoryMarkersAndConflicts(t *testing.T) {
 	require.ErrorIs(t, err, backend.ErrKeyConflict)
 	// The reserved marker name is not a key.
 	_, err = b.PutObject(ctx, bucket, "dir/.gatehouse-dir", strings.NewReader("x"), 1, backend.Metadata{})
-	require.ErrorIs(t, err, backend.ErrInvalidKey)
+	require.ErrorIs(t, err, s3name.ErrInvalidKey)
 }
 
 func FuzzValidateKey(f *testing.F) {

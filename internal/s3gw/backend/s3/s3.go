@@ -30,6 +30,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 )
 
 // Options configure the backend.
@@ -212,10 +213,10 @@ func nonEmpty(s string) *string {
 }
 
 func checkObject(bucket, key string) error {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
-	return backend.ValidateKey(key)
+	return s3name.Key(key)
 }
 
 func parseExpires(s string) *time.Time {
@@ -244,7 +245,7 @@ func (b *Backend) ListBuckets(ctx context.Context) ([]backend.BucketInfo, error)
 
 // HeadBucket checks the bucket exists.
 func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	_, err := b.c.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &bucket})
@@ -253,7 +254,7 @@ func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
 
 // CreateBucket creates the bucket; an existing bucket owned by us is fine.
 func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	_, err := b.c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket})
@@ -270,7 +271,7 @@ func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
 
 // DeleteBucket removes an empty bucket.
 func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	_, err := b.c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket})
@@ -544,7 +545,7 @@ func (b *Backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 // ListObjects lists keys through ListObjectsV2, resuming after opts.After.
 func (b *Backend) ListObjects(ctx context.Context, bucket string, opts backend.ListOptions) (backend.ListResult, error) {
 	var res backend.ListResult
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return res, err
 	}
 	if opts.MaxKeys <= 0 {
@@ -695,7 +696,7 @@ func (b *Backend) ListParts(ctx context.Context, bucket, key, uploadID string, a
 
 // ListMultipartUploads lists the bucket's uploads on the endpoint.
 func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts backend.ListUploadsOptions) (backend.ListUploadsResult, error) {
-	if err := backend.ValidateBucket(bucket); err != nil {
+	if err := s3name.Bucket(bucket); err != nil {
 		return backend.ListUploadsResult{}, err
 	}
 	out, err := b.c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &bucket,
