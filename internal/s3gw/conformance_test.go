@@ -23,8 +23,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/s3name"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )

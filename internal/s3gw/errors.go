@@ -8,8 +8,8 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/s3name"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 )
 
 // Error is an S3 error response: the AWS code, message and HTTP status

@@ -24,8 +24,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/authzmsg"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/s3name"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 

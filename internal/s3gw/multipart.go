@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 )
 
 func (g *Gateway) createMultipartUpload(w *respWriter, rq *request) error {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/s3name"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 )
 
 func quote(etag string) string { return `"` + etag + `"` }

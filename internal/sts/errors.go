@@ -6,7 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
 )
 
