@@ -257,26 +257,54 @@ func (s *Store) ListGroups(ctx context.Context) ([]*store.Group, error) {
 }
 
 // GroupsOfUser returns every group the user belongs to directly or through
-// nesting, each once, ordered by DisplayName (bytewise) then ID.
+// nesting, each once, ordered by DisplayName (bytewise) then ID. It never
+// loads the groups' members, so its cost does not grow with their sizes:
+// each group's Members holds the user alone when the membership is direct,
+// and is empty when it comes through nesting.
 func (s *Store) GroupsOfUser(ctx context.Context, userID string) ([]*store.Group, error) {
-	userExists := func(ctx context.Context, c conn) error {
+	var groups []*store.Group
+	err := s.read(ctx, func(c conn) error {
 		ok, err := exists(ctx, c, `SELECT 1 FROM users WHERE id = ?`, userID)
 		if err == nil && !ok {
 			err = store.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		groups, err = list(ctx, c, scanGroupOfUser(userID), `WITH RECURSIVE anc(id) AS (
+				SELECT group_id FROM group_members WHERE user_id = ?
+				UNION
+				SELECT gm.group_id FROM group_members gm JOIN anc a ON gm.member_group_id = a.id
+			)
+			SELECT `+groupCols+`, EXISTS (SELECT 1 FROM group_members d WHERE d.group_id = groups.id
+				AND d.user_id = ?) FROM groups WHERE id IN (SELECT id FROM anc)
+			ORDER BY `+s.bytewise("display_name")+`, `+s.bytewise("id"), userID, userID)
 		return err
-	}
-	groups, err := s.queryGroups(ctx, userExists, `WITH RECURSIVE anc(id) AS (
-			SELECT group_id FROM group_members WHERE user_id = ?
-			UNION
-			SELECT gm.group_id FROM group_members gm JOIN anc a ON gm.member_group_id = a.id
-		)
-		SELECT `+groupCols+` FROM groups WHERE id IN (SELECT id FROM anc)
-		ORDER BY `+s.bytewise("display_name")+`, `+s.bytewise("id"), userID)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: groups of user %q: %w", userID, err)
 	}
 	return groups, nil
+}
+
+// scanGroupOfUser scans a group row followed by a flag saying whether
+// userID is a direct member, which becomes the group's only Member.
+func scanGroupOfUser(userID string) func(scanner) (*store.Group, error) {
+	return func(sc scanner) (*store.Group, error) {
+		var (
+			g      store.Group
+			direct bool
+		)
+		if err := sc.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Revision, timeCol{&g.CreatedAt},
+			timeCol{&g.UpdatedAt}, &direct); err != nil {
+			return nil, err
+		}
+		g.Members = []store.Member{}
+		if direct {
+			g.Members = append(g.Members, store.Member{ID: userID, Type: store.MemberUser})
+		}
+		return &g, nil
+	}
 }
 
 // queryGroups runs check, then query, and loads the members of the groups
