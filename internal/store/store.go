@@ -420,3 +420,31 @@ func Claim(ctx context.Context, st Store, key string, expiresAt time.Time) (bool
 	}
 	return true, nil
 }
+
+// GroupMemberStore changes a group's direct members one by one, without
+// reading or rewriting its member list, so the cost of adding or removing
+// a member does not grow with the group's size (issue 12 §1: a SCIM PATCH
+// adding one member to a 100,000-member group). Both concrete stores
+// implement it beside Store; a wrapper that must observe membership changes
+// (the server's revoking store) implements it too, and a caller that finds
+// it missing falls back to UpdateGroup.
+type GroupMemberStore interface {
+	// PatchGroupMembers adds the members in add, then removes those in
+	// remove, from the direct members of group id, atomically, if revision
+	// is current (zero: whatever is current, since such changes commute).
+	// Added members are appended after the existing ones; a member already
+	// present, or a removed member that is absent, changes nothing. Add
+	// follows UpdateGroup's rules: a member must exist, an empty Type is
+	// resolved, a nesting cycle yields ErrInvalid. The revision is bumped
+	// once if anything changed. It returns the group as stored afterwards,
+	// without its members (Members is empty), and the members it actually
+	// added and removed.
+	PatchGroupMembers(ctx context.Context, id string, revision int64, add, remove []Member) (*GroupPatch, error)
+}
+
+// GroupPatch is the outcome of PatchGroupMembers: the group record without
+// members, and the direct members that the call added and removed.
+type GroupPatch struct {
+	Group          *Group
+	Added, Removed []Member
+}

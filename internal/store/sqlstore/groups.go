@@ -167,6 +167,15 @@ func setMembers(ctx context.Context, c conn, groupID string, in []store.Member) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNoCycle(ctx, c, groupID); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// checkNoCycle fails with ErrInvalid if groupID is reachable from itself
+// through nested group members.
+func checkNoCycle(ctx context.Context, c conn, groupID string) error {
 	var cycle bool
 	if err := c.row(ctx, `WITH RECURSIVE reach(id) AS (
 			SELECT member_group_id FROM group_members WHERE group_id = ? AND member_group_id IS NOT NULL
@@ -175,12 +184,12 @@ func setMembers(ctx context.Context, c conn, groupID string, in []store.Member) 
 			WHERE gm.member_group_id IS NOT NULL
 		)
 		SELECT EXISTS (SELECT 1 FROM reach WHERE id = ?)`, groupID, groupID).Scan(&cycle); err != nil {
-		return nil, err
+		return err
 	}
 	if cycle {
-		return nil, fmt.Errorf("%w: membership would create a nesting cycle", store.ErrInvalid)
+		return fmt.Errorf("%w: membership would create a nesting cycle", store.ErrInvalid)
 	}
-	return ms, nil
+	return nil
 }
 
 func prepGroup(g *store.Group) error {
@@ -364,4 +373,114 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 		return fmt.Errorf("store: delete group %q: %w", id, err)
 	}
 	return nil
+}
+
+// memberColumn is the group_members column that holds members of m's type.
+func memberColumn(m store.Member) string {
+	if m.Type == store.MemberGroup {
+		return "member_group_id"
+	}
+	return "user_id"
+}
+
+// PatchGroupMembers implements store.GroupMemberStore: it touches only the
+// rows of the members named, through the indexes on (user_id, group_id)
+// and (member_group_id, group_id), never the whole member list.
+func (s *Store) PatchGroupMembers(ctx context.Context, id string, revision int64, add, remove []store.Member) (*store.GroupPatch, error) {
+	now := s.stamp()
+	out := &store.GroupPatch{Added: []store.Member{}, Removed: []store.Member{}}
+	err := s.writeMembership(ctx, func(c conn) error {
+		g, err := getOne(ctx, c, scanGroup, `SELECT `+groupCols+` FROM groups WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if revision != 0 && g.Revision != revision {
+			return store.ErrConflict
+		}
+		if out.Added, err = addMembers(ctx, c, id, add); err != nil {
+			return err
+		}
+		if out.Removed, err = removeMembers(ctx, c, id, remove); err != nil {
+			return err
+		}
+		if len(out.Added)+len(out.Removed) > 0 {
+			if g.Revision, g.CreatedAt, err = s.updateRow(ctx, c, "groups", `display_name = display_name`, now,
+				id, g.Revision); err != nil {
+				return err
+			}
+			g.UpdatedAt = now
+		}
+		out.Group = g
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: patch members of group %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// addMembers appends the members of add that groupID does not hold yet
+// and returns them; a group member is checked for nesting cycles.
+func addMembers(ctx context.Context, c conn, groupID string, add []store.Member) ([]store.Member, error) {
+	ms, err := resolveMembers(ctx, c, groupID, add)
+	if err != nil {
+		return nil, err
+	}
+	var next int64
+	if err := c.row(ctx, `SELECT COALESCE(MAX(position), -1) + 1 FROM group_members WHERE group_id = ?`,
+		groupID).Scan(&next); err != nil {
+		return nil, err
+	}
+	added, nested := []store.Member{}, false
+	for _, m := range ms {
+		col := memberColumn(m)
+		held, err := exists(ctx, c, `SELECT 1 FROM group_members WHERE `+col+` = ? AND group_id = ?`, m.ID, groupID)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			continue
+		}
+		if _, err := c.exec(ctx, `INSERT INTO group_members (group_id, position, `+col+`) VALUES (?, ?, ?)`,
+			groupID, next, m.ID); err != nil {
+			return nil, err
+		}
+		next++
+		added = append(added, m)
+		nested = nested || m.Type == store.MemberGroup
+	}
+	if nested {
+		if err := checkNoCycle(ctx, c, groupID); err != nil {
+			return nil, err
+		}
+	}
+	return added, nil
+}
+
+// removeMembers deletes the members of remove that groupID holds and
+// returns them. A member with an empty Type matches a user or a group.
+func removeMembers(ctx context.Context, c conn, groupID string, remove []store.Member) ([]store.Member, error) {
+	removed := []store.Member{}
+	for _, m := range remove {
+		types := []store.MemberType{m.Type}
+		switch m.Type {
+		case store.MemberUser, store.MemberGroup:
+		case "":
+			types = []store.MemberType{store.MemberUser, store.MemberGroup}
+		default:
+			return nil, fmt.Errorf("%w: member %q has unknown type %q", store.ErrInvalid, m.ID, m.Type)
+		}
+		for _, t := range types {
+			tm := store.Member{ID: m.ID, Type: t}
+			n, err := c.affected(ctx, `DELETE FROM group_members WHERE `+memberColumn(tm)+` = ? AND group_id = ?`,
+				m.ID, groupID)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				removed = append(removed, tm)
+			}
+		}
+	}
+	return removed, nil
 }

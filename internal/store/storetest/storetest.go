@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LargeGroups", testLargeGroups},
 		{"NestedGroupsTransitive", testNestedGroups},
 		{"GroupCycleRejected", testGroupCycle},
+		{"PatchGroupMembers", testPatchGroupMembers},
 		{"ConcurrentEdgesNeverCycle", testConcurrentEdges},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteGroupCascades", testDeleteGroupCascades},
