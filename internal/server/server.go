@@ -261,6 +261,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
 		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
 		Binder:                 binder,
+		// The STS is built before the web sign-in that holds the key; it
+		// asks for the key set only when it first verifies a token.
+		SelfIssuer: cfg.API.PublicURL,
+		SelfJWKS: func(ctx context.Context) ([]byte, error) {
+			if s.SSO == nil {
+				return nil, errors.New("server: the web sign-in is not ready")
+			}
+			return s.SSO.SelfJWKS(ctx)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)
