@@ -126,3 +126,39 @@ func TestInvalidStoredMountDeniesItsPrefix(t *testing.T) {
 	require.NotEmpty(t, evs)
 	require.Contains(t, evs[len(evs)-1].Reason, "is invalid and denies its prefix")
 }
+
+// countingMounts counts full reads of the mount table.
+type countingMounts struct {
+	store.MountStore
+	lists int
+}
+
+func (c *countingMounts) ListMounts(ctx context.Context) ([]*store.Mount, error) {
+	c.lists++
+	return c.MountStore.ListMounts(ctx)
+}
+
+// TestIdleReplicaDoesNotReloadMounts proves issue 12 §1: a replica's
+// periodic mount refresh reads the store's mount change counter and
+// reloads the table only when it moved. Idle ticks read no mounts; a
+// write by another replica (straight to the shared store) is picked up by
+// the next tick, once.
+func TestIdleReplicaDoesNotReloadMounts(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	cm := &countingMounts{MountStore: srv.MountStore}
+	srv.MountStore = cm
+	require.NoError(t, srv.ReloadMounts(ctx))
+	cm.lists = 0
+	for range 5 {
+		srv.refreshMounts(ctx)
+	}
+	require.Zero(t, cm.lists, "idle refreshes must not reload the mount table")
+
+	require.NoError(t, cm.MountStore.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}))
+	srv.refreshMounts(ctx)
+	srv.refreshMounts(ctx)
+	require.Equal(t, 1, cm.lists, "one change, one reload")
+	_, ok := mountFor(t, srv, "lake", "hr/x")
+	require.True(t, ok, "the other replica's mount applies")
+}

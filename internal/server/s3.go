@@ -115,9 +115,11 @@ func (m mountEntitlements) Entitled(ctx context.Context, caller *credentials.Cla
 	return m.sso.Entitled(ctx, u, roleARN)
 }
 
-// DefaultMountRefresh is how often each replica reloads the mount table
-// from the store, so mounts changed through another replica apply here
-// within that time. A mutation through this replica's API applies at once.
+// DefaultMountRefresh is how often each replica checks the store's mount
+// change counter (store.MountStore.MountsVersion) and, when it moved,
+// reloads the mount table, so mounts changed through another replica apply
+// here within that time. An idle tick reads one row. A mutation through
+// this replica's API applies at once.
 const DefaultMountRefresh = 2 * time.Second
 
 // ReloadMounts loads every mount from the store into the gateway's table
@@ -133,6 +135,17 @@ func (s *Server) ReloadMounts(ctx context.Context) error {
 	}
 	s.mountsMu.Lock()
 	defer s.mountsMu.Unlock()
+	return s.reloadMountsLocked(ctx)
+}
+
+// reloadMountsLocked is ReloadMounts under s.mountsMu. It reads the change
+// counter before the table, so a write racing with the reload moves the
+// counter past what it records and the next refresh reloads again.
+func (s *Server) reloadMountsLocked(ctx context.Context) error {
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err != nil {
+		return err
+	}
 	stored, err := s.MountStore.ListMounts(ctx)
 	if err != nil {
 		return err
@@ -146,7 +159,32 @@ func (s *Server) ReloadMounts(ctx context.Context) error {
 		}
 		table = append(table, gm)
 	}
-	return s.Mounts.Set(table)
+	if err := s.Mounts.Set(table); err != nil {
+		return err
+	}
+	s.mountsVersion, s.mountsLoaded = version, true
+	return nil
+}
+
+// refreshMounts reloads the mount table if the store's change counter
+// moved since the last reload (or none succeeded yet), and logs a failure.
+// It is one tick of maintainMounts.
+func (s *Server) refreshMounts(ctx context.Context) {
+	if s.Mounts == nil || s.MountStore == nil {
+		return
+	}
+	s.mountsMu.Lock()
+	defer s.mountsMu.Unlock()
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err == nil && s.mountsLoaded && version == s.mountsVersion {
+		return
+	}
+	if err == nil {
+		err = s.reloadMountsLocked(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "s3: mount refresh failed; keeping the last good mount table", "err", err)
+	}
 }
 
 // reloadMountsLogged is ReloadMounts for callers that cannot fail: the API's
@@ -157,7 +195,7 @@ func (s *Server) reloadMountsLogged(ctx context.Context) {
 	}
 }
 
-// maintainMounts reloads the mount table every interval until ctx ends.
+// maintainMounts refreshes the mount table every interval until ctx ends.
 func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -166,7 +204,7 @@ func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.reloadMountsLogged(ctx)
+			s.refreshMounts(ctx)
 		}
 	}
 }

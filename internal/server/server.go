@@ -66,6 +66,11 @@ type Server struct {
 	// Links persists federated links ((provider, subject) -> user).
 	Links    store.LinkStore
 	mountsMu sync.Mutex // serializes ReloadMounts
+	// mountsVersion is the store's mount change counter when the table in
+	// force was read; mountsLoaded says a reload succeeded. Guarded by
+	// mountsMu.
+	mountsVersion int64
+	mountsLoaded  bool
 	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
 	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
