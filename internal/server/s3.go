@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -150,20 +151,67 @@ func (s *Server) reloadMountsLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	table := make([]s3gw.Mount, 0, len(stored))
+	table := make(map[string]s3gw.Mount, len(stored))
 	for _, m := range stored {
-		gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
-		if err := gm.Validate(); err != nil {
-			s.log.WarnContext(ctx, "s3: stored mount is invalid; it denies every request under its prefix", "mount", m.ID, "err", err)
-			gm.Broken = err.Error()
-		}
-		table = append(table, gm)
+		table[m.ID] = s.gatewayMount(ctx, m)
 	}
-	if err := s.Mounts.Set(table); err != nil {
+	return s.installMounts(table, version)
+}
+
+// gatewayMount converts a stored mount for the gateway. One the gateway
+// refuses (s3gw.Mount.Validate) is marked broken, so that it denies every
+// request under its prefix (fail closed), with a warning.
+func (s *Server) gatewayMount(ctx context.Context, m *store.Mount) s3gw.Mount {
+	gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
+	if err := gm.Validate(); err != nil {
+		s.log.WarnContext(ctx, "s3: stored mount is invalid; it denies every request under its prefix", "mount", m.ID, "err", err)
+		gm.Broken = err.Error()
+	}
+	return gm
+}
+
+// installMounts puts table in force as the mounts at store change counter
+// version. The caller holds s.mountsMu.
+func (s *Server) installMounts(table map[string]s3gw.Mount, version int64) error {
+	list := make([]s3gw.Mount, 0, len(table))
+	for _, m := range table {
+		list = append(list, m)
+	}
+	if err := s.Mounts.Set(list); err != nil {
 		return err
 	}
-	s.mountsVersion, s.mountsLoaded = version, true
+	s.mountTable, s.mountsVersion, s.mountsLoaded = table, version, true
 	return nil
+}
+
+// applyMountChange puts in force the one mount change this replica's API
+// just made (m as stored, or as it was when deleted) without reading the
+// mount table: when the store's change counter moved by exactly one since
+// the table in force was read, that move is this change. Otherwise (other
+// writers in between, or no table yet) it reloads the whole table. It is
+// the API's OnMountsChanged hook and cannot fail: an error is logged and
+// the next refresh retries.
+func (s *Server) applyMountChange(ctx context.Context, m *store.Mount, deleted bool) {
+	if s.Mounts == nil || s.MountStore == nil {
+		return
+	}
+	s.mountsMu.Lock()
+	defer s.mountsMu.Unlock()
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err == nil && s.mountsLoaded && version == s.mountsVersion+1 {
+		table := maps.Clone(s.mountTable)
+		if deleted {
+			delete(table, m.ID)
+		} else {
+			table[m.ID] = s.gatewayMount(ctx, m)
+		}
+		err = s.installMounts(table, version)
+	} else if err == nil {
+		err = s.reloadMountsLocked(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "s3: mount change not applied; keeping the last good mount table", "err", err)
+	}
 }
 
 // refreshMounts reloads the mount table if the store's change counter
@@ -187,8 +235,7 @@ func (s *Server) refreshMounts(ctx context.Context) {
 	}
 }
 
-// reloadMountsLogged is ReloadMounts for callers that cannot fail: the API's
-// OnMountsChanged hook and the refresh ticker.
+// reloadMountsLogged is ReloadMounts for callers that cannot fail.
 func (s *Server) reloadMountsLogged(ctx context.Context) {
 	if err := s.ReloadMounts(ctx); err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "s3: mount reload failed; keeping the last good mount table", "err", err)

@@ -71,6 +71,7 @@ type Server struct {
 	// mountsMu.
 	mountsVersion int64
 	mountsLoaded  bool
+	mountTable    map[string]s3gw.Mount // the table in force, by mount id
 	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
 	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
@@ -222,7 +223,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
 		Links:           s.Links,
-		OnMountsChanged: s.reloadMountsLogged,
+		OnMountsChanged: s.applyMountChange,
 		AuthzMessages:   s.authzMsgs,
 	})
 	if err != nil {
