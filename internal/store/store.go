@@ -448,3 +448,17 @@ type GroupPatch struct {
 	Group          *Group
 	Added, Removed []Member
 }
+
+// ExternalIDStore finds users and groups by ExternalID through an index,
+// so the lookup that provisioning clients send before each create (SCIM
+// "externalId eq") does not read the directory. Both concrete stores
+// implement it beside Store; callers that find it missing list instead.
+type ExternalIDStore interface {
+	// UsersByExternalID returns the principals whose ExternalID equals id
+	// exactly, ordered by CreatedAt then ID; none for an empty id.
+	UsersByExternalID(ctx context.Context, id string) ([]*User, error)
+	// GroupsByExternalID returns the groups, with their members, whose
+	// ExternalID equals id exactly, ordered by CreatedAt then ID; none for
+	// an empty id.
+	GroupsByExternalID(ctx context.Context, id string) ([]*Group, error)
+}

@@ -13,16 +13,18 @@ import (
 // This file keeps the requests that provisioning clients send most often
 // off the paths whose cost grows with the directory (issue 12 §1):
 //   - a list filtered by one "eq" on an attribute the store indexes (Okta
-//     and Entra look up userName, Entra also displayName, before every
-//     provisioning call) reads that one record instead of every record;
+//     and Entra look up userName or externalId, Entra also displayName,
+//     before every provisioning call) reads those records instead of
+//     every record;
 //   - a group PATCH that only adds and removes members changes those rows
 //     through store.GroupMemberStore instead of reading and rewriting the
 //     whole member list, and answers 204 (RFC 7644 §3.5.2) instead of a
 //     body holding every member.
 
 // indexedEq returns the attribute and value of f when f is a single "eq"
-// comparison with a string on id, or on userName (Users) or displayName
-// (Groups), which the store looks up by index. It returns "" otherwise.
+// comparison with a string on id, externalId, or on userName (Users) or
+// displayName (Groups), which the store looks up by index. It returns ""
+// otherwise.
 // The caller still evaluates f on what the lookup returns, so the lookup
 // only has to return a superset of the matches.
 func indexedEq(rt *resourceType, f filterNode) (attr, val string) {
@@ -35,7 +37,8 @@ func indexedEq(rt *resourceType, f filterNode) (attr, val string) {
 		return "", ""
 	}
 	switch name := n.segs[0].Name; {
-	case name == "id", rt == userType && name == "userName", rt == groupType && name == "displayName":
+	case name == "id", name == "externalId", rt == userType && name == "userName",
+		rt == groupType && name == "displayName":
 		return name, v
 	}
 	return "", ""
@@ -61,6 +64,10 @@ func (c *call) listUsers(f filterNode) ([]*store.User, error) {
 		return oneOrNone(c.h.st.GetUser(c.ctx, val))
 	case "userName":
 		return oneOrNone(c.h.st.GetUserByName(c.ctx, val))
+	case "externalId":
+		if xs, ok := c.h.st.(store.ExternalIDStore); ok {
+			return xs.UsersByExternalID(c.ctx, val)
+		}
 	}
 	return c.h.st.ListUsers(c.ctx)
 }
@@ -72,6 +79,10 @@ func (c *call) listGroups(f filterNode) ([]*store.Group, error) {
 		return oneOrNone(c.h.st.GetGroup(c.ctx, val))
 	case "displayName":
 		return oneOrNone(c.h.st.GetGroupByName(c.ctx, val))
+	case "externalId":
+		if xs, ok := c.h.st.(store.ExternalIDStore); ok {
+			return xs.GroupsByExternalID(c.ctx, val)
+		}
 	}
 	return c.h.st.ListGroups(c.ctx)
 }

@@ -27,6 +27,14 @@ func (s *scanCounter) ListUsers(ctx context.Context) ([]*store.User, error) {
 	return s.Store.ListUsers(ctx)
 }
 
+func (s *scanCounter) UsersByExternalID(ctx context.Context, id string) ([]*store.User, error) {
+	return s.Store.(store.ExternalIDStore).UsersByExternalID(ctx, id)
+}
+
+func (s *scanCounter) GroupsByExternalID(ctx context.Context, id string) ([]*store.Group, error) {
+	return s.Store.(store.ExternalIDStore).GroupsByExternalID(ctx, id)
+}
+
 func (s *scanCounter) ListGroups(ctx context.Context) ([]*store.Group, error) {
 	s.lists.Add(1)
 	return s.Store.ListGroups(ctx)
@@ -52,12 +60,17 @@ func newScaleEnv(t *testing.T, n int) (*env, *scanCounter) {
 	sc := &scanCounter{}
 	e := newEnvWith(t, func(s store.Store) store.Store { sc.Store = s; return sc })
 	seedFixtures(e)
+	ctx := context.Background()
+	bob := e.mustUser(idBob)
+	bob.ExternalID = "00u-bob"
+	require.NoError(t, e.st.UpdateUser(ctx, bob))
 	g := e.mustGroup(idEng)
+	g.ExternalID = "grp-eng"
 	for i := range n {
 		u := e.seedUser(fmt.Sprintf("crowd-%05d", i), fmt.Sprintf("crowd%05d@example.com", i))
 		g.Members = append(g.Members, store.Member{ID: u.ID, Type: store.MemberUser})
 	}
-	require.NoError(t, e.st.UpdateGroup(context.Background(), g))
+	require.NoError(t, e.st.UpdateGroup(ctx, g))
 	return e, sc
 }
 
@@ -76,7 +89,10 @@ func TestLookupFiltersDoNotScan(t *testing.T) {
 		{"/Users?count=10", `userName eq "nobody@example.com"`, nil},
 		{"/Users?count=10", `id eq "` + idBob + `"`, []string{idBob}},
 		{"/Users?count=10", `id eq "no-such-id"`, nil},
+		{"/Users?count=10", `externalId eq "00u-bob"`, []string{idBob}},
+		{"/Users?count=10", `externalId eq "00U-BOB"`, nil},
 		{"/Groups?excludedAttributes=members", `displayName eq "engineering"`, []string{idEng}},
+		{"/Groups?excludedAttributes=members", `externalId eq "grp-eng"`, []string{idEng}},
 		{"/Groups?excludedAttributes=members", `id eq "` + idEng + `"`, []string{idEng}},
 		{"/Groups?excludedAttributes=members", `displayName eq "Nobody"`, nil},
 	} {

@@ -265,6 +265,19 @@ func (s *Store) ListGroups(ctx context.Context) ([]*store.Group, error) {
 	return groups, nil
 }
 
+// GroupsByExternalID implements store.ExternalIDStore.
+func (s *Store) GroupsByExternalID(ctx context.Context, id string) ([]*store.Group, error) {
+	if id == "" {
+		return []*store.Group{}, nil
+	}
+	groups, err := s.queryGroups(ctx, func(context.Context, conn) error { return nil },
+		`SELECT `+groupCols+` FROM groups WHERE external_id = ? ORDER BY created_at, `+s.bytewise("id"), id)
+	if err != nil {
+		return nil, fmt.Errorf("store: groups by external id: %w", err)
+	}
+	return groups, nil
+}
+
 // GroupsOfUser returns every group the user belongs to directly or through
 // nesting, each once, ordered by DisplayName (bytewise) then ID. It never
 // loads the groups' members, so its cost does not grow with their sizes:

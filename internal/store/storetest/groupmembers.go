@@ -72,3 +72,36 @@ func testPatchGroupMembers(t *testing.T, s store.Store) {
 	_, err = ms.PatchGroupMembers(ctx(t), "no-such-group", 0, []store.Member{userRef(bob)}, nil)
 	requireIs(t, err, store.ErrNotFound)
 }
+
+// testExternalIDLookups checks store.ExternalIDStore: exact matches only,
+// every holder of a shared id, groups with their members, nothing for an
+// empty id.
+func testExternalIDLookups(t *testing.T, s store.Store) {
+	xs, ok := s.(store.ExternalIDStore)
+	require.True(t, ok, "%T must implement store.ExternalIDStore", s)
+	a := &store.User{UserName: "a", ExternalID: "okta-1"}
+	b := &store.User{UserName: "b", ExternalID: "okta-1"}
+	c := &store.User{UserName: "c", ExternalID: "OKTA-1"}
+	for _, u := range []*store.User{a, b, c, {UserName: "d"}} {
+		require.NoError(t, s.CreateUser(ctx(t), u))
+	}
+	us, err := xs.UsersByExternalID(ctx(t), "okta-1")
+	require.NoError(t, err)
+	require.Equal(t, []string{a.ID, b.ID}, []string{us[0].ID, us[1].ID})
+	require.Len(t, us, 2, "externalId compares exactly")
+	requireEqual(t, a, us[0])
+	us, err = xs.UsersByExternalID(ctx(t), "")
+	require.NoError(t, err)
+	require.Empty(t, us)
+
+	g := &store.Group{DisplayName: "eng", ExternalID: "grp-1", Members: []store.Member{userRef(a)}}
+	require.NoError(t, s.CreateGroup(ctx(t), g))
+	newGroup(t, s, "other")
+	gs, err := xs.GroupsByExternalID(ctx(t), "grp-1")
+	require.NoError(t, err)
+	require.Len(t, gs, 1)
+	requireEqual(t, g, gs[0])
+	gs, err = xs.GroupsByExternalID(ctx(t), "grp-2")
+	require.NoError(t, err)
+	require.Empty(t, gs)
+}

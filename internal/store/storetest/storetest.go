@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NestedGroupsTransitive", testNestedGroups},
 		{"GroupCycleRejected", testGroupCycle},
 		{"PatchGroupMembers", testPatchGroupMembers},
+		{"ExternalIDLookups", testExternalIDLookups},
 		{"ConcurrentEdgesNeverCycle", testConcurrentEdges},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteGroupCascades", testDeleteGroupCascades},

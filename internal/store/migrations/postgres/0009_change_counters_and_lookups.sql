@@ -21,3 +21,8 @@ $$;
 
 CREATE TRIGGER mounts_changed AFTER INSERT OR UPDATE OR DELETE ON mounts
     FOR EACH STATEMENT EXECUTE FUNCTION bump_change_counter('mounts');
+
+-- Lookups by externalId (SCIM "externalId eq", which provisioning clients
+-- send before creating a user or group) read an index, not the table.
+CREATE INDEX users_external_id ON users (external_id);
+CREATE INDEX groups_external_id ON groups (external_id);

@@ -26,3 +26,8 @@ CREATE TRIGGER mounts_changed_delete AFTER DELETE ON mounts
 BEGIN
     UPDATE change_counters SET value = value + 1 WHERE name = 'mounts';
 END;
+
+-- Lookups by externalId (SCIM "externalId eq", which provisioning clients
+-- send before creating a user or group) read an index, not the table.
+CREATE INDEX users_external_id ON users (external_id);
+CREATE INDEX groups_external_id ON groups (external_id);
