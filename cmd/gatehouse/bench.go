@@ -53,6 +53,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchAuditCmd())
 	cmd.AddCommand(newBenchSTSCmd())
 	cmd.AddCommand(newBenchS3Cmd())
+	cmd.AddCommand(newBenchScaleCmd())
 	return cmd
 }
 

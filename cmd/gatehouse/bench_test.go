@@ -25,3 +25,18 @@ func TestBenchAuditRunsEveryScenario(t *testing.T) {
 		require.Positive(t, n, "%s recorded no events", name)
 	}
 }
+
+// TestBenchScaleSmoke runs `gatehouse bench scale` on a tiny scaled
+// directory and checks that every scenario answered and was reported (no
+// timing is asserted).
+func TestBenchScaleSmoke(t *testing.T) {
+	var out bytes.Buffer
+	err := runScaleBench(context.Background(), &out, scaleBenchOpts{
+		scaled:   scaleSize{Users: 30, BigGroupMembers: 20, Groups: 4, Roles: 5, Mounts: 3},
+		requests: 2, dir: t.TempDir()})
+	require.NoError(t, err, out.String())
+	for _, name := range scaleScenarios {
+		require.Regexp(t, `(?m)^\s*`+regexp.QuoteMeta(name)+`\s+\S+\s+\S+\s+\d+\.\d\d\s`, out.String(), "no %s row", name)
+	}
+	require.Contains(t, out.String(), "process RSS")
+}

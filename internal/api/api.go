@@ -80,8 +80,9 @@ type Options struct {
 	// audit record of a deletion says they were revoked.
 	Links store.LinkStore
 	// OnMountsChanged, if set, runs after every mount mutation that was
-	// applied, so the server can reload its mount table at once.
-	OnMountsChanged func(ctx context.Context)
+	// applied, with the mount as stored (for a deletion, as it was), so the
+	// server can apply that one change to its mount table at once.
+	OnMountsChanged func(ctx context.Context, m *store.Mount, deleted bool)
 	// AuthzMessages opens encoded authorization failure messages
 	// (/authorization-messages/decode); nil makes that operation answer 503.
 	AuthzMessages *authzmsg.Codec
@@ -124,7 +125,7 @@ type API struct {
 	denials  *audit.Aggregator
 	mnt      store.MountStore
 	links    store.LinkStore
-	onMounts func(ctx context.Context)
+	onMounts func(ctx context.Context, m *store.Mount, deleted bool)
 	router   routers.Router
 	ops      map[string]operation // by operationId
 	vopts    *openapi3filter.Options

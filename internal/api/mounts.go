@@ -62,12 +62,12 @@ func (c *call) mounts() (store.MountStore, error) {
 	return c.a.mnt, nil
 }
 
-// mountsChanged tells the server (OnMountsChanged) that the mount table
-// changed, so this replica serves the change at once. The request's
-// cancellation does not cut the reload short.
-func (c *call) mountsChanged() {
+// mountsChanged tells the server (OnMountsChanged) that mount m was
+// written or deleted, so this replica serves the change at once. The
+// request's cancellation does not cut the update short.
+func (c *call) mountsChanged(m *store.Mount, deleted bool) {
 	if c.a.onMounts != nil {
-		c.a.onMounts(context.WithoutCancel(c.ctx))
+		c.a.onMounts(context.WithoutCancel(c.ctx), m, deleted)
 	}
 }
 
@@ -203,7 +203,7 @@ func (a *API) createMount(c *call) error {
 		c.mutationFailed(audit.CodeMountCreated, res, err)
 		return err
 	}
-	c.mountsChanged()
+	c.mountsChanged(m, false)
 	c.w.Header().Set("Location", Prefix+"/mounts/"+m.ID)
 	return c.json(http.StatusCreated, viewMount(m))
 }
@@ -273,7 +273,7 @@ func (a *API) updateMount(c *call) error {
 		c.mutationFailed(audit.CodeMountUpdated, res, err)
 		return err
 	}
-	c.mountsChanged()
+	c.mountsChanged(m, false)
 	return c.json(http.StatusOK, viewMount(m))
 }
 
@@ -290,6 +290,6 @@ func (a *API) deleteMount(c *call) error {
 		c.mutationFailed(audit.CodeMountDeleted, res, err)
 		return err
 	}
-	c.mountsChanged()
+	c.mountsChanged(m, true)
 	return c.noContent()
 }

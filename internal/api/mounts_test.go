@@ -29,7 +29,7 @@ func mountEnv(t *testing.T) (*env, *atomic.Int64) {
 	}
 	var changed atomic.Int64
 	h, err := api.New(api.Options{Store: e.st, Identity: e.svc, Audit: e.rec, Denials: e.denials, Logger: slog.New(slog.DiscardHandler),
-		OnMountsChanged: func(ctx context.Context) {
+		OnMountsChanged: func(ctx context.Context, _ *store.Mount, _ bool) {
 			require.NoError(t, ctx.Err())
 			changed.Add(1)
 		}})

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -28,6 +29,7 @@ type changePublisher interface {
 // notification is never wrong, only a cache miss.
 type changeStore struct {
 	store.Store
+	externalIDLookups
 	dp   changeNotifier
 	mark changePublisher
 	log  *slog.Logger
@@ -102,3 +104,50 @@ func (s *changeStore) UpdateOIDCProvider(ctx context.Context, p *store.OIDCProvi
 func (s *changeStore) DeleteOIDCProvider(ctx context.Context, id string) error {
 	return s.changed(ctx, s.Store.DeleteOIDCProvider(ctx, id))
 }
+
+// PatchGroupMembers changes a group's members one by one through the
+// wrapped store (store.GroupMemberStore), then tells the decision point.
+func (s *changeStore) PatchGroupMembers(ctx context.Context, id string, revision int64, add,
+	remove []store.Member) (*store.GroupPatch, error) {
+	ms, ok := s.Store.(store.GroupMemberStore)
+	if !ok {
+		return nil, fmt.Errorf("store: patch members of group %q: %T cannot change members one by one", id, s.Store)
+	}
+	p, err := ms.PatchGroupMembers(ctx, id, revision, add, remove)
+	return p, s.changed(ctx, err)
+}
+
+// externalIDLookups passes store.ExternalIDStore (indexed reads) through a
+// wrapper store, so that SCIM's externalId lookups stay indexed behind it.
+type externalIDLookups struct{ inner store.Store }
+
+func (e externalIDLookups) lookups() (store.ExternalIDStore, error) {
+	x, ok := e.inner.(store.ExternalIDStore)
+	if !ok {
+		return nil, fmt.Errorf("store: %T has no external id lookups", e.inner)
+	}
+	return x, nil
+}
+
+func (e externalIDLookups) UsersByExternalID(ctx context.Context, id string) ([]*store.User, error) {
+	x, err := e.lookups()
+	if err != nil {
+		return nil, err
+	}
+	return x.UsersByExternalID(ctx, id)
+}
+
+func (e externalIDLookups) GroupsByExternalID(ctx context.Context, id string) ([]*store.Group, error) {
+	x, err := e.lookups()
+	if err != nil {
+		return nil, err
+	}
+	return x.GroupsByExternalID(ctx, id)
+}
+
+var (
+	_ store.GroupMemberStore = (*changeStore)(nil)
+	_ store.ExternalIDStore  = (*changeStore)(nil)
+	_ store.GroupMemberStore = (*revokingStore)(nil)
+	_ store.ExternalIDStore  = (*revokingStore)(nil)
+)

@@ -41,6 +41,10 @@ func TestChangeStoreNotifiesEveryDecisionInput(t *testing.T) {
 		{"UpdateUser", func() error { return st.UpdateUser(ctx, u) }},
 		{"CreateGroup", func() error { return st.CreateGroup(ctx, g) }},
 		{"UpdateGroup", func() error { return st.UpdateGroup(ctx, g) }},
+		{"PatchGroupMembers", func() error {
+			_, err := st.PatchGroupMembers(ctx, g.ID, 0, []store.Member{{ID: u.ID, Type: store.MemberUser}}, nil)
+			return err
+		}},
 		{"DeleteGroup", func() error { return st.DeleteGroup(ctx, g.ID) }},
 		{"DeleteUser", func() error { return st.DeleteUser(ctx, u.ID) }},
 		{"CreateRole", func() error { return st.CreateRole(ctx, r) }},
@@ -62,6 +66,25 @@ func TestChangeStoreNotifiesEveryDecisionInput(t *testing.T) {
 		require.NotEqual(t, last, m, "%s did not move the shared change mark", w.name)
 		last = m
 	}
+}
+
+// TestServerStoreKeepsFastPaths: the wrappers the server puts around the
+// store (revocation, change notification) still offer the one-by-one
+// member changes and the indexed external id reads SCIM uses, so that a
+// one-member PATCH of a large group and an externalId lookup stay cheap.
+func TestServerStoreKeepsFastPaths(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	_, ok := srv.Store.(store.GroupMemberStore)
+	require.True(t, ok, "%T hides store.GroupMemberStore", srv.Store)
+	x, ok := srv.Store.(store.ExternalIDStore)
+	require.True(t, ok, "%T hides store.ExternalIDStore", srv.Store)
+	u := &store.User{UserName: "ext", ExternalID: "okta-00u1", Active: true}
+	require.NoError(t, srv.Store.CreateUser(ctx, u))
+	got, err := x.UsersByExternalID(ctx, "okta-00u1")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, u.ID, got[0].ID)
 }
 
 // TestServerRolePolicyChangeAppliesAtOnce: a trust-policy change written

@@ -126,3 +126,76 @@ func TestInvalidStoredMountDeniesItsPrefix(t *testing.T) {
 	require.NotEmpty(t, evs)
 	require.Contains(t, evs[len(evs)-1].Reason, "is invalid and denies its prefix")
 }
+
+// countingMounts counts full reads of the mount table.
+type countingMounts struct {
+	store.MountStore
+	lists int
+}
+
+func (c *countingMounts) ListMounts(ctx context.Context) ([]*store.Mount, error) {
+	c.lists++
+	return c.MountStore.ListMounts(ctx)
+}
+
+// TestIdleReplicaDoesNotReloadMounts proves issue 12 §1: a replica's
+// periodic mount refresh reads the store's mount change counter and
+// reloads the table only when it moved. Idle ticks read no mounts; a
+// write by another replica (straight to the shared store) is picked up by
+// the next tick, once.
+func TestIdleReplicaDoesNotReloadMounts(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	cm := &countingMounts{MountStore: srv.MountStore}
+	srv.MountStore = cm
+	require.NoError(t, srv.ReloadMounts(ctx))
+	cm.lists = 0
+	for range 5 {
+		srv.refreshMounts(ctx)
+	}
+	require.Zero(t, cm.lists, "idle refreshes must not reload the mount table")
+
+	require.NoError(t, cm.MountStore.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}))
+	srv.refreshMounts(ctx)
+	srv.refreshMounts(ctx)
+	require.Equal(t, 1, cm.lists, "one change, one reload")
+	_, ok := mountFor(t, srv, "lake", "hr/x")
+	require.True(t, ok, "the other replica's mount applies")
+}
+
+// TestMountChangeAppliesWithoutReload proves issue 12 §1: a mount written
+// through this replica's API applies at once without reading the mount
+// table again (the API hands the change to applyMountChange); only when
+// another writer moved the store's change counter in between does it
+// reload the whole table, so that change applies too.
+func TestMountChangeAppliesWithoutReload(t *testing.T) {
+	srv, _ := newTestServer(t)
+	ctx := context.Background()
+	cm := &countingMounts{MountStore: srv.MountStore}
+	srv.MountStore = cm
+	require.NoError(t, srv.ReloadMounts(ctx))
+	cm.lists = 0
+
+	hr := &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: testHRRole}
+	require.NoError(t, cm.CreateMount(ctx, hr))
+	srv.applyMountChange(ctx, hr, false)
+	require.Zero(t, cm.lists, "one change of ours: applied as a delta")
+	_, ok := mountFor(t, srv, "lake", "hr/x")
+	require.True(t, ok)
+	require.NoError(t, cm.DeleteMount(ctx, hr.ID))
+	srv.applyMountChange(ctx, hr, true)
+	require.Zero(t, cm.lists)
+	_, ok = mountFor(t, srv, "lake", "hr/x")
+	require.False(t, ok, "the deleted mount is gone")
+
+	// Another replica writes sales/ unseen; our own change then reloads.
+	require.NoError(t, cm.CreateMount(ctx, &store.Mount{Bucket: "lake", Prefix: "sales/", RoleARN: testHRRole}))
+	ops := &store.Mount{Bucket: "lake", Prefix: "ops/", RoleARN: testHRRole}
+	require.NoError(t, cm.CreateMount(ctx, ops))
+	srv.applyMountChange(ctx, ops, false)
+	require.Equal(t, 1, cm.lists, "another writer in between: a full reload")
+	for _, key := range []string{"sales/x", "ops/x"} {
+		_, ok := mountFor(t, srv, "lake", key)
+		require.True(t, ok, key)
+	}
+}

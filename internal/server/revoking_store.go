@@ -23,8 +23,11 @@ type userRevoker interface {
 //
 // The revocation is written before the user record: if it fails, the
 // disable fails too (fail closed), and a retry repeats both.
+var _ store.GroupMemberStore = (*revokingStore)(nil)
+
 type revokingStore struct {
 	store.Store
+	externalIDLookups
 	rev userRevoker
 	now func() time.Time
 }
@@ -107,6 +110,61 @@ func (s *revokingStore) UpdateGroup(ctx context.Context, g *store.Group) error {
 		}
 	}
 	return s.Store.UpdateGroup(ctx, g)
+}
+
+// PatchGroupMembers implements store.GroupMemberStore over the wrapped
+// store. Before the change it revokes the credentials of every user it
+// removes, directly or through a removed nested group, as UpdateGroup
+// does; a named user who is not a direct member is left alone. Adding
+// members revokes nothing. A user who stays a member by another path is
+// revoked all the same: coarse, on the side of denial.
+func (s *revokingStore) PatchGroupMembers(ctx context.Context, id string, revision int64, add,
+	remove []store.Member) (*store.GroupPatch, error) {
+	ms, ok := s.Store.(store.GroupMemberStore)
+	if !ok {
+		return nil, fmt.Errorf("store: patch members of group %q: %T cannot change members one by one", id, s.Store)
+	}
+	var losing []store.Member
+	for _, m := range remove {
+		direct, err := s.directUser(ctx, id, m)
+		if err != nil {
+			return nil, err
+		}
+		if direct || m.Type != store.MemberUser {
+			losing = append(losing, m)
+		}
+	}
+	users, err := s.transitiveUsers(ctx, losing)
+	if err != nil {
+		return nil, err
+	}
+	for uid := range users {
+		if err := s.rev.RevokeUser(ctx, uid, s.now()); err != nil {
+			return nil, fmt.Errorf("store: revoke credentials of %q: %w", uid, err)
+		}
+	}
+	return ms.PatchGroupMembers(ctx, id, revision, add, remove)
+}
+
+// directUser reports whether m is a user and a direct member of group id,
+// through GroupsOfUser, which never loads the group's members.
+func (s *revokingStore) directUser(ctx context.Context, id string, m store.Member) (bool, error) {
+	if m.Type != store.MemberUser {
+		return false, nil
+	}
+	gs, err := s.Store.GroupsOfUser(ctx, m.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: groups of %q: %w", m.ID, err)
+	}
+	for _, g := range gs {
+		if g.ID == id && len(g.Members) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // DeleteGroup revokes the credentials of every (transitive) member.

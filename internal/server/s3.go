@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // openBackend opens the configured object backend.
@@ -88,9 +90,11 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 	return gw, nil
 }
 
-// DefaultMountRefresh is how often each replica reloads the mount table
-// from the store, so mounts changed through another replica apply here
-// within that time. A mutation through this replica's API applies at once.
+// DefaultMountRefresh is how often each replica checks the store's mount
+// change counter (store.MountStore.MountsVersion) and, when it moved,
+// reloads the mount table, so mounts changed through another replica apply
+// here within that time. An idle tick reads one row. A mutation through
+// this replica's API applies at once.
 const DefaultMountRefresh = 2 * time.Second
 
 // ReloadMounts loads every mount from the store into the gateway's table
@@ -106,31 +110,113 @@ func (s *Server) ReloadMounts(ctx context.Context) error {
 	}
 	s.mountsMu.Lock()
 	defer s.mountsMu.Unlock()
+	return s.reloadMountsLocked(ctx)
+}
+
+// reloadMountsLocked is ReloadMounts under s.mountsMu. It reads the change
+// counter before the table, so a write racing with the reload moves the
+// counter past what it records and the next refresh reloads again.
+func (s *Server) reloadMountsLocked(ctx context.Context) error {
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err != nil {
+		return err
+	}
 	stored, err := s.MountStore.ListMounts(ctx)
 	if err != nil {
 		return err
 	}
-	table := make([]s3gw.Mount, 0, len(stored))
+	table := make(map[string]s3gw.Mount, len(stored))
 	for _, m := range stored {
-		gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
-		if err := gm.Validate(); err != nil {
-			s.log.WarnContext(ctx, "s3: stored mount is invalid; it denies every request under its prefix", "mount", m.ID, "err", err)
-			gm.Broken = err.Error()
-		}
-		table = append(table, gm)
+		table[m.ID] = s.gatewayMount(ctx, m)
 	}
-	return s.Mounts.Set(table)
+	return s.installMounts(table, version)
 }
 
-// reloadMountsLogged is ReloadMounts for callers that cannot fail: the API's
-// OnMountsChanged hook and the refresh ticker.
+// gatewayMount converts a stored mount for the gateway. One the gateway
+// refuses (s3gw.Mount.Validate) is marked broken, so that it denies every
+// request under its prefix (fail closed), with a warning.
+func (s *Server) gatewayMount(ctx context.Context, m *store.Mount) s3gw.Mount {
+	gm := s3gw.Mount{ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, RoleARN: m.RoleARN}
+	if err := gm.Validate(); err != nil {
+		s.log.WarnContext(ctx, "s3: stored mount is invalid; it denies every request under its prefix", "mount", m.ID, "err", err)
+		gm.Broken = err.Error()
+	}
+	return gm
+}
+
+// installMounts puts table in force as the mounts at store change counter
+// version. The caller holds s.mountsMu.
+func (s *Server) installMounts(table map[string]s3gw.Mount, version int64) error {
+	list := make([]s3gw.Mount, 0, len(table))
+	for _, m := range table {
+		list = append(list, m)
+	}
+	if err := s.Mounts.Set(list); err != nil {
+		return err
+	}
+	s.mountTable, s.mountsVersion, s.mountsLoaded = table, version, true
+	return nil
+}
+
+// applyMountChange puts in force the one mount change this replica's API
+// just made (m as stored, or as it was when deleted) without reading the
+// mount table: when the store's change counter moved by exactly one since
+// the table in force was read, that move is this change. Otherwise (other
+// writers in between, or no table yet) it reloads the whole table. It is
+// the API's OnMountsChanged hook and cannot fail: an error is logged and
+// the next refresh retries.
+func (s *Server) applyMountChange(ctx context.Context, m *store.Mount, deleted bool) {
+	if s.Mounts == nil || s.MountStore == nil {
+		return
+	}
+	s.mountsMu.Lock()
+	defer s.mountsMu.Unlock()
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err == nil && s.mountsLoaded && version == s.mountsVersion+1 {
+		table := maps.Clone(s.mountTable)
+		if deleted {
+			delete(table, m.ID)
+		} else {
+			table[m.ID] = s.gatewayMount(ctx, m)
+		}
+		err = s.installMounts(table, version)
+	} else if err == nil {
+		err = s.reloadMountsLocked(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "s3: mount change not applied; keeping the last good mount table", "err", err)
+	}
+}
+
+// refreshMounts reloads the mount table if the store's change counter
+// moved since the last reload (or none succeeded yet), and logs a failure.
+// It is one tick of maintainMounts.
+func (s *Server) refreshMounts(ctx context.Context) {
+	if s.Mounts == nil || s.MountStore == nil {
+		return
+	}
+	s.mountsMu.Lock()
+	defer s.mountsMu.Unlock()
+	version, err := s.MountStore.MountsVersion(ctx)
+	if err == nil && s.mountsLoaded && version == s.mountsVersion {
+		return
+	}
+	if err == nil {
+		err = s.reloadMountsLocked(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "s3: mount refresh failed; keeping the last good mount table", "err", err)
+	}
+}
+
+// reloadMountsLogged is ReloadMounts for callers that cannot fail.
 func (s *Server) reloadMountsLogged(ctx context.Context) {
 	if err := s.ReloadMounts(ctx); err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "s3: mount reload failed; keeping the last good mount table", "err", err)
 	}
 }
 
-// maintainMounts reloads the mount table every interval until ctx ends.
+// maintainMounts refreshes the mount table every interval until ctx ends.
 func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -139,7 +225,7 @@ func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.reloadMountsLogged(ctx)
+			s.refreshMounts(ctx)
 		}
 	}
 }

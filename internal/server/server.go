@@ -69,6 +69,12 @@ type Server struct {
 	// Links persists federated links ((provider, subject) -> user).
 	Links    store.LinkStore
 	mountsMu sync.Mutex // serializes ReloadMounts
+	// mountsVersion is the store's mount change counter when the table in
+	// force was read; mountsLoaded says a reload succeeded. Guarded by
+	// mountsMu.
+	mountsVersion int64
+	mountsLoaded  bool
+	mountTable    map[string]s3gw.Mount // the table in force, by mount id
 	// mountRefresh is how often mounts are reloaded (DefaultMountRefresh).
 	mountRefresh time.Duration
 	// Objects is the S3 gateway's backend (nil when the gateway is off).
@@ -163,7 +169,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if links, ok := s.Store.(store.LinkStore); ok {
 		s.Links = &revokingLinks{LinkStore: links, rev: revoker, now: time.Now}
 	}
-	s.Store = &revokingStore{Store: s.Store, rev: revoker, now: time.Now}
+	s.Store = &revokingStore{Store: s.Store, externalIDLookups: externalIDLookups{s.Store}, rev: revoker, now: time.Now}
 	// One decision point for STS, the role picker and the S3 gateway. Every
 	// directory or role write through this replica tells it at once
 	// (changeStore) and moves the shared change mark, which the other
@@ -176,7 +182,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.Store = &changeStore{Store: s.Store, dp: s.Decision, mark: decision.StoreChangeMark{Store: s.Store},
+	s.Store = &changeStore{Store: s.Store, externalIDLookups: externalIDLookups{s.Store}, dp: s.Decision, mark: decision.StoreChangeMark{Store: s.Store},
 		log: log.With("component", "decision")}
 
 	s.Audit, err = audit.Open(audit.Options{
@@ -247,7 +253,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
 		Links:           s.Links,
-		OnMountsChanged: s.reloadMountsLogged,
+		OnMountsChanged: s.applyMountChange,
 		AuthzMessages:   s.authzMsgs,
 	})
 	if err != nil {
@@ -295,6 +301,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Binder:                 binder,
 		AuthzMessages:          s.authzMsgs,
 		Decision:               s.Decision,
+		// The STS is built before the web sign-in that holds the key; it
+		// asks for the key set only when it first verifies a token.
+		SelfIssuer: cfg.API.PublicURL,
+		SelfJWKS: func(ctx context.Context) ([]byte, error) {
+			if s.SSO == nil {
+				return nil, errors.New("server: the web sign-in is not ready")
+			}
+			return s.SSO.SelfJWKS(ctx)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: sts: %w", err)

@@ -170,3 +170,49 @@ func TestSweepExpiredDeletesOnlyExpiredRecords(t *testing.T) {
 	_, err = srv.Store.GetMeta(ctx, credentials.MetaKeyring)
 	require.NoError(t, err, "records without expiry stay")
 }
+
+// TestPatchGroupMembersRevokes: the one-by-one membership path
+// (store.GroupMemberStore, used by SCIM PATCH for large groups, issue 12
+// §1) revokes like UpdateGroup does. A removed user, and every user of a
+// removed nested group, loses their live credentials; an added member and
+// a user named in a removal but not a member keep theirs.
+func TestPatchGroupMembersRevokes(t *testing.T) {
+	srv, cfg := newTestServer(t)
+	ctx := context.Background()
+	ms, ok := srv.Store.(store.GroupMemberStore)
+	require.True(t, ok, "the server's store must offer one-by-one membership changes, revoking on removal")
+	mk, err := secrets.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"))
+	require.NoError(t, err)
+	kr, err := credentials.LoadOrCreateKeyring(ctx, srv.Store, mk, nil)
+	require.NoError(t, err)
+	issuer := credentials.NewIssuer(kr, credentials.IssuerOptions{})
+	live := map[string]credentials.Credentials{}
+	users := map[string]*store.User{}
+	for _, name := range []string{"hank", "ivy", "jon", "kim"} {
+		u := &store.User{UserName: name, Active: true}
+		require.NoError(t, srv.Store.CreateUser(ctx, u))
+		c, err := issuer.Issue(ctx, credentials.SessionRequest{
+			PrincipalID: u.ID, UserName: name, SourceIdentity: name,
+			RoleARN: "arn:aws:iam::000000000000:role/analyst", RoleSessionName: name, AssumedRoleID: "AROATEST",
+		}, time.Hour)
+		require.NoError(t, err)
+		users[name], live[name] = u, c
+	}
+	ref := func(name string) store.Member { return store.Member{ID: users[name].ID, Type: store.MemberUser} }
+	inner := &store.Group{DisplayName: "inner", Members: []store.Member{ref("ivy")}}
+	require.NoError(t, srv.Store.CreateGroup(ctx, inner))
+	outer := &store.Group{DisplayName: "outer", Members: []store.Member{ref("hank"), {ID: inner.ID, Type: store.MemberGroup}}}
+	require.NoError(t, srv.Store.CreateGroup(ctx, outer))
+
+	_, err = ms.PatchGroupMembers(ctx, outer.ID, 0, []store.Member{ref("jon")},
+		[]store.Member{ref("hank"), {ID: inner.ID, Type: store.MemberGroup}, ref("kim")})
+	require.NoError(t, err)
+	for name, revoked := range map[string]bool{"hank": true, "ivy": true, "jon": false, "kim": false} {
+		_, err := srv.STS.LookupCredentials(ctx, live[name].AccessKeyID, live[name].SessionToken)
+		if revoked {
+			require.Error(t, err, "%s lost a group: their credentials must be revoked", name)
+		} else {
+			require.NoError(t, err, "%s lost nothing: their credentials stay valid", name)
+		}
+	}
+}

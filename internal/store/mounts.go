@@ -40,4 +40,9 @@ type MountStore interface {
 	ListMounts(ctx context.Context) ([]*Mount, error)
 	UpdateMount(ctx context.Context, m *Mount) error
 	DeleteMount(ctx context.Context, id string) error
+	// MountsVersion returns a counter that every mount write raises in the
+	// same transaction, on every replica sharing the store. Reading it
+	// costs one indexed row, so a replica polls it and reloads the mounts
+	// only when it moved. Equal values mean no mount changed in between.
+	MountsVersion(ctx context.Context) (int64, error)
 }

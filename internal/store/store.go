@@ -210,7 +210,10 @@ type Store interface {
 	DeleteGroup(ctx context.Context, id string) error
 	// GroupsOfUser returns the groups the user belongs to, directly and
 	// through nesting (transitively), each once, ordered by DisplayName
-	// (bytewise) then ID. An unknown user yields ErrNotFound.
+	// (bytewise) then ID. An unknown user yields ErrNotFound. It never
+	// loads members, so it costs the same for a 100,000-member group: a
+	// returned group's Members holds the user alone when the membership is
+	// direct and is empty when it comes through nesting.
 	GroupsOfUser(ctx context.Context, userID string) ([]*Group, error)
 
 	// Tokens.
@@ -416,4 +419,46 @@ func Claim(ctx context.Context, st Store, key string, expiresAt time.Time) (bool
 		return false, err
 	}
 	return true, nil
+}
+
+// GroupMemberStore changes a group's direct members one by one, without
+// reading or rewriting its member list, so the cost of adding or removing
+// a member does not grow with the group's size (issue 12 §1: a SCIM PATCH
+// adding one member to a 100,000-member group). Both concrete stores
+// implement it beside Store; a wrapper that must observe membership changes
+// (the server's revoking store) implements it too, and a caller that finds
+// it missing falls back to UpdateGroup.
+type GroupMemberStore interface {
+	// PatchGroupMembers adds the members in add, then removes those in
+	// remove, from the direct members of group id, atomically, if revision
+	// is current (zero: whatever is current, since such changes commute).
+	// Added members are appended after the existing ones; a member already
+	// present, or a removed member that is absent, changes nothing. Add
+	// follows UpdateGroup's rules: a member must exist, an empty Type is
+	// resolved, a nesting cycle yields ErrInvalid. The revision is bumped
+	// once if anything changed. It returns the group as stored afterwards,
+	// without its members (Members is empty), and the members it actually
+	// added and removed.
+	PatchGroupMembers(ctx context.Context, id string, revision int64, add, remove []Member) (*GroupPatch, error)
+}
+
+// GroupPatch is the outcome of PatchGroupMembers: the group record without
+// members, and the direct members that the call added and removed.
+type GroupPatch struct {
+	Group          *Group
+	Added, Removed []Member
+}
+
+// ExternalIDStore finds users and groups by ExternalID through an index,
+// so the lookup that provisioning clients send before each create (SCIM
+// "externalId eq") does not read the directory. Both concrete stores
+// implement it beside Store; callers that find it missing list instead.
+type ExternalIDStore interface {
+	// UsersByExternalID returns the principals whose ExternalID equals id
+	// exactly, ordered by CreatedAt then ID; none for an empty id.
+	UsersByExternalID(ctx context.Context, id string) ([]*User, error)
+	// GroupsByExternalID returns the groups, with their members, whose
+	// ExternalID equals id exactly, ordered by CreatedAt then ID; none for
+	// an empty id.
+	GroupsByExternalID(ctx context.Context, id string) ([]*Group, error)
 }

@@ -105,6 +105,13 @@ type Options struct {
 	SAMLMaxSkew time.Duration
 	// HTTPClient fetches OIDC discovery documents and JWKS. Default: 10 s timeout.
 	HTTPClient *http.Client
+	// SelfIssuer is gatehouse's own web-identity issuer (api.public_url)
+	// and SelfJWKS returns its key set (RFC 7517 §5 JSON), read from the
+	// shared store. When both are set, tokens of the provider registered
+	// for SelfIssuer are verified with that key set and no HTTP request is
+	// made, so a replica issues credentials while api.public_url is down.
+	SelfIssuer string
+	SelfJWKS   func(ctx context.Context) ([]byte, error)
 	// ManagedPolicies resolves PolicyArns; nil refuses PolicyArns.
 	ManagedPolicies ManagedPolicyResolver
 	// Clock defaults to time.Now.

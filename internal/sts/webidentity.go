@@ -54,6 +54,12 @@ func (s *Service) verifierFor(ctx context.Context, issuer string) (*store.OIDCPr
 		ne.v, err = s.oidc.verifiers.Get(p.ID, p.Revision, func() (*oidc.Verifier, error) {
 			vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
+			opts := oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.now, Logger: s.log}
+			if p.IssuerURL == s.o.SelfIssuer && s.o.SelfJWKS != nil {
+				if opts.StaticJWKS, err = s.o.SelfJWKS(vctx); err != nil {
+					return nil, fmt.Errorf("sts: gatehouse's own signing keys: %w", err)
+				}
+			}
 			return oidc.NewVerifier(vctx, oidc.Provider{
 				Issuer:    p.IssuerURL,
 				Audiences: p.Audiences,
@@ -61,7 +67,7 @@ func (s *Service) verifierFor(ctx context.Context, issuer string) (*store.OIDCPr
 				ClaimMappings: oidc.ClaimMappings{
 					Groups: p.GroupsClaim, Roles: p.RolesClaim, Username: p.UsernameClaim,
 				},
-			}, oidc.Options{HTTPClient: s.o.HTTPClient, Clock: s.now, Logger: s.log})
+			}, opts)
 		})
 		if err != nil {
 			return p, nil, err

@@ -230,15 +230,34 @@ func (is *issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (is *issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	_, k, kid, err := is.load(r.Context())
+	set, err := is.keySet(r.Context())
 	if err != nil {
 		is.s.log.ErrorContext(r.Context(), "jwks: signing key unavailable", "err", err)
 		writeAPIError(w, r, http.StatusServiceUnavailable, "unavailable", "the signing key is unavailable")
 		return
 	}
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}}}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, set)
+}
+
+// keySet is the public key set of the self issuer, as /oauth/jwks serves it.
+func (is *issuer) keySet(ctx context.Context) (jose.JSONWebKeySet, error) {
+	_, k, kid, err := is.load(ctx)
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
+	}
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}}}, nil
+}
+
+// SelfJWKS returns the key set of gatehouse's own issuer (RFC 7517 §5
+// JSON, the body of /oauth/jwks), read from the store, not over HTTP. The
+// STS verifies gatehouse-issued tokens with it (sts.Options.SelfJWKS).
+func (s *Service) SelfJWKS(ctx context.Context) ([]byte, error) {
+	set, err := s.iss.keySet(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("websso: self key set: %w", err)
+	}
+	return json.Marshal(set)
 }
 
 // SelfProviderARN returns the ARN of the OIDC provider that stands for

@@ -167,6 +167,15 @@ func setMembers(ctx context.Context, c conn, groupID string, in []store.Member) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNoCycle(ctx, c, groupID); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// checkNoCycle fails with ErrInvalid if groupID is reachable from itself
+// through nested group members.
+func checkNoCycle(ctx context.Context, c conn, groupID string) error {
 	var cycle bool
 	if err := c.row(ctx, `WITH RECURSIVE reach(id) AS (
 			SELECT member_group_id FROM group_members WHERE group_id = ? AND member_group_id IS NOT NULL
@@ -175,12 +184,12 @@ func setMembers(ctx context.Context, c conn, groupID string, in []store.Member) 
 			WHERE gm.member_group_id IS NOT NULL
 		)
 		SELECT EXISTS (SELECT 1 FROM reach WHERE id = ?)`, groupID, groupID).Scan(&cycle); err != nil {
-		return nil, err
+		return err
 	}
 	if cycle {
-		return nil, fmt.Errorf("%w: membership would create a nesting cycle", store.ErrInvalid)
+		return fmt.Errorf("%w: membership would create a nesting cycle", store.ErrInvalid)
 	}
-	return ms, nil
+	return nil
 }
 
 func prepGroup(g *store.Group) error {
@@ -256,27 +265,68 @@ func (s *Store) ListGroups(ctx context.Context) ([]*store.Group, error) {
 	return groups, nil
 }
 
+// GroupsByExternalID implements store.ExternalIDStore.
+func (s *Store) GroupsByExternalID(ctx context.Context, id string) ([]*store.Group, error) {
+	if id == "" {
+		return []*store.Group{}, nil
+	}
+	groups, err := s.queryGroups(ctx, func(context.Context, conn) error { return nil },
+		`SELECT `+groupCols+` FROM groups WHERE external_id = ? ORDER BY created_at, `+s.bytewise("id"), id)
+	if err != nil {
+		return nil, fmt.Errorf("store: groups by external id: %w", err)
+	}
+	return groups, nil
+}
+
 // GroupsOfUser returns every group the user belongs to directly or through
-// nesting, each once, ordered by DisplayName (bytewise) then ID.
+// nesting, each once, ordered by DisplayName (bytewise) then ID. It never
+// loads the groups' members, so its cost does not grow with their sizes:
+// each group's Members holds the user alone when the membership is direct,
+// and is empty when it comes through nesting.
 func (s *Store) GroupsOfUser(ctx context.Context, userID string) ([]*store.Group, error) {
-	userExists := func(ctx context.Context, c conn) error {
+	var groups []*store.Group
+	err := s.read(ctx, func(c conn) error {
 		ok, err := exists(ctx, c, `SELECT 1 FROM users WHERE id = ?`, userID)
 		if err == nil && !ok {
 			err = store.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		groups, err = list(ctx, c, scanGroupOfUser(userID), `WITH RECURSIVE anc(id) AS (
+				SELECT group_id FROM group_members WHERE user_id = ?
+				UNION
+				SELECT gm.group_id FROM group_members gm JOIN anc a ON gm.member_group_id = a.id
+			)
+			SELECT `+groupCols+`, EXISTS (SELECT 1 FROM group_members d WHERE d.group_id = groups.id
+				AND d.user_id = ?) FROM groups WHERE id IN (SELECT id FROM anc)
+			ORDER BY `+s.bytewise("display_name")+`, `+s.bytewise("id"), userID, userID)
 		return err
-	}
-	groups, err := s.queryGroups(ctx, userExists, `WITH RECURSIVE anc(id) AS (
-			SELECT group_id FROM group_members WHERE user_id = ?
-			UNION
-			SELECT gm.group_id FROM group_members gm JOIN anc a ON gm.member_group_id = a.id
-		)
-		SELECT `+groupCols+` FROM groups WHERE id IN (SELECT id FROM anc)
-		ORDER BY `+s.bytewise("display_name")+`, `+s.bytewise("id"), userID)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: groups of user %q: %w", userID, err)
 	}
 	return groups, nil
+}
+
+// scanGroupOfUser scans a group row followed by a flag saying whether
+// userID is a direct member, which becomes the group's only Member.
+func scanGroupOfUser(userID string) func(scanner) (*store.Group, error) {
+	return func(sc scanner) (*store.Group, error) {
+		var (
+			g      store.Group
+			direct bool
+		)
+		if err := sc.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Revision, timeCol{&g.CreatedAt},
+			timeCol{&g.UpdatedAt}, &direct); err != nil {
+			return nil, err
+		}
+		g.Members = []store.Member{}
+		if direct {
+			g.Members = append(g.Members, store.Member{ID: userID, Type: store.MemberUser})
+		}
+		return &g, nil
+	}
 }
 
 // queryGroups runs check, then query, and loads the members of the groups
@@ -336,4 +386,114 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 		return fmt.Errorf("store: delete group %q: %w", id, err)
 	}
 	return nil
+}
+
+// memberColumn is the group_members column that holds members of m's type.
+func memberColumn(m store.Member) string {
+	if m.Type == store.MemberGroup {
+		return "member_group_id"
+	}
+	return "user_id"
+}
+
+// PatchGroupMembers implements store.GroupMemberStore: it touches only the
+// rows of the members named, through the indexes on (user_id, group_id)
+// and (member_group_id, group_id), never the whole member list.
+func (s *Store) PatchGroupMembers(ctx context.Context, id string, revision int64, add, remove []store.Member) (*store.GroupPatch, error) {
+	now := s.stamp()
+	out := &store.GroupPatch{Added: []store.Member{}, Removed: []store.Member{}}
+	err := s.writeMembership(ctx, func(c conn) error {
+		g, err := getOne(ctx, c, scanGroup, `SELECT `+groupCols+` FROM groups WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if revision != 0 && g.Revision != revision {
+			return store.ErrConflict
+		}
+		if out.Added, err = addMembers(ctx, c, id, add); err != nil {
+			return err
+		}
+		if out.Removed, err = removeMembers(ctx, c, id, remove); err != nil {
+			return err
+		}
+		if len(out.Added)+len(out.Removed) > 0 {
+			if g.Revision, g.CreatedAt, err = s.updateRow(ctx, c, "groups", `display_name = display_name`, now,
+				id, g.Revision); err != nil {
+				return err
+			}
+			g.UpdatedAt = now
+		}
+		out.Group = g
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: patch members of group %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// addMembers appends the members of add that groupID does not hold yet
+// and returns them; a group member is checked for nesting cycles.
+func addMembers(ctx context.Context, c conn, groupID string, add []store.Member) ([]store.Member, error) {
+	ms, err := resolveMembers(ctx, c, groupID, add)
+	if err != nil {
+		return nil, err
+	}
+	var next int64
+	if err := c.row(ctx, `SELECT COALESCE(MAX(position), -1) + 1 FROM group_members WHERE group_id = ?`,
+		groupID).Scan(&next); err != nil {
+		return nil, err
+	}
+	added, nested := []store.Member{}, false
+	for _, m := range ms {
+		col := memberColumn(m)
+		held, err := exists(ctx, c, `SELECT 1 FROM group_members WHERE `+col+` = ? AND group_id = ?`, m.ID, groupID)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			continue
+		}
+		if _, err := c.exec(ctx, `INSERT INTO group_members (group_id, position, `+col+`) VALUES (?, ?, ?)`,
+			groupID, next, m.ID); err != nil {
+			return nil, err
+		}
+		next++
+		added = append(added, m)
+		nested = nested || m.Type == store.MemberGroup
+	}
+	if nested {
+		if err := checkNoCycle(ctx, c, groupID); err != nil {
+			return nil, err
+		}
+	}
+	return added, nil
+}
+
+// removeMembers deletes the members of remove that groupID holds and
+// returns them. A member with an empty Type matches a user or a group.
+func removeMembers(ctx context.Context, c conn, groupID string, remove []store.Member) ([]store.Member, error) {
+	removed := []store.Member{}
+	for _, m := range remove {
+		types := []store.MemberType{m.Type}
+		switch m.Type {
+		case store.MemberUser, store.MemberGroup:
+		case "":
+			types = []store.MemberType{store.MemberUser, store.MemberGroup}
+		default:
+			return nil, fmt.Errorf("%w: member %q has unknown type %q", store.ErrInvalid, m.ID, m.Type)
+		}
+		for _, t := range types {
+			tm := store.Member{ID: m.ID, Type: t}
+			n, err := c.affected(ctx, `DELETE FROM group_members WHERE `+memberColumn(tm)+` = ? AND group_id = ?`,
+				m.ID, groupID)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				removed = append(removed, tm)
+			}
+		}
+	}
+	return removed, nil
 }

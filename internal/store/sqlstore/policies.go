@@ -165,3 +165,16 @@ func (s *Store) UpdateMount(ctx context.Context, m *store.Mount) error {
 func (s *Store) DeleteMount(ctx context.Context, id string) error {
 	return s.deleteRecord(ctx, "mounts", "mount", id)
 }
+
+// MountsVersion reads the mounts change counter (migration 0009), which
+// triggers raise on every insert, update and delete of a mount.
+func (s *Store) MountsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.read(ctx, func(c conn) error {
+		return c.row(ctx, `SELECT value FROM change_counters WHERE name = 'mounts'`).Scan(&v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: mounts version: %w", err)
+	}
+	return v, nil
+}

@@ -117,6 +117,19 @@ func (s *Store) GetUserByName(ctx context.Context, userName string) (*store.User
 	return u, nil
 }
 
+// UsersByExternalID implements store.ExternalIDStore.
+func (s *Store) UsersByExternalID(ctx context.Context, id string) ([]*store.User, error) {
+	if id == "" {
+		return []*store.User{}, nil
+	}
+	users, err := list(ctx, s.reader(), scanUser, `SELECT `+userCols+` FROM users WHERE external_id = ?
+		ORDER BY created_at, `+s.bytewise("id"), id)
+	if err != nil {
+		return nil, fmt.Errorf("store: users by external id: %w", err)
+	}
+	return users, nil
+}
+
 // ListUsers returns every principal ordered by CreatedAt then ID.
 func (s *Store) ListUsers(ctx context.Context) ([]*store.User, error) {
 	users, err := list(ctx, s.reader(), scanUser, `SELECT `+userCols+` FROM users ORDER BY created_at, `+s.bytewise("id"))

@@ -26,6 +26,7 @@ func RunMounts(t *testing.T, open func(t *testing.T) store.MountStore) {
 		{"Validation", testMountValidation},
 		{"RevisionConflict", testMountRevisionConflict},
 		{"ConcurrentUpdatesLoseNothing", testMountConcurrentUpdates},
+		{"VersionMovesOnEveryWrite", testMountsVersion},
 	}
 	for _, tc := range tests {
 		t.Run("Mount"+tc.name, func(t *testing.T) {
@@ -188,4 +189,32 @@ func testMountConcurrentUpdates(t *testing.T, s store.MountStore) {
 	for i := range writers {
 		require.Contains(t, got.Description, fmt.Sprint("w", i, ";"))
 	}
+}
+
+// testMountsVersion checks MountsVersion: every create, update and delete
+// raises it, and it stays put while nothing is written (reads and refused
+// writes included), so a replica can skip reloading an unchanged table.
+func testMountsVersion(t *testing.T, s store.MountStore) {
+	version := func() int64 {
+		t.Helper()
+		v, err := s.MountsVersion(ctx(t))
+		require.NoError(t, err)
+		return v
+	}
+	v0 := version()
+	require.Equal(t, v0, version(), "reading changes nothing")
+	m := &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: "arn:aws:iam::000000000000:role/hr"}
+	require.NoError(t, s.CreateMount(ctx(t), m))
+	v1 := version()
+	require.Greater(t, v1, v0, "create")
+	_, err := s.ListMounts(ctx(t))
+	require.NoError(t, err)
+	requireIs(t, s.CreateMount(ctx(t), &store.Mount{Bucket: "lake", Prefix: "hr/", RoleARN: "x"}), store.ErrAlreadyExists)
+	require.Equal(t, v1, version(), "a list and a refused create change nothing")
+	m.Description = "payroll"
+	require.NoError(t, s.UpdateMount(ctx(t), m))
+	v2 := version()
+	require.Greater(t, v2, v1, "update")
+	require.NoError(t, s.DeleteMount(ctx(t), m.ID))
+	require.Greater(t, version(), v2, "delete")
 }

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LargeGroups", testLargeGroups},
 		{"NestedGroupsTransitive", testNestedGroups},
 		{"GroupCycleRejected", testGroupCycle},
+		{"PatchGroupMembers", testPatchGroupMembers},
+		{"ExternalIDLookups", testExternalIDLookups},
 		{"ConcurrentEdgesNeverCycle", testConcurrentEdges},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteGroupCascades", testDeleteGroupCascades},
@@ -421,12 +423,27 @@ func testNestedGroups(t *testing.T, s store.Store) {
 	c := newGroup(t, s, "c", groupRef(b), groupRef(d))
 	newGroup(t, s, "e", userRef(loner))
 
+	// A crowd of other members must not come back: GroupsOfUser never loads
+	// a group's members (issue 12 §1), it reports only u's own direct
+	// membership, so its cost does not grow with the groups' sizes.
+	crowd := newUser(t, s, "crowd")
+	a.Members = append(a.Members, userRef(crowd), userRef(loner))
+	require.NoError(t, s.UpdateGroup(ctx(t), a))
+
 	gs, err := s.GroupsOfUser(ctx(t), u.ID)
 	require.NoError(t, err)
 	require.Equal(t, []string{"B", "a", "c", "d"}, names(gs), "each group once, ordered by DisplayName")
+	direct := map[string]bool{a.ID: true, d.ID: true}
 	for _, g := range gs {
+		want := []store.Member{}
+		if direct[g.ID] {
+			want = []store.Member{userRef(u)}
+		}
+		requireEqual(t, want, g.Members)
 		if g.ID == c.ID {
-			requireEqual(t, c, g)
+			wantC := *c
+			wantC.Members = []store.Member{}
+			requireEqual(t, &wantC, g)
 		}
 	}
 
