@@ -218,14 +218,5 @@ func (s *Server) reloadMountsLogged(ctx context.Context) {
 
 // maintainMounts refreshes the mount table every interval until ctx ends.
 func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.refreshMounts(ctx)
-		}
-	}
+	runEvery(ctx, every, func() { s.refreshMounts(ctx) })
 }

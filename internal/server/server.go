@@ -653,6 +653,18 @@ func (s *Server) SweepExpired(ctx context.Context, now time.Time) (int64, error)
 // maintainMeta runs SweepExpired every interval until ctx ends. Failures
 // are logged; the next sweep catches up.
 func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
+	runEvery(ctx, every, func() {
+		if n, err := s.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("store: sweep of expired records failed", "err", err)
+		} else if n > 0 {
+			s.log.Debug("store: swept expired records", "count", n)
+		}
+	})
+}
+
+// runEvery calls fn every interval until ctx ends (the server's
+// maintenance loops); fn runs on the caller's goroutine, one call at a time.
+func runEvery(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -660,11 +672,7 @@ func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if n, err := s.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("store: sweep of expired records failed", "err", err)
-		} else if n > 0 {
-			s.log.Debug("store: swept expired records", "count", n)
+			fn()
 		}
 	}
 }
