@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/s3bench"
+	"github.com/gatehouse-dev/gatehouse/internal/bench/s3bench"
 )
 
 // newBenchS3Cmd returns `gatehouse bench s3`.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/internal/sts/stsbench"
+	"github.com/gatehouse-dev/gatehouse/internal/bench/stsbench"
 )
 
 // newBenchSTSCmd returns `gatehouse bench sts`.

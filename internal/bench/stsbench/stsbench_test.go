@@ -84,7 +84,7 @@ func TestOptionsValidation(t *testing.T) {
 // (RunParallel with SetParallelism(16) on 2 Ps). It reports issuances/s
 // and process CPU-µs per issuance.
 //
-//	go test ./internal/sts/stsbench/ -run '^$' -bench . -benchtime 3s
+//	go test ./internal/bench/stsbench/ -run '^$' -bench . -benchtime 3s
 func BenchmarkAssumeRoleWithWebIdentity(b *testing.B) {
 	e, err := Setup(context.Background(), EnvOptions{Dir: b.TempDir()})
 	require.NoError(b, err)

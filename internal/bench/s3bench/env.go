@@ -36,6 +36,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/bench/stsstack"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
@@ -43,7 +44,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/sts"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
-	"github.com/gatehouse-dev/gatehouse/internal/sts/stsstack"
 )
 
 // Target names one of the servers measured.

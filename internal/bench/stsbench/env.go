@@ -38,10 +38,10 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-dev/gatehouse/internal/bench/stsstack"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/sts"
-	"github.com/gatehouse-dev/gatehouse/internal/sts/stsstack"
 )
 
 // The bench world: one account, one OIDC IdP on loopback, one role.

@@ -1,5 +1,5 @@
 // Package stsstack builds the credentials stack that the bench scenarios
-// (internal/sts/stsbench, internal/s3gw/s3bench) measure: a scratch
+// (internal/bench/stsbench, internal/bench/s3bench) measure: a scratch
 // directory with a SQLite store and a group-mode audit log, and a keyring,
 // revoker, verifier and issuer over them, as internal/server wires them.
 // It is for benchmarks, not for the server.
