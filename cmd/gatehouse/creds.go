@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
 )
 
 // refreshBefore is how long before expiry cached credentials are replaced.

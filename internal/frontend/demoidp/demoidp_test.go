@@ -7,9 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gatehouse-dev/gatehouse/internal/identity/demoidp"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/demoidp"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
 )
 
 func TestMetadataStableAcrossRestartsAndKeySealed(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 

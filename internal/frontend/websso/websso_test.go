@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity/oidc"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
 )
 
 // replicas starts a world with the demo IdP (replica A) and a second world

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
 )
 
 // TestWebSignInFormIsThrottled is issue 11 finding 6 on the sign-in page:

@@ -42,7 +42,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse-dev/gatehouse/internal/identity/websso"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
