@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/frontend/demoidp"
-	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 )
 
 func TestMetadataStableAcrossRestartsAndKeySealed(t *testing.T) {

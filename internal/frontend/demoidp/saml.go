@@ -18,9 +18,9 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
+	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
-	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 

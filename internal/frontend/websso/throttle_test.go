@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/frontend/websso/ssotest"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // TestWebSignInFormIsThrottled is issue 11 finding 6 on the sign-in page:
