@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
-	"github.com/gatehouse-dev/gatehouse/internal/awsname"
-	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -170,132 +168,81 @@ type assumeRoleResult struct {
 	SourceIdentity   string `xml:",omitempty" json:",omitempty"`
 }
 
-// assumeRole implements AssumeRole for role switching with gatehouse
-// temporary credentials (role chaining;
-// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
-func (s *Service) assumeRole(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
-	caller, e := s.authenticate(r, info)
-	if e != nil {
-		return result{}, e
-	}
-	roleArn, e := req.required("RoleArn")
-	if e != nil {
-		return result{}, e
-	}
-	info.RoleARN = roleArn
-	sessionName, e := req.required("RoleSessionName")
-	if e != nil {
-		return result{}, e
-	}
-	info.SessionName = sessionName
-	ref, e := s.parseRoleARN("RoleArn", roleArn)
-	if e != nil {
-		return result{}, e
-	}
-	if err := awsname.RoleSessionName(sessionName); err != nil {
-		return result{}, newErr(CodeValidationError, "role-session-name",
-			fmt.Sprintf("RoleSessionName %q: %v.", clip(sessionName), err), "")
-	}
+// assumeRoleFlow is AssumeRole for role switching with gatehouse temporary
+// credentials (role chaining;
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html):
+// the proof is the caller's SigV4 signature, and the caller sets session
+// tags and source identity as parameters.
+type assumeRoleFlow struct {
+	s      *Service
+	caller *credentials.Claims
+	// externalID is the optional ExternalId parameter.
+	externalID    string
+	hasExternalID bool
+}
+
+var assumeRoleSpec = &flowSpec{
+	Action:            ActionAssumeRole,
+	TrustAction:       "sts:AssumeRole",
+	Takes:             []string{"RoleSessionName", "Tags", "TransitiveTagKeys", "SourceIdentity", "ExternalId"},
+	TagSessionFix:     "allow sts:TagSession for the calling role in the target role's trust policy, or pass no Tags.",
+	SourceIdentityFix: "allow sts:SetSourceIdentity in the target role's trust policy, or omit SourceIdentity (it is kept anyway).",
+}
+
+func (fl *assumeRoleFlow) spec() *flowSpec { return assumeRoleSpec }
+
+// begin verifies the caller's signature and credentials.
+func (fl *assumeRoleFlow) begin(r *http.Request, info *auditInfo) *Error {
+	c, e := fl.s.authenticate(r, info)
+	fl.caller = c
+	return e
+}
+
+// check reads ExternalId and refuses MFA parameters: the IdP sign-in
+// already enforced MFA.
+func (fl *assumeRoleFlow) check(req *request, _ *auditInfo) *Error {
 	if _, ok := req.Params["SerialNumber"]; ok {
-		return result{}, newErr(CodeValidationError, "mfa", "MFA (SerialNumber, TokenCode) is not supported by gatehouse AssumeRole.",
+		return newErr(CodeValidationError, "mfa", "MFA (SerialNumber, TokenCode) is not supported by gatehouse AssumeRole.",
 			"omit SerialNumber and TokenCode; the IdP sign-in already enforced MFA.")
 	}
-	duration, e := req.durationParam()
-	if e != nil {
-		return result{}, e
-	}
-	tags, transitive, e := sessionTagParams(req)
-	if e != nil {
-		return result{}, e
-	}
-	pol, e := s.sessionPolicies(ctx, req, tags)
-	if e != nil {
-		return result{}, e
-	}
-	reqSourceID, setSourceID := req.Params["SourceIdentity"]
-	if setSourceID {
-		if err := awsname.SourceIdentity(reqSourceID); err != nil {
-			return result{}, newErr(CodeValidationError, "source-identity",
-				fmt.Sprintf("SourceIdentity %q: %v.", clip(reqSourceID), err), "")
-		}
-		if caller.SourceIdentity != "" && reqSourceID != caller.SourceIdentity {
-			return result{}, newErr(CodeAccessDenied, "source-identity-change",
-				fmt.Sprintf("SourceIdentity cannot be changed: this session's source identity is %s.", caller.SourceIdentity),
-				"omit SourceIdentity; it is carried over from the calling session.")
-		}
-	}
-	re, err := s.role(ctx, ref)
-	if errors.Is(err, errNoRole) {
-		return result{}, newErr(CodeAccessDenied, "no-role", fmt.Sprintf("Role %s does not exist in gatehouse.", roleArn), "")
-	}
-	if err != nil {
-		return result{}, internalErr(err)
-	}
-	info.RoleID = re.Stored.ID
-	d, e := s.chooseDuration(duration, re, 0, true)
-	if e != nil {
-		return result{}, e
-	}
+	fl.externalID, fl.hasExternalID = req.Params["ExternalId"]
+	return nil
+}
 
+// prove checks that a requested source identity keeps the caller's: it
+// survives chaining and cannot be changed.
+func (fl *assumeRoleFlow) prove(_ context.Context, _ *http.Request, in *commonInput, _ *auditInfo) (*federation, *Error) {
+	s, caller := fl.s, fl.caller
+	if in.SetSourceIdentity && caller.SourceIdentity != "" && in.SourceIdentity != caller.SourceIdentity {
+		return nil, newErr(CodeAccessDenied, "source-identity-change",
+			fmt.Sprintf("SourceIdentity cannot be changed: this session's source identity is %s.", caller.SourceIdentity),
+			"omit SourceIdentity; it is carried over from the calling session.")
+	}
 	callerARN := assumedRoleARN(s.o.AccountID, caller.RoleARN, caller.RoleSessionName)
-	tctx := s.baseContext(r)
-	s.principalContext(tctx, caller)
-	tctx["sts:rolesessionname"] = []string{sessionName}
-	if setSourceID {
-		tctx["sts:sourceidentity"] = []string{reqSourceID}
+	c := map[string][]string{}
+	s.principalContext(c, caller)
+	if fl.hasExternalID {
+		c["sts:externalid"] = []string{fl.externalID}
 	}
-	if ext, ok := req.Params["ExternalId"]; ok {
-		tctx["sts:externalid"] = []string{ext}
+	if len(in.TransitiveKeys) > 0 {
+		c["sts:transitivetagkeys"] = in.TransitiveKeys
 	}
-	if len(transitive) > 0 {
-		tctx["sts:transitivetagkeys"] = transitive
-	}
-	tagContext(tctx, tags)
-	trust := trustCheck{Action: "sts:AssumeRole", Type: "AWS", Principals: []string{caller.RoleARN, callerARN, "arn:aws:iam::" + s.o.AccountID + ":root"}, Context: tctx}
-	if e := s.checkTrust(re, trust); e != nil {
-		return result{}, e
-	}
-	if len(tags) > 0 {
-		trust.Action = "sts:TagSession"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:TagSession for the calling role in the target role's trust policy, or pass no Tags."
-			return result{}, e
-		}
-	}
-	if setSourceID {
-		trust.Action = "sts:SetSourceIdentity"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:SetSourceIdentity in the target role's trust policy, or omit SourceIdentity (it is kept anyway)."
-			return result{}, e
-		}
-	}
-	// The caller's own permissions must allow sts:AssumeRole on the target
-	// (identity-based side of the AWS cross-principal check).
-	res, err := s.Authorize(ctx, caller, "sts:AssumeRole", re.ARN, tctx)
-	if err != nil {
-		return result{}, internalErr(err)
-	}
-	if res.Decision != iam.Allowed {
-		return result{}, newErr(CodeAccessDenied, "identity-policy",
-			fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s (%s).", callerARN, re.ARN, res.Reason()),
-			fmt.Sprintf("allow sts:AssumeRole on %s in the policies of role %s.", re.ARN, caller.RoleARN))
-	}
-	out, e := s.issue(ctx, issueInput{
-		Role: re, SessionName: sessionName,
-		PrincipalID: caller.PrincipalID, UserName: caller.UserName,
-		SourceIdentity: reqSourceID,
-		Tags:           tags, TransitiveKeys: transitive,
-		Policy: pol, Duration: d, Parent: caller,
-	}, info)
-	if e != nil {
-		return result{}, e
-	}
+	return &federation{
+		Parent: caller, PrincipalType: "AWS", CallerARN: callerARN,
+		Principals:  []string{caller.RoleARN, callerARN, "arn:aws:iam::" + s.o.AccountID + ":root"},
+		SessionName: in.SessionName, SourceIdentity: in.SourceIdentity,
+		Tags: in.Tags, TransitiveKeys: in.TransitiveKeys,
+		Context: c,
+	}, nil
+}
+
+func (fl *assumeRoleFlow) result(_ *federation, out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRole, Body: assumeRoleResult{
 		Credentials:      credsXML(out.Creds),
 		AssumedRoleUser:  assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},
 		PackedPolicySize: pol.PackedPercent,
 		SourceIdentity:   out.SourceID,
-	}}, nil
+	}}
 }
 
 // sessionTagParams reads Tags.member.N.Key/Value and TransitiveTagKeys.member.N.

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/awsname"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -113,64 +112,77 @@ type samlResult struct {
 	SourceIdentity   string `xml:",omitempty" json:",omitempty"`
 }
 
-// assumeRoleWithSAML implements AssumeRoleWithSAML
-// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html).
-func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
-	info.AuthMethod = "saml"
-	// Pure parameter checks first, so that a typo does not burn the
-	// one-time assertion.
-	roleArn, e := req.required("RoleArn")
-	if e != nil {
-		return result{}, e
+// samlFlow is AssumeRoleWithSAML
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html):
+// the proof is a SAML assertion from a registered IdP, which also asserts
+// the session name, session tags and source identity.
+type samlFlow struct {
+	s                       *Service
+	principalArn, assertion string
+	// Set by prove, for result.
+	a  *saml.Assertion
+	nq string
+}
+
+var samlSpec = &flowSpec{
+	Action:            ActionAssumeRoleWithSAML,
+	TrustAction:       "sts:AssumeRoleWithSAML",
+	AuthMethod:        "saml",
+	Takes:             []string{"PrincipalArn", "SAMLAssertion"},
+	NoRoleFix:         "create the role, or correct the Role attribute at the IdP.",
+	TagSessionFix:     "allow sts:TagSession for the IdP in the role's trust policy, or stop sending PrincipalTag attributes.",
+	SourceIdentityFix: "allow sts:SetSourceIdentity for the IdP in the role's trust policy, or stop sending the SourceIdentity attribute.",
+}
+
+func (fl *samlFlow) spec() *flowSpec                        { return samlSpec }
+func (fl *samlFlow) begin(*http.Request, *auditInfo) *Error { return nil }
+
+// check reads PrincipalArn and SAMLAssertion, and refuses swapped ARNs
+// and a PrincipalArn that names no SAML provider.
+func (fl *samlFlow) check(req *request, info *auditInfo) *Error {
+	var e *Error
+	if fl.principalArn, e = req.required("PrincipalArn"); e != nil {
+		return e
 	}
-	principalArn, e := req.required("PrincipalArn")
-	if e != nil {
-		return result{}, e
+	if fl.assertion, e = req.required("SAMLAssertion"); e != nil {
+		return e
 	}
-	assertion, e := req.required("SAMLAssertion")
-	if e != nil {
-		return result{}, e
-	}
-	info.RoleARN, info.Provider = roleArn, principalArn
-	if samlARNRE.MatchString(roleArn) && roleARNRE.MatchString(principalArn) {
-		return result{}, newErr(CodeValidationError, "arns-swapped",
+	info.Provider = fl.principalArn
+	roleArn := req.Params["RoleArn"]
+	if samlARNRE.MatchString(roleArn) && roleARNRE.MatchString(fl.principalArn) {
+		return newErr(CodeValidationError, "arns-swapped",
 			"RoleArn and PrincipalArn are swapped: RoleArn names a SAML provider and PrincipalArn a role.",
 			"pass the role ARN as RoleArn (--role-arn) and the saml-provider ARN as PrincipalArn (--principal-arn).")
 	}
-	ref, e := s.parseRoleARN("RoleArn", roleArn)
-	if e != nil {
-		return result{}, e
+	if !samlARNRE.MatchString(fl.principalArn) {
+		return newErr(CodeValidationError, "principal-arn",
+			fmt.Sprintf("PrincipalArn %q is not a SAML provider ARN.", clip(fl.principalArn)),
+			fmt.Sprintf("pass arn:aws:iam::%s:saml-provider/<name>.", fl.s.o.AccountID))
 	}
-	if !samlARNRE.MatchString(principalArn) {
-		return result{}, newErr(CodeValidationError, "principal-arn",
-			fmt.Sprintf("PrincipalArn %q is not a SAML provider ARN.", clip(principalArn)),
-			fmt.Sprintf("pass arn:aws:iam::%s:saml-provider/<name>.", s.o.AccountID))
-	}
-	duration, e := req.durationParam()
-	if e != nil {
-		return result{}, e
-	}
-	pol, e := s.sessionPolicies(ctx, req, nil)
-	if e != nil {
-		return result{}, e
-	}
+	return nil
+}
 
-	a, err := s.sp.Validate(assertion)
+// prove validates the assertion (signature, audience, validity, one-time
+// use), checks that it comes from the provider PrincipalArn names and
+// grants the role through it.
+func (fl *samlFlow) prove(ctx context.Context, _ *http.Request, in *commonInput, info *auditInfo) (*federation, *Error) {
+	s := fl.s
+	a, err := s.sp.Validate(fl.assertion)
 	if err != nil {
-		return result{}, fromSAML(err)
+		return nil, fromSAML(err)
 	}
 	info.User = clip(a.NameID)
 	ent, err := s.idps.entry(ctx, a.Issuer)
 	if err != nil || ent.prov == nil {
-		return result{}, internalErr(fmt.Errorf("sts: provider of a validated assertion vanished: %v", err))
+		return nil, internalErr(fmt.Errorf("sts: provider of a validated assertion vanished: %v", err))
 	}
 	provARN := ent.prov.ARN(s.o.AccountID)
-	if provARN != principalArn {
-		return result{}, newErr(CodeAccessDenied, "provider-mismatch",
-			fmt.Sprintf("The assertion was issued by IdP %q, registered as %s, but PrincipalArn is %s.", clip(a.Issuer), provARN, clip(principalArn)),
-			fmt.Sprintf("pass --principal-arn %s, or sign in through the IdP registered as %s.", provARN, clip(principalArn)))
+	if provARN != fl.principalArn {
+		return nil, newErr(CodeAccessDenied, "provider-mismatch",
+			fmt.Sprintf("The assertion was issued by IdP %q, registered as %s, but PrincipalArn is %s.", clip(a.Issuer), provARN, clip(fl.principalArn)),
+			fmt.Sprintf("pass --principal-arn %s, or sign in through the IdP registered as %s.", provARN, clip(fl.principalArn)))
 	}
-	if _, err := a.RoleFor(roleArn, principalArn); err != nil {
+	if _, err := a.RoleFor(in.RoleARN, fl.principalArn); err != nil {
 		se := fromSAML(err)
 		if se.Reason == "saml-role-not-granted" && len(a.AWS.Roles) > 0 {
 			var have []string
@@ -179,95 +191,41 @@ func (s *Service) assumeRoleWithSAML(ctx context.Context, r *http.Request, req *
 			}
 			se.Cause += " The assertion grants: " + clip(strings.Join(have, ", ")) + "."
 		}
-		return result{}, se
+		return nil, se
 	}
-	re, err := s.role(ctx, ref)
-	if errors.Is(err, errNoRole) {
-		return result{}, newErr(CodeAccessDenied, "no-role", fmt.Sprintf("Role %s does not exist in gatehouse.", roleArn),
-			"create the role, or correct the Role attribute at the IdP.")
-	}
-	if err != nil {
-		return result{}, internalErr(err)
-	}
-	info.RoleID = re.Stored.ID
-	b, e := s.bind(ctx, r, s.o.Binder.SAMLIdentity(ent.prov, a.NameID), info)
-	if e != nil {
-		return result{}, e
-	}
-	d, e := s.chooseDuration(duration, re, a.AWS.SessionDuration, false)
-	if e != nil {
-		return result{}, e
-	}
-	// The IdP session ends the role session too (AWS: whichever is
-	// shorter), but never below the STS minimum.
-	if !a.SessionNotOnOrAfter.IsZero() {
-		if left := a.SessionNotOnOrAfter.Sub(s.now()).Truncate(time.Second); left < d {
-			d = max(left, 15*time.Minute)
-		}
-	}
+	fl.a = a
+	fl.nq = nameQualifier(a.Issuer, s.o.AccountID, ent.prov.Name)
+	info.SessionName = a.AWS.RoleSessionName
+	fid := s.o.Binder.SAMLIdentity(ent.prov, a.NameID)
+	return &federation{
+		Identity: &fid, PrincipalType: "Federated", Principals: []string{provARN},
+		SessionName: a.AWS.RoleSessionName, SourceIdentity: a.AWS.SourceIdentity,
+		Tags: a.AWS.PrincipalTags, TransitiveKeys: a.AWS.TransitiveTagKeys, Groups: a.Groups,
+		RoleLimit:      samlLimit(a.AWS.Roles, provARN),
+		IdPMaxDuration: a.AWS.SessionDuration, IdPSessionEnd: a.SessionNotOnOrAfter,
+		Context: map[string][]string{
+			"saml:aud":              {s.o.ACSURL},
+			"saml:iss":              {a.Issuer},
+			"saml:sub":              {a.NameID},
+			"saml:sub_type":         {subjectType(a.NameIDFormat)},
+			"saml:namequalifier":    {fl.nq},
+			"aws:federatedprovider": {provARN},
+		},
+	}, nil
+}
 
-	sessionName := a.AWS.RoleSessionName
-	info.SessionName = sessionName
-	sourceID := a.AWS.SourceIdentity
-	if sourceID == "" {
-		sourceID = awsname.SessionNameFrom(b.UserName)
-	}
-	subType := subjectType(a.NameIDFormat)
-	nq := nameQualifier(a.Issuer, s.o.AccountID, ent.prov.Name)
-	tctx := s.baseContext(r)
-	tctx["saml:aud"] = []string{s.o.ACSURL}
-	tctx["saml:iss"] = []string{a.Issuer}
-	tctx["saml:sub"] = []string{a.NameID}
-	tctx["saml:sub_type"] = []string{subType}
-	tctx["saml:namequalifier"] = []string{nq}
-	tctx["aws:federatedprovider"] = []string{provARN}
-	tctx["sts:rolesessionname"] = []string{sessionName}
-	if a.AWS.SourceIdentity != "" {
-		tctx["sts:sourceidentity"] = []string{a.AWS.SourceIdentity}
-	}
-	tagContext(tctx, a.AWS.PrincipalTags)
-	trust := trustCheck{Action: "sts:AssumeRoleWithSAML", Type: "Federated", Principals: []string{provARN}, Context: tctx}
-	if e := s.checkTrust(re, trust); e != nil {
-		return result{}, e
-	}
-	if len(a.AWS.PrincipalTags) > 0 {
-		trust.Action = "sts:TagSession"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:TagSession for the IdP in the role's trust policy, or stop sending PrincipalTag attributes."
-			return result{}, e
-		}
-	}
-	if a.AWS.SourceIdentity != "" {
-		trust.Action = "sts:SetSourceIdentity"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:SetSourceIdentity for the IdP in the role's trust policy, or stop sending the SourceIdentity attribute."
-			return result{}, e
-		}
-	}
-	if e := s.packedWithTags(&pol, a.AWS.PrincipalTags); e != nil {
-		return result{}, e
-	}
-	out, e := s.issue(ctx, issueInput{
-		Role: re, SessionName: sessionName,
-		PrincipalID: b.PrincipalID, UserName: b.UserName,
-		SourceIdentity: sourceID, Groups: a.Groups,
-		Tags: a.AWS.PrincipalTags, TransitiveKeys: a.AWS.TransitiveTagKeys,
-		Policy: pol, Duration: d, RoleLimit: samlLimit(a.AWS.Roles, provARN),
-	}, info)
-	if e != nil {
-		return result{}, e
-	}
+func (fl *samlFlow) result(_ *federation, out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRoleWithSAML, Body: samlResult{
 		Credentials:      credsXML(out.Creds),
 		AssumedRoleUser:  assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},
 		PackedPolicySize: pol.PackedPercent,
-		Subject:          a.NameID,
-		SubjectType:      subType,
-		Issuer:           a.Issuer,
-		Audience:         s.o.ACSURL,
-		NameQualifier:    nq,
+		Subject:          fl.a.NameID,
+		SubjectType:      subjectType(fl.a.NameIDFormat),
+		Issuer:           fl.a.Issuer,
+		Audience:         fl.s.o.ACSURL,
+		NameQualifier:    fl.nq,
 		SourceIdentity:   out.SourceID,
-	}}, nil
+	}}
 }
 
 // packedWithTags recomputes the packed size with the session tags known

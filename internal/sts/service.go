@@ -329,11 +329,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		switch req.Action {
 		case ActionAssumeRoleWithSAML:
-			res, e = s.assumeRoleWithSAML(ctx, r, req, info)
+			res, e = s.federate(ctx, r, req, info, &samlFlow{s: s})
 		case ActionAssumeRoleWithWebIdentity:
-			res, e = s.assumeRoleWithWebIdentity(ctx, r, req, info)
+			res, e = s.federate(ctx, r, req, info, &webIdentityFlow{s: s})
 		case ActionAssumeRole:
-			res, e = s.assumeRole(ctx, r, req, info)
+			res, e = s.federate(ctx, r, req, info, &assumeRoleFlow{s: s})
 		case ActionGetCallerIdentity:
 			res, e = s.getCallerIdentity(ctx, r, req, info)
 		case ActionDecodeAuthorizationMessage:

@@ -120,174 +120,155 @@ const sourceIdentityClaim = "https://aws.amazon.com/source_identity"
 // {"principal_tags": {"Key": ["Value"]}, "transitive_tag_keys": ["Key"]}.
 const tagsClaim = "https://aws.amazon.com/tags"
 
-// assumeRoleWithWebIdentity implements AssumeRoleWithWebIdentity
-// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
-func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *http.Request, req *request, info *auditInfo) (result, *Error) {
-	info.AuthMethod = "oidc"
-	roleArn, e := req.required("RoleArn")
-	if e != nil {
-		return result{}, e
-	}
-	info.RoleARN = roleArn
-	sessionName, e := req.required("RoleSessionName")
-	if e != nil {
-		return result{}, e
-	}
-	info.SessionName = sessionName
+// webIdentityFlow is AssumeRoleWithWebIdentity
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html):
+// the proof is an OpenID Connect ID token from a registered provider.
+type webIdentityFlow struct {
+	s     *Service
+	token string
+	// providerID is the optional ProviderId parameter.
+	providerID    string
+	hasProviderID bool
+	// Set by prove, for result.
+	id  *oidc.Identity
+	aud string
+}
+
+var webIdentitySpec = &flowSpec{
+	Action:            ActionAssumeRoleWithWebIdentity,
+	TrustAction:       "sts:AssumeRoleWithWebIdentity",
+	AuthMethod:        "oidc",
+	Takes:             []string{"RoleSessionName", "WebIdentityToken", "ProviderId"},
+	NoRoleFix:         "create the role, or pass the ARN of an existing role.",
+	TagSessionFix:     "allow sts:TagSession for the provider in the role's trust policy, or stop sending the " + tagsClaim + " claim.",
+	SourceIdentityFix: "allow sts:SetSourceIdentity for the provider in the role's trust policy.",
+}
+
+func (fl *webIdentityFlow) spec() *flowSpec                        { return webIdentitySpec }
+func (fl *webIdentityFlow) begin(*http.Request, *auditInfo) *Error { return nil }
+
+// check reads WebIdentityToken; its length is AWS's bound.
+func (fl *webIdentityFlow) check(req *request, _ *auditInfo) *Error {
 	token, e := req.required("WebIdentityToken")
 	if e != nil {
-		return result{}, e
-	}
-	ref, e := s.parseRoleARN("RoleArn", roleArn)
-	if e != nil {
-		return result{}, e
-	}
-	if err := awsname.RoleSessionName(sessionName); err != nil {
-		return result{}, newErr(CodeValidationError, "role-session-name",
-			fmt.Sprintf("RoleSessionName %q: %v.", clip(sessionName), err),
-			"pass a session name such as the user's email address.")
+		return e
 	}
 	if len(token) < 4 || len(token) > 20000 {
-		return result{}, newErr(CodeValidationError, "token-length", "WebIdentityToken must be 4 to 20000 characters.",
+		return newErr(CodeValidationError, "token-length", "WebIdentityToken must be 4 to 20000 characters.",
 			"pass the raw ID token (a JWT), not a file name or an access token.")
 	}
-	duration, e := req.durationParam()
-	if e != nil {
-		return result{}, e
-	}
-	pol, e := s.sessionPolicies(ctx, req, nil)
-	if e != nil {
-		return result{}, e
-	}
+	fl.token = token
+	fl.providerID, fl.hasProviderID = req.Params["ProviderId"]
+	return nil
+}
 
-	iss, ok := unverifiedIssuer(token)
-	if !ok {
-		return result{}, newErr(CodeInvalidIdentityToken, "not-jwt", "The web identity token is not a JWT with an iss claim.",
-			"pass the IdP's ID token (three base64url parts separated by dots).")
-	}
-	prov, v, err := s.verifierFor(ctx, iss)
-	switch {
-	case err != nil && prov != nil:
-		return result{}, fromOIDC(err)
-	case err != nil:
-		return result{}, internalErr(err)
-	case prov == nil:
-		return result{}, newErr(CodeInvalidIdentityToken, "unknown-issuer",
-			fmt.Sprintf("No OpenID Connect provider is registered for issuer %q.", clip(iss)),
-			"register the issuer as an OIDC provider in gatehouse, or use a token from a registered IdP.")
+// prove verifies the token with its issuer's registered provider, checks
+// the provider's roles claim grants the role, and reads the session tags
+// and source identity the token asserts.
+func (fl *webIdentityFlow) prove(ctx context.Context, _ *http.Request, in *commonInput, info *auditInfo) (*federation, *Error) {
+	s := fl.s
+	prov, v, e := fl.provider(ctx)
+	if e != nil {
+		return nil, e
 	}
 	provARN := prov.ARN(s.o.AccountID)
 	info.Provider = provARN
 	key := store.OIDCIssuerKey(prov.IssuerURL)
-	if pid, ok := req.Params["ProviderId"]; ok && pid != key && pid != strings.SplitN(key, "/", 2)[0] {
-		return result{}, newErr(CodeValidationError, "provider-id",
+	if pid := fl.providerID; fl.hasProviderID && pid != key && pid != strings.SplitN(key, "/", 2)[0] {
+		return nil, newErr(CodeValidationError, "provider-id",
 			fmt.Sprintf("ProviderId %q does not name the token's issuer %s.", clip(pid), key), "omit ProviderId for OpenID Connect tokens.")
 	}
-	id, err := v.Verify(ctx, token)
+	id, err := v.Verify(ctx, fl.token)
 	if err != nil {
-		return result{}, fromOIDC(err)
+		return nil, fromOIDC(err)
 	}
 	info.User = clip(id.Username)
-	aud := ""
+	fl.id = id
 	for _, a := range id.Audience {
 		if slices.Contains(prov.Audiences, a) {
-			aud = a
+			fl.aud = a
 			break
 		}
 	}
-	re, err := s.role(ctx, ref)
-	if errors.Is(err, errNoRole) {
-		return result{}, newErr(CodeAccessDenied, "no-role", fmt.Sprintf("Role %s does not exist in gatehouse.", roleArn),
-			"create the role, or pass the ARN of an existing role.")
-	}
-	if err != nil {
-		return result{}, internalErr(err)
-	}
-	info.RoleID = re.Stored.ID
-	if id.Roles != nil && !slices.Contains(id.Roles, roleArn) {
-		return result{}, newErr(CodeAccessDenied, "role-not-granted",
-			fmt.Sprintf("The token's roles claim does not include %s.", roleArn),
+	if id.Roles != nil && !slices.Contains(id.Roles, in.RoleARN) {
+		return nil, newErr(CodeAccessDenied, "role-not-granted",
+			fmt.Sprintf("The token's roles claim does not include %s.", in.RoleARN),
 			"grant the role to the user at the IdP, or pick one of the roles the token lists.")
 	}
-	b, e := s.bind(ctx, r, s.o.Binder.OIDCIdentity(prov, id), info)
-	if e != nil {
-		return result{}, e
-	}
-	d, e := s.chooseDuration(duration, re, 0, false)
-	if e != nil {
-		return result{}, e
-	}
-	idpSourceID, _ := id.Claims[sourceIdentityClaim].(string)
-	if idpSourceID != "" && awsname.SourceIdentity(idpSourceID) != nil {
-		return result{}, newErr(CodeValidationError, "source-identity",
-			fmt.Sprintf("The token's %s claim %q is not a valid source identity: %v.", sourceIdentityClaim, clip(idpSourceID), awsname.SourceIdentity(idpSourceID)),
-			"map the claim to 2-64 characters of [\\w+=,.@-].")
-	}
-	sourceID := idpSourceID
-	if sourceID == "" {
-		sourceID = awsname.SessionNameFrom(b.UserName)
-	}
-	tctx := s.baseContext(r)
-	tctx[strings.ToLower(key)+":aud"] = []string{aud}
-	tctx[strings.ToLower(key)+":sub"] = []string{id.Subject}
-	if amr, ok := stringsClaim(id.Claims["amr"]); ok {
-		tctx[strings.ToLower(key)+":amr"] = amr
-	}
-	tctx["aws:federatedprovider"] = []string{provARN}
-	if s.o.WebIdentityContext != nil {
-		for k, v := range s.o.WebIdentityContext(prov.IssuerURL, id.Claims) {
-			tctx[strings.ToLower(k)] = v
+	sourceID, _ := id.Claims[sourceIdentityClaim].(string)
+	if sourceID != "" {
+		if err := awsname.SourceIdentity(sourceID); err != nil {
+			return nil, newErr(CodeValidationError, "source-identity",
+				fmt.Sprintf("The token's %s claim %q is not a valid source identity: %v.", sourceIdentityClaim, clip(sourceID), err),
+				"map the claim to 2-64 characters of [\\w+=,.@-].")
 		}
-	}
-	tctx["sts:rolesessionname"] = []string{sessionName}
-	if idpSourceID != "" {
-		tctx["sts:sourceidentity"] = []string{idpSourceID}
 	}
 	tags, transitive, e := webIdentityTags(id.Claims)
 	if e != nil {
-		return result{}, e
+		return nil, e
 	}
-	tagContext(tctx, tags)
-	trust := trustCheck{Action: "sts:AssumeRoleWithWebIdentity", Type: "Federated", Principals: []string{provARN}, Context: tctx}
-	if e := s.checkTrust(re, trust); e != nil {
-		return result{}, e
+	fid := s.o.Binder.OIDCIdentity(prov, id)
+	return &federation{
+		Identity: &fid, PrincipalType: "Federated", Principals: []string{provARN},
+		SessionName: in.SessionName, SourceIdentity: sourceID,
+		Tags: tags, TransitiveKeys: transitive, Groups: id.Groups,
+		RoleLimit: webIdentityLimit(id.Roles),
+		Context:   fl.context(prov, provARN, id),
+	}, nil
+}
+
+// provider returns the registered provider of the token's issuer and its
+// verifier.
+func (fl *webIdentityFlow) provider(ctx context.Context) (*store.OIDCProvider, *oidc.Verifier, *Error) {
+	iss, ok := unverifiedIssuer(fl.token)
+	if !ok {
+		return nil, nil, newErr(CodeInvalidIdentityToken, "not-jwt", "The web identity token is not a JWT with an iss claim.",
+			"pass the IdP's ID token (three base64url parts separated by dots).")
 	}
-	if len(tags) > 0 {
-		trust.Action = "sts:TagSession"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:TagSession for the provider in the role's trust policy, or stop sending the " + tagsClaim + " claim."
-			return result{}, e
+	prov, v, err := fl.s.verifierFor(ctx, iss)
+	switch {
+	case err != nil && prov != nil:
+		return nil, nil, fromOIDC(err)
+	case err != nil:
+		return nil, nil, internalErr(err)
+	case prov == nil:
+		return nil, nil, newErr(CodeInvalidIdentityToken, "unknown-issuer",
+			fmt.Sprintf("No OpenID Connect provider is registered for issuer %q.", clip(iss)),
+			"register the issuer as an OIDC provider in gatehouse, or use a token from a registered IdP.")
+	}
+	return prov, v, nil
+}
+
+// context is the web identity trust-policy keys: <issuer>:aud, :sub and
+// :amr, aws:FederatedProvider, and the deployment's claim mappings.
+func (fl *webIdentityFlow) context(prov *store.OIDCProvider, provARN string, id *oidc.Identity) map[string][]string {
+	key := strings.ToLower(store.OIDCIssuerKey(prov.IssuerURL))
+	c := map[string][]string{
+		key + ":aud":            {fl.aud},
+		key + ":sub":            {id.Subject},
+		"aws:federatedprovider": {provARN},
+	}
+	if amr, ok := stringsClaim(id.Claims["amr"]); ok {
+		c[key+":amr"] = amr
+	}
+	if fl.s.o.WebIdentityContext != nil {
+		for k, v := range fl.s.o.WebIdentityContext(prov.IssuerURL, id.Claims) {
+			c[strings.ToLower(k)] = v
 		}
 	}
-	if e := s.packedWithTags(&pol, tags); e != nil {
-		return result{}, e
-	}
-	if idpSourceID != "" {
-		trust.Action = "sts:SetSourceIdentity"
-		if e := s.checkTrust(re, trust); e != nil {
-			e.Fix = "allow sts:SetSourceIdentity for the provider in the role's trust policy."
-			return result{}, e
-		}
-	}
-	out, e := s.issue(ctx, issueInput{
-		Role: re, SessionName: sessionName,
-		PrincipalID: b.PrincipalID, UserName: b.UserName,
-		SourceIdentity: sourceID, Groups: id.Groups,
-		Tags: tags, TransitiveKeys: transitive,
-		Policy: pol, Duration: d, RoleLimit: webIdentityLimit(id.Roles),
-	}, info)
-	if e != nil {
-		return result{}, e
-	}
+	return c
+}
+
+func (fl *webIdentityFlow) result(_ *federation, out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRoleWithWebIdentity, Body: webIdentityResult{
 		Credentials:                 credsXML(out.Creds),
-		SubjectFromWebIdentityToken: id.Subject,
+		SubjectFromWebIdentityToken: fl.id.Subject,
 		AssumedRoleUser:             assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},
 		PackedPolicySize:            pol.PackedPercent,
-		Provider:                    id.Issuer,
-		Audience:                    aud,
+		Provider:                    fl.id.Issuer,
+		Audience:                    fl.aud,
 		SourceIdentity:              out.SourceID,
-	}}, nil
+	}}
 }
 
 // webIdentityLimit is the role restriction of a session from a token whose
