@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/awsname"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -172,7 +174,7 @@ func (s *Service) federate(ctx context.Context, r *http.Request, req *request, i
 	if e := s.trustAll(re, sp, f, tctx); e != nil {
 		return result{}, e
 	}
-	if e := s.packedWithTags(&in.Policy, f.Tags); e != nil {
+	if e := in.Policy.pack(f.Tags, "pass a smaller session policy or fewer session tags."); e != nil {
 		return result{}, e
 	}
 	if e := s.callerMayAssume(ctx, f, re, tctx); e != nil {
@@ -307,6 +309,23 @@ func (s *Service) trustContext(r *http.Request, f *federation) map[string][]stri
 	}
 	tagContext(tctx, f.Tags)
 	return tctx
+}
+
+// baseContext holds the global condition keys of the request itself.
+func (s *Service) baseContext(r *http.Request) map[string][]string {
+	now := s.now().UTC()
+	ctx := map[string][]string{
+		"aws:currenttime":     {now.Format(time.RFC3339)},
+		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
+		"aws:securetransport": {strconv.FormatBool(clientip.SecureTransport(r))},
+	}
+	if ip := remoteIP(r); ip != "" {
+		ctx["aws:sourceip"] = []string{ip}
+	}
+	if ua := r.UserAgent(); ua != "" {
+		ctx["aws:useragent"] = []string{ua}
+	}
+	return ctx
 }
 
 // trustAll asks the decision point whether the role's trust policy admits

@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
 // TestSessionCarriesSignInRoleLimit proves the STS half of the first gap
@@ -30,8 +32,10 @@ func TestSessionCarriesSignInRoleLimit(t *testing.T) {
 	saml := claimsOf(t, cr)
 	require.NotNil(t, saml.RoleLimit)
 	require.ElementsMatch(t, []string{analystARN, orphanARN}, saml.RoleLimit.RoleARNs)
-	require.True(t, saml.MayActAs(orphanARN))
-	require.False(t, saml.MayActAs(auditorARN), "the assertion does not grant Auditor")
+	require.ElementsMatch(t, []string{analystARN, orphanARN}, sessionOf(saml).RoleLimit, "the decision point reads the restriction")
+	_, err = w.svc.AuthorizeAs(ctx, saml, auditorARN, "s3:GetObject", "arn:aws:s3:::audit/q3.csv", nil)
+	var ne *decision.NotEntitledError
+	require.ErrorAs(t, err, &ne, "the assertion does not grant Auditor: the decision point refuses to act as it")
 
 	chained, err := w.sdkClient(out.Credentials).AssumeRole(ctx, &awssts.AssumeRoleInput{
 		RoleArn: aws.String(auditorARN), RoleSessionName: aws.String("audit"),

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/identity/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -228,28 +226,6 @@ func (fl *samlFlow) result(_ *federation, out issued, pol sessionPolicy) result 
 	}}
 }
 
-// packedWithTags recomputes the packed size with the session tags known
-// only after validation.
-func (s *Service) packedWithTags(pol *sessionPolicy, tags map[string]string) *Error {
-	if len(tags) == 0 {
-		return nil
-	}
-	size := len(pol.Doc)
-	for _, a := range pol.ARNs {
-		size += len(a)
-	}
-	for k, v := range tags {
-		size += len(k) + len(v)
-	}
-	pol.PackedPercent = (size*100 + packedLimit - 1) / packedLimit
-	if pol.PackedPercent > 100 {
-		return newErr(CodePackedPolicyTooLarge, "packed-size",
-			fmt.Sprintf("Packed size of the session policies and session tags is %d%% of the allowed size.", pol.PackedPercent),
-			"pass a smaller session policy or send fewer PrincipalTag attributes.")
-	}
-	return nil
-}
-
 // subjectType maps the NameID format as AWS does: persistent and transient
 // are abbreviated, other formats are returned whole.
 func subjectType(format string) string {
@@ -271,23 +247,6 @@ func subjectType(format string) string {
 func nameQualifier(issuer, account, provider string) string {
 	sum := sha1.Sum([]byte(issuer + account + "/" + provider))
 	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// baseContext holds the global condition keys of the request itself.
-func (s *Service) baseContext(r *http.Request) map[string][]string {
-	now := s.now().UTC()
-	ctx := map[string][]string{
-		"aws:currenttime":     {now.Format(time.RFC3339)},
-		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
-		"aws:securetransport": {strconv.FormatBool(clientip.SecureTransport(r))},
-	}
-	if ip := remoteIP(r); ip != "" {
-		ctx["aws:sourceip"] = []string{ip}
-	}
-	if ua := r.UserAgent(); ua != "" {
-		ctx["aws:useragent"] = []string{ua}
-	}
-	return ctx
 }
 
 // samlLimit is the role restriction of a session from an assertion: the

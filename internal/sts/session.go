@@ -80,8 +80,14 @@ func (s *Service) sessionPolicies(ctx context.Context, req *request, tags map[st
 		}
 	}
 	sp.ARNs = arns
+	return sp, sp.pack(tags, "pass a smaller session policy, fewer PolicyArns or fewer session tags.")
+}
+
+// pack sets PackedPercent for the policies with the session tags, and
+// refuses with PackedPolicyTooLarge (and fix) above the packed limit.
+func (sp *sessionPolicy) pack(tags map[string]string, fix string) *Error {
 	size := len(sp.Doc)
-	for _, a := range arns {
+	for _, a := range sp.ARNs {
 		size += len(a)
 	}
 	for k, v := range tags {
@@ -89,11 +95,10 @@ func (s *Service) sessionPolicies(ctx context.Context, req *request, tags map[st
 	}
 	sp.PackedPercent = (size*100 + packedLimit - 1) / packedLimit
 	if sp.PackedPercent > 100 {
-		return sp, newErr(CodePackedPolicyTooLarge, "packed-size",
-			fmt.Sprintf("Packed size of the session policies and session tags is %d%% of the allowed size.", sp.PackedPercent),
-			"pass a smaller session policy, fewer PolicyArns or fewer session tags.")
+		return newErr(CodePackedPolicyTooLarge, "packed-size",
+			fmt.Sprintf("Packed size of the session policies and session tags is %d%% of the allowed size.", sp.PackedPercent), fix)
 	}
-	return sp, nil
+	return nil
 }
 
 // checkSessionPolicy parses a session policy; it must be an identity-style

@@ -22,7 +22,6 @@ package credentials
 
 import (
 	"errors"
-	"slices"
 	"time"
 )
 
@@ -79,12 +78,14 @@ type Claims struct {
 	// session (the SAML assertion's Role list, the web identity token's
 	// roles claim, a restricted gatehouse token): nil means none, and a
 	// token sealed before this field existed has none. A chained session
-	// keeps its parent's. See MayActAs.
+	// keeps its parent's. The decision point (decision.Session.RoleLimit)
+	// decides what it admits.
 	RoleLimit *RoleLimit `json:"rl,omitempty"`
 }
 
 // RoleLimit lists the only roles a restricted session may act as. An
-// empty list admits no role but the session's own.
+// empty list admits no role but the session's own. It is data: the
+// decision point alone decides what it admits.
 type RoleLimit struct {
 	RoleARNs []string `json:"r"`
 }
@@ -93,15 +94,6 @@ type RoleLimit struct {
 // still restricts.
 func NewRoleLimit(roleARNs []string) *RoleLimit {
 	return &RoleLimit{RoleARNs: append([]string{}, roleARNs...)}
-}
-
-// MayActAs reports whether the session's role restriction admits acting
-// as roleARN other than through its own role, as an S3 mount asks: true
-// for an unrestricted session, else only for a role the restriction
-// lists. It says nothing about whether the directory entitles the user to
-// the role; callers check that as well.
-func (c *Claims) MayActAs(roleARN string) bool {
-	return c.RoleLimit == nil || slices.Contains(c.RoleLimit.RoleARNs, roleARN)
 }
 
 // Credentials are what STS returns to the caller.
