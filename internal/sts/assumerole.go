@@ -211,7 +211,7 @@ func (fl *assumeRoleFlow) check(req *request, _ *auditInfo) *Error {
 
 // prove checks that a requested source identity keeps the caller's: it
 // survives chaining and cannot be changed.
-func (fl *assumeRoleFlow) prove(_ context.Context, _ *http.Request, in *commonInput, _ *auditInfo) (*federation, *Error) {
+func (fl *assumeRoleFlow) prove(_ context.Context, in *commonInput, _ *auditInfo) (*federation, *Error) {
 	s, caller := fl.s, fl.caller
 	if in.SetSourceIdentity && caller.SourceIdentity != "" && in.SourceIdentity != caller.SourceIdentity {
 		return nil, newErr(CodeAccessDenied, "source-identity-change",
@@ -236,7 +236,7 @@ func (fl *assumeRoleFlow) prove(_ context.Context, _ *http.Request, in *commonIn
 	}, nil
 }
 
-func (fl *assumeRoleFlow) result(_ *federation, out issued, pol sessionPolicy) result {
+func (fl *assumeRoleFlow) result(out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRole, Body: assumeRoleResult{
 		Credentials:      credsXML(out.Creds),
 		AssumedRoleUser:  assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},

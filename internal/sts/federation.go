@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,14 +50,7 @@ type flowSpec struct {
 }
 
 // takes reports whether the flow takes parameter name.
-func (sp *flowSpec) takes(name string) bool {
-	for _, t := range sp.Takes {
-		if name == t {
-			return true
-		}
-	}
-	return false
-}
+func (sp *flowSpec) takes(name string) bool { return slices.Contains(sp.Takes, name) }
 
 // flow is one way of proving who asks. A flow value serves one request:
 // check and prove may keep what they parsed for result.
@@ -73,9 +67,9 @@ type flow interface {
 	// returns who asks and what the proof asserts. It runs once every
 	// parameter is known to be acceptable, so that a typo never burns a
 	// one-time SAML assertion.
-	prove(ctx context.Context, r *http.Request, in *commonInput, info *auditInfo) (*federation, *Error)
+	prove(ctx context.Context, in *commonInput, info *auditInfo) (*federation, *Error)
 	// result is the flow's answer for the issued credentials.
-	result(f *federation, out issued, pol sessionPolicy) result
+	result(out issued, pol sessionPolicy) result
 }
 
 // commonInput is the validated parameters every flow shares.
@@ -150,7 +144,7 @@ func (s *Service) federate(ctx context.Context, r *http.Request, req *request, i
 	if e != nil {
 		return result{}, e
 	}
-	f, e := fl.prove(ctx, r, in, info)
+	f, e := fl.prove(ctx, in, info)
 	if e != nil {
 		return result{}, e
 	}
@@ -194,7 +188,7 @@ func (s *Service) federate(ctx context.Context, r *http.Request, req *request, i
 	if e != nil {
 		return result{}, e
 	}
-	return fl.result(f, out, in.Policy), nil
+	return fl.result(out, in.Policy), nil
 }
 
 // commonParams reads and validates, without I/O except resolving managed

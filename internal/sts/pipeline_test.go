@@ -188,4 +188,12 @@ func TestFederationRefusesParametersItDoesNotTake(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, issued, "only the caller's own credentials were issued")
+
+	// The refusal comes before any effect: the one-time assertion it
+	// carried is still unused.
+	assertion := w.idp.sign(t, assertionParams())
+	resp, body := w.post(withParam(samlForm(analystARN, samlProvARN, assertion), "RoleSessionName", "mallory"), "")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	resp, body = w.post(samlForm(analystARN, samlProvARN, assertion), "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 }

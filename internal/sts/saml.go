@@ -163,7 +163,7 @@ func (fl *samlFlow) check(req *request, info *auditInfo) *Error {
 // prove validates the assertion (signature, audience, validity, one-time
 // use), checks that it comes from the provider PrincipalArn names and
 // grants the role through it.
-func (fl *samlFlow) prove(ctx context.Context, _ *http.Request, in *commonInput, info *auditInfo) (*federation, *Error) {
+func (fl *samlFlow) prove(ctx context.Context, in *commonInput, info *auditInfo) (*federation, *Error) {
 	s := fl.s
 	a, err := s.sp.Validate(fl.assertion)
 	if err != nil {
@@ -212,7 +212,7 @@ func (fl *samlFlow) prove(ctx context.Context, _ *http.Request, in *commonInput,
 	}, nil
 }
 
-func (fl *samlFlow) result(_ *federation, out issued, pol sessionPolicy) result {
+func (fl *samlFlow) result(out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRoleWithSAML, Body: samlResult{
 		Credentials:      credsXML(out.Creds),
 		AssumedRoleUser:  assumedRoleUser{AssumedRoleID: out.AssumedRoleID, Arn: out.ARN},

@@ -165,7 +165,7 @@ func (fl *webIdentityFlow) check(req *request, _ *auditInfo) *Error {
 // prove verifies the token with its issuer's registered provider, checks
 // the provider's roles claim grants the role, and reads the session tags
 // and source identity the token asserts.
-func (fl *webIdentityFlow) prove(ctx context.Context, _ *http.Request, in *commonInput, info *auditInfo) (*federation, *Error) {
+func (fl *webIdentityFlow) prove(ctx context.Context, in *commonInput, info *auditInfo) (*federation, *Error) {
 	s := fl.s
 	prov, v, e := fl.provider(ctx)
 	if e != nil {
@@ -259,7 +259,7 @@ func (fl *webIdentityFlow) context(prov *store.OIDCProvider, provARN string, id 
 	return c
 }
 
-func (fl *webIdentityFlow) result(_ *federation, out issued, pol sessionPolicy) result {
+func (fl *webIdentityFlow) result(out issued, pol sessionPolicy) result {
 	return result{Action: ActionAssumeRoleWithWebIdentity, Body: webIdentityResult{
 		Credentials:                 credsXML(out.Creds),
 		SubjectFromWebIdentityToken: fl.id.Subject,
