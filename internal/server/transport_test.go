@@ -393,3 +393,29 @@ func TestForwardedProtoCookieAndOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestNewClosesWhatItOpenedOnError pins New's cleanup on error (issue 12
+// §3, the split of New): a server that fails at its last construction
+// step (a TLS key that does not match its certificate) has closed its
+// audit log, store and listeners again, so that a server on the same
+// data directory and addresses starts (the audit log holds an exclusive
+// lock while open).
+func TestNewClosesWhatItOpenedOnError(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSignedCert(t, dir, "a")
+	_, otherKey, _ := selfSignedCert(t, dir, "b")
+	load := func(key string) config.Config {
+		cfg, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+			{Path: "data_dir", Value: dir}, {Path: "api.listen", Value: "127.0.0.1:0"},
+			{Path: "admin.listen", Value: "127.0.0.1:0"}, {Path: "s3.listen", Value: "127.0.0.1:0"},
+			{Path: "s3.tls.cert_file", Value: certFile}, {Path: "s3.tls.key_file", Value: key},
+		})
+		require.NoError(t, err)
+		return cfg
+	}
+	_, err := New(t.Context(), load(otherKey), discardLogger())
+	require.ErrorContains(t, err, "s3.tls")
+	srv, err := New(t.Context(), load(keyFile), discardLogger())
+	require.NoError(t, err, "the failed New must have released the audit log and the store")
+	require.NoError(t, srv.Close())
+}
