@@ -16,9 +16,15 @@
 // only: SCIM writes to it are refused with 403. Discovery endpoints are
 // authenticated too.
 //
-// Filtering, sorting and pagination are evaluated in memory over
-// store.ListUsers / store.ListGroups (ordered by creation time, then id), so
-// the cost of a list request is linear in the size of the directory.
+// /Users and /Groups are served by one resource path (crud.go) with a
+// kind's hooks for each (kind.go): the plumbing described below is written
+// once.
+//
+// Filtering, sorting and pagination are evaluated in memory over the
+// candidates: the records that an indexed lookup finds for a single "eq"
+// on id, externalId or the unique name (lookup.go), else store.ListUsers /
+// store.ListGroups (ordered by creation time, then id), whose cost is
+// linear in the size of the directory.
 //
 // Audit before effect, as in the REST API: every change (create, update,
 // disable, delete of users and groups, membership changes) is recorded
