@@ -470,11 +470,11 @@ func (s *Server) apiRoutes(w *wiring) *http.ServeMux {
 	for _, p := range websso.Routes {
 		mux.Handle(p, s.SSO.Handler())
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
-			w.Header().Get("X-Request-Id"))
+	mux.HandleFunc("/", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(rw, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
+			rw.Header().Get("X-Request-Id"))
 	})
 	return mux
 }
@@ -509,8 +509,8 @@ func (s *Server) buildS3Server(ctx context.Context, w *wiring) error {
 // readiness and the metrics of w.reg.
 func (s *Server) buildAdminServer(_ context.Context, w *wiring) error {
 	admin := http.NewServeMux()
-	admin.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
+	admin.HandleFunc("GET /livez", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
 	})
 	admin.HandleFunc("GET /readyz", s.readyz)
 	admin.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg}))
