@@ -36,6 +36,7 @@ import (
 
 	specpkg "github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -337,7 +338,9 @@ func safeMethod(m string) bool {
 }
 
 // sameOrigin reports whether a cookie-authenticated, state-changing
-// request comes from this origin (Fetch Metadata, then Origin).
+// request comes from this origin (Fetch Metadata, then Origin). The
+// origin's scheme is the client's transport as internal/clientip resolved
+// it, so that behind a trusted TLS-terminating proxy it is https.
 func sameOrigin(r *http.Request) bool {
 	if s := r.Header.Get("Sec-Fetch-Site"); s != "" {
 		return s == "same-origin" || s == "none"
@@ -347,7 +350,7 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if clientip.SecureTransport(r) {
 		scheme = "https"
 	}
 	return strings.EqualFold(o, scheme+"://"+r.Host)

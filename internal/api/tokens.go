@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -41,7 +42,7 @@ func (a *API) login(c *call) error {
 		return err
 	}
 	http.SetCookie(c.w, &http.Cookie{Name: identity.SessionCookie, Value: raw, Path: "/",
-		Expires: tok.ExpiresAt, HttpOnly: true, Secure: c.r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Expires: tok.ExpiresAt, HttpOnly: true, Secure: clientip.SecureTransport(c.r), SameSite: http.SameSiteStrictMode})
 	return c.json(http.StatusOK, map[string]any{"token": raw, "expiresAt": tok.ExpiresAt})
 }
 

@@ -95,6 +95,9 @@ type Server struct {
 // New opens every component and binds both listeners, so that on return
 // the addresses are known (useful with port 0). On error everything opened
 // so far is closed again.
+//
+// It runs the construction steps in order; each later step relies on what
+// the earlier ones put into s and into the wiring they share.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log}
 	defer func() {
@@ -105,86 +108,150 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
-	// Bind first: with port 0 the real address feeds api.public_url and the
-	// URLs derived from it (issuer, ACS) before any front end is built.
+	if err = s.bindListeners(); err != nil {
+		return nil, err
+	}
+	w := &wiring{}
+	if w.masterKey, err = loadMasterKey(s.cfg); err != nil {
+		return nil, err
+	}
+	steps := []func(context.Context, *wiring) error{
+		s.openStore,
+		s.openCredentials,
+		s.openDecision,
+		s.openAudit,
+		s.openIdentity,
+		s.buildAPIAndSCIM,
+		s.buildFederation,
+		s.buildAPIServer,
+		s.buildS3Server,
+		s.buildAdminServer,
+	}
+	for _, step := range steps {
+		if err = step(ctx, w); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// wiring holds what New's construction steps hand on to later steps; none
+// of it outlives New except through the Server.
+type wiring struct {
+	masterKey []byte
+	// policies is the store's managed policies, taken from the concrete
+	// store before revokingStore hides its methods (nil if it has none).
+	policies store.ManagedPolicyStore
+	revoker  *credentials.Revoker
+	verifier *credentials.Verifier
+	denials  planeDenials
+	// api and scim are the REST API and SCIM front ends, mounted by
+	// buildAPIServer.
+	api, scim http.Handler
+	reg       *prometheus.Registry
+	metrics   *httpMetrics
+	// clients resolves each listener's client address (trusted_proxies).
+	clients *clientip.Resolver
+}
+
+// bindListeners binds the API, admin and (if configured) S3 listeners
+// first: with port 0 the real address feeds api.public_url and the URLs
+// derived from it (issuer, ACS) before any front end is built. It records
+// the bound configuration in s.cfg.
+func (s *Server) bindListeners() (err error) {
+	cfg := s.cfg
 	if s.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
-		return nil, fmt.Errorf("server: api.listen: %w", err)
+		return fmt.Errorf("server: api.listen: %w", err)
 	}
 	s.closers = append(s.closers, ignoreClosed(s.apiLn.Close))
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-		return nil, fmt.Errorf("server: admin.listen: %w", err)
+		return fmt.Errorf("server: admin.listen: %w", err)
 	}
 	s.closers = append(s.closers, ignoreClosed(s.adminLn.Close))
 	if cfg.S3.Listen != "" {
 		if s.s3Ln, err = net.Listen("tcp", cfg.S3.Listen); err != nil {
-			return nil, fmt.Errorf("server: s3.listen: %w", err)
+			return fmt.Errorf("server: s3.listen: %w", err)
 		}
 		s.closers = append(s.closers, ignoreClosed(s.s3Ln.Close))
 	}
 	cfg.BindAPI(s.apiLn.Addr().String())
 	s.cfg = cfg
-	masterKey, err := loadMasterKey(cfg)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
 
-	switch cfg.Store.Driver {
+// openStore opens the configured metadata store (PostgreSQL or SQLite) as
+// s.Store, closed by Close.
+func (s *Server) openStore(ctx context.Context, _ *wiring) error {
+	switch s.cfg.Store.Driver {
 	case "postgres":
-		pg, err := postgres.Open(ctx, cfg.Store.DSN)
+		pg, err := postgres.Open(ctx, s.cfg.Store.DSN)
 		if err != nil {
-			return nil, fmt.Errorf("server: open postgres store: %w", err)
+			return fmt.Errorf("server: open postgres store: %w", err)
 		}
 		s.Store = pg
 	default:
-		sq, err := sqlite.Open(ctx, cfg.Store.SQLitePath)
+		sq, err := sqlite.Open(ctx, s.cfg.Store.SQLitePath)
 		if err != nil {
-			return nil, fmt.Errorf("server: open sqlite store: %w", err)
+			return fmt.Errorf("server: open sqlite store: %w", err)
 		}
 		s.Store = sq
 	}
 	s.closers = append(s.closers, s.Store.Close)
+	return nil
+}
 
-	// Temporary credentials: a keyring shared by replicas through the store,
-	// and per-user / per-session revocation. Every later consumer sees the
-	// store through revokingStore, so disabling a user anywhere revokes.
-	keyring, err := credentials.LoadOrCreateKeyring(ctx, s.Store, masterKey, nil)
+// openCredentials opens the temporary credentials' keys: a keyring shared
+// by replicas through the store, and per-user / per-session revocation.
+// It takes the store's optional capabilities (managed policies, mounts,
+// federated links) from the concrete store, then wraps s.Store in
+// revokingStore, so that every later consumer sees it that way and
+// disabling a user anywhere revokes.
+func (s *Server) openCredentials(ctx context.Context, w *wiring) error {
+	keyring, err := credentials.LoadOrCreateKeyring(ctx, s.Store, w.masterKey, nil)
 	if err != nil {
-		return nil, fmt.Errorf("server: sts keyring: %w (replicas sharing a store must share the master key: set the same GATEHOUSE_MASTER_KEY on each)", err)
+		return fmt.Errorf("server: sts keyring: %w (replicas sharing a store must share the master key: set the same GATEHOUSE_MASTER_KEY on each)", err)
 	}
-	revoker, err := credentials.NewRevoker(s.Store, credentials.RevokerOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("server: sts revoker: %w", err)
+	if w.revoker, err = credentials.NewRevoker(s.Store, credentials.RevokerOptions{}); err != nil {
+		return fmt.Errorf("server: sts revoker: %w", err)
 	}
-	credVerifier, err := credentials.NewVerifier(keyring, revoker)
-	if err != nil {
-		return nil, fmt.Errorf("server: sts verifier: %w", err)
+	if w.verifier, err = credentials.NewVerifier(keyring, w.revoker); err != nil {
+		return fmt.Errorf("server: sts verifier: %w", err)
 	}
 	s.keyring = keyring
-	// Managed policies live beside Store (store.ManagedPolicyStore); take
-	// them from the concrete store before revokingStore hides its methods.
-	policies, _ := s.Store.(store.ManagedPolicyStore)
-	// So do S3 gateway mounts (store.MountStore).
+	w.policies, _ = s.Store.(store.ManagedPolicyStore)
 	s.MountStore, _ = s.Store.(store.MountStore)
-	// So do federated links (store.LinkStore), read by the binder and the API.
+	// Federated links (store.LinkStore) are read by the binder and the API.
 	if links, ok := s.Store.(store.LinkStore); ok {
-		s.Links = &revokingLinks{LinkStore: links, rev: revoker, now: time.Now}
+		s.Links = &revokingLinks{LinkStore: links, rev: w.revoker, now: time.Now}
 	}
-	s.Store = &revokingStore{Store: s.Store, externalIDLookups: externalIDLookups{s.Store}, rev: revoker, now: time.Now}
-	// One decision point for STS, the role picker and the S3 gateway. Every
-	// directory or role write through this replica tells it at once
-	// (changeStore) and moves the shared change mark, which the other
-	// replicas check once their cached inputs are older than its TTL.
+	s.Store = &revokingStore{Store: s.Store, externalIDLookups: externalIDLookups{s.Store}, rev: w.revoker, now: time.Now}
+	return nil
+}
+
+// openDecision builds the one decision point for STS, the role picker and
+// the S3 gateway, and wraps s.Store in changeStore: every directory or
+// role write through this replica tells it at once and moves the shared
+// change mark, which the other replicas check once their cached inputs
+// are older than its TTL.
+func (s *Server) openDecision(_ context.Context, w *wiring) (err error) {
+	cfg, log := s.cfg, s.log
 	s.Decision, err = decision.New(decision.Options{Store: s.Store, AccountID: cfg.STS.AccountID,
 		SelfIssuer: strings.TrimRight(cfg.API.PublicURL, "/"), Audience: websso.DefaultAudience,
-		ManagedPolicies: sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		ManagedPolicies: sts.NewStoreManagedPolicies(w.policies, cfg.STS.AccountID),
 		Mark:            decision.StoreChangeMark{Store: s.Store},
 		Logger:          log.With("component", "decision")})
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
 	s.Store = &changeStore{Store: s.Store, externalIDLookups: externalIDLookups{s.Store}, dp: s.Decision, mark: decision.StoreChangeMark{Store: s.Store},
 		log: log.With("component", "decision")}
+	return nil
+}
 
+// openAudit opens the audit log as s.Audit. It closes before the store,
+// so that its final flush sees a live process.
+func (s *Server) openAudit(_ context.Context, w *wiring) (err error) {
+	cfg := s.cfg
 	s.Audit, err = audit.Open(audit.Options{
 		Dir:                cfg.AuditDir(),
 		Mode:               cfg.Audit.Mode,
@@ -193,22 +260,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		GroupWindow:        cfg.Audit.GroupWindow,
 		CheckpointEvery:    cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval,
-		MasterKey:          masterKey,
-		Logger:             log.With("component", "audit"),
+		MasterKey:          w.masterKey,
+		Logger:             s.log.With("component", "audit"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: open audit log: %w", err)
+		return fmt.Errorf("server: open audit log: %w", err)
 	}
 	if cfg.Audit.Durability == audit.DurabilityWrite {
-		log.Warn("audit durability=write: records are acknowledged before fsync; an OS crash can lose the last few ms of records", "sync_interval", cfg.Audit.SyncInterval)
+		s.log.Warn("audit durability=write: records are acknowledged before fsync; an OS crash can lose the last few ms of records", "sync_interval", cfg.Audit.SyncInterval)
 	}
-	// The audit log closes before the store so its final flush sees a live process.
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
+	return nil
+}
 
+// openIdentity builds the identity service as s.Identity and, on first
+// run, writes the bootstrap admin token.
+func (s *Server) openIdentity(ctx context.Context, _ *wiring) error {
+	cfg := s.cfg
 	s.Identity = identity.NewService(s.Store, s.Audit, identity.Options{
 		SessionTTL:  cfg.Identity.SessionTTL,
 		MaxTokenTTL: cfg.Identity.TokenMaxTTL,
-		Logger:      log.With("component", "identity"),
+		Logger:      s.log.With("component", "identity"),
 		LoginLimits: identity.LoginLimits{
 			PerUser:             identity.Rate{Burst: cfg.Login.UserBurst, Every: cfg.Login.UserRefill},
 			PerSource:           identity.Rate{Burst: cfg.Login.SourceBurst, Every: cfg.Login.SourceRefill},
@@ -221,26 +293,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	})
 	created, err := s.Identity.Bootstrap(ctx, cfg.Identity.BootstrapToken)
 	if err != nil {
-		return nil, fmt.Errorf("server: bootstrap: %w", err)
+		return fmt.Errorf("server: bootstrap: %w", err)
 	}
 	if created {
-		log.Warn("first run: bootstrap admin token written (mode 0600, never logged); it ends after 24 h or once it "+
+		s.log.Warn("first run: bootstrap admin token written (mode 0600, never logged); it ends after 24 h or once it "+
 			"grants admin to someone (gatehouse admin privileges grant USER admin): delete the file when you no longer need it",
 			"path", cfg.Identity.BootstrapToken)
 	}
+	return nil
+}
 
-	// Denial explanations sealed under the master key: the S3 gateway
-	// seals, admins decode through the API (on any replica).
-	s.authzMsgs, err = authzmsg.New(masterKey)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+// buildAPIAndSCIM builds the denial explanations sealed under the master
+// key (the S3 gateway seals, admins decode through the API on any
+// replica), the planes' denial aggregators, and the REST API and SCIM
+// front ends.
+func (s *Server) buildAPIAndSCIM(_ context.Context, w *wiring) (err error) {
+	cfg, log := s.cfg, s.log
+	if s.authzMsgs, err = authzmsg.New(w.masterKey); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
-	denials, err := s.newPlaneDenials()
-	if err != nil {
-		return nil, err
+	if w.denials, err = s.newPlaneDenials(); err != nil {
+		return err
 	}
-	apiHandler, err := api.New(api.Options{
-		Denials:      denials.api,
+	w.api, err = api.New(api.Options{
+		Denials:      w.denials.api,
 		Store:        s.Store,
 		Identity:     s.Identity,
 		Audit:        s.Audit,
@@ -248,8 +324,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		AccountID:    cfg.STS.AccountID,
 		// Managed policies and admin revocation of STS sessions.
-		ManagedPolicies: policies,
-		Revoker:         revoker,
+		ManagedPolicies: w.policies,
+		Revoker:         w.revoker,
 		// Mounts; a change through this replica's API applies here at once.
 		Mounts:          s.MountStore,
 		Links:           s.Links,
@@ -257,10 +333,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		AuthzMessages:   s.authzMsgs,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: api: %w", err)
+		return fmt.Errorf("server: api: %w", err)
 	}
-	scimHandler, err := scim.New(scim.Options{
-		Denials:      denials.scim,
+	w.scim, err = scim.New(scim.Options{
+		Denials:      w.denials.scim,
 		Store:        s.Store,
 		Audit:        s.Audit,
 		Auth:         s.Identity,
@@ -270,25 +346,60 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: scim: %w", err)
+		return fmt.Errorf("server: scim: %w", err)
 	}
+	return nil
+}
 
-	// One binder for every federated path (web sign-in and STS): by
-	// (provider, subject), never by name alone.
+// buildFederation builds the STS (s.STS) and the web sign-in (s.SSO), which
+// share one binder for every federated path, by (provider, subject) and
+// never by name alone, and one SAML replay cache in the store, on every
+// replica. It then registers gatehouse itself as an OIDC provider.
+func (s *Server) buildFederation(ctx context.Context, w *wiring) error {
+	cfg := s.cfg
 	binder, err := identity.NewBinder(identity.BinderOptions{Store: s.Store, Links: s.Links, Audit: s.Audit,
 		AccountID: cfg.STS.AccountID, SelfIssuer: cfg.API.PublicURL})
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
-	// One replay cache in the store for the ACS and STS, on every replica.
 	samlReplay := saml.StoreReplayCache{Store: s.Store}
+	if err := s.buildSTS(w, binder, samlReplay); err != nil {
+		return err
+	}
+	s.SSO, err = websso.New(websso.Options{
+		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: w.masterKey,
+		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID, Decision: s.Decision,
+		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
+		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
+		SessionTTL:  cfg.Identity.SessionTTL,
+		Assumer:     websso.HandlerAssumer{Handler: s.STS},
+		S3Endpoint:  s.S3URL(), S3Region: cfg.S3.Region,
+		Logger:     s.log.With("component", "websso"),
+		Binder:     binder,
+		Denials:    w.denials.sso,
+		APIDenials: w.denials.api, // /api/v1/me: the REST API's, keyed apart
+	})
+	if err != nil {
+		return fmt.Errorf("server: websso: %w", err)
+	}
+	if err := s.SSO.EnsureSelfProvider(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+// buildSTS builds the STS as s.STS. It is built before the web sign-in
+// that holds gatehouse's own signing key, so it asks for that key set only
+// when it first verifies a token.
+func (s *Server) buildSTS(w *wiring, binder *identity.Binder, samlReplay saml.StoreReplayCache) (err error) {
+	cfg := s.cfg
 	s.STS, err = sts.New(sts.Options{
-		Denials:                denials.sts,
+		Denials:                w.denials.sts,
 		Store:                  s.Store,
 		Audit:                  s.Audit,
-		Issuer:                 credentials.NewIssuer(keyring, credentials.IssuerOptions{}),
-		Verifier:               credVerifier,
-		Logger:                 log.With("component", "sts"),
+		Issuer:                 credentials.NewIssuer(s.keyring, credentials.IssuerOptions{}),
+		Verifier:               w.verifier,
+		Logger:                 s.log.With("component", "sts"),
 		AccountID:              cfg.STS.AccountID,
 		Region:                 cfg.STS.Region,
 		DefaultSessionDuration: cfg.STS.DefaultSessionDuration,
@@ -297,13 +408,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		SAMLReplay:             samlReplay,
 		SAMLMaxSkew:            cfg.STS.SAMLClockSkew,
 		WebIdentityContext:     websso.WebIdentityContextFor(cfg.API.PublicURL),
-		ManagedPolicies:        sts.NewStoreManagedPolicies(policies, cfg.STS.AccountID),
+		ManagedPolicies:        sts.NewStoreManagedPolicies(w.policies, cfg.STS.AccountID),
 		Binder:                 binder,
 		AuthzMessages:          s.authzMsgs,
 		Decision:               s.Decision,
-		// The STS is built before the web sign-in that holds the key; it
-		// asks for the key set only when it first verifies a token.
-		SelfIssuer: cfg.API.PublicURL,
+		SelfIssuer:             cfg.API.PublicURL,
 		SelfJWKS: func(ctx context.Context) ([]byte, error) {
 			if s.SSO == nil {
 				return nil, errors.New("server: the web sign-in is not ready")
@@ -312,59 +421,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: sts: %w", err)
+		return fmt.Errorf("server: sts: %w", err)
 	}
-	s.SSO, err = websso.New(websso.Options{
-		Store: s.Store, Identity: s.Identity, Audit: s.Audit, MasterKey: masterKey,
-		PublicURL: cfg.API.PublicURL, AccountID: cfg.STS.AccountID, Decision: s.Decision,
-		SAMLEntityID: cfg.STS.SAMLAudience, ACSURL: cfg.STS.ACSURL, SAMLReplay: samlReplay,
-		SAMLMaxSkew: cfg.STS.SAMLClockSkew,
-		SessionTTL:  cfg.Identity.SessionTTL,
-		Assumer:     websso.HandlerAssumer{Handler: s.STS},
-		S3Endpoint:  s.S3URL(), S3Region: cfg.S3.Region,
-		Logger:     log.With("component", "websso"),
-		Binder:     binder,
-		Denials:    denials.sso,
-		APIDenials: denials.api, // /api/v1/me: the REST API's, keyed apart
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: websso: %w", err)
-	}
-	if err := s.SSO.EnsureSelfProvider(ctx); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
+	return nil
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// buildAPIServer builds the metrics registry, the API listener's routes
+// (REST API, SCIM, STS, web sign-in, and a JSON 404 for the rest) and its
+// HTTP server, behind the client address resolver (trusted_proxies) so
+// that aws:SourceIp, audit source addresses and logs agree.
+func (s *Server) buildAPIServer(_ context.Context, w *wiring) (err error) {
+	cfg, log := s.cfg, s.log
+	w.reg = prometheus.NewRegistry()
+	w.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range s.Audit.Collectors() {
-		reg.MustRegister(c)
+		w.reg.MustRegister(c)
 	}
-	metrics := newHTTPMetrics(reg)
-
-	mux := http.NewServeMux()
-	s.mux, s.masterKey = mux, masterKey
-	mux.Handle("/api/", apiHandler)
-	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", scimHandler))
-	mux.Handle("/scim/v2", http.StripPrefix("/scim/v2", scimHandler))
-	mux.Handle("/sts", s.STS)
-	mux.Handle("/sts/", s.STS)
-	for _, p := range websso.Routes {
-		mux.Handle(p, s.SSO.Handler())
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
-			w.Header().Get("X-Request-Id"))
-	})
-	// Every listener resolves the client address first, so aws:SourceIp,
-	// audit source addresses and logs agree (trusted_proxies).
-	clients, err := clientip.New(cfg.TrustedProxies, cfg.TrustedProxyHeader)
-	if err != nil {
-		return nil, fmt.Errorf("server: trusted_proxies: %w", err)
+	w.metrics = newHTTPMetrics(w.reg)
+	s.mux, s.masterKey = s.apiRoutes(w), w.masterKey
+	if w.clients, err = clientip.New(cfg.TrustedProxies, cfg.TrustedProxyHeader); err != nil {
+		return fmt.Errorf("server: trusted_proxies: %w", err)
 	}
 	s.apiSrv = &http.Server{
-		Handler:           clients.Handler(instrument(mux, log.With("component", "http"), metrics)),
+		Handler:           w.clients.Handler(instrument(s.mux, log.With("component", "http"), w.metrics)),
 		ReadHeaderTimeout: cfg.API.ReadHeaderTimeout,
 		ReadTimeout:       cfg.API.ReadTimeout,
 		WriteTimeout:      cfg.API.WriteTimeout,
@@ -374,38 +453,69 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	if cfg.TLS() {
 		if s.apiSrv.TLSConfig, err = tlsConfig("api", cfg.API.TLSCertFile, cfg.API.TLSKeyFile, log); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
 
-	if s.s3Ln != nil {
-		gw, err := s.newS3Gateway(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		s.s3Srv = &http.Server{
-			Handler:           clients.Handler(instrumentAs("s3", gw, log.With("component", "http"), metrics)),
-			ReadHeaderTimeout: cfg.S3.ReadHeaderTimeout,
-			IdleTimeout:       cfg.S3.IdleTimeout,
-			MaxHeaderBytes:    cfg.API.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		if cfg.S3.TLS.On() {
-			if s.s3Srv.TLSConfig, err = tlsConfig("s3", cfg.S3.TLS.CertFile, cfg.S3.TLS.KeyFile, log); err != nil {
-				return nil, err
-			}
+// apiRoutes returns the API listener's routes.
+func (s *Server) apiRoutes(w *wiring) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", w.api)
+	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", w.scim))
+	mux.Handle("/scim/v2", http.StripPrefix("/scim/v2", w.scim))
+	mux.Handle("/sts", s.STS)
+	mux.Handle("/sts/", s.STS)
+	for _, p := range websso.Routes {
+		mux.Handle(p, s.SSO.Handler())
+	}
+	mux.HandleFunc("/", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(rw, `{"error":{"code":"not_found","message":"no such endpoint","request_id":%q}}`+"\n",
+			rw.Header().Get("X-Request-Id"))
+	})
+	return mux
+}
+
+// buildS3Server builds the S3 gateway and its HTTP server when the S3
+// listener is bound, behind the same client address resolver.
+func (s *Server) buildS3Server(ctx context.Context, w *wiring) error {
+	if s.s3Ln == nil {
+		return nil
+	}
+	cfg, log := s.cfg, s.log
+	gw, err := s.newS3Gateway(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	s.s3Srv = &http.Server{
+		Handler:           w.clients.Handler(instrumentAs("s3", gw, log.With("component", "http"), w.metrics)),
+		ReadHeaderTimeout: cfg.S3.ReadHeaderTimeout,
+		IdleTimeout:       cfg.S3.IdleTimeout,
+		MaxHeaderBytes:    cfg.API.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.S3.TLS.On() {
+		if s.s3Srv.TLSConfig, err = tlsConfig("s3", cfg.S3.TLS.CertFile, cfg.S3.TLS.KeyFile, log); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
+// buildAdminServer builds the admin listener's server: liveness,
+// readiness and the metrics of w.reg.
+func (s *Server) buildAdminServer(_ context.Context, w *wiring) error {
 	admin := http.NewServeMux()
-	admin.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
+	admin.HandleFunc("GET /livez", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
 	})
 	admin.HandleFunc("GET /readyz", s.readyz)
-	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	admin.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg}))
 	s.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
-
-	return s, nil
+	return nil
 }
 
 // denialAggregator returns a new aggregator of one plane's records of

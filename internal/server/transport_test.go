@@ -326,3 +326,96 @@ func TestForwardedProtoSecureTransport(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardedProtoCookieAndOrigin proves issue 12 §3 (the REST API reads
+// the transport from internal/clientip), against a server wired as in
+// production: behind a TLS-terminating proxy that gatehouse trusts, the
+// session cookie that /api/v1/login sets is Secure, and a cookie-
+// authenticated state-changing request whose Origin is https://<host> is
+// same-origin while http://<host> is not. The attack: a peer that is not a
+// trusted proxy claims "X-Forwarded-Proto: https"; it must get neither a
+// Secure cookie nor an https origin.
+func TestForwardedProtoCookieAndOrigin(t *testing.T) {
+	cases := []struct {
+		name, trusted string // trusted_proxies
+		wantSecure    bool   // the cookie's Secure flag, and the scheme of the same origin
+	}{
+		{name: "trusted proxy says https", trusted: "127.0.0.1", wantSecure: true},
+		{name: "untrusted peer says https", trusted: "10.0.0.0/8"},
+		{name: "no proxies configured"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLive(t, config.Override{Path: "trusted_proxies", Value: tc.trusted})
+			u := l.user("alice")
+			require.NoError(t, l.srv.Identity.SetPassword(context.Background(), u.ID, "alice-password-1"))
+			forwarded := func(req *http.Request) *http.Response {
+				t.Helper()
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Forwarded-For", "198.51.100.7")
+				req.Header.Set("X-Forwarded-Proto", "https")
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				t.Cleanup(func() { res.Body.Close() })
+				return res
+			}
+
+			req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/login",
+				strings.NewReader(`{"username":"alice","password":"alice-password-1"}`))
+			require.NoError(t, err)
+			res := forwarded(req)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			var cookie *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Name == identity.SessionCookie {
+					cookie = c
+				}
+			}
+			require.NotNil(t, cookie, "login sets the session cookie")
+			require.Equal(t, tc.wantSecure, cookie.Secure, "Secure follows the client's transport")
+
+			host := strings.TrimPrefix(l.srv.APIURL(), "http://")
+			for _, scheme := range []string{"https", "http"} {
+				req, err := http.NewRequest(http.MethodPost, l.srv.APIURL()+"/api/v1/tokens", strings.NewReader(`{"name":"t"}`))
+				require.NoError(t, err)
+				req.AddCookie(&http.Cookie{Name: identity.SessionCookie, Value: cookie.Value})
+				req.Header.Set("Origin", scheme+"://"+host)
+				res := forwarded(req)
+				body, err := io.ReadAll(res.Body)
+				require.NoError(t, err)
+				if (scheme == "https") == tc.wantSecure {
+					require.Equal(t, http.StatusCreated, res.StatusCode, "origin %s: %s", scheme, body)
+				} else {
+					require.Equal(t, http.StatusForbidden, res.StatusCode, "origin %s: %s", scheme, body)
+					require.Contains(t, string(body), "cross-site request refused")
+				}
+			}
+		})
+	}
+}
+
+// TestNewClosesWhatItOpenedOnError pins New's cleanup on error (issue 12
+// §3, the split of New): a server that fails at its last construction
+// step (a TLS key that does not match its certificate) has closed its
+// audit log, store and listeners again, so that a server on the same
+// data directory and addresses starts (the audit log holds an exclusive
+// lock while open).
+func TestNewClosesWhatItOpenedOnError(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSignedCert(t, dir, "a")
+	_, otherKey, _ := selfSignedCert(t, dir, "b")
+	load := func(key string) config.Config {
+		cfg, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+			{Path: "data_dir", Value: dir}, {Path: "api.listen", Value: "127.0.0.1:0"},
+			{Path: "admin.listen", Value: "127.0.0.1:0"}, {Path: "s3.listen", Value: "127.0.0.1:0"},
+			{Path: "s3.tls.cert_file", Value: certFile}, {Path: "s3.tls.key_file", Value: key},
+		})
+		require.NoError(t, err)
+		return cfg
+	}
+	_, err := New(t.Context(), load(otherKey), discardLogger())
+	require.ErrorContains(t, err, "s3.tls")
+	srv, err := New(t.Context(), load(keyFile), discardLogger())
+	require.NoError(t, err, "the failed New must have released the audit log and the store")
+	require.NoError(t, srv.Close())
+}

@@ -16,9 +16,15 @@
 // only: SCIM writes to it are refused with 403. Discovery endpoints are
 // authenticated too.
 //
-// Filtering, sorting and pagination are evaluated in memory over
-// store.ListUsers / store.ListGroups (ordered by creation time, then id), so
-// the cost of a list request is linear in the size of the directory.
+// /Users and /Groups are served by one resource path (crud.go) with a
+// kind's hooks for each (kind.go): the plumbing described below is written
+// once.
+//
+// Filtering, sorting and pagination are evaluated in memory over the
+// candidates: the records that an indexed lookup finds for a single "eq"
+// on id, externalId or the unique name (lookup.go), else store.ListUsers /
+// store.ListGroups (ordered by creation time, then id), whose cost is
+// linear in the size of the directory.
 //
 // Audit before effect, as in the REST API: every change (create, update,
 // disable, delete of users and groups, membership changes) is recorded
@@ -51,8 +57,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -236,33 +240,10 @@ func (c *call) route() {
 		if c.allow(http.MethodPost) {
 			c.fail(newError(http.StatusNotImplemented, "", "search across resource types is not supported; use /Users/.search or /Groups/.search"))
 		}
-	case (eq(first, "Users") || eq(first, "Groups")) && n <= 2:
-		rt := userType
-		c.res.Type = "user"
-		if eq(first, "Groups") {
-			rt, c.res.Type = groupType, "group"
-		}
-		switch {
-		case n == 1:
-			if c.allow(http.MethodGet, http.MethodPost) {
-				if c.r.Method == http.MethodGet {
-					c.list(rt, nil)
-				} else {
-					c.create(rt)
-				}
-			}
-		case segs[1] == ".search":
-			if c.allow(http.MethodPost) {
-				c.search(rt)
-			}
-		case segs[1] == "":
-			c.fail(newError(http.StatusNotFound, "", "not found"))
-		default:
-			c.res.ID = segs[1]
-			if c.allow(http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete) {
-				c.one(rt, segs[1])
-			}
-		}
+	case eq(first, "Users") && n <= 2:
+		serveResource(c, userKind{}, segs[1:])
+	case eq(first, "Groups") && n <= 2:
+		serveResource(c, groupKind{}, segs[1:])
 	default:
 		c.fail(newError(http.StatusNotFound, "", "no SCIM endpoint at %q", c.r.URL.Path))
 	}
@@ -275,29 +256,6 @@ func (c *call) allow(methods ...string) bool {
 	c.w.Header().Set("Allow", strings.Join(methods, ", "))
 	c.fail(newError(http.StatusMethodNotAllowed, "", "method %s is not allowed here", c.r.Method))
 	return false
-}
-
-func (c *call) one(rt *resourceType, id string) {
-	if rt == userType && c.r.Method != http.MethodGet {
-		if err := c.refusePrivileged(id); err != nil {
-			c.fail(err)
-			return
-		}
-	}
-	switch {
-	case rt == userType && c.r.Method == http.MethodGet:
-		c.getUser(id)
-	case rt == userType && c.r.Method == http.MethodDelete:
-		c.deleteUser(id)
-	case rt == userType:
-		c.updateUser(id)
-	case c.r.Method == http.MethodGet:
-		c.getGroup(id)
-	case c.r.Method == http.MethodDelete:
-		c.deleteGroup(id)
-	default:
-		c.updateGroup(id)
-	}
 }
 
 // refusePrivileged answers 403 (RFC 7644 §3.12) for a write to a principal
@@ -498,80 +456,6 @@ func backoff(attempt int) {
 	time.Sleep(time.Duration(1+rand.IntN(1+attempt*2)) * time.Millisecond)
 }
 
-// ---- users ----
-
-func (c *call) userDoc(u *store.User) (map[string]any, error) {
-	gs, err := c.h.st.GroupsOfUser(c.ctx, u.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	return userToDoc(u, refsFor(u.ID, gs), c.h.base), nil
-}
-
-func refsFor(userID string, gs []*store.Group) []groupRef {
-	refs := make([]groupRef, 0, len(gs))
-	for _, g := range gs {
-		direct := slices.Contains(g.Members, store.Member{ID: userID, Type: store.MemberUser})
-		refs = append(refs, groupRef{ID: g.ID, Name: g.DisplayName, Direct: direct})
-	}
-	return refs
-}
-
-func (c *call) getUser(id string) {
-	u, err := c.h.st.GetUser(c.ctx, id)
-	if err != nil {
-		c.fail(storeErr(err, "User", id, "userName"))
-		return
-	}
-	doc, err := c.userDoc(u)
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	if err := c.project(userType, []map[string]any{doc}, c.r.URL.Query().Get("attributes"), c.r.URL.Query().Get("excludedAttributes")); err != nil {
-		c.fail(err)
-		return
-	}
-	c.writeResource(http.StatusOK, doc)
-}
-
-func (c *call) create(rt *resourceType) {
-	raw, err := c.readBody()
-	if err == nil {
-		err = checkSchemas(rt, raw)
-	}
-	var doc map[string]any
-	if err == nil {
-		doc, err = normResource(rt, raw)
-	}
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	if rt == userType {
-		c.createUser(doc)
-	} else {
-		c.createGroup(doc)
-	}
-}
-
-func (c *call) createUser(doc map[string]any) {
-	u, err := docToUser(doc, &store.User{Kind: store.KindUser, Active: true})
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	u.ID = uuid.NewString()
-	c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-	ev := c.event(audit.CodeUserCreated, "scim.user.create").Allow()
-	ev.Details(map[string]any{"active": u.Active, "externalId": u.ExternalID})
-	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateUser(c.ctx, u) }); err != nil {
-		c.fail(storeErr(err, "User", u.UserName, "userName"))
-		return
-	}
-	c.writeResource(http.StatusCreated, userToDoc(u, nil, c.h.base))
-}
-
 // readUpdate reads a PUT (full replacement: doc) or PATCH (ops) body for
 // resources of type rt and names the audit action (<prefix>.replace|patch).
 func (c *call) readUpdate(rt *resourceType, prefix string) (ops []patchOp, doc map[string]any, action string, err error) {
@@ -589,166 +473,7 @@ func (c *call) readUpdate(rt *resourceType, prefix string) (ops []patchOp, doc m
 	return nil, doc, prefix + ".replace", err
 }
 
-// updateUser serves PUT (replace) and PATCH on a user.
-func (c *call) updateUser(id string) {
-	ops, doc, action, err := c.readUpdate(userType, "scim.user")
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	var cur, nu *store.User
-	for attempt := 0; ; attempt++ {
-		cur, err = c.h.st.GetUser(c.ctx, id)
-		if err != nil {
-			c.fail(storeErr(err, "User", id, "userName"))
-			return
-		}
-		if err := c.checkVersion(cur.Revision); err != nil {
-			c.fail(err)
-			return
-		}
-		d := doc
-		if ops != nil {
-			d = userToDoc(cur, nil, c.h.base)
-			if err := applyPatch(d, ops); err != nil {
-				c.fail(err)
-				return
-			}
-		}
-		if nu, err = docToUser(d, cur); err != nil {
-			c.fail(err)
-			return
-		}
-		if sameUser(cur, nu) {
-			c.respondUser(cur)
-			return
-		}
-		err = c.auditedWrite(c.userUpdateEvent(cur, nu, action), func() error { return c.h.st.UpdateUser(c.ctx, nu) })
-		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
-			backoff(attempt)
-			continue
-		}
-		break
-	}
-	if errors.Is(err, store.ErrConflict) {
-		c.fail(newError(http.StatusPreconditionFailed, "", "the resource was modified concurrently"))
-		return
-	}
-	if err != nil {
-		c.fail(storeErr(err, "User", id, "userName"))
-		return
-	}
-	c.respondUser(nu)
-}
-
-// userUpdateEvent is the audit event for replacing cur by nu.
-func (c *call) userUpdateEvent(cur, nu *store.User, action string) *audit.Builder {
-	c.res = audit.Resource{Type: "user", ID: nu.ID, Name: nu.UserName}
-	code := audit.CodeUserUpdated
-	if cur.Active && !nu.Active {
-		code, action = audit.CodeUserDisabled, "scim.user.disable"
-	}
-	ev := c.event(code, action).Allow()
-	ev.Details(map[string]any{"changed": changedUserFields(cur, nu), "revision": cur.Revision + 1})
-	return ev
-}
-
-func (c *call) respondUser(u *store.User) {
-	doc, err := c.userDoc(u)
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	c.writeResource(http.StatusOK, doc)
-}
-
-func (c *call) deleteUser(id string) {
-	u, err := c.h.st.GetUser(c.ctx, id)
-	if err == nil {
-		err = c.checkVersion(u.Revision)
-	}
-	if err == nil {
-		c.res = audit.Resource{Type: "user", ID: u.ID, Name: u.UserName}
-		ev := c.event(audit.CodeUserDeleted, "scim.user.delete").Allow()
-		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteUser(c.ctx, id) })
-	}
-	if err != nil {
-		c.fail(storeErr(err, "User", id, "userName"))
-		return
-	}
-	c.w.WriteHeader(http.StatusNoContent)
-}
-
-// ---- groups ----
-
-// memberNames returns a display-name lookup for group members. With
-// preload it loads every user and group once (for lists and big groups);
-// otherwise it looks members up one by one.
-func (c *call) memberNames(preload bool) (func(store.Member) string, error) {
-	names := map[store.Member]string{}
-	if preload {
-		us, err := c.h.st.ListUsers(c.ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range us {
-			names[store.Member{ID: u.ID, Type: store.MemberUser}] = u.UserName
-		}
-		gs, err := c.h.st.ListGroups(c.ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range gs {
-			names[store.Member{ID: g.ID, Type: store.MemberGroup}] = g.DisplayName
-		}
-		return func(m store.Member) string { return names[m] }, nil
-	}
-	return func(m store.Member) string {
-		if n, ok := names[m]; ok {
-			return n
-		}
-		var n string
-		if m.Type == store.MemberGroup {
-			if g, err := c.h.st.GetGroup(c.ctx, m.ID); err == nil {
-				n = g.DisplayName
-			}
-		} else if u, err := c.h.st.GetUser(c.ctx, m.ID); err == nil {
-			n = u.UserName
-		}
-		names[m] = n
-		return n
-	}, nil
-}
-
-func (c *call) groupDoc(g *store.Group) (map[string]any, error) {
-	names, err := c.memberNames(len(g.Members) > 50)
-	if err != nil {
-		return nil, err
-	}
-	return groupToDoc(g, names, c.h.base), nil
-}
-
-func (c *call) getGroup(id string) {
-	g, err := c.h.st.GetGroup(c.ctx, id)
-	if err != nil {
-		c.fail(storeErr(err, "Group", id, "displayName"))
-		return
-	}
-	q := c.r.URL.Query()
-	var doc map[string]any
-	if excludes(q.Get("excludedAttributes"), "members") {
-		doc = groupToDoc(g, nil, c.h.base)
-	} else if doc, err = c.groupDoc(g); err != nil {
-		c.fail(err)
-		return
-	}
-	if err := c.project(groupType, []map[string]any{doc}, q.Get("attributes"), q.Get("excludedAttributes")); err != nil {
-		c.fail(err)
-		return
-	}
-	c.writeResource(http.StatusOK, doc)
-}
-
+// excludes reports whether the comma-separated attribute list names name.
 func excludes(list, name string) bool {
 	for _, s := range strings.Split(list, ",") {
 		if strings.EqualFold(strings.TrimSpace(s), name) {
@@ -756,167 +481,6 @@ func excludes(list, name string) bool {
 		}
 	}
 	return false
-}
-
-func (c *call) createGroup(doc map[string]any) {
-	g, err := docToGroup(doc, &store.Group{})
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	g.ID = uuid.NewString()
-	c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-	ev := c.event(audit.CodeGroupCreated, "scim.group.create").Allow()
-	ev.Details(map[string]any{"membersAdded": memberIDs(g.Members), "externalId": g.ExternalID})
-	if err := c.auditedWrite(ev, func() error { return c.h.st.CreateGroup(c.ctx, g) }); err != nil {
-		c.fail(storeErr(err, "Group", g.DisplayName, "displayName"))
-		return
-	}
-	c.respondGroup(http.StatusCreated, g)
-}
-
-func (c *call) respondGroup(status int, g *store.Group) {
-	doc, err := c.groupDoc(g)
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	c.writeResource(status, doc)
-}
-
-func memberIDs(ms []store.Member) []string {
-	out := make([]string, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, m.ID)
-	}
-	return out
-}
-
-// memberDiff returns the member ids in b but not a, and in a but not b.
-func memberDiff(a, b []store.Member) (added, removed []string) {
-	in := func(ms []store.Member, id string) bool {
-		return slices.ContainsFunc(ms, func(m store.Member) bool { return m.ID == id })
-	}
-	for _, m := range b {
-		if !in(a, m.ID) {
-			added = append(added, m.ID)
-		}
-	}
-	for _, m := range a {
-		if !in(b, m.ID) {
-			removed = append(removed, m.ID)
-		}
-	}
-	return added, removed
-}
-
-// updateGroup serves PUT (replace) and PATCH on a group.
-func (c *call) updateGroup(id string) {
-	ops, doc, action, err := c.readUpdate(groupType, "scim.group")
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	if ops != nil && c.patchMembers(id, ops) {
-		return
-	}
-	var cur, ng *store.Group
-	var added, removed []string
-	for attempt := 0; ; attempt++ {
-		cur, err = c.h.st.GetGroup(c.ctx, id)
-		if err != nil {
-			c.fail(storeErr(err, "Group", id, "displayName"))
-			return
-		}
-		if err := c.checkVersion(cur.Revision); err != nil {
-			c.fail(err)
-			return
-		}
-		d := doc
-		if ops != nil {
-			d = groupToDoc(cur, nil, c.h.base)
-			if err := applyPatch(d, ops); err != nil {
-				c.fail(err)
-				return
-			}
-		}
-		if ng, err = docToGroup(d, cur); err != nil {
-			c.fail(err)
-			return
-		}
-		added, removed = memberDiff(cur.Members, ng.Members)
-		if len(added) == 0 && len(removed) == 0 && cur.DisplayName == ng.DisplayName && cur.ExternalID == ng.ExternalID {
-			c.respondGroupUpdate(cur)
-			return
-		}
-		ev := c.groupUpdateEvent(cur, ng, action, added, removed)
-		err = c.auditedWrite(ev, func() error { return c.h.st.UpdateGroup(c.ctx, ng) })
-		if errors.Is(err, store.ErrConflict) && c.ifMatch() == "" && attempt+1 < maxAttempts {
-			backoff(attempt)
-			continue
-		}
-		break
-	}
-	if errors.Is(err, store.ErrConflict) {
-		c.fail(newError(http.StatusPreconditionFailed, "", "the resource was modified concurrently"))
-		return
-	}
-	if err != nil {
-		c.fail(storeErr(err, "Group", id, "displayName"))
-		return
-	}
-	c.respondGroupUpdate(ng)
-}
-
-// respondGroupUpdate answers a PUT or PATCH of a group with g. A PATCH that
-// asks for no representation gets 204 No Content and the ETag (RFC 7644
-// §3.5.2; what Okta expects), so the answer never carries a large group's
-// whole member list unasked.
-func (c *call) respondGroupUpdate(g *store.Group) {
-	if c.r.Method == http.MethodPatch && c.bareResponse() {
-		c.w.Header().Set("ETag", etag(g.Revision))
-		c.w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	c.respondGroup(http.StatusOK, g)
-}
-
-// groupUpdateEvent is the audit event for replacing cur by ng.
-func (c *call) groupUpdateEvent(cur, ng *store.Group, action string, added, removed []string) *audit.Builder {
-	c.res = audit.Resource{Type: "group", ID: ng.ID, Name: ng.DisplayName}
-	ev := c.event(audit.CodeGroupUpdated, action).Allow()
-	ev.Details(map[string]any{"revision": cur.Revision + 1})
-	if len(added) > 0 {
-		ev.Detail("membersAdded", added)
-	}
-	if len(removed) > 0 {
-		ev.Detail("membersRemoved", removed)
-	}
-	if cur.DisplayName != ng.DisplayName {
-		ev.Detail("previousDisplayName", cur.DisplayName)
-	}
-	if cur.ExternalID != ng.ExternalID {
-		ev.Detail("externalId", ng.ExternalID)
-	}
-	return ev
-}
-
-func (c *call) deleteGroup(id string) {
-	g, err := c.h.st.GetGroup(c.ctx, id)
-	if err == nil {
-		err = c.checkVersion(g.Revision)
-	}
-	if err == nil {
-		c.res = audit.Resource{Type: "group", ID: g.ID, Name: g.DisplayName}
-		ev := c.event(audit.CodeGroupDeleted, "scim.group.delete").Allow()
-		ev.Details(map[string]any{"membersRemoved": memberIDs(g.Members)})
-		err = c.auditedWrite(ev, func() error { return c.h.st.DeleteGroup(c.ctx, id) })
-	}
-	if err != nil {
-		c.fail(storeErr(err, "Group", id, "displayName"))
-		return
-	}
-	c.w.WriteHeader(http.StatusNoContent)
 }
 
 // ---- list, search, projection ----
@@ -945,49 +509,18 @@ func listParamsFromQuery(q url.Values) (*listParams, error) {
 	return lp, nil
 }
 
-func (c *call) search(rt *resourceType) {
+// searchParams reads the list parameters of a SearchRequest body
+// (RFC 7644 §3.4.3). Its attributes are read in sorted order, so that the
+// first error is always the same.
+func (c *call) searchParams() (*listParams, error) {
 	raw, err := c.readBody()
 	if err != nil {
-		c.fail(err)
-		return
+		return nil, err
 	}
 	lp := &listParams{startIndex: 1, count: MaxResults}
 	okSchema := false
 	for _, k := range sortedKeys(raw) {
 		v := raw[k]
-		str := func() (string, error) {
-			s, ok := v.(string)
-			if !ok {
-				return "", errValue("%q must be a string", k)
-			}
-			return s, nil
-		}
-		list := func() (string, error) {
-			l, ok := v.([]any)
-			if !ok {
-				return str()
-			}
-			var parts []string
-			for _, x := range l {
-				s, ok := x.(string)
-				if !ok {
-					return "", errValue("%q must be a list of strings", k)
-				}
-				parts = append(parts, s)
-			}
-			return strings.Join(parts, ","), nil
-		}
-		integer := func() (int, error) {
-			n, ok := v.(interface{ Int64() (int64, error) })
-			if !ok {
-				return 0, errValue("%q must be an integer", k)
-			}
-			i, err := n.Int64()
-			if err != nil || i > 1<<31 || i < -(1<<31) {
-				return 0, errValue("%q must be an integer", k)
-			}
-			return int(i), nil
-		}
 		switch strings.ToLower(k) {
 		case "schemas":
 			l, _ := v.([]any)
@@ -997,125 +530,127 @@ func (c *call) search(rt *resourceType) {
 				}
 			}
 		case "filter":
-			lp.filter, err = str()
+			lp.filter, err = searchString(k, v)
 		case "sortby":
-			lp.sortBy, err = str()
+			lp.sortBy, err = searchString(k, v)
 		case "sortorder":
-			lp.sortOrder, err = str()
+			lp.sortOrder, err = searchString(k, v)
 		case "attributes":
-			lp.attributes, err = list()
+			lp.attributes, err = searchList(k, v)
 		case "excludedattributes":
-			lp.excluded, err = list()
+			lp.excluded, err = searchList(k, v)
 		case "startindex":
-			lp.startIndex, err = integer()
+			lp.startIndex, err = searchInt(k, v)
 		case "count":
-			lp.count, err = integer()
+			lp.count, err = searchInt(k, v)
 		default:
 			err = errSyntax("unknown attribute %q in a SearchRequest", k)
 		}
 		if err != nil {
-			c.fail(err)
-			return
+			return nil, err
 		}
 	}
 	if !okSchema {
-		c.fail(errSyntax(`"schemas" must be [%q]`, URNSearchRequest))
-		return
+		return nil, errSyntax(`"schemas" must be [%q]`, URNSearchRequest)
 	}
-	c.list(rt, lp)
+	return lp, nil
 }
 
-// list serves GET /Users, GET /Groups and their /.search (RFC 7644 §3.4.2).
-func (c *call) list(rt *resourceType, lp *listParams) {
+// searchString reads the SearchRequest attribute k, a string.
+func searchString(k string, v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", errValue("%q must be a string", k)
+	}
+	return s, nil
+}
+
+// searchList reads the SearchRequest attribute k, a list of strings or
+// one comma-separated string, as a comma-separated string.
+func searchList(k string, v any) (string, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return searchString(k, v)
+	}
+	var parts []string
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok {
+			return "", errValue("%q must be a list of strings", k)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// searchInt reads the SearchRequest attribute k, a 32-bit integer.
+func searchInt(k string, v any) (int, error) {
+	n, ok := v.(interface{ Int64() (int64, error) })
+	if !ok {
+		return 0, errValue("%q must be an integer", k)
+	}
+	i, err := n.Int64()
+	if err != nil || i > 1<<31 || i < -(1<<31) {
+		return 0, errValue("%q must be an integer", k)
+	}
+	return int(i), nil
+}
+
+// listQuery is a list request's parameters, checked and compiled for
+// resources of one type.
+type listQuery struct {
+	*listParams
+	filter     filterNode   // nil: every resource
+	sortSegs   []*attribute // nil: store order
+	descending bool
+}
+
+// parseList checks and compiles lp, or the query's parameters when lp is
+// nil: startIndex below 1 counts as 1, and count is clipped to
+// [0, MaxResults].
+func (c *call) parseList(rt *resourceType, lp *listParams) (*listQuery, error) {
 	var err error
 	if lp == nil {
 		if lp, err = listParamsFromQuery(c.r.URL.Query()); err != nil {
-			c.fail(err)
-			return
+			return nil, err
 		}
 	}
 	lp.startIndex = max(lp.startIndex, 1)
 	lp.count = min(max(lp.count, 0), MaxResults)
-	var f filterNode
+	lq := &listQuery{listParams: lp}
 	if strings.TrimSpace(lp.filter) != "" {
-		if f, err = parseFilter(lp.filter); err == nil {
-			err = compileFilter(rt, nil, f)
+		if lq.filter, err = parseFilter(lp.filter); err == nil {
+			err = compileFilter(rt, nil, lq.filter)
 		}
 		if err != nil {
-			c.fail(newError(http.StatusBadRequest, errInvalidFilter, "invalid filter: %v", err))
-			return
+			return nil, newError(http.StatusBadRequest, errInvalidFilter, "invalid filter: %v", err)
 		}
 	}
-	var sortSegs []*attribute
 	if lp.sortBy != "" {
-		if sortSegs, err = resolvePath(rt, nil, lp.sortBy); err != nil {
-			c.fail(errValue("invalid sortBy: %v", err))
-			return
+		if lq.sortSegs, err = resolvePath(rt, nil, lp.sortBy); err != nil {
+			return nil, errValue("invalid sortBy: %v", err)
 		}
 	}
-	descending := strings.EqualFold(lp.sortOrder, "descending")
-	if lp.sortOrder != "" && !descending && !strings.EqualFold(lp.sortOrder, "ascending") {
-		c.fail(errValue(`sortOrder must be "ascending" or "descending"`))
-		return
+	lq.descending = strings.EqualFold(lp.sortOrder, "descending")
+	if lp.sortOrder != "" && !lq.descending && !strings.EqualFold(lp.sortOrder, "ascending") {
+		return nil, errValue(`sortOrder must be "ascending" or "descending"`)
 	}
+	return lq, nil
+}
 
-	var docs []map[string]any
-	var fill func(docs []map[string]any) error // adds groups / member names
-	if rt == userType {
-		users, err := c.listUsers(f)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		byID := map[string]*store.User{}
-		for _, u := range users {
-			byID[u.ID] = u
-			docs = append(docs, userToDoc(u, nil, c.h.base))
-		}
-		fill = func(ds []map[string]any) error {
-			for i, d := range ds {
-				u := byID[d["id"].(string)]
-				full, err := c.userDoc(u)
-				if err != nil {
-					return err
-				}
-				ds[i] = full
-			}
-			return nil
-		}
-	} else {
-		groups, err := c.listGroups(f)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		byID := map[string]*store.Group{}
-		for _, g := range groups {
-			byID[g.ID] = g
-			docs = append(docs, groupToDoc(g, nil, c.h.base))
-		}
-		fill = func(ds []map[string]any) error {
-			n := 0
-			for _, d := range ds {
-				n += len(byID[d["id"].(string)].Members)
-			}
-			names, err := c.memberNames(n > 50)
-			if err != nil {
-				return err
-			}
-			for i, d := range ds {
-				ds[i] = groupToDoc(byID[d["id"].(string)], names, c.h.base)
-			}
-			return nil
-		}
-	}
-	needsFill := rt.attr("groups") != nil && !excludes(lp.excluded, "groups") ||
-		rt.attr("members") != nil && !excludes(lp.excluded, "members")
+// page filters and sorts docs, the bare documents of the candidates, and
+// returns the requested page and the number of matches. fill replaces
+// documents by ones with their references ("groups", "members"): before
+// filtering when the filter or the sort reads them, else on the page only,
+// unless they are excluded.
+func (lq *listQuery) page(rt *resourceType, docs []map[string]any, fill func([]map[string]any) error) ([]map[string]any, int, error) {
+	needsFill := rt.attr("groups") != nil && !excludes(lq.excluded, "groups") ||
+		rt.attr("members") != nil && !excludes(lq.excluded, "members")
 	filled := false
+	f, sortSegs := lq.filter, lq.sortSegs
 	if f != nil && (refersTo(f, rt.attr("groups")) || refersTo(f, rt.attr("members"))) || sortSegs != nil && (sortSegs[0].Name == "groups" || sortSegs[0].Name == "members") {
 		if err := fill(docs); err != nil {
-			c.fail(err)
-			return
+			return nil, 0, err
 		}
 		filled = true
 	}
@@ -1129,18 +664,23 @@ func (c *call) list(rt *resourceType, lp *listParams) {
 		docs = kept
 	}
 	if sortSegs != nil {
-		sortDocs(docs, sortSegs, descending)
+		sortDocs(docs, sortSegs, lq.descending)
 	}
 	total := len(docs)
-	start := min(lp.startIndex-1, total)
-	page := docs[start:min(start+lp.count, total)]
+	start := min(lq.startIndex-1, total)
+	page := docs[start:min(start+lq.count, total)]
 	if needsFill && !filled {
 		if err := fill(page); err != nil {
-			c.fail(err)
-			return
+			return nil, 0, err
 		}
 	}
-	if err := c.project(rt, page, lp.attributes, lp.excluded); err != nil {
+	return page, total, nil
+}
+
+// writePage projects page and answers it as a ListResponse of total
+// matches.
+func (c *call) writePage(rt *resourceType, lq *listQuery, page []map[string]any, total int) {
+	if err := c.project(rt, page, lq.attributes, lq.excluded); err != nil {
 		c.fail(err)
 		return
 	}
@@ -1152,7 +692,7 @@ func (c *call) list(rt *resourceType, lp *listParams) {
 		"schemas":      []string{URNListResponse},
 		"totalResults": total,
 		"itemsPerPage": len(page),
-		"startIndex":   lp.startIndex,
+		"startIndex":   lq.startIndex,
 		"Resources":    resources,
 	})
 }

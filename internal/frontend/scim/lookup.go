@@ -56,35 +56,21 @@ func oneOrNone[T any](v *T, err error) ([]*T, error) {
 	return []*T{v}, nil
 }
 
-// listUsers returns the users that may match f: the one found by an
-// indexed lookup, or every user.
-func (c *call) listUsers(f filterNode) ([]*store.User, error) {
-	switch attr, val := indexedEq(userType, f); attr {
+// candidates returns the records of k that may match f: the ones an
+// indexed lookup finds, or every record.
+func candidates[T any](c *call, k kind[T], f filterNode) ([]*T, error) {
+	switch attr, val := indexedEq(k.info().rt, f); attr {
+	case "":
 	case "id":
-		return oneOrNone(c.h.st.GetUser(c.ctx, val))
-	case "userName":
-		return oneOrNone(c.h.st.GetUserByName(c.ctx, val))
+		return oneOrNone(k.get(c, val))
 	case "externalId":
 		if xs, ok := c.h.st.(store.ExternalIDStore); ok {
-			return xs.UsersByExternalID(c.ctx, val)
+			return k.byExternalID(c, xs, val)
 		}
+	default: // the unique attribute: userName or displayName
+		return oneOrNone(k.byName(c, val))
 	}
-	return c.h.st.ListUsers(c.ctx)
-}
-
-// listGroups is listUsers for groups.
-func (c *call) listGroups(f filterNode) ([]*store.Group, error) {
-	switch attr, val := indexedEq(groupType, f); attr {
-	case "id":
-		return oneOrNone(c.h.st.GetGroup(c.ctx, val))
-	case "displayName":
-		return oneOrNone(c.h.st.GetGroupByName(c.ctx, val))
-	case "externalId":
-		if xs, ok := c.h.st.(store.ExternalIDStore); ok {
-			return xs.GroupsByExternalID(c.ctx, val)
-		}
-	}
-	return c.h.st.ListGroups(c.ctx)
+	return k.all(c)
 }
 
 // memberDelta returns the members that ops add and remove when every
@@ -211,7 +197,7 @@ func (c *call) patchMembers(id string, ops []patchOp) bool {
 	case errors.Is(err, store.ErrConflict):
 		c.fail(newError(http.StatusPreconditionFailed, "", "the resource has changed"))
 	case err != nil:
-		c.fail(storeErr(err, "Group", id, "displayName"))
+		c.fail(kindErr[store.Group](groupKind{}, err, id))
 	case c.bareResponse():
 		c.w.Header().Set("ETag", etag(p.Group.Revision))
 		c.w.WriteHeader(http.StatusNoContent)

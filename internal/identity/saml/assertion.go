@@ -209,29 +209,92 @@ func unmarshalElement(el *etree.Element, v any) error {
 }
 
 // check applies the SP's rules to the verified response and builds the
-// Assertion (saml-profiles-2.0-os §4.1.4.2–4.1.4.3).
+// Assertion (saml-profiles-2.0-os §4.1.4.2–4.1.4.3). The signature and
+// wrapping checks (verifiedResponse) come before it, and the one-time claim
+// of the assertion ID after it (SP.Validate). The steps run in a fixed
+// order and the first that fails decides the error: the tests and the
+// corpora in shared/corpora/saml pin both.
 func (sp *SP) check(r *xResponse, responseSigned bool, idp *IdP, now time.Time, skew time.Duration) (*Assertion, *Error) {
-	aud, acs := sp.entityID(), sp.ACSURL
-	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	parseTime := func(what, v string) (time.Time, *Error) {
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
-		if err != nil {
-			return time.Time{}, invalidToken("bad-value", "configure the IdP to send xs:dateTime values in UTC",
-				"%s %s is not an xs:dateTime", what, q(v))
-		}
-		return t, nil
+	w := window{now: now, skew: skew}
+	if e := sp.checkResponse(r, idp); e != nil {
+		return nil, e
 	}
-	notYet := func(what string, t time.Time) *Error {
-		return invalidToken("not-yet-valid", "check that the IdP's and gatehouse's clocks are synchronized (NTP)",
-			"%s is not valid before %s, server time %s", what, ts(t), ts(now))
+	x := &r.Assertions[0]
+	a, e := checkAssertionHeader(x, r.ID, idp, w)
+	if e != nil {
+		return nil, e
 	}
-	expired := func(what string, t time.Time) *Error {
-		return invalidToken("expired", "sign in again at the IdP to get a fresh assertion; if it keeps happening, check the clocks (NTP)",
-			"%s expired at %s, server time %s", what, ts(t), ts(now))
+	if e := checkSubject(x, a); e != nil {
+		return nil, e
 	}
+	notOnOrAfter, e := sp.checkBearers(x.Subjects[0].Confirmations, a, w)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkInResponseTo(r.InResponseTo, responseSigned, a); e != nil {
+		return nil, e
+	}
+	if e := sp.checkConditions(x.Conditions, notOnOrAfter, a, w); e != nil {
+		return nil, e
+	}
+	if e := readAuthnStatement(x.Authn, a, w); e != nil {
+		return nil, e
+	}
+	if e := sp.readAttributes(x.AttrStmts, a); e != nil {
+		return nil, e
+	}
+	return a, nil
+}
 
+// window is the server time and the allowed clock skew of one check. A
+// limit t holds while now is before t+skew (NotOnOrAfter) or not before
+// t-skew (NotBefore).
+type window struct {
+	now  time.Time
+	skew time.Duration
+}
+
+// ts formats t for error messages.
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// parse reads the xs:dateTime value v of the attribute named what, or
+// returns a bad-value error naming it.
+func (w window) parse(what, v string) (time.Time, *Error) {
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
+	if err != nil {
+		return time.Time{}, invalidToken("bad-value", "configure the IdP to send xs:dateTime values in UTC",
+			"%s %s is not an xs:dateTime", what, q(v))
+	}
+	return t, nil
+}
+
+// notBefore returns a not-yet-valid error about what when now is before
+// t-skew, and nil otherwise.
+func (w window) notBefore(what string, t time.Time) *Error {
+	if !w.now.Before(t.Add(-w.skew)) {
+		return nil
+	}
+	return invalidToken("not-yet-valid", "check that the IdP's and gatehouse's clocks are synchronized (NTP)",
+		"%s is not valid before %s, server time %s", what, ts(t), ts(w.now))
+}
+
+// notOnOrAfter returns an expired error about what when now is not before
+// t+skew, and nil otherwise.
+func (w window) notOnOrAfter(what string, t time.Time) *Error {
+	if w.now.Before(t.Add(w.skew)) {
+		return nil
+	}
+	return invalidToken("expired", "sign in again at the IdP to get a fresh assertion; if it keeps happening, check the clocks (NTP)",
+		"%s expired at %s, server time %s", what, ts(t), ts(w.now))
+}
+
+// checkResponse checks the Response element: version 2.0, exactly one
+// Success status (else access denied, naming the IdP's status), every
+// Issuer equal to the IdP's entity ID, and a Destination, when given,
+// equal to the SP's ACS URL.
+func (sp *SP) checkResponse(r *xResponse, idp *IdP) *Error {
 	if r.Version != "2.0" {
-		return nil, invalidToken("version", "configure the IdP to use SAML 2.0", "the response version is %s, want 2.0", q(r.Version))
+		return invalidToken("version", "configure the IdP to use SAML 2.0", "the response version is %s, want 2.0", q(r.Version))
 	}
 	if len(r.Status) != 1 || r.Status[0].Code.Value != statusSuccess {
 		code := ""
@@ -241,20 +304,28 @@ func (sp *SP) check(r *xResponse, responseSigned bool, idp *IdP, now time.Time, 
 				code += " / " + s.Value
 			}
 		}
-		return nil, newError(CodeAccessDenied, "status", "check the user's assignment to this application at the IdP",
+		return newError(CodeAccessDenied, "status", "check the user's assignment to this application at the IdP",
 			"the IdP reported status %s instead of Success", q(code))
 	}
 	for _, iss := range r.Issuers {
 		if strings.TrimSpace(iss) != idp.EntityID {
-			return nil, invalidToken("issuer", "make the IdP use its registered entity ID as Issuer",
+			return invalidToken("issuer", "make the IdP use its registered entity ID as Issuer",
 				"the response Issuer %s does not match IdP %s", q(iss), q(idp.EntityID))
 		}
 	}
-	if r.Destination != "" && r.Destination != acs {
-		return nil, invalidToken("destination", fmt.Sprintf("set the ACS URL of this application in the IdP to %q", acs),
+	if acs := sp.ACSURL; r.Destination != "" && r.Destination != acs {
+		return invalidToken("destination", fmt.Sprintf("set the ACS URL of this application in the IdP to %q", acs),
 			"the response Destination %s is not this service provider's ACS URL", q(r.Destination))
 	}
-	x := &r.Assertions[0]
+	return nil
+}
+
+// checkAssertionHeader checks the assertion's version (2.0), ID (present)
+// and single Issuer (the IdP's entity ID), and starts the Assertion with
+// them, the response ID and the IssueInstant. IssueInstant must parse but
+// is informational: the validity window is the Conditions and
+// SubjectConfirmationData limits (saml-core §2.5.1.2).
+func checkAssertionHeader(x *xAssertion, responseID string, idp *IdP, w window) (*Assertion, *Error) {
 	if x.Version != "2.0" {
 		return nil, invalidToken("version", "configure the IdP to use SAML 2.0", "the assertion version is %s, want 2.0", q(x.Version))
 	}
@@ -265,120 +336,163 @@ func (sp *SP) check(r *xResponse, responseSigned bool, idp *IdP, now time.Time, 
 		return nil, invalidToken("issuer", "make the IdP use its registered entity ID as the assertion Issuer",
 			"the assertion Issuer does not match IdP %s", q(idp.EntityID))
 	}
-	a := &Assertion{Issuer: idp.EntityID, AssertionID: x.ID, ResponseID: r.ID}
-	// IssueInstant is informational: the validity window is the
-	// Conditions and SubjectConfirmationData limits (saml-core §2.5.1.2).
-	issued, e := parseTime("IssueInstant", x.IssueInstant)
+	issued, e := w.parse("IssueInstant", x.IssueInstant)
 	if e != nil {
 		return nil, e
 	}
-	a.IssueInstant = issued
+	return &Assertion{Issuer: idp.EntityID, AssertionID: x.ID, ResponseID: responseID, IssueInstant: issued}, nil
+}
 
-	// Subject and bearer confirmation (§4.1.4.2).
+// checkSubject requires exactly one Subject with exactly one non-empty
+// NameID (§4.1.4.2), and copies the NameID and its qualifiers into a.
+func checkSubject(x *xAssertion, a *Assertion) *Error {
 	if len(x.Subjects) != 1 || len(x.Subjects[0].NameIDs) != 1 || strings.TrimSpace(x.Subjects[0].NameIDs[0].Value) == "" {
-		return nil, invalidToken("subject", "configure the IdP to send exactly one non-empty NameID",
+		return invalidToken("subject", "configure the IdP to send exactly one non-empty NameID",
 			"the assertion needs exactly one Subject with one non-empty NameID")
 	}
 	nid := x.Subjects[0].NameIDs[0]
 	a.NameID, a.NameIDFormat = strings.TrimSpace(nid.Value), nid.Format
 	a.NameQualifier, a.SPNameQualifier = nid.NameQualifier, nid.SPNameQualifier
+	return nil
+}
 
+// checkBearers checks every bearer SubjectConfirmation, in document order
+// (§4.1.4.2), and requires at least one; other methods are skipped. It
+// returns the earliest bearer NotOnOrAfter and records in a the request
+// the confirmations answer, which must be one.
+func (sp *SP) checkBearers(cs []xConfirmation, a *Assertion, w window) (time.Time, *Error) {
 	var notOnOrAfter time.Time
 	bearers := 0
-	for _, c := range x.Subjects[0].Confirmations {
+	for _, c := range cs {
 		if c.Method != methodBearer {
 			continue
 		}
 		bearers++
 		if len(c.Data) != 1 {
-			return nil, invalidToken("confirmation", "configure the IdP to send one SubjectConfirmationData with Recipient and NotOnOrAfter",
+			return time.Time{}, invalidToken("confirmation", "configure the IdP to send one SubjectConfirmationData with Recipient and NotOnOrAfter",
 				"a bearer SubjectConfirmation has %d SubjectConfirmationData elements, want 1", len(c.Data))
 		}
-		d := c.Data[0]
-		if d.Recipient != acs {
-			return nil, invalidToken("recipient", fmt.Sprintf("set the recipient / ACS URL of this application in the IdP to %q", acs),
-				"the assertion Recipient %s is not this service provider's ACS URL", q(d.Recipient))
-		}
-		if d.NotOnOrAfter == "" {
-			return nil, invalidToken("missing-element", "configure the IdP to send a NotOnOrAfter in SubjectConfirmationData",
-				"the SubjectConfirmationData has no NotOnOrAfter")
-		}
-		t, e := parseTime("SubjectConfirmationData NotOnOrAfter", d.NotOnOrAfter)
+		t, e := sp.checkBearerData(c.Data[0], a, w)
 		if e != nil {
-			return nil, e
-		}
-		if !now.Before(t.Add(skew)) {
-			return nil, expired("assertion", t)
+			return time.Time{}, e
 		}
 		if notOnOrAfter.IsZero() || t.Before(notOnOrAfter) {
 			notOnOrAfter = t
 		}
-		if d.NotBefore != "" {
-			nb, e := parseTime("SubjectConfirmationData NotBefore", d.NotBefore)
-			if e != nil {
-				return nil, e
-			}
-			if now.Before(nb.Add(-skew)) {
-				return nil, notYet("assertion", nb)
-			}
-		}
-		if d.InResponseTo != "" {
-			if a.InResponseTo != "" && a.InResponseTo != d.InResponseTo {
-				return nil, invalidToken("in-response-to", "configure the IdP to answer one request per response",
-					"the SubjectConfirmationData elements answer different requests")
-			}
-			a.InResponseTo = d.InResponseTo
-		}
 	}
 	if bearers == 0 {
-		return nil, invalidToken("confirmation-method", "configure the IdP to issue bearer assertions (urn:oasis:names:tc:SAML:2.0:cm:bearer)",
+		return time.Time{}, invalidToken("confirmation-method", "configure the IdP to issue bearer assertions (urn:oasis:names:tc:SAML:2.0:cm:bearer)",
 			"the assertion has no bearer SubjectConfirmation")
 	}
-	if r.InResponseTo != "" {
-		switch {
-		case a.InResponseTo == "" && responseSigned:
-			a.InResponseTo = r.InResponseTo
-		case a.InResponseTo != "" && a.InResponseTo != r.InResponseTo:
-			return nil, invalidToken("in-response-to", "send the response to the login that requested it",
-				"the Response and its assertion answer different requests")
-		}
-	}
+	return notOnOrAfter, nil
+}
 
-	// Conditions: validity window and audience (saml-core §2.5.1).
-	if len(x.Conditions) != 1 {
-		return nil, invalidToken("missing-element", "configure the IdP to send a Conditions element with an AudienceRestriction",
-			"the assertion has %d Conditions elements, want 1", len(x.Conditions))
+// checkBearerData checks one bearer SubjectConfirmationData: Recipient is
+// the SP's ACS URL, NotOnOrAfter is present and not passed, NotBefore (if
+// given) is reached, and InResponseTo (if given) agrees with any earlier
+// one, which it records in a. It returns the NotOnOrAfter.
+func (sp *SP) checkBearerData(d xConfirmationData, a *Assertion, w window) (time.Time, *Error) {
+	if acs := sp.ACSURL; d.Recipient != acs {
+		return time.Time{}, invalidToken("recipient", fmt.Sprintf("set the recipient / ACS URL of this application in the IdP to %q", acs),
+			"the assertion Recipient %s is not this service provider's ACS URL", q(d.Recipient))
 	}
-	cond := x.Conditions[0]
-	if cond.NotBefore != "" {
-		nb, e := parseTime("Conditions NotBefore", cond.NotBefore)
+	if d.NotOnOrAfter == "" {
+		return time.Time{}, invalidToken("missing-element", "configure the IdP to send a NotOnOrAfter in SubjectConfirmationData",
+			"the SubjectConfirmationData has no NotOnOrAfter")
+	}
+	t, e := w.parse("SubjectConfirmationData NotOnOrAfter", d.NotOnOrAfter)
+	if e != nil {
+		return time.Time{}, e
+	}
+	if e := w.notOnOrAfter("assertion", t); e != nil {
+		return time.Time{}, e
+	}
+	if d.NotBefore != "" {
+		nb, e := w.parse("SubjectConfirmationData NotBefore", d.NotBefore)
 		if e != nil {
-			return nil, e
+			return time.Time{}, e
 		}
-		if now.Before(nb.Add(-skew)) {
-			return nil, notYet("assertion", nb)
+		if e := w.notBefore("assertion", nb); e != nil {
+			return time.Time{}, e
+		}
+	}
+	if d.InResponseTo != "" {
+		if a.InResponseTo != "" && a.InResponseTo != d.InResponseTo {
+			return time.Time{}, invalidToken("in-response-to", "configure the IdP to answer one request per response",
+				"the SubjectConfirmationData elements answer different requests")
+		}
+		a.InResponseTo = d.InResponseTo
+	}
+	return t, nil
+}
+
+// checkInResponseTo reconciles the Response's InResponseTo with the one the
+// bearer confirmations gave: when they gave none, a signed Response's
+// value is adopted (an unsigned one's is not trusted); when both are
+// given, they must be equal.
+func checkInResponseTo(responseIRT string, responseSigned bool, a *Assertion) *Error {
+	if responseIRT == "" {
+		return nil
+	}
+	switch {
+	case a.InResponseTo == "" && responseSigned:
+		a.InResponseTo = responseIRT
+	case a.InResponseTo != "" && a.InResponseTo != responseIRT:
+		return invalidToken("in-response-to", "send the response to the login that requested it",
+			"the Response and its assertion answer different requests")
+	}
+	return nil
+}
+
+// checkConditions checks the single Conditions element (saml-core
+// §2.5.1): NotBefore (if given) is reached, NotOnOrAfter is present and
+// not passed, and the audience restrictions hold (checkAudiences). It sets
+// a.NotBefore, and a.NotOnOrAfter to the earlier of NotOnOrAfter and the
+// bearers' limit.
+func (sp *SP) checkConditions(conds []xConditions, bearerLimit time.Time, a *Assertion, w window) *Error {
+	if len(conds) != 1 {
+		return invalidToken("missing-element", "configure the IdP to send a Conditions element with an AudienceRestriction",
+			"the assertion has %d Conditions elements, want 1", len(conds))
+	}
+	cond := conds[0]
+	if cond.NotBefore != "" {
+		nb, e := w.parse("Conditions NotBefore", cond.NotBefore)
+		if e != nil {
+			return e
+		}
+		if e := w.notBefore("assertion", nb); e != nil {
+			return e
 		}
 		a.NotBefore = nb
 	}
 	if cond.NotOnOrAfter == "" {
-		return nil, invalidToken("missing-element", "configure the IdP to send Conditions NotOnOrAfter", "the assertion Conditions have no NotOnOrAfter")
+		return invalidToken("missing-element", "configure the IdP to send Conditions NotOnOrAfter", "the assertion Conditions have no NotOnOrAfter")
 	}
-	noa, e := parseTime("Conditions NotOnOrAfter", cond.NotOnOrAfter)
+	noa, e := w.parse("Conditions NotOnOrAfter", cond.NotOnOrAfter)
 	if e != nil {
-		return nil, e
+		return e
 	}
-	if !now.Before(noa.Add(skew)) {
-		return nil, expired("assertion", noa)
+	if e := w.notOnOrAfter("assertion", noa); e != nil {
+		return e
 	}
-	if noa.Before(notOnOrAfter) {
-		notOnOrAfter = noa
+	a.NotOnOrAfter = bearerLimit
+	if noa.Before(bearerLimit) {
+		a.NotOnOrAfter = noa
 	}
-	a.NotOnOrAfter = notOnOrAfter
+	return sp.checkAudiences(cond.Restrictions, a)
+}
+
+// checkAudiences requires at least one AudienceRestriction, and that each
+// names the SP's entity ID among its Audience values (saml-core
+// §2.5.1.4: every restriction must hold). It collects every Audience into
+// a.Audiences.
+func (sp *SP) checkAudiences(rss []xAudRs, a *Assertion) *Error {
+	aud := sp.entityID()
 	audFix := fmt.Sprintf("set the audience (SP entity ID) of this application in the IdP to %q", aud)
-	if len(cond.Restrictions) == 0 {
-		return nil, invalidToken("audience", audFix, "the assertion has no AudienceRestriction; it must name %q", aud)
+	if len(rss) == 0 {
+		return invalidToken("audience", audFix, "the assertion has no AudienceRestriction; it must name %q", aud)
 	}
-	for _, rs := range cond.Restrictions {
+	for _, rs := range rss {
 		ok := false
 		for _, v := range rs.Audiences {
 			v = strings.TrimSpace(v)
@@ -386,49 +500,49 @@ func (sp *SP) check(r *xResponse, responseSigned bool, idp *IdP, now time.Time, 
 			ok = ok || v == aud
 		}
 		if !ok {
-			return nil, invalidToken("audience", audFix, "the assertion audience %s does not include %q",
+			return invalidToken("audience", audFix, "the assertion audience %s does not include %q",
 				q(strings.Join(rs.Audiences, ", ")), aud)
 		}
 	}
+	return nil
+}
 
-	// Authentication statement (optional).
-	if len(x.Authn) > 0 {
-		st := x.Authn[0]
-		a.SessionIndex = st.SessionIndex
-		if st.AuthnInstant != "" {
-			t, e := parseTime("AuthnInstant", st.AuthnInstant)
-			if e != nil {
-				return nil, e
-			}
-			a.AuthnInstant = t
-		}
-		if st.SessionNotOnOrAfter != "" {
-			t, e := parseTime("SessionNotOnOrAfter", st.SessionNotOnOrAfter)
-			if e != nil {
-				return nil, e
-			}
-			if !now.Before(t.Add(skew)) {
-				return nil, expired("the IdP session", t)
-			}
-			a.SessionNotOnOrAfter = t
-		}
+// readAuthnStatement reads the first AuthnStatement, which is optional:
+// its SessionIndex, its AuthnInstant, and its SessionNotOnOrAfter, which
+// must not have passed (the IdP session has ended).
+func readAuthnStatement(sts []xAuthnStatement, a *Assertion, w window) *Error {
+	if len(sts) == 0 {
+		return nil
 	}
+	st := sts[0]
+	a.SessionIndex = st.SessionIndex
+	if st.AuthnInstant != "" {
+		t, e := w.parse("AuthnInstant", st.AuthnInstant)
+		if e != nil {
+			return e
+		}
+		a.AuthnInstant = t
+	}
+	if st.SessionNotOnOrAfter != "" {
+		t, e := w.parse("SessionNotOnOrAfter", st.SessionNotOnOrAfter)
+		if e != nil {
+			return e
+		}
+		if e := w.notOnOrAfter("the IdP session", t); e != nil {
+			return e
+		}
+		a.SessionNotOnOrAfter = t
+	}
+	return nil
+}
 
-	// Attributes.
-	a.Attributes = map[string][]string{}
-	for _, st := range x.AttrStmts {
-		for _, at := range st.Attributes {
-			if _, ok := a.Attributes[at.Name]; !ok {
-				a.Attributes[at.Name] = []string{}
-			}
-			for _, v := range at.Values {
-				if v.Nil == "true" || v.Nil == "1" {
-					continue
-				}
-				a.Attributes[at.Name] = append(a.Attributes[at.Name], strings.TrimSpace(v.Value))
-			}
-		}
-	}
+// readAttributes collects the attribute statements into a.Attributes
+// (repeated attributes merged, xsi:nil values dropped), the SP's group
+// attributes into a.Groups (deduplicated, in order), and the AWS
+// attributes into a.AWS. With RequireAWSRole, an assertion without a role
+// is access denied, and one without a RoleSessionName invalid.
+func (sp *SP) readAttributes(stmts []xAttributeStmt, a *Assertion) *Error {
+	a.Attributes = attributesOf(stmts)
 	seen := map[string]bool{}
 	for _, name := range sp.groupAttributes() {
 		for _, g := range a.Attributes[name] {
@@ -440,20 +554,42 @@ func (sp *SP) check(r *xResponse, responseSigned bool, idp *IdP, now time.Time, 
 	}
 	aws, e := parseAWSAttributes(a.Attributes)
 	if e != nil {
-		return nil, e
+		return e
 	}
 	a.AWS = aws
-	if sp.RequireAWSRole {
-		if len(aws.Roles) == 0 {
-			return nil, newError(CodeAccessDenied, "no-role",
-				"map the IdP attribute "+AttrRole+" to values 'roleArn,providerArn' for this user",
-				"the assertion grants no role: it has no %s value", AttrRole)
-		}
-		if aws.RoleSessionName == "" {
-			return nil, invalidToken("no-role-session-name",
-				"map the IdP attribute "+AttrRoleSessionName+" (for example to the user's email or username)",
-				"the assertion has no %s", AttrRoleSessionName)
+	if !sp.RequireAWSRole {
+		return nil
+	}
+	if len(aws.Roles) == 0 {
+		return newError(CodeAccessDenied, "no-role",
+			"map the IdP attribute "+AttrRole+" to values 'roleArn,providerArn' for this user",
+			"the assertion grants no role: it has no %s value", AttrRole)
+	}
+	if aws.RoleSessionName == "" {
+		return invalidToken("no-role-session-name",
+			"map the IdP attribute "+AttrRoleSessionName+" (for example to the user's email or username)",
+			"the assertion has no %s", AttrRoleSessionName)
+	}
+	return nil
+}
+
+// attributesOf maps each attribute Name of stmts to its trimmed values, in
+// document order; repeated attributes are merged, xsi:nil values dropped,
+// and an attribute without values maps to an empty list.
+func attributesOf(stmts []xAttributeStmt) map[string][]string {
+	attrs := map[string][]string{}
+	for _, st := range stmts {
+		for _, at := range st.Attributes {
+			if _, ok := attrs[at.Name]; !ok {
+				attrs[at.Name] = []string{}
+			}
+			for _, v := range at.Values {
+				if v.Nil == "true" || v.Nil == "1" {
+					continue
+				}
+				attrs[at.Name] = append(attrs[at.Name], strings.TrimSpace(v.Value))
+			}
 		}
 	}
-	return a, nil
+	return attrs
 }

@@ -170,31 +170,68 @@ func (sp *SP) Validate(samlResponse string) (*Assertion, error) {
 		return nil, err
 	}
 	now, skew := sp.now(), sp.skew()
-
-	raw, e := sp.decode(samlResponse)
+	raw, doc, e := sp.parseResponse(samlResponse)
 	if e != nil {
 		return nil, e
 	}
+	idp, err := sp.trustedIdP(doc.Root())
+	if err != nil {
+		return nil, err
+	}
+	resp, responseSigned, e := sp.verifySignatures(raw, doc, idp, now, skew)
+	if e != nil {
+		return nil, e
+	}
+	a, e := sp.check(resp, responseSigned, idp, now, skew)
+	if e != nil {
+		return nil, e
+	}
+	if e := sp.checkSolicited(a); e != nil {
+		return nil, e
+	}
+	if err := sp.claimOnce(a, skew); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// parseResponse decodes the binding value and parses it as XML, refusing
+// before any signature work what the XML guard refuses (DTDs, entities),
+// a root other than a SAML 2.0 samlp:Response, and, unless legacy crypto
+// is allowed, any disallowed algorithm anywhere in the tree (scanTree).
+// It returns the decoded bytes and the document.
+func (sp *SP) parseResponse(samlResponse string) ([]byte, *etree.Document, *Error) {
+	raw, e := sp.decode(samlResponse)
+	if e != nil {
+		return nil, nil, e
+	}
 	if err := checkXML(raw); err != nil {
-		return nil, &Error{Code: CodeInvalidIdentityToken, Reason: "xml",
+		return nil, nil, &Error{Code: CodeInvalidIdentityToken, Reason: "xml",
 			Cause: "the SAML response is not acceptable XML: " + err.Error(),
 			Fix:   "post the SAMLResponse exactly as the IdP produced it; DTDs and entities are never accepted",
 			Err:   err}
 	}
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(raw); err != nil || doc.Root() == nil {
-		return nil, &Error{Code: CodeInvalidIdentityToken, Reason: "xml", Cause: "the SAML response cannot be parsed",
+		return nil, nil, &Error{Code: CodeInvalidIdentityToken, Reason: "xml", Cause: "the SAML response cannot be parsed",
 			Fix: "post the SAMLResponse exactly as the IdP produced it", Err: err}
 	}
 	root := doc.Root()
 	if root.Tag != "Response" || root.NamespaceURI() != nsProtocol {
-		return nil, invalidToken("not-response", "post a SAML 2.0 samlp:Response, not a request or logout message",
+		return nil, nil, invalidToken("not-response", "post a SAML 2.0 samlp:Response, not a request or logout message",
 			"the document is a %s, not a SAML 2.0 Response", q(root.Tag))
 	}
 	if e := scanTree(root, sp.legacyCrypto); e != nil {
-		return nil, e
+		return nil, nil, e
 	}
+	return raw, doc, nil
+}
 
+// trustedIdP returns the registered IdP that the (still unverified) Issuer
+// of root names, whose keys are strong enough unless legacy crypto is
+// allowed. An unknown issuer or a weak key is an *Error; a failure of the
+// IdP store is an internal error.
+func (sp *SP) trustedIdP(root *etree.Element) (*IdP, error) {
 	issuer := unverifiedIssuer(root)
 	idp, err := sp.IdPs.ResolveIdP(issuer)
 	if err != nil {
@@ -210,83 +247,101 @@ func (sp *SP) Validate(samlResponse string) (*Assertion, error) {
 			Cause: fmt.Sprintf("IdP %s cannot be trusted: %v", q(idp.EntityID), strings.TrimPrefix(err.Error(), "saml: ")),
 			Fix:   "register a signing certificate with an RSA key of at least 2048 bits or an ECDSA P-256+ key"}
 	}
+	return idp, nil
+}
 
+// verifySignatures verifies the response twice with idp's certificates and
+// returns what the signatures cover (verifiedResponse), and whether the
+// Response itself is signed: first through gosaml2, with its standard
+// checks; then through our own read of the verified element, for the
+// fields gosaml2's types drop. Both must find exactly one assertion, the
+// same one, so that no signature-wrapping variant makes them disagree.
+func (sp *SP) verifySignatures(raw []byte, doc *etree.Document, idp *IdP, now time.Time, skew time.Duration) (*xResponse, bool, *Error) {
 	// goxmldsig checks certificate validity and gosaml2 the
 	// SubjectConfirmationData expiry against this clock, without skew; giving
 	// them the earliest instant our skew allows keeps their hard checks no
-	// stricter than ours. Our own window checks below are authoritative.
+	// stricter than ours. Our own window checks (check) are authoritative.
 	// libraryRoots makes the certificate check symmetric.
 	libClock := dsig.NewFakeClockAt(now.Add(-skew))
 	certs := &dsig.MemoryX509CertificateStore{Roots: libraryRoots(idp.SigningCerts, skew)}
+	libAssertionID, e := sp.libraryVerify(raw, idp, certs, libClock, now)
+	if e != nil {
+		return nil, false, e
+	}
+	vctx := dsig.NewDefaultValidationContext(certs)
+	vctx.Clock = libClock
+	resp, responseSigned, err := verifiedResponse(doc, vctx)
+	if err != nil {
+		return nil, false, &Error{Code: CodeInvalidIdentityToken, Reason: "signature", Err: err,
+			Cause: "the response signature does not cover a usable assertion",
+			Fix:   "configure the IdP to sign the assertion or the response (RSA-SHA256)"}
+	}
+	if len(resp.Assertions) != 1 {
+		return nil, false, invalidToken("assertion-count", "configure the IdP to send exactly one assertion per response",
+			"the response carries %d assertions, want exactly 1", len(resp.Assertions))
+	}
+	if resp.Assertions[0].ID != libAssertionID {
+		return nil, false, invalidToken("signature", "configure the IdP to sign the assertion or the response",
+			"the signed assertion is ambiguous")
+	}
+	return resp, responseSigned, nil
+}
 
-	// 1. gosaml2: signature verification and its standard checks, on the
-	// elements the signature covers.
+// libraryVerify runs gosaml2's signature verification and standard checks
+// on raw, and returns the ID of the one signed assertion it finds.
+func (sp *SP) libraryVerify(raw []byte, idp *IdP, certs dsig.X509CertificateStore, clock *dsig.Clock, now time.Time) (string, *Error) {
 	lib := &saml2.SAMLServiceProvider{
 		IdentityProviderIssuer:      idp.EntityID,
 		AssertionConsumerServiceURL: sp.ACSURL,
 		ServiceProviderIssuer:       sp.entityID(),
 		AudienceURI:                 sp.entityID(),
 		IDPCertificateStore:         certs,
-		Clock:                       libClock,
+		Clock:                       clock,
 		AllowMissingAttributes:      true,
 		MaximumDecompressedBodySize: int64(len(raw)),
 	}
 	libResp, err := lib.ValidateEncodedResponse(base64.StdEncoding.EncodeToString(raw))
 	if err != nil {
-		return nil, sp.libraryError(err, idp, now)
+		return "", sp.libraryError(err, idp, now)
 	}
 	if len(libResp.Assertions) != 1 {
-		return nil, invalidToken("assertion-count", "configure the IdP to send exactly one assertion per response",
+		return "", invalidToken("assertion-count", "configure the IdP to send exactly one assertion per response",
 			"the response carries %d signed assertions, want exactly 1", len(libResp.Assertions))
 	}
+	return libResp.Assertions[0].ID, nil
+}
 
-	// 2. Our own read of the verified element, with the same verifier and
-	// trust store, for the fields gosaml2's types drop (NameID Format,
-	// SubjectConfirmationData NotBefore, ...). Both must agree.
-	vctx := dsig.NewDefaultValidationContext(certs)
-	vctx.Clock = libClock
-	resp, responseSigned, err := verifiedResponse(doc, vctx)
-	if err != nil {
-		return nil, &Error{Code: CodeInvalidIdentityToken, Reason: "signature", Err: err,
-			Cause: "the response signature does not cover a usable assertion",
-			Fix:   "configure the IdP to sign the assertion or the response (RSA-SHA256)"}
+// checkSolicited enforces RequireInResponseTo, when set: the response must
+// answer a request, and one that RequireInResponseTo accepts.
+func (sp *SP) checkSolicited(a *Assertion) *Error {
+	if sp.RequireInResponseTo == nil {
+		return nil
 	}
-	if len(resp.Assertions) != 1 {
-		return nil, invalidToken("assertion-count", "configure the IdP to send exactly one assertion per response",
-			"the response carries %d assertions, want exactly 1", len(resp.Assertions))
+	if a.InResponseTo == "" {
+		return invalidToken("unsolicited", "start the login at gatehouse (SP-initiated) rather than at the IdP",
+			"the response is unsolicited: it has no InResponseTo")
 	}
-	if resp.Assertions[0].ID != libResp.Assertions[0].ID {
-		return nil, invalidToken("signature", "configure the IdP to sign the assertion or the response",
-			"the signed assertion is ambiguous")
+	if !sp.RequireInResponseTo(a.InResponseTo) {
+		return invalidToken("in-response-to", "start a new login; the request expired or was already answered",
+			"InResponseTo %s does not match a pending authentication request", q(a.InResponseTo))
 	}
+	return nil
+}
 
-	a, e := sp.check(resp, responseSigned, idp, now, skew)
-	if e != nil {
-		return nil, e
-	}
-
-	if sp.RequireInResponseTo != nil {
-		if a.InResponseTo == "" {
-			return nil, invalidToken("unsolicited", "start the login at gatehouse (SP-initiated) rather than at the IdP",
-				"the response is unsolicited: it has no InResponseTo")
-		}
-		if !sp.RequireInResponseTo(a.InResponseTo) {
-			return nil, invalidToken("in-response-to", "start a new login; the request expired or was already answered",
-				"InResponseTo %s does not match a pending authentication request", q(a.InResponseTo))
-		}
-	}
-
-	// One-time use (saml-profiles-2.0-os §4.1.4.5), checked last so that a
-	// rejected response never consumes an ID.
+// claimOnce claims the assertion's ID in the replay cache until its
+// NotOnOrAfter plus skew (one-time use, saml-profiles-2.0-os §4.1.4.5). It
+// runs last, so that a rejected response never consumes an ID. A replay is
+// an *Error; a failure of the cache is an internal error.
+func (sp *SP) claimOnce(a *Assertion, skew time.Duration) error {
 	seen, err := sp.Replay.Seen(ReplayKey(a.Issuer, a.AssertionID), a.NotOnOrAfter.Add(skew))
 	if err != nil {
-		return nil, fmt.Errorf("saml: replay cache: %w", err)
+		return fmt.Errorf("saml: replay cache: %w", err)
 	}
 	if seen {
-		return nil, invalidToken("replay", "sign in again at the IdP; each assertion can be used only once",
+		return invalidToken("replay", "sign in again at the IdP; each assertion can be used only once",
 			"assertion %s from %s was already used", q(a.AssertionID), q(a.Issuer))
 	}
-	return a, nil
+	return nil
 }
 
 // ReplayKey is the ReplayCache key of an assertion: assertion IDs are unique
