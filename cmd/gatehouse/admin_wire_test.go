@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,7 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/stretchr/testify/require"
+
+	specpkg "github.com/gatehouse-dev/gatehouse/api"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -133,16 +140,45 @@ var wireRoutes = map[string]struct {
 	"DELETE /api/v1/federated-links":                {204, ``},
 }
 
-// wireRecorder is a fake admin API: it answers from wireRoutes and logs
-// each request it gets.
+// wireRecorder is a fake admin API: it checks each request against
+// api/openapi.yaml as the server does, logs it with the outcome, and answers
+// from wireRoutes.
 type wireRecorder struct {
-	mu  sync.Mutex
-	log []string
+	router routers.Router
+	mu     sync.Mutex
+	log    []string
+}
+
+// newWireRecorder loads the admin API's OpenAPI document for checking.
+func newWireRecorder(t *testing.T) *wireRecorder {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(specpkg.Spec)
+	require.NoError(t, err)
+	router, err := gorillamux.NewRouter(doc)
+	require.NoError(t, err)
+	return &wireRecorder{router: router}
+}
+
+// check validates r (whose body is body) against the document: route,
+// path, query and body, with the server's options.
+func (w *wireRecorder) check(r *http.Request, body []byte) string {
+	route, params, err := w.router.FindRoute(r)
+	if err != nil {
+		return "no operation of the document: " + err.Error()
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: &openapi3filter.Options{
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true,
+		RejectWhenRequestBodyNotSpecified: true}}
+	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		return route.Operation.OperationID + ", invalid: " + strings.ReplaceAll(err.Error(), "\n", " | ")
+	}
+	return route.Operation.OperationID + ", valid"
 }
 
 func (w *wireRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	line := fmt.Sprintf("> %s %s", r.Method, r.URL.RequestURI())
+	line := fmt.Sprintf("> %s %s\n>   spec: %s", r.Method, r.URL.RequestURI(), w.check(r, body))
 	for _, h := range []string{"Accept", "Authorization", "Content-Type", "User-Agent"} {
 		line += fmt.Sprintf("\n>   %s: %s", h, r.Header.Get(h))
 	}
@@ -172,7 +208,8 @@ func (w *wireRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // TestAdminCLIWireTranscript runs every admin command against a fake API
 // with canned answers, and compares what each sends (method, path, query,
-// headers, body) and prints (stdout, stderr, error) with
+// headers, body, and whether api/openapi.yaml accepts it as the server
+// would) and prints (stdout, stderr, error) with
 // testdata/admin_wire.golden. It pins the CLI's requests, output and error
 // messages while its wire types move to the client generated from
 // api/openapi.yaml (issue 12 §3); -update rewrites the file.
@@ -180,7 +217,7 @@ func TestAdminCLIWireTranscript(t *testing.T) {
 	old := time.Local
 	time.Local = time.UTC // fmtTime prints local time
 	t.Cleanup(func() { time.Local = old })
-	rec := &wireRecorder{}
+	rec := newWireRecorder(t)
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	t.Setenv("GATEHOUSE_TOKEN", "")
@@ -262,7 +299,7 @@ func TestAdminCLIWireTranscript(t *testing.T) {
 		{"", []string{"providers", "saml", "delete", "okta"}},
 		{"", []string{"providers", "oidc", "list"}},
 		{"", []string{"providers", "oidc", "create", "--issuer", "https://gh", "--audience", "sts", "--audience", "x",
-			"--thumbprint", "ab", "--jwks-url", "https://gh/jwks", "--groups-claim", "groups", "--roles-claim", "roles",
+			"--thumbprint", strings.Repeat("ab", 20), "--jwks-url", "https://gh/jwks", "--groups-claim", "groups", "--roles-claim", "roles",
 			"--username-claim", "sub"}},
 		{"", []string{"providers", "oidc", "create", "--issuer", "https://gh", "--audience", "sts"}},
 		{"", []string{"providers", "oidc", "create", "--issuer", "https://gh"}},
@@ -321,6 +358,11 @@ func TestAdminCLIWireTranscript(t *testing.T) {
 	}
 	transcript := strings.NewReplacer(srv.URL, "SERVER", dir, "DIR", "gatehouse-cli/"+version, "gatehouse-cli/VERSION").Replace(got.String())
 
+	for _, l := range strings.Split(transcript, "\n") {
+		if strings.HasPrefix(l, ">   spec: ") && !strings.HasSuffix(l, ", valid") {
+			t.Errorf("the CLI sent a request api/openapi.yaml refuses: %s", l)
+		}
+	}
 	golden := filepath.Join("testdata", "admin_wire.golden")
 	if *updateGolden {
 		require.NoError(t, os.MkdirAll("testdata", 0o755))
