@@ -187,7 +187,7 @@ func (c *adminClient) read(res *http.Response, err error, out any) ([]byte, erro
 		var eb apiclient.Error
 		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
 			se.Code, se.Message = eb.Error.Code, eb.Error.Message
-			if id := deref(eb.Error.RequestId); id != "" {
+			if id := deref(eb.Error.RequestID); id != "" {
 				se.RequestID = id
 			}
 		} else {
@@ -469,7 +469,7 @@ func primaryEmail(u *apiclient.User) string {
 func printUser(w io.Writer, u *apiclient.User) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("ID", u.Id)
+	kv("ID", u.ID)
 	kv("User name", u.UserName)
 	kv("Kind", string(u.Kind))
 	kv("Active", strconv.FormatBool(u.Active))
@@ -480,7 +480,7 @@ func printUser(w io.Writer, u *apiclient.User) {
 	if t := deref(u.Title); t != "" {
 		kv("Title", t)
 	}
-	if x := deref(u.ExternalId); x != "" {
+	if x := deref(u.ExternalID); x != "" {
 		kv("External ID", x)
 	}
 	for _, e := range deref(u.Emails) {
@@ -545,7 +545,7 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 		func(l *apiclient.UserList) []apiclient.User { return l.Users },
 		[]string{"ID", "USERNAME", "KIND", "ACTIVE", "DISPLAY NAME", "EMAIL"},
 		func(u *apiclient.User) []string {
-			return []string{u.Id, u.UserName, string(u.Kind), strconv.FormatBool(u.Active), deref(u.DisplayName), primaryEmail(u)}
+			return []string{u.ID, u.UserName, string(u.Kind), strconv.FormatBool(u.Active), deref(u.DisplayName), primaryEmail(u)}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only user names starting with this prefix")
 	list.Flags().StringVar(&kind, "kind", "", "only this kind: user or service")
@@ -564,7 +564,7 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := apiclient.UserCreate{UserName: args[0], DisplayName: optional(cf.displayName),
 				GivenName: optional(cf.givenName), FamilyName: optional(cf.familyName), Title: optional(cf.title),
-				ExternalId: optional(cf.externalID)}
+				ExternalID: optional(cf.externalID)}
 			if len(cf.emails) > 0 {
 				body.Emails = parseEmails(cf.emails)
 			}
@@ -683,7 +683,7 @@ func (uf *userUpdateFlags) patch(cmd *cobra.Command) (*apiclient.UserPatch, erro
 	body := &apiclient.UserPatch{UserName: changed(cmd, "user-name", uf.userName),
 		DisplayName: changed(cmd, "display-name", uf.displayName), GivenName: changed(cmd, "given-name", uf.givenName),
 		FamilyName: changed(cmd, "family-name", uf.familyName), Title: changed(cmd, "title", uf.title),
-		ExternalId: changed(cmd, "external-id", uf.externalID), Active: changed(cmd, "active", uf.active)}
+		ExternalID: changed(cmd, "external-id", uf.externalID), Active: changed(cmd, "active", uf.active)}
 	if cmd.Flags().Changed("email") {
 		body.Emails = parseEmails(uf.emails)
 	}
@@ -754,9 +754,9 @@ func readPasswordLine(in io.Reader) (string, error) {
 func printGroup(w io.Writer, g *apiclient.Group) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("ID", g.Id)
+	kv("ID", g.ID)
 	kv("Display name", g.DisplayName)
-	if x := deref(g.ExternalId); x != "" {
+	if x := deref(g.ExternalID); x != "" {
 		kv("External ID", x)
 	}
 	kv("Revision", strconv.FormatInt(g.Revision, 10))
@@ -782,7 +782,7 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 		},
 		func(l *apiclient.GroupList) []apiclient.Group { return l.Groups },
 		[]string{"ID", "DISPLAY NAME", "MEMBERS"},
-		func(g *apiclient.Group) []string { return []string{g.Id, g.DisplayName, strconv.Itoa(len(g.Members))} })
+		func(g *apiclient.Group) []string { return []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))} })
 	list.Flags().StringVar(&filter, "filter", "", "only display names starting with this prefix")
 
 	get := getCmd(o, "get GROUP", "Show a group (by id or display name)", byRef((*apiclient.Client).GetGroup), printGroup)
@@ -791,7 +791,7 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := apiclient.GroupCreate{DisplayName: args[0], ExternalId: optional(externalID)}
+			body := apiclient.GroupCreate{DisplayName: args[0], ExternalID: optional(externalID)}
 			if len(members) > 0 {
 				refs := make(apiclient.MemberRefs, 0, len(members))
 				for _, m := range members {
@@ -852,7 +852,7 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 	list := listCmd(o, "List your tokens, or (admin) another principal's",
 		func() apiCall {
 			now = time.Time{}
-			p := &apiclient.ListTokensParams{PrincipalId: optional(principal)}
+			p := &apiclient.ListTokensParams{PrincipalID: optional(principal)}
 			return bind1((*apiclient.Client).ListTokens, p)
 		},
 		func(l *apiclient.TokenList) []apiclient.Token { return l.Tokens },
@@ -861,7 +861,7 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			return []string{t.Id, string(t.Kind), t.Name, tokenState(t, now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)}
+			return []string{t.ID, string(t.Kind), t.Name, tokenState(t, now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)}
 		})
 	list.Flags().StringVar(&principal, "principal", "", "principal id or user name (admin)")
 
@@ -874,17 +874,17 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := apiclient.TokenCreate{Name: optional(name), PrincipalId: optional(forPrincipal)}
+			body := apiclient.TokenCreate{Name: optional(name), PrincipalID: optional(forPrincipal)}
 			if ttl != 0 {
 				if ttl < time.Minute || ttl%time.Second != 0 {
 					return fmt.Errorf("--ttl %s: want whole seconds, at least 1m", ttl)
 				}
 				secs := int64(ttl / time.Second)
-				body.TtlSeconds = &secs
+				body.TTLSeconds = &secs
 			}
 			return adminCall(o, cmd, bind1((*apiclient.Client).CreateToken, body), func(w io.Writer, t *apiclient.TokenCreated) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (expires %s); the secret below is shown only once\n",
-					t.Id, fmtTime(&t.ExpiresAt))
+					t.ID, fmtTime(&t.ExpiresAt))
 				fmt.Fprintln(w, t.Token)
 			})
 		},
@@ -897,7 +897,7 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 		Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return adminCall(o, cmd, bind1((*apiclient.Client).RevokeToken, args[0]), func(w io.Writer, t *apiclient.Token) {
-				fmt.Fprintf(w, "revoked token %s\n", oneLine(t.Id))
+				fmt.Fprintf(w, "revoked token %s\n", oneLine(t.ID))
 			})
 		},
 	}
@@ -910,9 +910,9 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 func printRole(w io.Writer, r *apiclient.Role) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("ID", r.Id)
+	kv("ID", r.ID)
 	kv("Name", r.Name)
-	kv("ARN", r.Arn)
+	kv("ARN", r.ARN)
 	kv("Path", r.Path)
 	if d := deref(r.Description); d != "" {
 		kv("Description", d)
@@ -1006,7 +1006,7 @@ func adminRolesCmd(o *adminOpts) *cobra.Command {
 		func(l *apiclient.RoleList) []apiclient.Role { return l.Roles },
 		[]string{"ID", "NAME", "ARN", "MAX SESSION", "POLICIES"},
 		func(r *apiclient.Role) []string {
-			return []string{r.Id, r.Name, r.Arn, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
+			return []string{r.ID, r.Name, r.ARN, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
 				strconv.Itoa(len(r.Policies))}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only role names starting with this prefix")
@@ -1148,9 +1148,9 @@ func adminSAMLCmd(o *adminOpts) *cobra.Command {
 		func() apiCall {
 			return bind0((*apiclient.Client).ListSAMLProviders)
 		},
-		func(l *apiclient.SAMLProviderList) []apiclient.SAMLProvider { return l.SamlProviders },
+		func(l *apiclient.SAMLProviderList) []apiclient.SAMLProvider { return l.SAMLProviders },
 		[]string{"ID", "NAME", "ENTITY ID", "ARN"},
-		func(p *apiclient.SAMLProvider) []string { return []string{p.Id, p.Name, p.EntityId, p.Arn} })
+		func(p *apiclient.SAMLProvider) []string { return []string{p.ID, p.Name, p.EntityID, p.ARN} })
 	var name, metadata string
 	create := &cobra.Command{
 		Use: "create --name NAME --metadata FILE", Short: "Register a SAML IdP from its metadata XML (\"-\" reads stdin)", Args: cobra.NoArgs,
@@ -1162,9 +1162,9 @@ func adminSAMLCmd(o *adminOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := apiclient.SAMLProviderCreate{Name: name, MetadataXml: string(b)}
+			body := apiclient.SAMLProviderCreate{Name: name, MetadataXML: string(b)}
 			return adminCall(o, cmd, bind1((*apiclient.Client).CreateSAMLProvider, body), func(w io.Writer, p *apiclient.SAMLProvider) {
-				fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityId), oneLine(p.Arn))
+				fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
 			})
 		},
 	}
@@ -1179,10 +1179,10 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "oidc", Short: "Manage OpenID Connect identity providers"}
 	list := listCmd(o, "List OIDC providers",
 		func() apiCall { return bind0((*apiclient.Client).ListOIDCProviders) },
-		func(l *apiclient.OIDCProviderList) []apiclient.OIDCProvider { return l.OidcProviders },
+		func(l *apiclient.OIDCProviderList) []apiclient.OIDCProvider { return l.OIDCProviders },
 		[]string{"ID", "ISSUER", "AUDIENCES", "ARN"},
 		func(p *apiclient.OIDCProvider) []string {
-			return []string{p.Id, p.IssuerUrl, strings.Join(p.Audiences, ","), p.Arn}
+			return []string{p.ID, p.IssuerURL, strings.Join(p.Audiences, ","), p.ARN}
 		})
 	var cf struct {
 		issuer, jwksURL, groupsClaim, rolesClaim, usernameClaim string
@@ -1196,13 +1196,13 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 			if cf.issuer == "" || len(cf.audiences) == 0 {
 				return errors.New("--issuer and at least one --audience are required")
 			}
-			body := apiclient.OIDCProviderCreate{IssuerUrl: cf.issuer, Audiences: cf.audiences, JwksUrl: optional(cf.jwksURL),
+			body := apiclient.OIDCProviderCreate{IssuerURL: cf.issuer, Audiences: cf.audiences, JWKSURL: optional(cf.jwksURL),
 				GroupsClaim: optional(cf.groupsClaim), RolesClaim: optional(cf.rolesClaim), UsernameClaim: optional(cf.usernameClaim)}
 			if len(cf.thumbprints) > 0 {
 				body.Thumbprints = &cf.thumbprints
 			}
 			return adminCall(o, cmd, bind1((*apiclient.Client).CreateOIDCProvider, body), func(w io.Writer, p *apiclient.OIDCProvider) {
-				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerUrl), oneLine(p.Id), oneLine(p.Arn))
+				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerURL), oneLine(p.ID), oneLine(p.ARN))
 			})
 		},
 	}
@@ -1244,9 +1244,9 @@ func oidcProviderByIssuer(cmd *cobra.Command, o *adminOpts, issuer string) (stri
 		return "", err
 	}
 	id := ""
-	for _, p := range l.OidcProviders {
-		if p.IssuerUrl == issuer || strings.TrimRight(p.IssuerUrl, "/") == strings.TrimRight(issuer, "/") {
-			id = p.Id
+	for _, p := range l.OIDCProviders {
+		if p.IssuerURL == issuer || strings.TrimRight(p.IssuerURL, "/") == strings.TrimRight(issuer, "/") {
+			id = p.ID
 		}
 	}
 	if id == "" {
@@ -1260,9 +1260,9 @@ func oidcProviderByIssuer(cmd *cobra.Command, o *adminOpts, issuer string) (stri
 func printManagedPolicy(w io.Writer, p *apiclient.ManagedPolicy) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("ID", p.Id)
+	kv("ID", p.ID)
 	kv("Name", p.Name)
-	kv("ARN", p.Arn)
+	kv("ARN", p.ARN)
 	kv("Path", p.Path)
 	if d := deref(p.Description); d != "" {
 		kv("Description", d)
@@ -1286,7 +1286,7 @@ func adminPoliciesCmd(o *adminOpts) *cobra.Command {
 		func(l *apiclient.ManagedPolicyList) []apiclient.ManagedPolicy { return l.Policies },
 		[]string{"ID", "NAME", "ARN", "REVISION"},
 		func(p *apiclient.ManagedPolicy) []string {
-			return []string{p.Id, p.Name, p.Arn, strconv.FormatInt(p.Revision, 10)}
+			return []string{p.ID, p.Name, p.ARN, strconv.FormatInt(p.Revision, 10)}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only policy names starting with this prefix")
 	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only policies whose path starts with this prefix")
@@ -1381,14 +1381,14 @@ issued until now.`,
 			if (session == "") == (user == "") {
 				return errors.New("give exactly one of --session or --user")
 			}
-			body := apiclient.RevocationRequest{SessionId: optional(session), UserName: optional(user)}
+			body := apiclient.RevocationRequest{SessionID: optional(session), UserName: optional(user)}
 			return adminCall(o, cmd, bind1((*apiclient.Client).RevokeCredentials, body), func(w io.Writer, out *apiclient.Revocation) {
-				if id := deref(out.SessionId); id != "" {
+				if id := deref(out.SessionID); id != "" {
 					fmt.Fprintf(w, "revoked session %s (denied until %s)\n", oneLine(id), stamp(out.DeniedUntil))
 					return
 				}
 				fmt.Fprintf(w, "revoked every session of %s (%s) issued before %s\n", oneLine(deref(out.UserName)),
-					oneLine(deref(out.UserId)), stamp(out.NotBefore))
+					oneLine(deref(out.UserID)), stamp(out.NotBefore))
 			})
 		},
 	}
@@ -1433,7 +1433,7 @@ func printExplanation(w io.Writer, out *apiclient.AuthorizationExplanation) {
 		fmt.Fprintf(w, "mount:      %s\n", oneLine(m))
 	}
 	fmt.Fprintf(w, "reason:     %s\n", oneLine(deref(out.Reason)))
-	fmt.Fprintf(w, "request:    %s at %s\n", oneLine(deref(out.RequestId)), stamp(out.Time))
+	fmt.Fprintf(w, "request:    %s at %s\n", oneLine(deref(out.RequestID)), stamp(out.Time))
 }
 
 // ---- S3 gateway mounts ----
@@ -1441,9 +1441,9 @@ func printExplanation(w io.Writer, out *apiclient.AuthorizationExplanation) {
 func printMount(w io.Writer, m *apiclient.Mount) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("ID", m.Id)
+	kv("ID", m.ID)
 	kv("Mount", "s3://"+m.Bucket+"/"+m.Prefix)
-	kv("Role", m.RoleArn)
+	kv("Role", m.RoleARN)
 	if d := deref(m.Description); d != "" {
 		kv("Description", d)
 	}
@@ -1463,7 +1463,7 @@ func adminMountsCmd(o *adminOpts) *cobra.Command {
 		},
 		func(l *apiclient.MountList) []apiclient.Mount { return l.Mounts },
 		[]string{"ID", "BUCKET", "PREFIX", "ROLE"},
-		func(m *apiclient.Mount) []string { return []string{m.Id, m.Bucket, m.Prefix, m.RoleArn} })
+		func(m *apiclient.Mount) []string { return []string{m.ID, m.Bucket, m.Prefix, m.RoleARN} })
 	list.Flags().StringVar(&bucketFilter, "bucket", "", "only mounts of this bucket")
 
 	get := getCmd(o, "get ID", "Show a mount", byRef((*apiclient.Client).GetMount), printMount)
@@ -1489,9 +1489,9 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 				if err != nil {
 					return err
 				}
-				arn = r.Arn
+				arn = r.ARN
 			}
-			body := apiclient.MountCreate{Bucket: cf.bucket, Prefix: cf.prefix, RoleArn: arn, Description: optional(cf.description)}
+			body := apiclient.MountCreate{Bucket: cf.bucket, Prefix: cf.prefix, RoleARN: arn, Description: optional(cf.description)}
 			return adminCallWith(o, cmd, c, bind1((*apiclient.Client).CreateMount, body), printMount)
 		},
 	}
@@ -1512,7 +1512,7 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 // ---- privileges ----
 
 func printGrant(w io.Writer, g *apiclient.PrivilegeGrant) {
-	fmt.Fprintf(w, "%s holds %s (principal %s)\n", oneLine(g.UserName), oneLine(string(g.Privilege)), oneLine(g.PrincipalId))
+	fmt.Fprintf(w, "%s holds %s (principal %s)\n", oneLine(g.UserName), oneLine(string(g.Privilege)), oneLine(g.PrincipalID))
 }
 
 // adminPrivilegesCmd is `gatehouse admin privileges`: who is an
@@ -1527,7 +1527,7 @@ func adminPrivilegesCmd(o *adminOpts) *cobra.Command {
 		func(l *apiclient.PrivilegeList) []apiclient.PrivilegeGrant { return l.Grants },
 		[]string{"PRIVILEGE", "USER NAME", "PRINCIPAL ID", "GRANTED AT", "GRANTED BY"},
 		func(g *apiclient.PrivilegeGrant) []string {
-			return []string{string(g.Privilege), g.UserName, g.PrincipalId, stamp(&g.GrantedAt), g.GrantedBy}
+			return []string{string(g.Privilege), g.UserName, g.PrincipalID, stamp(&g.GrantedAt), g.GrantedBy}
 		})
 	grant := &cobra.Command{
 		Use: "grant PRINCIPAL admin|scim", Short: "Grant a privilege (granting admin with the bootstrap token retires it)",

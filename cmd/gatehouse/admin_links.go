@@ -18,9 +18,9 @@ import (
 func printLink(w io.Writer, l *apiclient.FederatedLink) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	kv("Provider", l.ProviderArn)
+	kv("Provider", l.ProviderARN)
 	kv("Subject", l.Subject)
-	kv("User", deref(l.UserName)+" ("+l.UserId+")")
+	kv("User", deref(l.UserName)+" ("+l.UserID+")")
 	kv("Source", string(l.Source))
 	kv("Created", fmtTime(&l.CreatedAt))
 	_ = tw.Flush()
@@ -39,7 +39,7 @@ func printBinding(w io.Writer, arn string, b *apiclient.ProviderBinding) {
 	kv("Link by user name", fmt.Sprint(deref(rule.LinkByUserName)))
 	kv("Link by verified e-mail", fmt.Sprint(deref(rule.TrustEmail)))
 	kv("Unlinked identities", unlinked)
-	kv("SCIM subject attribute", string(deref(rule.ScimSubject)))
+	kv("SCIM subject attribute", string(deref(rule.SCIMSubject)))
 	_ = tw.Flush()
 }
 
@@ -55,7 +55,7 @@ func adminLinksCmd(o *adminOpts) *cobra.Command {
 		func(l *apiclient.FederatedLinkList) []apiclient.FederatedLink { return l.FederatedLinks },
 		[]string{"PROVIDER", "SUBJECT", "USER", "SOURCE"},
 		func(l *apiclient.FederatedLink) []string {
-			return []string{l.ProviderArn, l.Subject, deref(l.UserName), string(l.Source)}
+			return []string{l.ProviderARN, l.Subject, deref(l.UserName), string(l.Source)}
 		})
 	list.Flags().StringVar(&lf.provider, "provider", "", "only links of this provider (id, SAML name or OIDC issuer URL)")
 	list.Flags().StringVar(&lf.user, "user", "", "only links of this user (id or name)")
@@ -132,16 +132,16 @@ provider binds only explicitly linked subjects and refuses the rest.
 				return err
 			}
 			ctx, id := cmd.Context(), args[0]
-			unlinked, scim := apiclient.ProviderBindingPutUnlinked(rf.unlinked), apiclient.ProviderBindingPutScimSubject(rf.scim)
-			body := apiclient.ProviderBindingPut{LinkByUserName: &rf.byName, TrustEmail: &rf.email, Unlinked: &unlinked, ScimSubject: &scim}
+			unlinked, scim := apiclient.ProviderBindingPutUnlinked(rf.unlinked), apiclient.ProviderBindingPutSCIMSubject(rf.scim)
+			body := apiclient.ProviderBindingPut{LinkByUserName: &rf.byName, TrustEmail: &rf.email, Unlinked: &unlinked, SCIMSubject: &scim}
 			var se *serverError
 			res, err := c.api.GetSAMLProvider(ctx, id)
 			if _, err := c.read(res, err, nil); errors.As(err, &se) && se.Status == http.StatusNotFound {
-				return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutOIDCProviderBinding, id, body), func(w io.Writer, p *apiclient.OIDCProvider) { printBinding(w, p.Arn, p.Binding) })
+				return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutOIDCProviderBinding, id, body), func(w io.Writer, p *apiclient.OIDCProvider) { printBinding(w, p.ARN, p.Binding) })
 			} else if err != nil {
 				return err
 			}
-			return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutSAMLProviderBinding, id, body), func(w io.Writer, p *apiclient.SAMLProvider) { printBinding(w, p.Arn, p.Binding) })
+			return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutSAMLProviderBinding, id, body), func(w io.Writer, p *apiclient.SAMLProvider) { printBinding(w, p.ARN, p.Binding) })
 		},
 	}
 	f := cmd.Flags()

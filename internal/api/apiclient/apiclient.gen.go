@@ -20,7 +20,7 @@ import (
 // Defines values for FederatedLinkSource.
 const (
 	FederatedLinkSourceAdmin  FederatedLinkSource = "admin"
-	FederatedLinkSourceScim   FederatedLinkSource = "scim"
+	FederatedLinkSourceSCIM   FederatedLinkSource = "scim"
 	FederatedLinkSourceSignIn FederatedLinkSource = "sign-in"
 )
 
@@ -29,7 +29,7 @@ func (e FederatedLinkSource) Valid() bool {
 	switch e {
 	case FederatedLinkSourceAdmin:
 		return true
-	case FederatedLinkSourceScim:
+	case FederatedLinkSourceSCIM:
 		return true
 	case FederatedLinkSourceSignIn:
 		return true
@@ -77,7 +77,7 @@ func (e PrincipalKind) Valid() bool {
 // Defines values for PrivilegeGrantPrivilege.
 const (
 	PrivilegeGrantPrivilegeAdmin PrivilegeGrantPrivilege = "admin"
-	PrivilegeGrantPrivilegeScim  PrivilegeGrantPrivilege = "scim"
+	PrivilegeGrantPrivilegeSCIM  PrivilegeGrantPrivilege = "scim"
 )
 
 // Valid indicates whether the value is a known member of the PrivilegeGrantPrivilege enum.
@@ -85,28 +85,28 @@ func (e PrivilegeGrantPrivilege) Valid() bool {
 	switch e {
 	case PrivilegeGrantPrivilegeAdmin:
 		return true
-	case PrivilegeGrantPrivilegeScim:
+	case PrivilegeGrantPrivilegeSCIM:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for ProviderBindingScimSubject.
+// Defines values for ProviderBindingSCIMSubject.
 const (
-	ProviderBindingScimSubjectEmpty      ProviderBindingScimSubject = ""
-	ProviderBindingScimSubjectExternalId ProviderBindingScimSubject = "externalId"
-	ProviderBindingScimSubjectUserName   ProviderBindingScimSubject = "userName"
+	ProviderBindingSCIMSubjectEmpty      ProviderBindingSCIMSubject = ""
+	ProviderBindingSCIMSubjectExternalID ProviderBindingSCIMSubject = "externalId"
+	ProviderBindingSCIMSubjectUserName   ProviderBindingSCIMSubject = "userName"
 )
 
-// Valid indicates whether the value is a known member of the ProviderBindingScimSubject enum.
-func (e ProviderBindingScimSubject) Valid() bool {
+// Valid indicates whether the value is a known member of the ProviderBindingSCIMSubject enum.
+func (e ProviderBindingSCIMSubject) Valid() bool {
 	switch e {
-	case ProviderBindingScimSubjectEmpty:
+	case ProviderBindingSCIMSubjectEmpty:
 		return true
-	case ProviderBindingScimSubjectExternalId:
+	case ProviderBindingSCIMSubjectExternalID:
 		return true
-	case ProviderBindingScimSubjectUserName:
+	case ProviderBindingSCIMSubjectUserName:
 		return true
 	default:
 		return false
@@ -134,21 +134,21 @@ func (e ProviderBindingUnlinked) Valid() bool {
 	}
 }
 
-// Defines values for ProviderBindingPutScimSubject.
+// Defines values for ProviderBindingPutSCIMSubject.
 const (
-	ProviderBindingPutScimSubjectEmpty      ProviderBindingPutScimSubject = ""
-	ProviderBindingPutScimSubjectExternalId ProviderBindingPutScimSubject = "externalId"
-	ProviderBindingPutScimSubjectUserName   ProviderBindingPutScimSubject = "userName"
+	ProviderBindingPutSCIMSubjectEmpty      ProviderBindingPutSCIMSubject = ""
+	ProviderBindingPutSCIMSubjectExternalID ProviderBindingPutSCIMSubject = "externalId"
+	ProviderBindingPutSCIMSubjectUserName   ProviderBindingPutSCIMSubject = "userName"
 )
 
-// Valid indicates whether the value is a known member of the ProviderBindingPutScimSubject enum.
-func (e ProviderBindingPutScimSubject) Valid() bool {
+// Valid indicates whether the value is a known member of the ProviderBindingPutSCIMSubject enum.
+func (e ProviderBindingPutSCIMSubject) Valid() bool {
 	switch e {
-	case ProviderBindingPutScimSubjectEmpty:
+	case ProviderBindingPutSCIMSubjectEmpty:
 		return true
-	case ProviderBindingPutScimSubjectExternalId:
+	case ProviderBindingPutSCIMSubjectExternalID:
 		return true
-	case ProviderBindingPutScimSubjectUserName:
+	case ProviderBindingPutSCIMSubjectUserName:
 		return true
 	default:
 		return false
@@ -269,7 +269,7 @@ type AuthorizationExplanation struct {
 	Mount          *string    `json:"mount,omitempty"`
 	Principal      *string    `json:"principal,omitempty"`
 	Reason         *string    `json:"reason,omitempty"`
-	RequestId      *string    `json:"requestId,omitempty"`
+	RequestID      *string    `json:"requestId,omitempty"`
 	Resource       *string    `json:"resource,omitempty"`
 	SourceIdentity *string    `json:"sourceIdentity,omitempty"`
 	Time           *time.Time `json:"time,omitempty"`
@@ -294,18 +294,18 @@ type Error struct {
 		// Code Example: invalid_request
 		Code      string  `json:"code"`
 		Message   string  `json:"message"`
-		RequestId *string `json:"request_id,omitempty"`
+		RequestID *string `json:"request_id,omitempty"`
 	} `json:"error"`
 }
 
 // FederatedLink defines model for FederatedLink.
 type FederatedLink struct {
 	CreatedAt   time.Time           `json:"createdAt"`
-	ProviderArn string              `json:"providerArn"`
-	ProviderId  string              `json:"providerId"`
+	ProviderARN string              `json:"providerArn"`
+	ProviderID  string              `json:"providerId"`
 	Source      FederatedLinkSource `json:"source"`
 	Subject     string              `json:"subject"`
-	UserId      string              `json:"userId"`
+	UserID      string              `json:"userId"`
 	UserName    *string             `json:"userName,omitempty"`
 }
 
@@ -333,8 +333,8 @@ type FederatedLinkList struct {
 type Group struct {
 	CreatedAt   time.Time `json:"createdAt"`
 	DisplayName string    `json:"displayName"`
-	ExternalId  *string   `json:"externalId,omitempty"`
-	Id          string    `json:"id"`
+	ExternalID  *string   `json:"externalId,omitempty"`
+	ID          string    `json:"id"`
 	Members     []Member  `json:"members"`
 	Revision    int64     `json:"revision"`
 	UpdatedAt   time.Time `json:"updatedAt"`
@@ -343,7 +343,7 @@ type Group struct {
 // GroupCreate defines model for GroupCreate.
 type GroupCreate struct {
 	DisplayName string      `json:"displayName"`
-	ExternalId  *ShortText  `json:"externalId,omitempty"`
+	ExternalID  *ShortText  `json:"externalId,omitempty"`
 	Members     *MemberRefs `json:"members,omitempty"`
 }
 
@@ -356,7 +356,7 @@ type GroupList struct {
 type GroupPatch struct {
 	AddMembers    *MemberRefs `json:"addMembers,omitempty"`
 	DisplayName   *string     `json:"displayName,omitempty"`
-	ExternalId    *ShortText  `json:"externalId,omitempty"`
+	ExternalID    *ShortText  `json:"externalId,omitempty"`
 	RemoveMembers *MemberRefs `json:"removeMembers,omitempty"`
 
 	// Revision The revision last read; a stale one yields 409 conflict.
@@ -379,14 +379,14 @@ type LoginSession struct {
 
 // ManagedPolicy defines model for ManagedPolicy.
 type ManagedPolicy struct {
-	// Arn Example: arn:aws:iam::000000000000:policy/eng/lake-read
-	Arn         string    `json:"arn"`
+	// ARN Example: arn:aws:iam::000000000000:policy/eng/lake-read
+	ARN         string    `json:"arn"`
 	CreatedAt   time.Time `json:"createdAt"`
 	Description *string   `json:"description,omitempty"`
 
 	// Document An IAM JSON policy document (Version, Statement, ...), validated by the IAM policy parser.
 	Document  PolicyDocument `json:"document"`
-	Id        string         `json:"id"`
+	ID        string         `json:"id"`
 	Name      string         `json:"name"`
 	Path      string         `json:"path"`
 	Revision  int64          `json:"revision"`
@@ -451,14 +451,14 @@ type Mount struct {
 	Bucket      string    `json:"bucket"`
 	CreatedAt   time.Time `json:"createdAt"`
 	Description *string   `json:"description,omitempty"`
-	Id          string    `json:"id"`
+	ID          string    `json:"id"`
 
 	// Prefix Example: hr/
 	Prefix   string `json:"prefix"`
 	Revision int64  `json:"revision"`
 
-	// RoleArn Example: arn:aws:iam::000000000000:role/hr-reader
-	RoleArn   string    `json:"roleArn"`
+	// RoleARN Example: arn:aws:iam::000000000000:role/hr-reader
+	RoleARN   string    `json:"roleArn"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
@@ -474,8 +474,8 @@ type MountCreate struct {
 	// Prefix A key prefix ending in "/", without a leading "/" or "..".
 	Prefix MountPrefix `json:"prefix"`
 
-	// RoleArn The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
-	RoleArn MountRoleArn `json:"roleArn"`
+	// RoleARN The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
+	RoleARN MountRoleARN `json:"roleArn"`
 }
 
 // MountList defines model for MountList.
@@ -495,15 +495,15 @@ type MountPatch struct {
 	// Revision The revision last read; a stale one yields 409 conflict.
 	Revision Revision `json:"revision"`
 
-	// RoleArn The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
-	RoleArn *MountRoleArn `json:"roleArn,omitempty"`
+	// RoleARN The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
+	RoleARN *MountRoleARN `json:"roleArn,omitempty"`
 }
 
 // MountPrefix A key prefix ending in "/", without a leading "/" or "..".
 type MountPrefix = string
 
-// MountRoleArn The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
-type MountRoleArn = string
+// MountRoleARN The ARN of an existing role, arn:aws:iam::<account>:role<path><name>.
+type MountRoleARN = string
 
 // NamedPolicy defines model for NamedPolicy.
 type NamedPolicy struct {
@@ -524,8 +524,8 @@ type OIDCAudiences = []string
 
 // OIDCProvider defines model for OIDCProvider.
 type OIDCProvider struct {
-	// Arn Example: arn:aws:iam::000000000000:oidc-provider/token.actions.githubusercontent.com
-	Arn       string   `json:"arn"`
+	// ARN Example: arn:aws:iam::000000000000:oidc-provider/token.actions.githubusercontent.com
+	ARN       string   `json:"arn"`
 	Audiences []string `json:"audiences"`
 
 	// Binding How a provider's identities bind to directory users
@@ -535,9 +535,9 @@ type OIDCProvider struct {
 	Binding       *ProviderBinding `json:"binding,omitempty"`
 	CreatedAt     time.Time        `json:"createdAt"`
 	GroupsClaim   *string          `json:"groupsClaim,omitempty"`
-	Id            string           `json:"id"`
-	IssuerUrl     string           `json:"issuerUrl"`
-	JwksUrl       *string          `json:"jwksUrl,omitempty"`
+	ID            string           `json:"id"`
+	IssuerURL     string           `json:"issuerUrl"`
+	JWKSURL       *string          `json:"jwksUrl,omitempty"`
 	Revision      int64            `json:"revision"`
 	RolesClaim    *string          `json:"rolesClaim,omitempty"`
 	Thumbprints   []string         `json:"thumbprints"`
@@ -549,10 +549,10 @@ type OIDCProvider struct {
 type OIDCProviderCreate struct {
 	Audiences   OIDCAudiences `json:"audiences"`
 	GroupsClaim *ClaimName    `json:"groupsClaim,omitempty"`
-	IssuerUrl   string        `json:"issuerUrl"`
+	IssuerURL   string        `json:"issuerUrl"`
 
-	// JwksUrl Empty or absent means OIDC discovery.
-	JwksUrl       *string          `json:"jwksUrl,omitempty"`
+	// JWKSURL Empty or absent means OIDC discovery.
+	JWKSURL       *string          `json:"jwksUrl,omitempty"`
 	RolesClaim    *ClaimName       `json:"rolesClaim,omitempty"`
 	Thumbprints   *OIDCThumbprints `json:"thumbprints,omitempty"`
 	UsernameClaim *ClaimName       `json:"usernameClaim,omitempty"`
@@ -560,14 +560,14 @@ type OIDCProviderCreate struct {
 
 // OIDCProviderList defines model for OIDCProviderList.
 type OIDCProviderList struct {
-	OidcProviders []OIDCProvider `json:"oidcProviders"`
+	OIDCProviders []OIDCProvider `json:"oidcProviders"`
 }
 
 // OIDCProviderPatch defines model for OIDCProviderPatch.
 type OIDCProviderPatch struct {
 	Audiences   *OIDCAudiences `json:"audiences,omitempty"`
 	GroupsClaim *ClaimName     `json:"groupsClaim,omitempty"`
-	JwksUrl     *string        `json:"jwksUrl,omitempty"`
+	JWKSURL     *string        `json:"jwksUrl,omitempty"`
 
 	// Revision The revision last read; a stale one yields 409 conflict.
 	Revision      Revision         `json:"revision"`
@@ -605,7 +605,7 @@ type PrivilegeGrant struct {
 
 	// GrantedBy Id of the granting principal, or "system".
 	GrantedBy   string                  `json:"grantedBy"`
-	PrincipalId string                  `json:"principalId"`
+	PrincipalID string                  `json:"principalId"`
 	Privilege   PrivilegeGrantPrivilege `json:"privilege"`
 	UserName    string                  `json:"userName"`
 }
@@ -626,8 +626,8 @@ type ProviderBinding struct {
 	// LinkByUserName First sign-in links the subject to the active person whose userName equals the IdP user name claim. Only for IdPs whose user names the organization assigns.
 	LinkByUserName *bool `json:"linkByUserName,omitempty"`
 
-	// ScimSubject The SCIM attribute that carries this IdP subject, for links made by SCIM provisioning.
-	ScimSubject *ProviderBindingScimSubject `json:"scimSubject,omitempty"`
+	// SCIMSubject The SCIM attribute that carries this IdP subject, for links made by SCIM provisioning.
+	SCIMSubject *ProviderBindingSCIMSubject `json:"scimSubject,omitempty"`
 
 	// TrustEmail First sign-in links the subject to the one active person with that e-mail address, only when the token says email_verified true (OIDC).
 	TrustEmail *bool `json:"trustEmail,omitempty"`
@@ -636,8 +636,8 @@ type ProviderBinding struct {
 	Unlinked *ProviderBindingUnlinked `json:"unlinked,omitempty"`
 }
 
-// ProviderBindingScimSubject The SCIM attribute that carries this IdP subject, for links made by SCIM provisioning.
-type ProviderBindingScimSubject string
+// ProviderBindingSCIMSubject The SCIM attribute that carries this IdP subject, for links made by SCIM provisioning.
+type ProviderBindingSCIMSubject string
 
 // ProviderBindingUnlinked refuse (default) or federated: an STS session of its own with no directory privileges. The web sign-in always refuses unlinked identities.
 type ProviderBindingUnlinked string
@@ -648,13 +648,13 @@ type ProviderBindingPut struct {
 
 	// Revision The revision last read; a stale one yields 409 conflict.
 	Revision    *Revision                      `json:"revision,omitempty"`
-	ScimSubject *ProviderBindingPutScimSubject `json:"scimSubject,omitempty"`
+	SCIMSubject *ProviderBindingPutSCIMSubject `json:"scimSubject,omitempty"`
 	TrustEmail  *bool                          `json:"trustEmail,omitempty"`
 	Unlinked    *ProviderBindingPutUnlinked    `json:"unlinked,omitempty"`
 }
 
-// ProviderBindingPutScimSubject defines model for ProviderBindingPut.ScimSubject.
-type ProviderBindingPutScimSubject string
+// ProviderBindingPutSCIMSubject defines model for ProviderBindingPut.SCIMSubject.
+type ProviderBindingPutSCIMSubject string
 
 // ProviderBindingPutUnlinked defines model for ProviderBindingPut.Unlinked.
 type ProviderBindingPutUnlinked string
@@ -666,25 +666,25 @@ type Revision = int64
 type Revocation struct {
 	DeniedUntil *time.Time `json:"deniedUntil,omitempty"`
 	NotBefore   *time.Time `json:"notBefore,omitempty"`
-	SessionId   *string    `json:"sessionId,omitempty"`
-	UserId      *string    `json:"userId,omitempty"`
+	SessionID   *string    `json:"sessionId,omitempty"`
+	UserID      *string    `json:"userId,omitempty"`
 	UserName    *string    `json:"userName,omitempty"`
 }
 
 // RevocationRequest Exactly one of the properties.
 type RevocationRequest struct {
-	SessionId *string `json:"sessionId,omitempty"`
-	UserId    *string `json:"userId,omitempty"`
+	SessionID *string `json:"sessionId,omitempty"`
+	UserID    *string `json:"userId,omitempty"`
 	UserName  *string `json:"userName,omitempty"`
 }
 
 // Role defines model for Role.
 type Role struct {
-	// Arn Example: arn:aws:iam::000000000000:role/eng/data-reader
-	Arn                string    `json:"arn"`
+	// ARN Example: arn:aws:iam::000000000000:role/eng/data-reader
+	ARN                string    `json:"arn"`
 	CreatedAt          time.Time `json:"createdAt"`
 	Description        *string   `json:"description,omitempty"`
-	Id                 string    `json:"id"`
+	ID                 string    `json:"id"`
 	MaxSessionDuration int       `json:"maxSessionDuration"`
 	Name               string    `json:"name"`
 	Path               string    `json:"path"`
@@ -754,7 +754,7 @@ type RoleTags map[string]string
 
 // SAMLMetadataPut defines model for SAMLMetadataPut.
 type SAMLMetadataPut struct {
-	MetadataXml string `json:"metadataXml"`
+	MetadataXML string `json:"metadataXml"`
 
 	// Revision The revision last read; a stale one yields 409 conflict.
 	Revision *Revision `json:"revision,omitempty"`
@@ -762,8 +762,8 @@ type SAMLMetadataPut struct {
 
 // SAMLProvider defines model for SAMLProvider.
 type SAMLProvider struct {
-	// Arn Example: arn:aws:iam::000000000000:saml-provider/okta
-	Arn string `json:"arn"`
+	// ARN Example: arn:aws:iam::000000000000:saml-provider/okta
+	ARN string `json:"arn"`
 
 	// Binding How a provider's identities bind to directory users
 	// (docs/design/0014-identity-binding.md). Binding is by (provider,
@@ -772,10 +772,10 @@ type SAMLProvider struct {
 	Binding   *ProviderBinding `json:"binding,omitempty"`
 	CreatedAt time.Time        `json:"createdAt"`
 
-	// EntityId The IdP entity id parsed from the metadata (the Issuer of its responses).
-	EntityId    string    `json:"entityId"`
-	Id          string    `json:"id"`
-	MetadataXml string    `json:"metadataXml"`
+	// EntityID The IdP entity id parsed from the metadata (the Issuer of its responses).
+	EntityID    string    `json:"entityId"`
+	ID          string    `json:"id"`
+	MetadataXML string    `json:"metadataXml"`
 	Name        string    `json:"name"`
 	Revision    int64     `json:"revision"`
 	UpdatedAt   time.Time `json:"updatedAt"`
@@ -783,7 +783,7 @@ type SAMLProvider struct {
 
 // SAMLProviderCreate defines model for SAMLProviderCreate.
 type SAMLProviderCreate struct {
-	MetadataXml string `json:"metadataXml"`
+	MetadataXML string `json:"metadataXml"`
 
 	// Name Unique case-insensitively.
 	Name string `json:"name"`
@@ -791,7 +791,7 @@ type SAMLProviderCreate struct {
 
 // SAMLProviderList defines model for SAMLProviderList.
 type SAMLProviderList struct {
-	SamlProviders []SAMLProvider `json:"samlProviders"`
+	SAMLProviders []SAMLProvider `json:"samlProviders"`
 }
 
 // ShortText defines model for ShortText.
@@ -801,17 +801,17 @@ type ShortText = string
 type Token struct {
 	CreatedAt   time.Time  `json:"createdAt"`
 	ExpiresAt   time.Time  `json:"expiresAt"`
-	Id          string     `json:"id"`
+	ID          string     `json:"id"`
 	Kind        TokenKind  `json:"kind"`
 	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
 	Name        string     `json:"name"`
-	PrincipalId string     `json:"principalId"`
+	PrincipalID string     `json:"principalId"`
 	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
 
 	// Roles The only roles the token may reach (role picker, /me/credentials, web-identity tokens); null means no restriction beyond the roles' trust policies, and an empty list reaches no role. A federated session holds the roles its IdP granted; a token minted with a session or token of the same principal inherits its list.
 	Roles *[]struct {
-		ProviderArn *string `json:"providerArn,omitempty"`
-		RoleArn     string  `json:"roleArn"`
+		ProviderARN *string `json:"providerArn,omitempty"`
+		RoleARN     string  `json:"roleArn"`
 	} `json:"roles,omitempty"`
 }
 
@@ -822,28 +822,28 @@ type TokenKind string
 type TokenCreate struct {
 	Name *string `json:"name,omitempty"`
 
-	// PrincipalId Principal id or userName; admin only unless it is the caller. Defaults to the caller.
-	PrincipalId *string `json:"principalId,omitempty"`
+	// PrincipalID Principal id or userName; admin only unless it is the caller. Defaults to the caller.
+	PrincipalID *string `json:"principalId,omitempty"`
 
-	// TtlSeconds Lifetime. At most identity.token_max_ttl (default 90 days), and when the caller mints for itself with a session or token, no later than that credential's expiry; a longer request is refused with 400, never shortened. Omitted: the longest allowed, at most 90 days (see expiresAt in the answer).
-	TtlSeconds *int64 `json:"ttlSeconds,omitempty"`
+	// TTLSeconds Lifetime. At most identity.token_max_ttl (default 90 days), and when the caller mints for itself with a session or token, no later than that credential's expiry; a longer request is refused with 400, never shortened. Omitted: the longest allowed, at most 90 days (see expiresAt in the answer).
+	TTLSeconds *int64 `json:"ttlSeconds,omitempty"`
 }
 
 // TokenCreated defines model for TokenCreated.
 type TokenCreated struct {
 	CreatedAt   time.Time        `json:"createdAt"`
 	ExpiresAt   time.Time        `json:"expiresAt"`
-	Id          string           `json:"id"`
+	ID          string           `json:"id"`
 	Kind        TokenCreatedKind `json:"kind"`
 	LastUsedAt  *time.Time       `json:"lastUsedAt,omitempty"`
 	Name        string           `json:"name"`
-	PrincipalId string           `json:"principalId"`
+	PrincipalID string           `json:"principalId"`
 	RevokedAt   *time.Time       `json:"revokedAt,omitempty"`
 
 	// Roles The only roles the token may reach (role picker, /me/credentials, web-identity tokens); null means no restriction beyond the roles' trust policies, and an empty list reaches no role. A federated session holds the roles its IdP granted; a token minted with a session or token of the same principal inherits its list.
 	Roles *[]struct {
-		ProviderArn *string `json:"providerArn,omitempty"`
-		RoleArn     string  `json:"roleArn"`
+		ProviderARN *string `json:"providerArn,omitempty"`
+		RoleARN     string  `json:"roleArn"`
 	} `json:"roles,omitempty"`
 
 	// Token The secret (ghp_...). Shown once.
@@ -867,11 +867,11 @@ type User struct {
 	CreatedAt   time.Time     `json:"createdAt"`
 	DisplayName *string       `json:"displayName,omitempty"`
 	Emails      *Emails       `json:"emails,omitempty"`
-	ExternalId  *string       `json:"externalId,omitempty"`
+	ExternalID  *string       `json:"externalId,omitempty"`
 	FamilyName  *string       `json:"familyName,omitempty"`
 	GivenName   *string       `json:"givenName,omitempty"`
 	HasPassword *bool         `json:"hasPassword,omitempty"`
-	Id          string        `json:"id"`
+	ID          string        `json:"id"`
 	Kind        PrincipalKind `json:"kind"`
 	Revision    int64         `json:"revision"`
 	Title       *string       `json:"title,omitempty"`
@@ -888,7 +888,7 @@ type UserCreate struct {
 	Attributes  *Attributes    `json:"attributes,omitempty"`
 	DisplayName *ShortText     `json:"displayName,omitempty"`
 	Emails      *Emails        `json:"emails,omitempty"`
-	ExternalId  *ShortText     `json:"externalId,omitempty"`
+	ExternalID  *ShortText     `json:"externalId,omitempty"`
 	FamilyName  *ShortText     `json:"familyName,omitempty"`
 	GivenName   *ShortText     `json:"givenName,omitempty"`
 	Kind        *PrincipalKind `json:"kind,omitempty"`
@@ -923,7 +923,7 @@ type UserPatch struct {
 	Attributes  *Attributes `json:"attributes,omitempty"`
 	DisplayName *ShortText  `json:"displayName,omitempty"`
 	Emails      *Emails     `json:"emails,omitempty"`
-	ExternalId  *ShortText  `json:"externalId,omitempty"`
+	ExternalID  *ShortText  `json:"externalId,omitempty"`
 	FamilyName  *ShortText  `json:"familyName,omitempty"`
 	GivenName   *ShortText  `json:"givenName,omitempty"`
 
@@ -943,9 +943,9 @@ type Whoami struct {
 	Admin      bool             `json:"admin"`
 	AuthMethod WhoamiAuthMethod `json:"authMethod"`
 	Groups     []string         `json:"groups"`
-	Id         string           `json:"id"`
+	ID         string           `json:"id"`
 	Kind       PrincipalKind    `json:"kind"`
-	TokenId    *string          `json:"tokenId,omitempty"`
+	TokenID    *string          `json:"tokenId,omitempty"`
 	UserName   string           `json:"userName"`
 }
 
@@ -1047,8 +1047,8 @@ type ListRolesParams struct {
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
-	// PrincipalId Principal id or userName; admin only unless it is the caller.
-	PrincipalId *string `form:"principal_id,omitempty" json:"principal_id,omitempty"`
+	// PrincipalID Principal id or userName; admin only unless it is the caller.
+	PrincipalID *string `form:"principal_id,omitempty" json:"principal_id,omitempty"`
 }
 
 // ListUsersParams defines parameters for ListUsers.
@@ -1321,7 +1321,7 @@ type ClientInterface interface {
 	// RemoveGroupMember Remove one direct member (a no-op if absent).
 	//
 	// Corresponds with DELETE /groups/{id}/members/{memberId} (the `RemoveGroupMember` operationId).
-	RemoveGroupMember(ctx context.Context, id GroupRef, memberId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RemoveGroupMember(ctx context.Context, id GroupRef, memberID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Exchange a local user's password for a session token.
 	//
@@ -2125,8 +2125,8 @@ func (c *Client) AddGroupMember(ctx context.Context, id GroupRef, body AddGroupM
 // RemoveGroupMember Remove one direct member (a no-op if absent).
 //
 // Corresponds with DELETE /groups/{id}/members/{memberId} (the `RemoveGroupMember` operationId).
-func (c *Client) RemoveGroupMember(ctx context.Context, id GroupRef, memberId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRemoveGroupMemberRequest(c.Server, id, memberId)
+func (c *Client) RemoveGroupMember(ctx context.Context, id GroupRef, memberID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveGroupMemberRequest(c.Server, id, memberID)
 	if err != nil {
 		return nil, err
 	}
@@ -3871,7 +3871,7 @@ func NewAddGroupMemberRequestWithBody(server string, id GroupRef, contentType st
 }
 
 // NewRemoveGroupMemberRequest constructs an http.Request for the RemoveGroupMember method
-func NewRemoveGroupMemberRequest(server string, id GroupRef, memberId string) (*http.Request, error) {
+func NewRemoveGroupMemberRequest(server string, id GroupRef, memberID string) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3883,7 +3883,7 @@ func NewRemoveGroupMemberRequest(server string, id GroupRef, memberId string) (*
 
 	var pathParam1 string
 
-	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "memberId", memberId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "memberId", memberID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
 	if err != nil {
 		return nil, err
 	}
@@ -5379,9 +5379,9 @@ func NewListTokensRequest(server string, params *ListTokensParams) (*http.Reques
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if params.PrincipalId != nil {
+		if params.PrincipalID != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "principal_id", *params.PrincipalId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "principal_id", *params.PrincipalID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6184,7 +6184,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /groups/{id}/members/{memberId} (the `RemoveGroupMember` operationId).
-	RemoveGroupMemberWithResponse(ctx context.Context, id GroupRef, memberId string, reqEditors ...RequestEditorFn) (*RemoveGroupMemberResponse, error)
+	RemoveGroupMemberWithResponse(ctx context.Context, id GroupRef, memberID string, reqEditors ...RequestEditorFn) (*RemoveGroupMemberResponse, error)
 
 	// LoginWithBodyWithResponse Exchange a local user's password for a session token.
 	//
@@ -11642,8 +11642,8 @@ func (c *ClientWithResponses) AddGroupMemberWithResponse(ctx context.Context, id
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /groups/{id}/members/{memberId} (the `RemoveGroupMember` operationId).
-func (c *ClientWithResponses) RemoveGroupMemberWithResponse(ctx context.Context, id GroupRef, memberId string, reqEditors ...RequestEditorFn) (*RemoveGroupMemberResponse, error) {
-	rsp, err := c.RemoveGroupMember(ctx, id, memberId, reqEditors...)
+func (c *ClientWithResponses) RemoveGroupMemberWithResponse(ctx context.Context, id GroupRef, memberID string, reqEditors ...RequestEditorFn) (*RemoveGroupMemberResponse, error) {
+	rsp, err := c.RemoveGroupMember(ctx, id, memberID, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
