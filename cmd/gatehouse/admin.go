@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/apiclient"
 )
 
 // adminOpts are the admin CLI's global flags.
@@ -67,10 +68,24 @@ credentials stored by 'gatehouse login' for the server, in that order.`,
 
 // ---- client ----
 
+// adminClient talks to a server's admin REST API through the client
+// generated from api/openapi.yaml (internal/api/apiclient), and to the few
+// web sign-in endpoints outside that document (/api/v1/me/..., /sso/...)
+// through do. It is safe for concurrent use.
 type adminClient struct {
 	base  string
 	token string
 	hc    *http.Client
+	api   *apiclient.Client
+}
+
+// newAdminClient returns a client of the server at base (a checked
+// serverBase) that sends token, if not empty, as its bearer token.
+func newAdminClient(base, token string) *adminClient {
+	c := &adminClient{base: base, token: token, hc: &http.Client{Timeout: 60 * time.Second}}
+	// NewClient fails only for a failing option; WithHTTPClient never fails.
+	c.api, _ = apiclient.NewClient(base+"/api/v1", apiclient.WithHTTPClient(c))
+	return c
 }
 
 // serverError is an error answered by the server in the REST error shape.
@@ -108,7 +123,7 @@ func (o *adminOpts) client() (*adminClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &adminClient{base: base, token: tok, hc: &http.Client{Timeout: 60 * time.Second}}, nil
+	return newAdminClient(base, tok), nil
 }
 
 func (o *adminOpts) resolveToken(base string) (string, error) {
@@ -132,8 +147,65 @@ func (o *adminOpts) resolveToken(base string) (string, error) {
 	return "", errors.New("no token: pass --token or --token-file, set GATEHOUSE_TOKEN, or run 'gatehouse login'")
 }
 
-// do sends a JSON request and decodes a JSON answer into out (if non-nil).
-// It returns the raw body too, for --json.
+// Do sends req with the CLI's headers (and its bearer token, if any). It is
+// the generated client's transport; a failure to reach the server names the
+// request.
+func (c *adminClient) Do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("User-Agent", "gatehouse-cli/"+version)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, c.relative(req), err)
+	}
+	return res, nil
+}
+
+// relative is req's URL without the server's base, as the CLI names it.
+func (c *adminClient) relative(req *http.Request) string {
+	return strings.TrimPrefix(req.URL.String(), c.base)
+}
+
+// read reads the answer to a request sent by c. A status of 400 or more
+// becomes a *serverError from the API's error shape; otherwise the body is
+// decoded into out, if out is not nil and the body not empty. The raw body
+// is returned too, for --json. err is the sending error, returned as is.
+func (c *adminClient) read(res *http.Response, err error, out any) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	method, path := res.Request.Method, c.relative(res.Request)
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if res.StatusCode >= 400 {
+		se := &serverError{Status: res.StatusCode, RequestID: res.Header.Get("X-Request-Id")}
+		var eb apiclient.Error
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+			se.Code, se.Message = eb.Error.Code, eb.Error.Message
+			if id := deref(eb.Error.RequestID); id != "" {
+				se.RequestID = id
+			}
+		} else {
+			se.Code, se.Message = "http_error", http.StatusText(res.StatusCode)
+		}
+		return raw, se
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("%s %s: decode response: %w", method, path, err)
+		}
+	}
+	return raw, nil
+}
+
+// do sends a JSON request to a web sign-in endpoint that is not part of the
+// admin API document, and decodes a JSON answer into out (if non-nil), as
+// read does.
 func (c *adminClient) do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
 	var body io.Reader
 	if in != nil {
@@ -150,48 +222,54 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("User-Agent", "gatehouse-cli/"+version)
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
-	}
-	if res.StatusCode >= 400 {
-		se := &serverError{Status: res.StatusCode, RequestID: res.Header.Get("X-Request-Id")}
-		var eb struct {
-			Error struct {
-				Code      string `json:"code"`
-				Message   string `json:"message"`
-				RequestID string `json:"request_id"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
-			se.Code, se.Message = eb.Error.Code, eb.Error.Message
-			if eb.Error.RequestID != "" {
-				se.RequestID = eb.Error.RequestID
-			}
-		} else {
-			se.Code, se.Message = "http_error", http.StatusText(res.StatusCode)
-		}
-		return raw, se
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return raw, fmt.Errorf("%s %s: decode response: %w", method, path, err)
-		}
-	}
-	return raw, nil
+	res, err := c.Do(req)
+	return c.read(res, err, out)
 }
 
-func pathEsc(s string) string { return url.PathEscape(s) }
+// apiCall is one admin API operation of the generated client, with its
+// arguments bound.
+type apiCall func(ctx context.Context, api *apiclient.Client) (*http.Response, error)
+
+// The generated client's operations, as method expressions, by their
+// number of arguments after the context.
+type (
+	op0              = func(*apiclient.Client, context.Context, ...apiclient.RequestEditorFn) (*http.Response, error)
+	op1[A any]       = func(*apiclient.Client, context.Context, A, ...apiclient.RequestEditorFn) (*http.Response, error)
+	op2[A, B any]    = func(*apiclient.Client, context.Context, A, B, ...apiclient.RequestEditorFn) (*http.Response, error)
+	op3[A, B, C any] = func(*apiclient.Client, context.Context, A, B, C, ...apiclient.RequestEditorFn) (*http.Response, error)
+)
+
+// bind0 to bind3 bind an operation of the generated client to its
+// arguments, e.g. bind1((*apiclient.Client).GetUser, "alice").
+func bind0(op op0) apiCall {
+	return func(ctx context.Context, api *apiclient.Client) (*http.Response, error) { return op(api, ctx) }
+}
+
+func bind1[A any](op op1[A], a A) apiCall {
+	return func(ctx context.Context, api *apiclient.Client) (*http.Response, error) { return op(api, ctx, a) }
+}
+
+func bind2[A, B any](op op2[A, B], a A, b B) apiCall {
+	return func(ctx context.Context, api *apiclient.Client) (*http.Response, error) { return op(api, ctx, a, b) }
+}
+
+func bind3[A, B, C any](op op3[A, B, C], a A, b B, c C) apiCall {
+	return func(ctx context.Context, api *apiclient.Client) (*http.Response, error) { return op(api, ctx, a, b, c) }
+}
+
+// byRef is op, an operation on the object named by one path parameter,
+// waiting for that name.
+func byRef(op op1[string]) func(ref string) apiCall {
+	return func(ref string) apiCall { return bind1(op, ref) }
+}
+
+// fetch runs call and decodes its answer into a T, as read does.
+func fetch[T any](ctx context.Context, c *adminClient, call apiCall) (*T, []byte, error) {
+	var v T
+	res, err := call(ctx, c.api)
+	raw, err := c.read(res, err, &v)
+	return &v, raw, err
+}
 
 // emit prints raw JSON (indented) with --json, or calls human otherwise.
 func (o *adminOpts) emit(cmd *cobra.Command, raw []byte, human func(w io.Writer)) error {
@@ -242,7 +320,41 @@ func fmtTime(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
+// stamp prints t as the server writes times (RFC 3339), or "" for nil.
+func stamp(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
 // ---- command helpers ----
+
+// deref is *p, or the zero value for nil: the generated types make the
+// API's optional fields pointers.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// optional is &s, or nil (field absent) for "".
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// changed is &v if the flag was given, or nil (field absent).
+func changed[T any](cmd *cobra.Command, flag string, v T) *T {
+	if !cmd.Flags().Changed(flag) {
+		return nil
+	}
+	return &v
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -253,70 +365,52 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// adminCall sends one request, decodes the answer into a T and prints it
-// with human (or the server's JSON with --json).
-func adminCall[T any](o *adminOpts, cmd *cobra.Command, method, path string, body any, human func(io.Writer, *T)) error {
+// adminCall runs call, decodes the answer into a T and prints it with human
+// (or the server's JSON with --json).
+func adminCall[T any](o *adminOpts, cmd *cobra.Command, call apiCall, human func(io.Writer, *T)) error {
 	c, err := o.client()
 	if err != nil {
 		return err
 	}
-	return adminCallWith(o, cmd, c, method, path, body, human)
+	return adminCallWith(o, cmd, c, call, human)
 }
 
 // adminCallWith is adminCall with a client already built.
-func adminCallWith[T any](o *adminOpts, cmd *cobra.Command, c *adminClient, method, path string, body any, human func(io.Writer, *T)) error {
-	var v T
-	raw, err := c.do(cmd.Context(), method, path, body, &v)
+func adminCallWith[T any](o *adminOpts, cmd *cobra.Command, c *adminClient, call apiCall, human func(io.Writer, *T)) error {
+	v, raw, err := fetch[T](cmd.Context(), c, call)
 	if err != nil {
 		return err
 	}
-	return o.emit(cmd, raw, func(w io.Writer) { human(w, &v) })
+	return o.emit(cmd, raw, func(w io.Writer) { human(w, v) })
 }
 
-// noContentCall sends one request whose answer is not decoded and prints
-// done (or the server's JSON with --json).
-func (o *adminOpts) noContentCall(cmd *cobra.Command, method, path string, body any, done string) error {
+// noContentCall runs call, whose answer is not decoded, and prints done (or
+// the server's JSON with --json).
+func (o *adminOpts) noContentCall(cmd *cobra.Command, call apiCall, done string) error {
 	c, err := o.client()
 	if err != nil {
 		return err
 	}
-	raw, err := c.do(cmd.Context(), method, path, body, nil)
+	res, err := call(cmd.Context(), c.api)
+	raw, err := c.read(res, err, nil)
 	if err != nil {
 		return err
 	}
 	return o.emit(cmd, raw, func(w io.Writer) { fmt.Fprintln(w, oneLine(done)) })
 }
 
-// getList GETs path, whose answer holds a list of T under key.
-func getList[T any](cmd *cobra.Command, c *adminClient, path, key string) ([]T, []byte, error) {
-	// The answer is decoded into struct{ Items []T `json:"<key>"` }, so that
-	// it is read exactly as a literal struct with that field would be.
-	env := reflect.New(reflect.StructOf([]reflect.StructField{{
-		Name: "Items", Type: reflect.TypeFor[[]T](), Tag: reflect.StructTag(`json:"` + key + `"`),
-	}}))
-	raw, err := c.do(cmd.Context(), "GET", path, nil, env.Interface())
-	items, _ := env.Elem().Field(0).Interface().([]T)
-	return items, raw, err
-}
-
-// listCmd is a `list` command: it GETs path() and prints a table with one
-// row per item of the list under key.
-func listCmd[T any](o *adminOpts, short, key string, path func() string, header []string, row func(*T) []string) *cobra.Command {
+// listCmd is a `list` command: it runs call() and prints a table with one
+// row per item that items finds in the answer L.
+func listCmd[L, T any](o *adminOpts, short string, call func() apiCall, items func(*L) []T,
+	header []string, row func(*T) []string) *cobra.Command {
 	return &cobra.Command{
 		Use: "list", Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			items, raw, err := getList[T](cmd, c, path(), key)
-			if err != nil {
-				return err
-			}
-			return o.emit(cmd, raw, func(w io.Writer) {
-				rows := make([][]string, 0, len(items))
-				for i := range items {
-					rows = append(rows, row(&items[i]))
+			return adminCall(o, cmd, call(), func(w io.Writer, l *L) {
+				list := items(l)
+				rows := make([][]string, 0, len(list))
+				for i := range list {
+					rows = append(rows, row(&list[i]))
 				}
 				table(w, header, rows)
 			})
@@ -324,139 +418,82 @@ func listCmd[T any](o *adminOpts, short, key string, path func() string, header 
 	}
 }
 
-// updateAtRevision sends method to path with body and body["revision"] =
-// rev if known, else the revision the object has now (read first with a
-// GET), and prints the answer.
-func updateAtRevision[T interface{ rev() int64 }](o *adminOpts, cmd *cobra.Command, method, path string,
-	body map[string]any, rev int64, known bool, human func(io.Writer, *T)) error {
-	c, err := o.client()
+// revisionNow is rev if known, else the revision the object that get reads
+// has now.
+func revisionNow[T any](ctx context.Context, c *adminClient, rev int64, known bool, get apiCall, revOf func(*T) int64) (int64, error) {
+	if known {
+		return rev, nil
+	}
+	cur, _, err := fetch[T](ctx, c, get)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if !known {
-		var cur T
-		if _, err := c.do(cmd.Context(), "GET", path, nil, &cur); err != nil {
-			return err
-		}
-		rev = cur.rev()
-	}
-	body["revision"] = rev
-	return adminCallWith(o, cmd, c, method, path, body, human)
+	return revOf(cur), nil
 }
 
-// putNonEmpty sets body[key] = value for the pairs key, value of kv whose
-// value is not empty.
-func putNonEmpty(body map[string]any, kv ...string) {
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			body[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-// withQuery appends the pairs key, value of kv whose value is not empty to
-// path as a query string.
-func withQuery(path string, kv ...string) string {
-	q := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			q.Set(kv[i], kv[i+1])
-		}
-	}
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	return path
-}
-
-// getCmd is a `get X` command showing the object at base+X.
-func getCmd[T any](o *adminOpts, use, short, base string, human func(io.Writer, *T)) *cobra.Command {
+// getCmd is a `get X` command showing the object that get(X) reads.
+func getCmd[T any](o *adminOpts, use, short string, get func(ref string) apiCall, human func(io.Writer, *T)) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "GET", base+pathEsc(args[0]), nil, human)
+			return adminCall(o, cmd, get(args[0]), human)
 		},
 	}
 }
 
-// deleteCmd is a `delete X` command deleting the object at base+X and
-// printing done+X.
-func deleteCmd(o *adminOpts, use, short, base, done string) *cobra.Command {
+// deleteCmd is a `delete X` command running del(X) and printing done+X.
+func deleteCmd(o *adminOpts, use, short string, del func(ref string) apiCall, done string) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", base+pathEsc(args[0]), nil, done+args[0])
+			return o.noContentCall(cmd, del(args[0]), done+args[0])
 		},
 	}
 }
 
 // ---- users ----
 
-type cliUser struct {
-	ID          string              `json:"id"`
-	Kind        string              `json:"kind"`
-	UserName    string              `json:"userName"`
-	ExternalID  string              `json:"externalId"`
-	DisplayName string              `json:"displayName"`
-	GivenName   string              `json:"givenName"`
-	FamilyName  string              `json:"familyName"`
-	Title       string              `json:"title"`
-	Emails      []cliEmail          `json:"emails"`
-	Active      bool                `json:"active"`
-	HasPassword bool                `json:"hasPassword"`
-	Attributes  map[string][]string `json:"attributes"`
-	Revision    int64               `json:"revision"`
-	CreatedAt   time.Time           `json:"createdAt"`
-	UpdatedAt   time.Time           `json:"updatedAt"`
-}
-
-type cliEmail struct {
-	Value   string `json:"value"`
-	Type    string `json:"type,omitempty"`
-	Primary bool   `json:"primary,omitempty"`
-}
-
-func (u cliUser) rev() int64 { return u.Revision }
-
-func (u *cliUser) primaryEmail() string {
-	for _, e := range u.Emails {
-		if e.Primary {
+func primaryEmail(u *apiclient.User) string {
+	emails := deref(u.Emails)
+	for _, e := range emails {
+		if deref(e.Primary) {
 			return e.Value
 		}
 	}
-	if len(u.Emails) > 0 {
-		return u.Emails[0].Value
+	if len(emails) > 0 {
+		return emails[0].Value
 	}
 	return ""
 }
 
-func printUser(w io.Writer, u *cliUser) {
+func printUser(w io.Writer, u *apiclient.User) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("ID", u.ID)
 	kv("User name", u.UserName)
-	kv("Kind", u.Kind)
+	kv("Kind", string(u.Kind))
 	kv("Active", strconv.FormatBool(u.Active))
-	kv("Display name", u.DisplayName)
-	if u.GivenName != "" || u.FamilyName != "" {
-		kv("Name", strings.TrimSpace(u.GivenName+" "+u.FamilyName))
+	kv("Display name", deref(u.DisplayName))
+	if given, family := deref(u.GivenName), deref(u.FamilyName); given != "" || family != "" {
+		kv("Name", strings.TrimSpace(given+" "+family))
 	}
-	if u.Title != "" {
-		kv("Title", u.Title)
+	if t := deref(u.Title); t != "" {
+		kv("Title", t)
 	}
-	if u.ExternalID != "" {
-		kv("External ID", u.ExternalID)
+	if x := deref(u.ExternalID); x != "" {
+		kv("External ID", x)
 	}
-	for _, e := range u.Emails {
+	for _, e := range deref(u.Emails) {
 		v := e.Value
-		if e.Primary {
+		if deref(e.Primary) {
 			v += " (primary)"
 		}
 		kv("Email", v)
 	}
-	kv("Password", map[bool]string{true: "set", false: "none"}[u.HasPassword])
-	for _, k := range sortedKeys(u.Attributes) {
-		kv("Attribute "+k, strings.Join(u.Attributes[k], ", "))
+	kv("Password", map[bool]string{true: "set", false: "none"}[deref(u.HasPassword)])
+	attrs := deref(u.Attributes)
+	for _, k := range sortedKeys(attrs) {
+		kv("Attribute "+k, strings.Join(attrs[k], ", "))
 	}
 	kv("Revision", strconv.FormatInt(u.Revision, 10))
 	kv("Created", fmtTime(&u.CreatedAt))
@@ -464,10 +501,10 @@ func printUser(w io.Writer, u *cliUser) {
 	_ = tw.Flush()
 }
 
-// parseAttrs turns repeated key=v1,v2 flags into a map; a key given twice
-// accumulates values.
-func parseAttrs(in []string) (map[string][]string, error) {
-	out := map[string][]string{}
+// parseAttrs turns repeated key=v1,v2 flags into attributes; a key given
+// twice accumulates values.
+func parseAttrs(in []string) (*apiclient.Attributes, error) {
+	out := apiclient.Attributes{}
 	for _, a := range in {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
@@ -475,31 +512,45 @@ func parseAttrs(in []string) (map[string][]string, error) {
 		}
 		out[k] = append(out[k], strings.Split(v, ",")...)
 	}
-	return out, nil
+	return &out, nil
 }
 
-func parseEmails(in []string) []cliEmail {
-	var out []cliEmail
+// parseEmails turns --email flags into e-mail addresses, the first primary.
+func parseEmails(in []string) *apiclient.Emails {
+	out := apiclient.Emails{}
+	primary := true
 	for i, e := range in {
-		out = append(out, cliEmail{Value: e, Primary: i == 0})
+		em := apiclient.Email{Value: e}
+		if i == 0 {
+			em.Primary = &primary
+		}
+		out = append(out, em)
 	}
-	return out
+	return &out
 }
 
 func adminUsersCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users and service principals"}
 
 	var filter, kind string
-	list := listCmd(o, "List users and service principals", "users",
-		func() string { return withQuery("/api/v1/users", "filter", filter, "kind", kind) },
+	list := listCmd(o, "List users and service principals",
+		func() apiCall {
+			p := &apiclient.ListUsersParams{Filter: optional(filter)}
+			if kind != "" {
+				k := apiclient.PrincipalKind(kind)
+				p.Kind = &k
+			}
+			return bind1((*apiclient.Client).ListUsers, p)
+		},
+		func(l *apiclient.UserList) []apiclient.User { return l.Users },
 		[]string{"ID", "USERNAME", "KIND", "ACTIVE", "DISPLAY NAME", "EMAIL"},
-		func(u *cliUser) []string {
-			return []string{u.ID, u.UserName, u.Kind, strconv.FormatBool(u.Active), u.DisplayName, u.primaryEmail()}
+		func(u *apiclient.User) []string {
+			return []string{u.ID, u.UserName, string(u.Kind), strconv.FormatBool(u.Active), deref(u.DisplayName), primaryEmail(u)}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only user names starting with this prefix")
 	list.Flags().StringVar(&kind, "kind", "", "only this kind: user or service")
 
-	get := getCmd(o, "get USER", "Show a user (by id or user name)", "/api/v1/users/", printUser)
+	get := getCmd(o, "get USER", "Show a user (by id or user name)", byRef((*apiclient.Client).GetUser), printUser)
 
 	var (
 		cf struct {
@@ -511,33 +562,35 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create USERNAME", Short: "Create a user (or, with --service, a service principal)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"userName": args[0]}
-			putNonEmpty(body, "displayName", cf.displayName, "givenName", cf.givenName,
-				"familyName", cf.familyName, "title", cf.title, "externalId", cf.externalID)
+			body := apiclient.UserCreate{UserName: args[0], DisplayName: optional(cf.displayName),
+				GivenName: optional(cf.givenName), FamilyName: optional(cf.familyName), Title: optional(cf.title),
+				ExternalID: optional(cf.externalID)}
 			if len(cf.emails) > 0 {
-				body["emails"] = parseEmails(cf.emails)
+				body.Emails = parseEmails(cf.emails)
 			}
 			if len(cf.attrs) > 0 {
 				attrs, err := parseAttrs(cf.attrs)
 				if err != nil {
 					return err
 				}
-				body["attributes"] = attrs
+				body.Attributes = attrs
 			}
 			if cf.service {
-				body["kind"] = "service"
+				k := apiclient.PrincipalKindService
+				body.Kind = &k
 			}
 			if cf.inactive {
-				body["active"] = false
+				active := false
+				body.Active = &active
 			}
 			if cf.passwordStdin {
 				pw, err := readPassword(cmd, "Password for "+args[0]+": ")
 				if err != nil {
 					return err
 				}
-				body["password"] = pw
+				body.Password = &pw
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/users", body, printUser)
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateUser, body), printUser)
 		},
 	}
 	cfl := create.Flags()
@@ -552,44 +605,24 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	cfl.BoolVar(&cf.inactive, "inactive", false, "create disabled")
 	cfl.BoolVar(&cf.passwordStdin, "password", false, "set a password, read from the terminal or the first line of stdin")
 
-	var uf struct {
-		displayName, givenName, familyName, title, externalID, userName string
-		emails, attrs                                                   []string
-		active                                                          bool
-		revision                                                        int64
-	}
+	var uf userUpdateFlags
 	update := &cobra.Command{
 		Use: "update USER", Short: "Change fields of a user (only the flags given)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fl := cmd.Flags()
-			body := map[string]any{}
-			for flag, field := range map[string]string{"display-name": "displayName", "given-name": "givenName",
-				"family-name": "familyName", "title": "title", "external-id": "externalId", "user-name": "userName"} {
-				if fl.Changed(flag) {
-					v, _ := fl.GetString(flag)
-					body[field] = v
-				}
+			body, err := uf.patch(cmd)
+			if err != nil {
+				return err
 			}
-			if fl.Changed("email") {
-				body["emails"] = parseEmails(uf.emails)
-				if len(uf.emails) == 0 {
-					body["emails"] = []cliEmail{}
-				}
+			c, err := o.client()
+			if err != nil {
+				return err
 			}
-			if fl.Changed("attr") {
-				attrs, err := parseAttrs(uf.attrs)
-				if err != nil {
-					return err
-				}
-				body["attributes"] = attrs
+			ctx := cmd.Context()
+			if body.Revision, err = revisionNow(ctx, c, uf.revision, uf.revision != 0, bind1((*apiclient.Client).GetUser, args[0]),
+				func(u *apiclient.User) int64 { return u.Revision }); err != nil {
+				return err
 			}
-			if fl.Changed("active") {
-				body["active"] = uf.active
-			}
-			if len(body) == 0 {
-				return errors.New("nothing to change: give at least one field flag")
-			}
-			return updateAtRevision(o, cmd, "PATCH", "/api/v1/users/"+pathEsc(args[0]), body, uf.revision, uf.revision != 0, printUser)
+			return adminCallWith(o, cmd, c, bind2((*apiclient.Client).UpdateUser, args[0], *body), printUser)
 		},
 	}
 	ufl := update.Flags()
@@ -604,28 +637,20 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 	ufl.BoolVar(&uf.active, "active", true, "enable (true) or disable (false)")
 	ufl.Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
 
-	del := deleteCmd(o, "delete USER", "Delete a user with its memberships and tokens", "/api/v1/users/", "deleted ")
-	action := func(verb, short string) *cobra.Command { // POST /api/v1/users/USER/<verb>
-		return &cobra.Command{
-			Use: verb + " USER", Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return adminCall(o, cmd, "POST", "/api/v1/users/"+pathEsc(args[0])+"/"+verb, nil, printUser)
-			},
-		}
-	}
-	disable := action("disable", "Disable a user; its tokens and sessions stop working at once")
-	enable := action("enable", "Enable a user")
+	del := deleteCmd(o, "delete USER", "Delete a user with its memberships and tokens", byRef((*apiclient.Client).DeleteUser), "deleted ")
+	disable := getCmd(o, "disable USER", "Disable a user; its tokens and sessions stop working at once",
+		byRef((*apiclient.Client).DisableUser), printUser)
+	enable := getCmd(o, "enable USER", "Enable a user", byRef((*apiclient.Client).EnableUser), printUser)
 	setAttr := &cobra.Command{
 		Use: "set-attr USER KEY VALUE...", Short: "Set the values of one attribute", Args: cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]),
-				map[string]any{"values": args[2:]}, printAttrs)
+			return adminCall(o, cmd, bind3((*apiclient.Client).SetUserAttribute, args[0], args[1], apiclient.AttributeValues{Values: args[2:]}), printAttrs)
 		},
 	}
 	unsetAttr := &cobra.Command{
 		Use: "unset-attr USER KEY", Short: "Remove one attribute", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "DELETE", "/api/v1/users/"+pathEsc(args[0])+"/attributes/"+pathEsc(args[1]), nil, printAttrs)
+			return adminCall(o, cmd, bind2((*apiclient.Client).DeleteUserAttribute, args[0], args[1]), printAttrs)
 		},
 	}
 	setPassword := &cobra.Command{
@@ -637,20 +662,45 @@ func adminUsersCmd(o *adminOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return o.noContentCall(cmd, "PUT", "/api/v1/users/"+pathEsc(args[0])+"/password",
-				map[string]any{"password": pw}, "password set for "+args[0]+"; existing sessions were revoked")
+			return o.noContentCall(cmd, bind2((*apiclient.Client).SetUserPassword, args[0], apiclient.PasswordSet{Password: &pw}), "password set for "+args[0]+"; existing sessions were revoked")
 		},
 	}
 	cmd.AddCommand(list, get, create, update, del, disable, enable, setAttr, unsetAttr, setPassword)
 	return cmd
 }
 
-type cliAttrs struct {
-	Attributes map[string][]string `json:"attributes"`
-	Revision   int64               `json:"revision"`
+// userUpdateFlags are the flags of `users update`.
+type userUpdateFlags struct {
+	displayName, givenName, familyName, title, externalID, userName string
+	emails, attrs                                                   []string
+	active                                                          bool
+	revision                                                        int64
 }
 
-func printAttrs(w io.Writer, a *cliAttrs) {
+// patch is the body of `users update`: the fields whose flags were given
+// (its Revision is left to the caller).
+func (uf *userUpdateFlags) patch(cmd *cobra.Command) (*apiclient.UserPatch, error) {
+	body := &apiclient.UserPatch{UserName: changed(cmd, "user-name", uf.userName),
+		DisplayName: changed(cmd, "display-name", uf.displayName), GivenName: changed(cmd, "given-name", uf.givenName),
+		FamilyName: changed(cmd, "family-name", uf.familyName), Title: changed(cmd, "title", uf.title),
+		ExternalID: changed(cmd, "external-id", uf.externalID), Active: changed(cmd, "active", uf.active)}
+	if cmd.Flags().Changed("email") {
+		body.Emails = parseEmails(uf.emails)
+	}
+	if cmd.Flags().Changed("attr") {
+		a, err := parseAttrs(uf.attrs)
+		if err != nil {
+			return nil, err
+		}
+		body.Attributes = a
+	}
+	if *body == (apiclient.UserPatch{}) {
+		return nil, errors.New("nothing to change: give at least one field flag")
+	}
+	return body, nil
+}
+
+func printAttrs(w io.Writer, a *apiclient.AttributesDoc) {
 	keys := sortedKeys(a.Attributes)
 	rows := make([][]string, 0, len(keys))
 	for _, k := range keys {
@@ -701,26 +751,13 @@ func readPasswordLine(in io.Reader) (string, error) {
 
 // ---- groups ----
 
-type cliGroup struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"displayName"`
-	ExternalID  string `json:"externalId"`
-	Members     []struct {
-		Value string `json:"value"`
-		Type  string `json:"type"`
-	} `json:"members"`
-	Revision  int64     `json:"revision"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
-func printGroup(w io.Writer, g *cliGroup) {
+func printGroup(w io.Writer, g *apiclient.Group) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("ID", g.ID)
 	kv("Display name", g.DisplayName)
-	if g.ExternalID != "" {
-		kv("External ID", g.ExternalID)
+	if x := deref(g.ExternalID); x != "" {
+		kv("External ID", x)
 	}
 	kv("Revision", strconv.FormatInt(g.Revision, 10))
 	kv("Members", strconv.Itoa(len(g.Members)))
@@ -728,7 +765,7 @@ func printGroup(w io.Writer, g *cliGroup) {
 	if len(g.Members) > 0 {
 		rows := make([][]string, 0, len(g.Members))
 		for _, m := range g.Members {
-			rows = append(rows, []string{m.Type, m.Value})
+			rows = append(rows, []string{string(m.Type), m.Value})
 		}
 		table(w, []string{"TYPE", "MEMBER ID"}, rows)
 	}
@@ -738,57 +775,57 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "groups", Short: "Manage groups"}
 
 	var filter string
-	list := listCmd(o, "List groups", "groups",
-		func() string { return withQuery("/api/v1/groups", "filter", filter) },
+	list := listCmd(o, "List groups",
+		func() apiCall {
+			p := &apiclient.ListGroupsParams{Filter: optional(filter)}
+			return bind1((*apiclient.Client).ListGroups, p)
+		},
+		func(l *apiclient.GroupList) []apiclient.Group { return l.Groups },
 		[]string{"ID", "DISPLAY NAME", "MEMBERS"},
-		func(g *cliGroup) []string { return []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))} })
+		func(g *apiclient.Group) []string { return []string{g.ID, g.DisplayName, strconv.Itoa(len(g.Members))} })
 	list.Flags().StringVar(&filter, "filter", "", "only display names starting with this prefix")
 
-	get := getCmd(o, "get GROUP", "Show a group (by id or display name)", "/api/v1/groups/", printGroup)
+	get := getCmd(o, "get GROUP", "Show a group (by id or display name)", byRef((*apiclient.Client).GetGroup), printGroup)
 	var members []string
 	var externalID string
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"displayName": args[0]}
-			putNonEmpty(body, "externalId", externalID)
+			body := apiclient.GroupCreate{DisplayName: args[0], ExternalID: optional(externalID)}
 			if len(members) > 0 {
-				refs := make([]map[string]string, 0, len(members))
+				refs := make(apiclient.MemberRefs, 0, len(members))
 				for _, m := range members {
-					refs = append(refs, map[string]string{"value": m})
+					refs = append(refs, apiclient.MemberRef{Value: m})
 				}
-				body["members"] = refs
+				body.Members = &refs
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/groups", body, printGroup)
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateGroup, body), printGroup)
 		},
 	}
 	create.Flags().StringArrayVar(&members, "member", nil, "member user or group, by id or name (repeatable)")
 	create.Flags().StringVar(&externalID, "external-id", "", "external (IdP) id")
 
-	del := deleteCmd(o, "delete GROUP", "Delete a group", "/api/v1/groups/", "deleted group ")
+	del := deleteCmd(o, "delete GROUP", "Delete a group", byRef((*apiclient.Client).DeleteGroup), "deleted group ")
 	var memberType string
 	add := &cobra.Command{
 		Use: "add-member GROUP MEMBER", Short: "Add a user or group (by id or name) to a group", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"value": args[1]}
+			body := apiclient.MemberRef{Value: args[1]}
 			if memberType != "" {
-				switch strings.ToLower(memberType) {
-				case "user":
-					body["type"] = "User"
-				case "group":
-					body["type"] = "Group"
-				default:
+				t, ok := map[string]apiclient.MemberType{"user": apiclient.MemberTypeUser, "group": apiclient.MemberTypeGroup}[strings.ToLower(memberType)]
+				if !ok {
 					return fmt.Errorf("--type %q: want user or group", memberType)
 				}
+				body.Type = &t
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/groups/"+pathEsc(args[0])+"/members", body, printGroup)
+			return adminCall(o, cmd, bind2((*apiclient.Client).AddGroupMember, args[0], body), printGroup)
 		},
 	}
 	add.Flags().StringVar(&memberType, "type", "", "member type when the name is ambiguous: user or group")
 	remove := &cobra.Command{
 		Use: "remove-member GROUP MEMBER", Short: "Remove a direct member from a group", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "DELETE", "/api/v1/groups/"+pathEsc(args[0])+"/members/"+pathEsc(args[1]), nil, printGroup)
+			return adminCall(o, cmd, bind2((*apiclient.Client).RemoveGroupMember, args[0], args[1]), printGroup)
 		},
 	}
 	cmd.AddCommand(list, get, create, del, add, remove)
@@ -797,19 +834,7 @@ func adminGroupsCmd(o *adminOpts) *cobra.Command {
 
 // ---- tokens ----
 
-type cliToken struct {
-	ID          string     `json:"id"`
-	PrincipalID string     `json:"principalId"`
-	Kind        string     `json:"kind"`
-	Name        string     `json:"name"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	ExpiresAt   time.Time  `json:"expiresAt"`
-	RevokedAt   *time.Time `json:"revokedAt"`
-	LastUsedAt  *time.Time `json:"lastUsedAt"`
-	Token       string     `json:"token"`
-}
-
-func (t *cliToken) state(now time.Time) string {
+func tokenState(t *apiclient.Token, now time.Time) string {
 	switch {
 	case t.RevokedAt != nil:
 		return "revoked"
@@ -824,17 +849,19 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 
 	var principal string
 	var now time.Time // for STATE: taken when the answer has come, at the first row
-	list := listCmd(o, "List your tokens, or (admin) another principal's", "tokens",
-		func() string {
+	list := listCmd(o, "List your tokens, or (admin) another principal's",
+		func() apiCall {
 			now = time.Time{}
-			return withQuery("/api/v1/tokens", "principal_id", principal)
+			p := &apiclient.ListTokensParams{PrincipalID: optional(principal)}
+			return bind1((*apiclient.Client).ListTokens, p)
 		},
+		func(l *apiclient.TokenList) []apiclient.Token { return l.Tokens },
 		[]string{"ID", "KIND", "NAME", "STATE", "CREATED", "EXPIRES", "LAST USED"},
-		func(t *cliToken) []string {
+		func(t *apiclient.Token) []string {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			return []string{t.ID, t.Kind, t.Name, t.state(now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)}
+			return []string{t.ID, string(t.Kind), t.Name, tokenState(t, now), fmtTime(&t.CreatedAt), fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt)}
 		})
 	list.Flags().StringVar(&principal, "principal", "", "principal id or user name (admin)")
 
@@ -847,15 +874,15 @@ func adminTokensCmd(o *adminOpts) *cobra.Command {
 TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := map[string]any{}
-			putNonEmpty(body, "name", name, "principalId", forPrincipal)
+			body := apiclient.TokenCreate{Name: optional(name), PrincipalID: optional(forPrincipal)}
 			if ttl != 0 {
 				if ttl < time.Minute || ttl%time.Second != 0 {
 					return fmt.Errorf("--ttl %s: want whole seconds, at least 1m", ttl)
 				}
-				body["ttlSeconds"] = int64(ttl / time.Second)
+				secs := int64(ttl / time.Second)
+				body.TTLSeconds = &secs
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/tokens", body, func(w io.Writer, t *cliToken) {
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateToken, body), func(w io.Writer, t *apiclient.TokenCreated) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (expires %s); the secret below is shown only once\n",
 					t.ID, fmtTime(&t.ExpiresAt))
 				fmt.Fprintln(w, t.Token)
@@ -869,7 +896,7 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "DELETE", "/api/v1/tokens/"+pathEsc(args[0]), nil, func(w io.Writer, t *cliToken) {
+			return adminCall(o, cmd, bind1((*apiclient.Client).RevokeToken, args[0]), func(w io.Writer, t *apiclient.Token) {
 				fmt.Fprintf(w, "revoked token %s\n", oneLine(t.ID))
 			})
 		},
@@ -880,36 +907,15 @@ TOKEN=$(gatehouse admin tokens create --name ci) works) and is never shown again
 
 // ---- roles ----
 
-type cliPolicy struct {
-	Name     string          `json:"name"`
-	Document json.RawMessage `json:"document"`
-}
-
-type cliRole struct {
-	ID                  string            `json:"id"`
-	ARN                 string            `json:"arn"`
-	Name                string            `json:"name"`
-	Path                string            `json:"path"`
-	Description         string            `json:"description"`
-	TrustPolicy         json.RawMessage   `json:"trustPolicy"`
-	Policies            []cliPolicy       `json:"policies"`
-	PermissionsBoundary json.RawMessage   `json:"permissionsBoundary"`
-	MaxSessionDuration  int               `json:"maxSessionDuration"`
-	Tags                map[string]string `json:"tags"`
-	Revision            int64             `json:"revision"`
-	CreatedAt           time.Time         `json:"createdAt"`
-	UpdatedAt           time.Time         `json:"updatedAt"`
-}
-
-func printRole(w io.Writer, r *cliRole) {
+func printRole(w io.Writer, r *apiclient.Role) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("ID", r.ID)
 	kv("Name", r.Name)
 	kv("ARN", r.ARN)
 	kv("Path", r.Path)
-	if r.Description != "" {
-		kv("Description", r.Description)
+	if d := deref(r.Description); d != "" {
+		kv("Description", d)
 	}
 	kv("Max session", (time.Duration(r.MaxSessionDuration) * time.Second).String())
 	for _, k := range sortedKeys(r.Tags) {
@@ -920,7 +926,7 @@ func printRole(w io.Writer, r *cliRole) {
 		names = append(names, p.Name)
 	}
 	kv("Policies", strings.Join(names, ", "))
-	kv("Boundary", map[bool]string{true: "set", false: "none"}[len(r.PermissionsBoundary) > 0])
+	kv("Boundary", map[bool]string{true: "set", false: "none"}[len(deref(r.PermissionsBoundary)) > 0])
 	kv("Revision", strconv.FormatInt(r.Revision, 10))
 	kv("Created", fmtTime(&r.CreatedAt))
 	kv("Updated", fmtTime(&r.UpdatedAt))
@@ -968,9 +974,9 @@ func readFileOrStdin(cmd *cobra.Command, flag, path string, limit int64) ([]byte
 	return b, nil
 }
 
-// parseTags turns repeated key=value flags into a map.
-func parseTags(in []string) (map[string]string, error) {
-	out := map[string]string{}
+// parseTags turns repeated key=value flags into role tags.
+func parseTags(in []string) (apiclient.RoleTags, error) {
+	out := apiclient.RoleTags{}
 	for _, t := range in {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok || k == "" {
@@ -992,17 +998,21 @@ func adminRolesCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "roles", Short: "Manage IAM roles (trust policy, permission policies, max session)"}
 
 	var filter, pathPrefix string
-	list := listCmd(o, "List roles", "roles",
-		func() string { return withQuery("/api/v1/roles", "filter", filter, "pathPrefix", pathPrefix) },
+	list := listCmd(o, "List roles",
+		func() apiCall {
+			p := &apiclient.ListRolesParams{Filter: optional(filter), PathPrefix: optional(pathPrefix)}
+			return bind1((*apiclient.Client).ListRoles, p)
+		},
+		func(l *apiclient.RoleList) []apiclient.Role { return l.Roles },
 		[]string{"ID", "NAME", "ARN", "MAX SESSION", "POLICIES"},
-		func(r *cliRole) []string {
+		func(r *apiclient.Role) []string {
 			return []string{r.ID, r.Name, r.ARN, (time.Duration(r.MaxSessionDuration) * time.Second).String(),
 				strconv.Itoa(len(r.Policies))}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only role names starting with this prefix")
 	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only roles whose path starts with this prefix")
 
-	get := getCmd(o, "get ROLE", "Show a role (by id or name)", "/api/v1/roles/", printRole)
+	get := getCmd(o, "get ROLE", "Show a role (by id or name)", byRef((*apiclient.Client).GetRole), printRole)
 
 	var cf struct {
 		name, path, description, trustPolicy, boundary string
@@ -1026,45 +1036,34 @@ The server validates them and names the JSON path of any problem.
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"name": cf.name, "trustPolicy": trust}
-			putNonEmpty(body, "path", cf.path, "description", cf.description)
-			if len(cf.policies) > 0 {
-				pols := make([]cliPolicy, 0, len(cf.policies))
-				for _, p := range cf.policies {
-					name, file, ok := strings.Cut(p, "=")
-					if !ok || name == "" || file == "" {
-						return fmt.Errorf("--policy %q: want name=FILE", p)
-					}
-					doc, err := readJSONFile(cmd, "--policy "+name, file)
-					if err != nil {
-						return err
-					}
-					pols = append(pols, cliPolicy{Name: name, Document: doc})
-				}
-				body["policies"] = pols
+			body := apiclient.RoleCreate{Name: cf.name, TrustPolicy: trust, Path: optional(cf.path),
+				Description: optional(cf.description)}
+			if body.Policies, err = namedPolicies(cmd, cf.policies); err != nil {
+				return err
 			}
 			if cf.boundary != "" {
 				doc, err := readJSONFile(cmd, "--permissions-boundary", cf.boundary)
 				if err != nil {
 					return err
 				}
-				body["permissionsBoundary"] = doc
+				body.PermissionsBoundary = &doc
 			}
 			if cmd.Flags().Changed("max-session-duration") {
 				secs, err := durationSeconds("--max-session-duration", cf.maxSession)
 				if err != nil {
 					return err
 				}
-				body["maxSessionDuration"] = secs
+				n := int(secs)
+				body.MaxSessionDuration = &n
 			}
 			if len(cf.tags) > 0 {
 				tags, err := parseTags(cf.tags)
 				if err != nil {
 					return err
 				}
-				body["tags"] = tags
+				body.Tags = &tags
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/roles", body, printRole)
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateRole, body), printRole)
 		},
 	}
 	cfl := create.Flags()
@@ -1077,7 +1076,7 @@ The server validates them and names the JSON path of any problem.
 	cfl.StringVar(&cf.path, "path", "", `role path, e.g. /eng/ (default "/")`)
 	cfl.StringVar(&cf.description, "description", "", "description")
 
-	del := deleteCmd(o, "delete ROLE", "Delete a role with its inline policies", "/api/v1/roles/", "deleted role ")
+	del := deleteCmd(o, "delete ROLE", "Delete a role with its inline policies", byRef((*apiclient.Client).DeleteRole), "deleted role ")
 	var revision int64
 	putPolicy := &cobra.Command{
 		Use: "put-policy ROLE POLICY-NAME FILE", Short: "Add or replace an inline permission policy", Args: cobra.ExactArgs(3),
@@ -1086,15 +1085,15 @@ The server validates them and names the JSON path of any problem.
 			if err != nil {
 				return err
 			}
-			return adminCall(o, cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]),
-				revisioned(cmd, map[string]any{"document": doc}, revision), printRole)
+			body := apiclient.PolicyPut{Document: doc, Revision: changed(cmd, "revision", revision)}
+			return adminCall(o, cmd, bind3((*apiclient.Client).PutRolePolicy, args[0], args[1], body), printRole)
 		},
 	}
 	putPolicy.Flags().Int64Var(&revision, "revision", 0, "expected revision (default: apply to the current one)")
 	delPolicy := &cobra.Command{
 		Use: "delete-policy ROLE POLICY-NAME", Short: "Remove an inline permission policy", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "DELETE", "/api/v1/roles/"+pathEsc(args[0])+"/policies/"+pathEsc(args[1]), nil, printRole)
+			return adminCall(o, cmd, bind2((*apiclient.Client).DeleteRolePolicy, args[0], args[1]), printRole)
 		},
 	}
 	var trustRevision int64
@@ -1105,8 +1104,8 @@ The server validates them and names the JSON path of any problem.
 			if err != nil {
 				return err
 			}
-			return adminCall(o, cmd, "PUT", "/api/v1/roles/"+pathEsc(args[0])+"/trust-policy",
-				revisioned(cmd, map[string]any{"document": doc}, trustRevision), printRole)
+			body := apiclient.PolicyPut{Document: doc, Revision: changed(cmd, "revision", trustRevision)}
+			return adminCall(o, cmd, bind2((*apiclient.Client).PutRoleTrustPolicy, args[0], body), printRole)
 		},
 	}
 	setTrust.Flags().Int64Var(&trustRevision, "revision", 0, "expected revision (default: apply to the current one)")
@@ -1114,35 +1113,28 @@ The server validates them and names the JSON path of any problem.
 	return cmd
 }
 
-// revisioned adds the --revision flag's value to body when it was given.
-func revisioned(cmd *cobra.Command, body map[string]any, rev int64) map[string]any {
-	if cmd.Flags().Changed("revision") {
-		body["revision"] = rev
+// namedPolicies reads --policy name=FILE flags into inline policies (nil for
+// none).
+func namedPolicies(cmd *cobra.Command, flags []string) (*[]apiclient.NamedPolicyIn, error) {
+	if len(flags) == 0 {
+		return nil, nil
 	}
-	return body
+	pols := make([]apiclient.NamedPolicyIn, 0, len(flags))
+	for _, p := range flags {
+		name, file, ok := strings.Cut(p, "=")
+		if !ok || name == "" || file == "" {
+			return nil, fmt.Errorf("--policy %q: want name=FILE", p)
+		}
+		doc, err := readJSONFile(cmd, "--policy "+name, file)
+		if err != nil {
+			return nil, err
+		}
+		pols = append(pols, apiclient.NamedPolicyIn{Name: name, Document: doc})
+	}
+	return &pols, nil
 }
 
 // ---- identity providers ----
-
-type cliSAMLProvider struct {
-	ID        string    `json:"id"`
-	ARN       string    `json:"arn"`
-	Name      string    `json:"name"`
-	EntityID  string    `json:"entityId"`
-	Revision  int64     `json:"revision"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-type cliOIDCProvider struct {
-	ID          string    `json:"id"`
-	ARN         string    `json:"arn"`
-	IssuerURL   string    `json:"issuerUrl"`
-	Audiences   []string  `json:"audiences"`
-	Thumbprints []string  `json:"thumbprints"`
-	JWKSURL     string    `json:"jwksUrl"`
-	Revision    int64     `json:"revision"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
 
 func adminProvidersCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "providers", Short: "Manage the SAML and OIDC identity providers roles can trust"}
@@ -1152,10 +1144,13 @@ func adminProvidersCmd(o *adminOpts) *cobra.Command {
 
 func adminSAMLCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "saml", Short: "Manage SAML 2.0 identity providers"}
-	list := listCmd(o, "List SAML providers", "samlProviders",
-		func() string { return "/api/v1/saml-providers" },
+	list := listCmd(o, "List SAML providers",
+		func() apiCall {
+			return bind0((*apiclient.Client).ListSAMLProviders)
+		},
+		func(l *apiclient.SAMLProviderList) []apiclient.SAMLProvider { return l.SAMLProviders },
 		[]string{"ID", "NAME", "ENTITY ID", "ARN"},
-		func(p *cliSAMLProvider) []string { return []string{p.ID, p.Name, p.EntityID, p.ARN} })
+		func(p *apiclient.SAMLProvider) []string { return []string{p.ID, p.Name, p.EntityID, p.ARN} })
 	var name, metadata string
 	create := &cobra.Command{
 		Use: "create --name NAME --metadata FILE", Short: "Register a SAML IdP from its metadata XML (\"-\" reads stdin)", Args: cobra.NoArgs,
@@ -1167,25 +1162,26 @@ func adminSAMLCmd(o *adminOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return adminCall(o, cmd, "POST", "/api/v1/saml-providers", map[string]any{"name": name, "metadataXml": string(b)},
-				func(w io.Writer, p *cliSAMLProvider) {
-					fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
-				})
+			body := apiclient.SAMLProviderCreate{Name: name, MetadataXML: string(b)}
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateSAMLProvider, body), func(w io.Writer, p *apiclient.SAMLProvider) {
+				fmt.Fprintf(w, "created SAML provider %s (entity id %s)\n%s\n", oneLine(p.Name), oneLine(p.EntityID), oneLine(p.ARN))
+			})
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "provider name (letters, digits and ._-)")
 	create.Flags().StringVar(&metadata, "metadata", "", "file with the IdP's SAML metadata XML")
-	del := deleteCmd(o, "delete PROVIDER", "Delete a SAML provider (by id or name)", "/api/v1/saml-providers/", "deleted SAML provider ")
+	del := deleteCmd(o, "delete PROVIDER", "Delete a SAML provider (by id or name)", byRef((*apiclient.Client).DeleteSAMLProvider), "deleted SAML provider ")
 	cmd.AddCommand(list, create, del)
 	return cmd
 }
 
 func adminOIDCCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "oidc", Short: "Manage OpenID Connect identity providers"}
-	list := listCmd(o, "List OIDC providers", "oidcProviders",
-		func() string { return "/api/v1/oidc-providers" },
+	list := listCmd(o, "List OIDC providers",
+		func() apiCall { return bind0((*apiclient.Client).ListOIDCProviders) },
+		func(l *apiclient.OIDCProviderList) []apiclient.OIDCProvider { return l.OIDCProviders },
 		[]string{"ID", "ISSUER", "AUDIENCES", "ARN"},
-		func(p *cliOIDCProvider) []string {
+		func(p *apiclient.OIDCProvider) []string {
 			return []string{p.ID, p.IssuerURL, strings.Join(p.Audiences, ","), p.ARN}
 		})
 	var cf struct {
@@ -1200,13 +1196,12 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 			if cf.issuer == "" || len(cf.audiences) == 0 {
 				return errors.New("--issuer and at least one --audience are required")
 			}
-			body := map[string]any{"issuerUrl": cf.issuer, "audiences": cf.audiences}
+			body := apiclient.OIDCProviderCreate{IssuerURL: cf.issuer, Audiences: cf.audiences, JWKSURL: optional(cf.jwksURL),
+				GroupsClaim: optional(cf.groupsClaim), RolesClaim: optional(cf.rolesClaim), UsernameClaim: optional(cf.usernameClaim)}
 			if len(cf.thumbprints) > 0 {
-				body["thumbprints"] = cf.thumbprints
+				body.Thumbprints = &cf.thumbprints
 			}
-			putNonEmpty(body, "jwksUrl", cf.jwksURL, "groupsClaim", cf.groupsClaim,
-				"rolesClaim", cf.rolesClaim, "usernameClaim", cf.usernameClaim)
-			return adminCall(o, cmd, "POST", "/api/v1/oidc-providers", body, func(w io.Writer, p *cliOIDCProvider) {
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateOIDCProvider, body), func(w io.Writer, p *apiclient.OIDCProvider) {
 				fmt.Fprintf(w, "created OIDC provider %s (id %s)\n%s\n", oneLine(p.IssuerURL), oneLine(p.ID), oneLine(p.ARN))
 			})
 		},
@@ -1224,57 +1219,53 @@ func adminOIDCCmd(o *adminOpts) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := args[0]
 			if strings.Contains(ref, "://") {
-				c, err := o.client()
+				id, err := oidcProviderByIssuer(cmd, o, ref)
 				if err != nil {
 					return err
-				}
-				ps, _, err := getList[cliOIDCProvider](cmd, c, "/api/v1/oidc-providers", "oidcProviders")
-				if err != nil {
-					return err
-				}
-				id := ""
-				for _, p := range ps {
-					if p.IssuerURL == ref || strings.TrimRight(p.IssuerURL, "/") == strings.TrimRight(ref, "/") {
-						id = p.ID
-					}
-				}
-				if id == "" {
-					return fmt.Errorf("no OIDC provider with issuer %q", ref)
 				}
 				ref = id
 			}
-			return o.noContentCall(cmd, "DELETE", "/api/v1/oidc-providers/"+pathEsc(ref), nil, "deleted OIDC provider "+args[0])
+			return o.noContentCall(cmd, bind1((*apiclient.Client).DeleteOIDCProvider, ref), "deleted OIDC provider "+args[0])
 		},
 	}
 	cmd.AddCommand(list, create, del)
 	return cmd
 }
 
-// ---- managed policies ----
-
-type cliManagedPolicy struct {
-	ID          string          `json:"id"`
-	ARN         string          `json:"arn"`
-	Name        string          `json:"name"`
-	Path        string          `json:"path"`
-	Description string          `json:"description"`
-	Document    json.RawMessage `json:"document"`
-	Revision    int64           `json:"revision"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
+// oidcProviderByIssuer returns the id of the OIDC provider whose issuer URL
+// is issuer (trailing slashes aside).
+func oidcProviderByIssuer(cmd *cobra.Command, o *adminOpts, issuer string) (string, error) {
+	c, err := o.client()
+	if err != nil {
+		return "", err
+	}
+	l, _, err := fetch[apiclient.OIDCProviderList](cmd.Context(), c, bind0((*apiclient.Client).ListOIDCProviders))
+	if err != nil {
+		return "", err
+	}
+	id := ""
+	for _, p := range l.OIDCProviders {
+		if p.IssuerURL == issuer || strings.TrimRight(p.IssuerURL, "/") == strings.TrimRight(issuer, "/") {
+			id = p.ID
+		}
+	}
+	if id == "" {
+		return "", fmt.Errorf("no OIDC provider with issuer %q", issuer)
+	}
+	return id, nil
 }
 
-func (p cliManagedPolicy) rev() int64 { return p.Revision }
+// ---- managed policies ----
 
-func printManagedPolicy(w io.Writer, p *cliManagedPolicy) {
+func printManagedPolicy(w io.Writer, p *apiclient.ManagedPolicy) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("ID", p.ID)
 	kv("Name", p.Name)
 	kv("ARN", p.ARN)
 	kv("Path", p.Path)
-	if p.Description != "" {
-		kv("Description", p.Description)
+	if d := deref(p.Description); d != "" {
+		kv("Description", d)
 	}
 	kv("Revision", strconv.FormatInt(p.Revision, 10))
 	kv("Created", fmtTime(&p.CreatedAt))
@@ -1287,16 +1278,20 @@ func adminPoliciesCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "policies", Short: "Manage customer-managed IAM policies (STS PolicyArns session policies)"}
 
 	var filter, pathPrefix string
-	list := listCmd(o, "List managed policies", "policies",
-		func() string { return withQuery("/api/v1/policies", "filter", filter, "pathPrefix", pathPrefix) },
+	list := listCmd(o, "List managed policies",
+		func() apiCall {
+			p := &apiclient.ListManagedPoliciesParams{Filter: optional(filter), PathPrefix: optional(pathPrefix)}
+			return bind1((*apiclient.Client).ListManagedPolicies, p)
+		},
+		func(l *apiclient.ManagedPolicyList) []apiclient.ManagedPolicy { return l.Policies },
 		[]string{"ID", "NAME", "ARN", "REVISION"},
-		func(p *cliManagedPolicy) []string {
+		func(p *apiclient.ManagedPolicy) []string {
 			return []string{p.ID, p.Name, p.ARN, strconv.FormatInt(p.Revision, 10)}
 		})
 	list.Flags().StringVar(&filter, "filter", "", "only policy names starting with this prefix")
 	list.Flags().StringVar(&pathPrefix, "path-prefix", "", "only policies whose path starts with this prefix")
 
-	get := getCmd(o, "get POLICY", "Show a managed policy (by id or name)", "/api/v1/policies/", printManagedPolicy)
+	get := getCmd(o, "get POLICY", "Show a managed policy (by id or name)", byRef((*apiclient.Client).GetManagedPolicy), printManagedPolicy)
 
 	var cf struct{ name, path, description, document string }
 	create := &cobra.Command{
@@ -1317,9 +1312,9 @@ to STS as a session policy:
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"name": cf.name, "document": doc}
-			putNonEmpty(body, "path", cf.path, "description", cf.description)
-			return adminCall(o, cmd, "POST", "/api/v1/policies", body, printManagedPolicy)
+			body := apiclient.ManagedPolicyCreate{Name: cf.name, Document: doc, Path: optional(cf.path),
+				Description: optional(cf.description)}
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateManagedPolicy, body), printManagedPolicy)
 		},
 	}
 	cfl := create.Flags()
@@ -1346,19 +1341,23 @@ is read first; with it, the update fails (409) if the policy changed since.`,
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"document": doc}
-			if cmd.Flags().Changed("description") {
-				body["description"] = uf.description
+			body := apiclient.ManagedPolicyPut{Document: doc, Description: changed(cmd, "description", uf.description)}
+			c, err := o.client()
+			if err != nil {
+				return err
 			}
-			return updateAtRevision(o, cmd, "PUT", "/api/v1/policies/"+pathEsc(args[0]), body,
-				uf.revision, cmd.Flags().Changed("revision"), printManagedPolicy)
+			if body.Revision, err = revisionNow(cmd.Context(), c, uf.revision, cmd.Flags().Changed("revision"),
+				bind1((*apiclient.Client).GetManagedPolicy, args[0]), func(p *apiclient.ManagedPolicy) int64 { return p.Revision }); err != nil {
+				return err
+			}
+			return adminCallWith(o, cmd, c, bind2((*apiclient.Client).UpdateManagedPolicy, args[0], body), printManagedPolicy)
 		},
 	}
 	update.Flags().StringVar(&uf.document, "document", "", "file with the new IAM policy document")
 	update.Flags().StringVar(&uf.description, "description", "", "new description")
 	update.Flags().Int64Var(&uf.revision, "revision", 0, "expected revision (default: the current one)")
 
-	del := deleteCmd(o, "delete POLICY", "Delete a managed policy (sessions naming it are then denied)", "/api/v1/policies/", "deleted policy ")
+	del := deleteCmd(o, "delete POLICY", "Delete a managed policy (sessions naming it are then denied)", byRef((*apiclient.Client).DeleteManagedPolicy), "deleted policy ")
 	cmd.AddCommand(list, get, create, update, del)
 	return cmd
 }
@@ -1382,23 +1381,14 @@ issued until now.`,
 			if (session == "") == (user == "") {
 				return errors.New("give exactly one of --session or --user")
 			}
-			body := map[string]string{"sessionId": session}
-			if user != "" {
-				body = map[string]string{"userName": user}
-			}
-			type revocation struct {
-				SessionID   string `json:"sessionId"`
-				DeniedUntil string `json:"deniedUntil"`
-				UserID      string `json:"userId"`
-				UserName    string `json:"userName"`
-				NotBefore   string `json:"notBefore"`
-			}
-			return adminCall(o, cmd, "POST", "/api/v1/sts/revocations", body, func(w io.Writer, out *revocation) {
-				if out.SessionID != "" {
-					fmt.Fprintf(w, "revoked session %s (denied until %s)\n", oneLine(out.SessionID), oneLine(out.DeniedUntil))
+			body := apiclient.RevocationRequest{SessionID: optional(session), UserName: optional(user)}
+			return adminCall(o, cmd, bind1((*apiclient.Client).RevokeCredentials, body), func(w io.Writer, out *apiclient.Revocation) {
+				if id := deref(out.SessionID); id != "" {
+					fmt.Fprintf(w, "revoked session %s (denied until %s)\n", oneLine(id), stamp(out.DeniedUntil))
 					return
 				}
-				fmt.Fprintf(w, "revoked every session of %s (%s) issued before %s\n", oneLine(out.UserName), oneLine(out.UserID), oneLine(out.NotBefore))
+				fmt.Fprintf(w, "revoked every session of %s (%s) issued before %s\n", oneLine(deref(out.UserName)),
+					oneLine(deref(out.UserID)), stamp(out.NotBefore))
 			})
 		},
 	}
@@ -1430,50 +1420,32 @@ Give "-" to read the message from stdin.`,
 			if i := strings.Index(msg, "ghm1."); i >= 0 { // accept the whole error text too
 				msg = strings.Fields(msg[i:])[0]
 			}
-			type decoded struct {
-				Time           string `json:"time"`
-				RequestID      string `json:"requestId"`
-				Principal      string `json:"principal"`
-				SourceIdentity string `json:"sourceIdentity"`
-				Action         string `json:"action"`
-				Resource       string `json:"resource"`
-				Mount          string `json:"mount"`
-				Reason         string `json:"reason"`
-			}
-			body := map[string]string{"message": strings.TrimSpace(msg)}
-			return adminCall(o, cmd, "POST", "/api/v1/authorization-messages/decode", body, func(w io.Writer, out *decoded) {
-				fmt.Fprintf(w, "denied:     %s on %s\n", oneLine(out.Action), oneLine(out.Resource))
-				fmt.Fprintf(w, "principal:  %s (end user %s)\n", oneLine(out.Principal), oneLine(out.SourceIdentity))
-				if out.Mount != "" {
-					fmt.Fprintf(w, "mount:      %s\n", oneLine(out.Mount))
-				}
-				fmt.Fprintf(w, "reason:     %s\n", oneLine(out.Reason))
-				fmt.Fprintf(w, "request:    %s at %s\n", oneLine(out.RequestID), oneLine(out.Time))
-			})
+			body := apiclient.DecodeAuthorizationMessageJSONRequestBody{Message: strings.TrimSpace(msg)}
+			return adminCall(o, cmd, bind1((*apiclient.Client).DecodeAuthorizationMessage, body), printExplanation)
 		},
 	}
 }
 
-// ---- S3 gateway mounts ----
-
-type cliMount struct {
-	ID          string    `json:"id"`
-	Bucket      string    `json:"bucket"`
-	Prefix      string    `json:"prefix"`
-	RoleARN     string    `json:"roleArn"`
-	Description string    `json:"description"`
-	Revision    int64     `json:"revision"`
-	CreatedAt   time.Time `json:"createdAt"`
+func printExplanation(w io.Writer, out *apiclient.AuthorizationExplanation) {
+	fmt.Fprintf(w, "denied:     %s on %s\n", oneLine(deref(out.Action)), oneLine(deref(out.Resource)))
+	fmt.Fprintf(w, "principal:  %s (end user %s)\n", oneLine(deref(out.Principal)), oneLine(deref(out.SourceIdentity)))
+	if m := deref(out.Mount); m != "" {
+		fmt.Fprintf(w, "mount:      %s\n", oneLine(m))
+	}
+	fmt.Fprintf(w, "reason:     %s\n", oneLine(deref(out.Reason)))
+	fmt.Fprintf(w, "request:    %s at %s\n", oneLine(deref(out.RequestID)), stamp(out.Time))
 }
 
-func printMount(w io.Writer, m *cliMount) {
+// ---- S3 gateway mounts ----
+
+func printMount(w io.Writer, m *apiclient.Mount) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("ID", m.ID)
 	kv("Mount", "s3://"+m.Bucket+"/"+m.Prefix)
 	kv("Role", m.RoleARN)
-	if m.Description != "" {
-		kv("Description", m.Description)
+	if d := deref(m.Description); d != "" {
+		kv("Description", d)
 	}
 	kv("Revision", strconv.FormatInt(m.Revision, 10))
 	kv("Created", fmtTime(&m.CreatedAt))
@@ -1484,13 +1456,17 @@ func adminMountsCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "mounts", Short: "Manage S3 gateway mounts (bucket prefixes bound to roles)"}
 
 	var bucketFilter string
-	list := listCmd(o, "List mounts", "mounts",
-		func() string { return withQuery("/api/v1/mounts", "bucket", bucketFilter) },
+	list := listCmd(o, "List mounts",
+		func() apiCall {
+			p := &apiclient.ListMountsParams{Bucket: optional(bucketFilter)}
+			return bind1((*apiclient.Client).ListMounts, p)
+		},
+		func(l *apiclient.MountList) []apiclient.Mount { return l.Mounts },
 		[]string{"ID", "BUCKET", "PREFIX", "ROLE"},
-		func(m *cliMount) []string { return []string{m.ID, m.Bucket, m.Prefix, m.RoleARN} })
+		func(m *apiclient.Mount) []string { return []string{m.ID, m.Bucket, m.Prefix, m.RoleARN} })
 	list.Flags().StringVar(&bucketFilter, "bucket", "", "only mounts of this bucket")
 
-	get := getCmd(o, "get ID", "Show a mount", "/api/v1/mounts/", printMount)
+	get := getCmd(o, "get ID", "Show a mount", byRef((*apiclient.Client).GetMount), printMount)
 
 	var cf struct{ bucket, prefix, role, description string }
 	create := &cobra.Command{
@@ -1509,15 +1485,14 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 			}
 			arn := cf.role
 			if !strings.HasPrefix(arn, "arn:") {
-				var r cliRole
-				if _, err := c.do(cmd.Context(), "GET", "/api/v1/roles/"+pathEsc(cf.role), nil, &r); err != nil {
+				r, _, err := fetch[apiclient.Role](cmd.Context(), c, bind1((*apiclient.Client).GetRole, cf.role))
+				if err != nil {
 					return err
 				}
 				arn = r.ARN
 			}
-			body := map[string]any{"bucket": cf.bucket, "prefix": cf.prefix, "roleArn": arn}
-			putNonEmpty(body, "description", cf.description)
-			return adminCallWith(o, cmd, c, "POST", "/api/v1/mounts", body, printMount)
+			body := apiclient.MountCreate{Bucket: cf.bucket, Prefix: cf.prefix, RoleARN: arn, Description: optional(cf.description)}
+			return adminCallWith(o, cmd, c, bind1((*apiclient.Client).CreateMount, body), printMount)
 		},
 	}
 	cfl := create.Flags()
@@ -1529,23 +1504,15 @@ caller switching credentials. ROLE is a role name or ARN; the prefix ends in "/"
 		_ = create.MarkFlagRequired(f)
 	}
 
-	del := deleteCmd(o, "delete ID", "Remove a mount", "/api/v1/mounts/", "deleted mount ")
+	del := deleteCmd(o, "delete ID", "Remove a mount", byRef((*apiclient.Client).DeleteMount), "deleted mount ")
 	cmd.AddCommand(list, get, create, del)
 	return cmd
 }
 
 // ---- privileges ----
 
-type cliGrant struct {
-	PrincipalID string `json:"principalId"`
-	UserName    string `json:"userName"`
-	Privilege   string `json:"privilege"`
-	GrantedAt   string `json:"grantedAt"`
-	GrantedBy   string `json:"grantedBy"`
-}
-
-func printGrant(w io.Writer, g *cliGrant) {
-	fmt.Fprintf(w, "%s holds %s (principal %s)\n", oneLine(g.UserName), oneLine(g.Privilege), oneLine(g.PrincipalID))
+func printGrant(w io.Writer, g *apiclient.PrivilegeGrant) {
+	fmt.Fprintf(w, "%s holds %s (principal %s)\n", oneLine(g.UserName), oneLine(string(g.Privilege)), oneLine(g.PrincipalID))
 }
 
 // adminPrivilegesCmd is `gatehouse admin privileges`: who is an
@@ -1553,25 +1520,27 @@ func printGrant(w io.Writer, g *cliGrant) {
 // principals, outside the directory (docs/design/0015-admin-privilege.md).
 func adminPrivilegesCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "privileges", Short: "Grant and revoke the admin and scim privileges"}
-	list := listCmd(o, "List privilege grants", "grants",
-		func() string { return "/api/v1/privileges" },
+	list := listCmd(o, "List privilege grants",
+		func() apiCall {
+			return bind0((*apiclient.Client).ListPrivileges)
+		},
+		func(l *apiclient.PrivilegeList) []apiclient.PrivilegeGrant { return l.Grants },
 		[]string{"PRIVILEGE", "USER NAME", "PRINCIPAL ID", "GRANTED AT", "GRANTED BY"},
-		func(g *cliGrant) []string {
-			return []string{g.Privilege, g.UserName, g.PrincipalID, g.GrantedAt, g.GrantedBy}
+		func(g *apiclient.PrivilegeGrant) []string {
+			return []string{string(g.Privilege), g.UserName, g.PrincipalID, stamp(&g.GrantedAt), g.GrantedBy}
 		})
 	grant := &cobra.Command{
 		Use: "grant PRINCIPAL admin|scim", Short: "Grant a privilege (granting admin with the bootstrap token retires it)",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminCall(o, cmd, "PUT", "/api/v1/privileges/"+pathEsc(args[1])+"/principals/"+pathEsc(args[0]), nil, printGrant)
+			return adminCall(o, cmd, bind2((*apiclient.Client).GrantPrivilege, args[1], args[0]), printGrant)
 		},
 	}
 	revoke := &cobra.Command{
 		Use: "revoke PRINCIPAL admin|scim", Short: "Revoke a privilege (the last admin cannot be revoked)",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.noContentCall(cmd, "DELETE", "/api/v1/privileges/"+pathEsc(args[1])+"/principals/"+pathEsc(args[0]), nil,
-				args[1]+" revoked from "+args[0])
+			return o.noContentCall(cmd, bind2((*apiclient.Client).RevokePrivilege, args[1], args[0]), args[1]+" revoked from "+args[0])
 		},
 	}
 	cmd.AddCommand(list, grant, revoke)

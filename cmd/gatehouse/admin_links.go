@@ -6,57 +6,40 @@ import (
 	"io"
 	"net/http"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/apiclient"
 )
 
 // ---- federated links and provider binding rules ----
 // (docs/design/0014-identity-binding.md)
 
-type cliLink struct {
-	ProviderID  string    `json:"providerId"`
-	ProviderARN string    `json:"providerArn"`
-	Subject     string    `json:"subject"`
-	UserID      string    `json:"userId"`
-	UserName    string    `json:"userName"`
-	Source      string    `json:"source"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
-
-func printLink(w io.Writer, l *cliLink) {
+func printLink(w io.Writer, l *apiclient.FederatedLink) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	kv("Provider", l.ProviderARN)
 	kv("Subject", l.Subject)
-	kv("User", l.UserName+" ("+l.UserID+")")
-	kv("Source", l.Source)
+	kv("User", deref(l.UserName)+" ("+l.UserID+")")
+	kv("Source", string(l.Source))
 	kv("Created", fmtTime(&l.CreatedAt))
 	_ = tw.Flush()
 }
 
-type cliBinding struct {
-	Binding struct {
-		LinkByUserName bool   `json:"linkByUserName"`
-		TrustEmail     bool   `json:"trustEmail"`
-		Unlinked       string `json:"unlinked"`
-		SCIMSubject    string `json:"scimSubject"`
-	} `json:"binding"`
-	ARN string `json:"arn"`
-}
-
-func printBinding(w io.Writer, b *cliBinding) {
+// printBinding prints the binding rule b of the provider arn.
+func printBinding(w io.Writer, arn string, b *apiclient.ProviderBinding) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
-	unlinked := b.Binding.Unlinked
+	rule := deref(b)
+	unlinked := string(deref(rule.Unlinked))
 	if unlinked == "" {
 		unlinked = "refuse"
 	}
-	kv("Provider", b.ARN)
-	kv("Link by user name", fmt.Sprint(b.Binding.LinkByUserName))
-	kv("Link by verified e-mail", fmt.Sprint(b.Binding.TrustEmail))
+	kv("Provider", arn)
+	kv("Link by user name", fmt.Sprint(deref(rule.LinkByUserName)))
+	kv("Link by verified e-mail", fmt.Sprint(deref(rule.TrustEmail)))
 	kv("Unlinked identities", unlinked)
-	kv("SCIM subject attribute", b.Binding.SCIMSubject)
+	kv("SCIM subject attribute", string(deref(rule.SCIMSubject)))
 	_ = tw.Flush()
 }
 
@@ -64,10 +47,16 @@ func adminLinksCmd(o *adminOpts) *cobra.Command {
 	cmd := &cobra.Command{Use: "links", Short: "Manage federated links ((provider, subject) -> user) and providers' binding rules"}
 
 	var lf struct{ provider, user string }
-	list := listCmd(o, "List federated links", "federatedLinks",
-		func() string { return withQuery("/api/v1/federated-links", "provider", lf.provider, "user", lf.user) },
+	list := listCmd(o, "List federated links",
+		func() apiCall {
+			p := &apiclient.ListFederatedLinksParams{Provider: optional(lf.provider), User: optional(lf.user)}
+			return bind1((*apiclient.Client).ListFederatedLinks, p)
+		},
+		func(l *apiclient.FederatedLinkList) []apiclient.FederatedLink { return l.FederatedLinks },
 		[]string{"PROVIDER", "SUBJECT", "USER", "SOURCE"},
-		func(l *cliLink) []string { return []string{l.ProviderARN, l.Subject, l.UserName, l.Source} })
+		func(l *apiclient.FederatedLink) []string {
+			return []string{l.ProviderARN, l.Subject, deref(l.UserName), string(l.Source)}
+		})
 	list.Flags().StringVar(&lf.provider, "provider", "", "only links of this provider (id, SAML name or OIDC issuer URL)")
 	list.Flags().StringVar(&lf.user, "user", "", "only links of this user (id or name)")
 
@@ -84,8 +73,8 @@ the old link first.
   gatehouse admin links create --provider okta --subject 00u1abcd --user alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := map[string]any{"provider": cf.provider, "subject": cf.subject, "user": cf.user}
-			return adminCall(o, cmd, "POST", "/api/v1/federated-links", body, printLink)
+			body := apiclient.FederatedLinkCreate{Provider: cf.provider, Subject: cf.subject, User: cf.user}
+			return adminCall(o, cmd, bind1((*apiclient.Client).CreateFederatedLink, body), printLink)
 		},
 	}
 	for _, f := range []struct {
@@ -101,8 +90,8 @@ the old link first.
 	del := &cobra.Command{
 		Use: "delete --provider PROVIDER --subject SUBJECT", Short: "Remove a federated link", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.noContentCall(cmd, "DELETE", withQuery("/api/v1/federated-links", "provider", df.provider, "subject", df.subject),
-				nil, "deleted link of "+df.subject)
+			p := &apiclient.DeleteFederatedLinkParams{Provider: df.provider, Subject: df.subject}
+			return o.noContentCall(cmd, bind1((*apiclient.Client).DeleteFederatedLink, p), "deleted link of "+df.subject)
 		},
 	}
 	del.Flags().StringVar(&df.provider, "provider", "", "provider id, SAML name or OIDC issuer URL (required)")
@@ -142,15 +131,17 @@ provider binds only explicitly linked subjects and refuses the rest.
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"linkByUserName": rf.byName, "trustEmail": rf.email, "unlinked": rf.unlinked, "scimSubject": rf.scim}
-			path := "/api/v1/saml-providers/" + pathEsc(args[0]) + "/binding"
+			ctx, id := cmd.Context(), args[0]
+			unlinked, scim := apiclient.ProviderBindingPutUnlinked(rf.unlinked), apiclient.ProviderBindingPutSCIMSubject(rf.scim)
+			body := apiclient.ProviderBindingPut{LinkByUserName: &rf.byName, TrustEmail: &rf.email, Unlinked: &unlinked, SCIMSubject: &scim}
 			var se *serverError
-			if _, err := c.do(cmd.Context(), "GET", "/api/v1/saml-providers/"+pathEsc(args[0]), nil, nil); errors.As(err, &se) && se.Status == http.StatusNotFound {
-				path = "/api/v1/oidc-providers/" + pathEsc(args[0]) + "/binding"
+			res, err := c.api.GetSAMLProvider(ctx, id)
+			if _, err := c.read(res, err, nil); errors.As(err, &se) && se.Status == http.StatusNotFound {
+				return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutOIDCProviderBinding, id, body), func(w io.Writer, p *apiclient.OIDCProvider) { printBinding(w, p.ARN, p.Binding) })
 			} else if err != nil {
 				return err
 			}
-			return adminCallWith(o, cmd, c, "PUT", path, body, printBinding)
+			return adminCallWith(o, cmd, c, bind2((*apiclient.Client).PutSAMLProviderBinding, id, body), func(w io.Writer, p *apiclient.SAMLProvider) { printBinding(w, p.ARN, p.Binding) })
 		},
 	}
 	f := cmd.Flags()

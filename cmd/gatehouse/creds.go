@@ -66,7 +66,7 @@ func (f *profileFlags) session() (*userSession, error) {
 			e.ExpiresAt.Format(time.RFC3339), base)
 	}
 	return &userSession{profile: name, prof: p, base: base, entry: e, now: cliClock,
-		client: &adminClient{base: base, token: e.Token, hc: &http.Client{Timeout: 60 * time.Second}}}, nil
+		client: newAdminClient(base, e.Token)}, nil
 }
 
 // loginHint turns an authentication failure into advice.

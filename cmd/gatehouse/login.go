@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/apiclient"
 )
 
 // credentials is the file written by `gatehouse login`: one session token
@@ -294,12 +296,13 @@ else ~/.config/gatehouse. The server is remembered in the profile.`,
 				if err != nil {
 					return err
 				}
-				c := &adminClient{base: base, hc: &http.Client{Timeout: 60 * time.Second}}
-				if _, err := c.do(cmd.Context(), "POST", "/api/v1/login",
-					map[string]string{"username": username, "password": pw}, &out); err != nil {
+				c := newAdminClient(base, "")
+				res, err := c.api.Login(cmd.Context(), apiclient.LoginRequest{Username: username, Password: &pw})
+				var sess apiclient.LoginSession
+				if _, err := c.read(res, err, &sess); err != nil {
 					return err
 				}
-				out.UserName = username
+				out = loginResult{Token: sess.Token, ExpiresAt: sess.ExpiresAt, UserName: username}
 			} else {
 				if out, err = browserLogin(cmd, base, idp, noBrowser, timeout); err != nil {
 					return err
@@ -448,7 +451,7 @@ func browserLogin(cmd *cobra.Command, base, idp string, noBrowser bool, timeout 
 	if res.err != nil {
 		return out, res.err
 	}
-	c := &adminClient{base: base, hc: &http.Client{Timeout: 60 * time.Second}}
+	c := newAdminClient(base, "")
 	if _, err := c.do(cmd.Context(), "POST", "/sso/cli/token",
 		map[string]string{"code": res.code, "code_verifier": verifier}, &out); err != nil {
 		return out, err
