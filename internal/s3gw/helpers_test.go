@@ -203,10 +203,22 @@ const hrPolicy = `{"Version":"2012-10-17","Statement":[
  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/hr/*"},
  {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data","Condition":{"StringLike":{"s3:prefix":"hr/*"}}}]}`
 
-var roleARNs = struct{ analyst, admin, hr string }{
+// abacPolicy governs objects by their tags (issue 13, tagging): objects are
+// readable (and their tags readable) only while tagged
+// classification=public, and a write must tag classification as public or
+// internal, with no tag keys but classification and team.
+const abacPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"ReadPublic","Effect":"Allow","Action":["s3:GetObject","s3:GetObjectTagging"],"Resource":"arn:aws:s3:::data/abac/*",
+  "Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"public"}}},
+ {"Sid":"WriteClassified","Effect":"Allow","Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::data/abac/*",
+  "Condition":{"StringEquals":{"s3:RequestObjectTag/classification":["public","internal"]},
+   "ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["classification","team"]}}}]}`
+
+var roleARNs = struct{ analyst, admin, hr, abac string }{
 	analyst: "arn:aws:iam::" + testAccount + ":role/analyst",
 	admin:   "arn:aws:iam::" + testAccount + ":role/data-admin",
 	hr:      "arn:aws:iam::" + testAccount + ":role/hr-reader",
+	abac:    "arn:aws:iam::" + testAccount + ":role/abac",
 }
 
 type env struct {
@@ -275,6 +287,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		roleARNs.analyst: {ID: "AROAANALYST", Name: "analyst", PermissionPolicies: []store.NamedPolicy{{Name: "home", Document: homePolicy}}},
 		roleARNs.admin:   {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
 		roleARNs.hr:      {ID: "AROAHR", Name: "hr-reader", PermissionPolicies: []store.NamedPolicy{{Name: "hr", Document: hrPolicy}}},
+		roleARNs.abac:    {ID: "AROAABAC", Name: "abac", PermissionPolicies: []store.NamedPolicy{{Name: "abac", Document: abacPolicy}}},
 	}, entitled: o.entitled}
 	var mounts MountResolver
 	if o.mounts != nil {
