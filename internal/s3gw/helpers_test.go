@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,8 +110,9 @@ func (t teeEmitter) Emit(ctx context.Context, e audit.Event) error {
 // role's permission policies (∩ its permissions boundary) ∩ the session
 // policy, with the principal keys set from the claims.
 type roleAuthorizer struct {
-	roles    map[string]*store.Role // by ARN
-	entitled map[string][]string    // role ARN -> user names entitled to act as it
+	roles      map[string]*store.Role // by ARN
+	entitled   map[string][]string    // role ARN -> user names entitled to act as it
+	namesAsked atomic.Int64           // NamesKeyPrefix calls
 }
 
 // AuthorizeAs stands in for (*sts.Service).AuthorizeAs: acting as another
@@ -126,6 +128,41 @@ func (a *roleAuthorizer) AuthorizeAs(ctx context.Context, c *credentials.Claims,
 		c = &mc
 	}
 	return a.Authorize(ctx, c, action, resource, reqCtx)
+}
+
+// NamesKeyPrefix stands in for (*sts.Service).NamesKeyPrefix (KeyNamer):
+// the acted-as role's policies and the session policy, and counts the
+// questions.
+func (a *roleAuthorizer) NamesKeyPrefix(ctx context.Context, c *credentials.Claims, roleARN, prefix string) (bool, error) {
+	a.namesAsked.Add(1)
+	if roleARN == "" {
+		roleARN = c.RoleARN
+	}
+	role, ok := a.roles[roleARN]
+	if !ok {
+		return true, fmt.Errorf("role %s no longer exists", roleARN)
+	}
+	docs := []string{c.SessionPolicy, role.PermissionsBoundary}
+	for _, p := range role.PermissionPolicies {
+		docs = append(docs, p.Document)
+	}
+	for _, d := range docs {
+		if d == "" {
+			continue
+		}
+		pp, err := iam.Parse([]byte(d))
+		if err != nil {
+			return true, err
+		}
+		cp, err := iam.Compile(iam.NamedPolicy{Policy: pp})
+		if err != nil {
+			return true, err
+		}
+		if cp.NamesKeyPrefix(prefix) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (a *roleAuthorizer) Authorize(ctx context.Context, c *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
