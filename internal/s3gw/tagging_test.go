@@ -3,6 +3,7 @@ package s3gw
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
 )
 
 // tagMap returns a tag set as a map.
@@ -67,8 +70,9 @@ func auditedTagKeys(t *testing.T, e *env, op string) []string {
 // are stored, read back through GetObjectTagging and counted in
 // x-amz-tagging-count, replaced by PutObjectTagging and removed by
 // DeleteObjectTagging; each call is audited with its tag keys (not values).
-func TestTaggingRoundTrip(t *testing.T) {
-	e := newEnv(t)
+func TestTaggingRoundTrip(t *testing.T) { taggingRoundTrip(t, newEnv(t)) }
+
+func taggingRoundTrip(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(e.creds("alice", roleARNs.admin, ""))
 	put := func(key, tagging string) {
@@ -194,8 +198,9 @@ func TestTaggingInvalid(t *testing.T) {
 // sees a change of tags at once; a write carrying tags the policy forbids
 // (s3:RequestObjectTag/classification, s3:RequestObjectTagKeys) is refused
 // before any effect, and audited as a denial with its tag keys.
-func TestTaggingABAC(t *testing.T) {
-	e := newEnv(t)
+func TestTaggingABAC(t *testing.T) { taggingABAC(t, newEnv(t)) }
+
+func taggingABAC(t *testing.T, e *env) {
 	ctx := context.Background()
 	admin := e.client(e.creds("alice", roleARNs.admin, ""))
 	user := e.client(e.creds("carol", roleARNs.abac, ""))
@@ -407,4 +412,56 @@ func TestTaggingRawHeaderOnGet(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "3", resp.Header.Get("X-Amz-Tagging-Count"))
+}
+
+// countingTagger counts the tag reads of a local backend and can make them
+// fail.
+type countingTagger struct {
+	*local.Backend
+	reads atomic.Int64
+	fail  atomic.Bool
+}
+
+func (c *countingTagger) GetObjectTagging(ctx context.Context, bucket, key string) (map[string]string, error) {
+	c.reads.Add(1)
+	if c.fail.Load() {
+		return nil, errors.New("tag store unavailable")
+	}
+	return c.Backend.GetObjectTagging(ctx, bucket, key)
+}
+
+// TestExistingTagsReadOnlyWhenNamed proves issue 13, "keep the hot path
+// cheap" and "fail closed": a GET that no tag policy governs reads no
+// tags; one whose policy names s3:ExistingObjectTag reads them once; and
+// when they cannot be read, the governed GET is denied, never allowed.
+func TestExistingTagsReadOnlyWhenNamed(t *testing.T) {
+	plain := newEnv(t)
+	ct := &countingTagger{Backend: plain.backend}
+	e := newEnv(t, envOptions{backend: ct})
+	ctx := context.Background()
+	admin := e.client(e.creds("alice", roleARNs.admin, ""))
+	user := e.client(e.creds("carol", roleARNs.abac, ""))
+	_, err := admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/p"),
+		Body: strings.NewReader("p"), Tagging: aws.String("classification=public")})
+	require.NoError(t, err)
+
+	ct.reads.Store(0)
+	for range 3 {
+		out, err := admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/p")})
+		require.NoError(t, err)
+		out.Body.Close()
+	}
+	require.Zero(t, ct.reads.Load(), "no policy of the admin role names a tag key")
+
+	out, err := user.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/p")})
+	require.NoError(t, err)
+	out.Body.Close()
+	require.EqualValues(t, 1, ct.reads.Load(), "read once for the GET and the tag count it answers with")
+	require.EqualValues(t, 1, aws.ToInt32(out.TagCount))
+
+	ct.fail.Store(true)
+	_, err = user.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/p")})
+	require.Equal(t, "AccessDenied", apiCode(err))
+	evs := e.audit.find("GetObject")
+	require.Equal(t, audit.CodeS3Denied, evs[len(evs)-1].Code)
 }
