@@ -465,3 +465,39 @@ func TestExistingTagsReadOnlyWhenNamed(t *testing.T) {
 	evs := e.audit.find("GetObject")
 	require.Equal(t, audit.CodeS3Denied, evs[len(evs)-1].Code)
 }
+
+// TestTaggingLargestSetStoredWholeOrRefused proves issue 13, "nothing
+// lost, never accept and drop", on the local backend: the largest valid
+// tag set (10 keys of 128 and values of 256 three-byte characters) is
+// either stored whole or, where the file system's extended attributes
+// cannot hold it (ext4: one block), refused with MetadataTooLarge, leaving
+// the object and its tags as they were.
+func TestTaggingLargestSetStoredWholeOrRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(e.creds("alice", roleARNs.admin, ""))
+	_, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("big/x"),
+		Body: strings.NewReader("x"), Tagging: aws.String("keep=me")})
+	require.NoError(t, err)
+	var kv []string
+	for i := range 10 {
+		kv = append(kv, fmt.Sprintf("%d", i)+strings.Repeat("鍵", 127), strings.Repeat("値", 256))
+	}
+	want := map[string]string{}
+	for i := 0; i < len(kv); i += 2 {
+		want[kv[i]] = kv[i+1]
+	}
+	_, err = c.PutObjectTagging(ctx, &awss3.PutObjectTaggingInput{Bucket: aws.String("data"), Key: aws.String("big/x"), Tagging: tagSet(kv...)})
+	t.Logf("largest tag set: %v", err)
+	if err != nil {
+		require.Equal(t, "MetadataTooLarge", apiCode(err))
+		require.Equal(t, map[string]string{"keep": "me"}, getTags(t, c, "big/x"))
+	} else {
+		require.Equal(t, want, getTags(t, c, "big/x"))
+	}
+	out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("big/x")})
+	require.NoError(t, err)
+	body, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	require.Equal(t, "x", string(body))
+}
