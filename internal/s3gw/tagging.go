@@ -77,11 +77,11 @@ func validTagChar(r rune) bool {
 }
 
 // validateTags checks a tag set as S3 does and returns it as a map:
-// InvalidTag for too many tags, a key or value too long or with another
+// BadRequest for more than 10 tags; InvalidTag for a key or value too long or with another
 // character, a key starting with "aws:", or a key given twice.
 func validateTags(tags []tagXML) (map[string]string, error) {
 	if len(tags) > maxTags {
-		return nil, errInvalidTag("Object tags cannot be greater than 10")
+		return nil, s3err("BadRequest", http.StatusBadRequest, "Object tags cannot be greater than 10")
 	}
 	m := make(map[string]string, len(tags))
 	for _, t := range tags {
@@ -106,8 +106,8 @@ func validateTags(tags []tagXML) (map[string]string, error) {
 }
 
 // headerTags reads x-amz-tagging, a URL query string of tags: nil when
-// the header is absent, InvalidArgument when it is not a query string,
-// InvalidTag when the tags are not valid.
+// the header is absent, InvalidArgument when it is not a query string or
+// names a key twice or an empty key, and validateTags' errors otherwise.
 func headerTags(h http.Header) (map[string]string, error) {
 	vs, ok := h["X-Amz-Tagging"]
 	if !ok {
@@ -115,6 +115,7 @@ func headerTags(h http.Header) (map[string]string, error) {
 	}
 	raw := strings.Join(vs, "&")
 	var tags []tagXML
+	seen := map[string]bool{}
 	for pair := range strings.SplitSeq(raw, "&") {
 		if pair == "" {
 			continue
@@ -122,9 +123,10 @@ func headerTags(h http.Header) (map[string]string, error) {
 		k, v, _ := strings.Cut(pair, "=")
 		key, err1 := url.QueryUnescape(k)
 		val, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || key == "" || seen[key] {
 			return nil, errInvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
 		}
+		seen[key] = true
 		tags = append(tags, tagXML{Key: key, Value: val})
 	}
 	return validateTags(tags)

@@ -145,8 +145,8 @@ func taggingRoundTrip(t *testing.T, e *env) {
 
 // TestTaggingInvalid proves issue 13, "validate tags as AWS does": a tag set
 // over the limits, with a duplicate key or a forbidden character is
-// refused with InvalidTag (or InvalidArgument for a malformed header)
-// before any effect, through PutObjectTagging and through x-amz-tagging.
+// refused with InvalidTag (BadRequest for more than 10 tags, InvalidArgument
+// for a malformed header) before any effect, through PutObjectTagging and through x-amz-tagging.
 func TestTaggingInvalid(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -163,7 +163,7 @@ func TestTaggingInvalid(t *testing.T) {
 		tags []string
 		code string
 	}{
-		{"eleven tags", eleven, "InvalidTag"},
+		{"eleven tags", eleven, "BadRequest"},
 		{"key too long", []string{strings.Repeat("k", 129), "v"}, "InvalidTag"},
 		{"value too long", []string{"k", strings.Repeat("v", 257)}, "InvalidTag"},
 		{"empty key", []string{"", "v"}, "InvalidTag"},
@@ -306,9 +306,13 @@ func TestTaggingRefusedWithoutBackendSupport(t *testing.T) {
 func TestTaggingHeaderRefusedWhenMalformed(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(e.creds("alice", roleARNs.admin, ""))
-	_, err := c.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("m/x"),
-		Body: strings.NewReader("x"), Tagging: aws.String("a=%zz")})
-	require.Equal(t, "InvalidArgument", apiCode(err))
+	for _, h := range []string{"a=%zz", "=", "key%", "k=1&k=2", "=v"} {
+		_, err := c.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("m/x"),
+			Body: strings.NewReader("x"), Tagging: aws.String(h)})
+		require.Equal(t, "InvalidArgument", apiCode(err), h)
+	}
+	_, err := c.HeadObject(context.Background(), &awss3.HeadObjectInput{Bucket: aws.String("data"), Key: aws.String("m/x")})
+	require.Error(t, err, "no refused write left an object")
 	_, err = c.CopyObject(context.Background(), &awss3.CopyObjectInput{Bucket: aws.String("data"), Key: aws.String("m/y"),
 		CopySource: aws.String("data/m/x"), TaggingDirective: "MOVE"})
 	require.Error(t, err)
