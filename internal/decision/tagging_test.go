@@ -75,3 +75,28 @@ func TestNamesKeyPrefix(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, named, "on an error the key is taken as named")
 }
+
+// BenchmarkNamesKeyPrefix measures what asking whether a policy names
+// s3:ExistingObjectTag/ adds to every GET (issue 13, hot path), beside the
+// Authorize call every GET makes anyway.
+func BenchmarkNamesKeyPrefix(b *testing.B) {
+	s := newStack(b)
+	s.role("own", trustForGroup("nobody"), allowAll)
+	sess := &decision.Session{PrincipalID: "u1", RoleARN: ownRole, AssumedRoleID: "AROAOWN:u1", RoleSessionName: "u1"}
+	ctx := context.Background()
+	b.Run("NamesKeyPrefix", func(b *testing.B) {
+		for b.Loop() {
+			if named, err := s.dp.NamesKeyPrefix(ctx, decision.Request{Session: sess}, "s3:ExistingObjectTag/"); err != nil || named {
+				b.Fatal(named, err)
+			}
+		}
+	})
+	b.Run("Authorize", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.dp.Authorize(ctx, decision.Request{Session: sess, Action: "s3:GetObject",
+				Resource: "arn:aws:s3:::data/k", Context: map[string][]string{"aws:sourceip": {"127.0.0.1"}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
