@@ -294,19 +294,31 @@ func (g *Gateway) uploadBody(rq *request) (io.Reader, int64, error) {
 	if size > g.o.MaxObjectSize {
 		return nil, 0, errEntityTooLarge()
 	}
-	body, err := withHeaderChecksums(r.Header, rq.res.Body(r.Body))
+	body, err := verifiedBody(rq)
 	if err != nil {
 		return nil, 0, err
+	}
+	return body, size, nil
+}
+
+// verifiedBody returns the request body behind its SigV4 payload check,
+// the x-amz-checksum-* header it carries and Content-MD5: each is checked
+// at EOF, where a mismatch is an error instead of io.EOF.
+func verifiedBody(rq *request) (io.Reader, error) {
+	r := rq.r
+	body, err := withHeaderChecksums(r.Header, rq.res.Body(r.Body))
+	if err != nil {
+		return nil, err
 	}
 	if cms, ok := r.Header["Content-Md5"]; ok { // present, even empty
 		cm := strings.Join(cms, ",")
 		want, err := base64.StdEncoding.DecodeString(cm)
 		if err != nil || len(want) != md5.Size {
-			return nil, 0, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
+			return nil, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
 		}
 		body = &md5Reader{r: body, h: md5.New(), want: want}
 	}
-	return body, size, nil
+	return body, nil
 }
 
 // echoChecksums copies verified checksum trailers to the response, as S3 does.

@@ -271,11 +271,16 @@ func (g *Gateway) putObjectTagging(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	body, err := verifiedBody(rq)
+	if err != nil {
+		return err
+	}
 	var doc taggingXML
-	if err := decodeXML(rq.res.Body(rq.r.Body), &doc); err != nil {
+	if err := decodeXML(body, &doc); err != nil {
 		var se *sigv4.Error
-		if errors.As(err, &se) {
-			return err
+		var e *Error
+		if errors.As(err, &se) || errors.As(err, &e) {
+			return err // a failed signature, checksum or Content-MD5
 		}
 		return errMalformedXML()
 	}

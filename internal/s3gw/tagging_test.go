@@ -505,3 +505,26 @@ func TestTaggingLargestSetStoredWholeOrRefused(t *testing.T) {
 	out.Body.Close()
 	require.Equal(t, "x", string(body))
 }
+
+// TestPutObjectTaggingChecksBodyDigests proves issue 13, "never accept and
+// drop": the Content-MD5 or x-amz-checksum-* a PutObjectTagging carries is
+// checked, and a body that does not match it changes no tag.
+func TestPutObjectTaggingChecksBodyDigests(t *testing.T) {
+	e := newEnv(t)
+	c := e.creds("alice", roleARNs.admin, "")
+	sdk := e.client(c)
+	_, err := sdk.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("d/x"),
+		Body: strings.NewReader("x"), Tagging: aws.String("keep=me")})
+	require.NoError(t, err)
+	body := []byte(`<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`)
+	for name, hdr := range map[string]http.Header{
+		"Content-MD5": {"Content-Md5": {"1B2M2Y8AsgTpgAmY7PhCfg=="}}, // MD5 of ""
+		"CRC32":       {"X-Amz-Checksum-Crc32": {"AAAAAA=="}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := e.signedRequestDo(t, c, "PUT", "/data/d/x?tagging", hdr, body, signOpts{payloadHash: "UNSIGNED-PAYLOAD"})
+			require.Equal(t, "BadDigest", errorCode(t, resp))
+			require.Equal(t, map[string]string{"keep": "me"}, getTags(t, sdk, "d/x"))
+		})
+	}
+}
