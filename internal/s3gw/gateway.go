@@ -177,6 +177,9 @@ type request struct {
 	// tags caches the existing tags of the objects this request's
 	// decisions read (by object ARN), so that each is read once.
 	tags map[string]map[string]string
+	// existingTagKeys are the keys of the request's object's tags that its
+	// decisions were given (s3:ExistingObjectTag/), for the audit record.
+	existingTagKeys []string
 }
 
 // respWriter tracks what was written.

@@ -219,6 +219,9 @@ func (g *Gateway) withExistingTags(ctx context.Context, rq *request, actAs, acti
 	if err != nil || len(tags) == 0 {
 		return reqCtx, err
 	}
+	if bucket == rq.bucket && key == rq.key {
+		rq.existingTagKeys = tagKeys(tags)
+	}
 	out := make(map[string][]string, len(reqCtx)+len(tags))
 	for k, v := range reqCtx {
 		out[k] = v

@@ -223,6 +223,10 @@ func taggingABAC(t *testing.T, e *env) {
 		return string(body)
 	}
 	require.Equal(t, "abac/public.txt", read("abac/public.txt"))
+	evs := e.audit.find("GetObject")
+	ct, _ := evs[len(evs)-1].Details["cloudTrail"].(map[string]any)
+	rp, _ := ct["requestParameters"].(map[string]any)
+	require.Equal(t, []any{"classification"}, rp["existingObjectTagKeys"], "the record names the tag keys the decision was given")
 	require.Equal(t, "AccessDenied", read("abac/secret.txt"))
 	require.Equal(t, "AccessDenied", read("abac/plain.txt"))
 	_, err := user.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/secret.txt")})
