@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -56,6 +57,11 @@ type KeyNamer interface {
 	NamesKeyPrefix(ctx context.Context, claims *credentials.Claims, roleARN, prefix string) (bool, error)
 }
 
+// caseFoldedTags explains the refusal of tag keys that differ only in
+// case: S3 keeps them apart, but condition keys are case-insensitive, so
+// s3:ExistingObjectTag/<key> and s3:RequestObjectTag/<key> could not.
+const caseFoldedTags = "Tag keys that differ only in case are not accepted: policies cannot tell them apart"
+
 var errInvalidTag = func(msg string) *Error { return s3err("InvalidTag", http.StatusBadRequest, msg) }
 
 // taggingXML is the Tagging document of Get/PutObjectTagging.
@@ -76,7 +82,8 @@ func validTagChar(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsNumber(r) || r == ' ' || strings.ContainsRune("+-=._:/@", r)
 }
 
-// validateTags checks a tag set as S3 does and returns it as a map:
+// validateTags checks a tag set as S3 does, and refuses keys that differ
+// only in case (caseFoldedTags), and returns it as a map:
 // BadRequest for more than 10 tags; InvalidTag for a key or value too long or with another
 // character, a key starting with "aws:", or a key given twice.
 func validateTags(tags []tagXML) (map[string]string, error) {
@@ -84,6 +91,7 @@ func validateTags(tags []tagXML) (map[string]string, error) {
 		return nil, s3err("BadRequest", http.StatusBadRequest, "Object tags cannot be greater than 10")
 	}
 	m := make(map[string]string, len(tags))
+	folded := make(map[string]bool, len(tags))
 	for _, t := range tags {
 		switch {
 		case t.Key == "" || utf8.RuneCountInString(t.Key) > maxTagKeyLen || !utf8.ValidString(t.Key):
@@ -100,6 +108,11 @@ func validateTags(tags []tagXML) (map[string]string, error) {
 		if _, dup := m[t.Key]; dup {
 			return nil, errInvalidTag("Cannot provide multiple Tags with the same key")
 		}
+		f := strings.ToLower(t.Key)
+		if folded[f] {
+			return nil, errInvalidTag(caseFoldedTags)
+		}
+		folded[f] = true
 		m[t.Key] = t.Value
 	}
 	return m, nil
@@ -227,7 +240,13 @@ func (g *Gateway) withExistingTags(ctx context.Context, rq *request, actAs, acti
 		out[k] = v
 	}
 	for k, v := range tags {
-		out[existingTagPrefix+strings.ToLower(k)] = []string{v}
+		ck := existingTagPrefix + strings.ToLower(k)
+		if _, dup := out[ck]; dup {
+			// Stored beside the gateway: the policy cannot tell the keys
+			// apart, so neither decides (fail closed).
+			return nil, fmt.Errorf("object %s: %s", resource, caseFoldedTags)
+		}
+		out[ck] = []string{v}
 	}
 	return out, nil
 }

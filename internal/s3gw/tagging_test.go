@@ -532,3 +532,33 @@ func TestPutObjectTaggingChecksBodyDigests(t *testing.T) {
 		})
 	}
 }
+
+// TestTagKeysDifferingOnlyInCase proves issue 13, "fail closed", for a
+// trap of ABAC on objects: S3 tag keys are case-sensitive while condition
+// keys are not, so "classification" and "Classification" would reach a
+// policy as one key with two values. A write carrying such a set is
+// refused before any effect, and a read of an object stored with one
+// (tagged beside the gateway) is denied rather than decided on either.
+func TestTagKeysDifferingOnlyInCase(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.client(e.creds("alice", roleARNs.admin, ""))
+	user := e.client(e.creds("carol", roleARNs.abac, ""))
+	_, err := user.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/case.txt"),
+		Body: strings.NewReader("x"), Tagging: aws.String("classification=public&Classification=secret")})
+	require.Equal(t, "InvalidTag", apiCode(err))
+	_, err = admin.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/case.txt")})
+	require.Error(t, err)
+	_, err = admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/case.txt"),
+		Body: strings.NewReader("x"), Tagging: aws.String("classification=public")})
+	require.NoError(t, err)
+	_, err = admin.PutObjectTagging(ctx, &awss3.PutObjectTaggingInput{Bucket: aws.String("data"), Key: aws.String("abac/case.txt"),
+		Tagging: tagSet("classification", "public", "CLASSIFICATION", "secret")})
+	require.Equal(t, "InvalidTag", apiCode(err))
+
+	// Tagged beside the gateway, straight on the backend.
+	require.NoError(t, e.backend.PutObjectTagging(ctx, "data", "abac/case.txt",
+		map[string]string{"classification": "public", "Classification": "secret"}))
+	_, err = user.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("abac/case.txt")})
+	require.Equal(t, "AccessDenied", apiCode(err))
+}
