@@ -311,3 +311,33 @@ func (p *Point) sessionCompiled(ctx context.Context, c *Session) (*iam.Compiled,
 func (p *Point) RoleOfARN(ctx context.Context, arn string) (*Role, error) {
 	return p.roleOfARN(ctx, arn)
 }
+
+// NamesKeyPrefix reports whether a policy that could decide r (the
+// permission policies and boundary of the role r would be evaluated as,
+// and the session's policies) names a condition key starting with prefix.
+// A front end asks it before it pays for a costly key (an object's
+// existing tags, s3:ExistingObjectTag/): a key no such policy names
+// cannot change r's answer. It reads only cached, compiled policies. On an
+// error the caller must assume the key is named (fetch it); Authorize
+// then decides, and fails closed on the same error.
+func (p *Point) NamesKeyPrefix(ctx context.Context, r Request, prefix string) (bool, error) {
+	if r.Session == nil {
+		return true, errors.New("decision: names key: no session")
+	}
+	arn := r.Session.RoleARN
+	if r.ActAs != "" {
+		arn = r.ActAs
+	}
+	role, err := p.roleOfARN(ctx, arn)
+	if err != nil {
+		return true, fmt.Errorf("decision: names key: %w", err)
+	}
+	if role.PermsErr != nil {
+		return true, fmt.Errorf("decision: names key: role %s: %w", arn, role.PermsErr)
+	}
+	sess, err := p.sessionCompiled(ctx, r.Session)
+	if err != nil {
+		return true, fmt.Errorf("decision: names key: %w", err)
+	}
+	return role.perms.NamesKeyPrefix(prefix) || sess.NamesKeyPrefix(prefix), nil
+}

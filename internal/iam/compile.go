@@ -216,6 +216,7 @@ type Compiled struct {
 	layers  [numLayers]struct{ allow, deny actionIndex }
 	present [numLayers]bool
 	names   []string
+	keys    []string // lower-cased condition keys and policy variables named (NamesKeyPrefix)
 }
 
 // actionIndex finds the statements that may match an action: by exact
@@ -379,6 +380,7 @@ func Compile(policies ...NamedPolicy) (*Compiled, error) {
 			cs.ref = []StatementRef{{Policy: name, Layer: np.Layer, Sid: s.Sid, Index: si}}
 			idx := int32(len(c.stmts))
 			c.stmts = append(c.stmts, cs)
+			c.addKeys(&c.stmts[idx])
 			l := &c.layers[np.Layer]
 			ix := &l.allow
 			if !cs.allow {

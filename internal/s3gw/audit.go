@@ -158,6 +158,9 @@ func (rq *request) requestParameters() map[string]any {
 	put("key", rq.key)
 	put("Host", rq.r.Host)
 	put("range", rq.r.Header.Get("Range"))
+	if len(rq.existingTagKeys) > 0 {
+		p["existingObjectTagKeys"] = rq.existingTagKeys
+	}
 	for k, v := range rq.params {
 		if s, ok := v.(string); ok {
 			put(k, s)

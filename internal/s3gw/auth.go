@@ -216,6 +216,9 @@ func (g *Gateway) decideAt(ctx context.Context, rq *request, action, resource, p
 	if denied != "" || err != nil {
 		return false, denied, err
 	}
+	if reqCtx, err = g.withExistingTags(ctx, rq, actAs, action, resource, reqCtx); err != nil {
+		return false, "reading the object's tags failed: " + err.Error(), err
+	}
 	res, err := g.o.Authorizer.AuthorizeAs(ctx, rq.claims, actAs, action, resource, reqCtx)
 	var ne *decision.NotEntitledError
 	if errors.As(err, &ne) {

@@ -122,6 +122,8 @@ func translate(err error) *Error {
 		return wrap(s3err("InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."))
 	case errors.Is(err, backend.ErrInvalidRange):
 		return wrap(errInvalidRange())
+	case errors.Is(err, backend.ErrMetadataTooLarge):
+		return wrap(s3err("MetadataTooLarge", http.StatusBadRequest, "The object's metadata and tags together exceed what the storage can keep."))
 	case errors.Is(err, backend.ErrKeyConflict):
 		return wrap(s3err("InvalidRequest", http.StatusConflict, "The key conflicts with an existing key (a key cannot also be a prefix of other keys on this storage)."))
 	case errors.Is(err, backend.ErrInvalidUploadIDMarker):

@@ -174,6 +174,12 @@ type request struct {
 	auditFailed bool // an event could not be recorded: the answer is a bare 503
 	start       time.Time
 	mounts      []Mount // mounts whose role authorized (part of) the request
+	// tags caches the existing tags of the objects this request's
+	// decisions read (by object ARN), so that each is read once.
+	tags map[string]map[string]string
+	// existingTagKeys are the keys of the request's object's tags that its
+	// decisions were given (s3:ExistingObjectTag/), for the audit record.
+	existingTagKeys []string
 }
 
 // respWriter tracks what was written.
@@ -380,6 +386,9 @@ func (g *Gateway) route(rq *request) error {
 		rq.op, rq.readOnly, rq.handler = op, ro, h
 		return nil
 	}
+	if has("tagging") && rq.key != "" {
+		return g.routeObjectTagging(rq, set)
+	}
 	unsupported := []string{"acl", "policy", "cors", "lifecycle", "versioning", "tagging", "encryption", "replication",
 		"website", "logging", "notification", "object-lock", "retention", "legal-hold", "versions", "torrent",
 		"restore", "select", "accelerate", "requestPayment", "ownershipControls", "publicAccessBlock", "analytics",
@@ -455,6 +464,21 @@ func (g *Gateway) route(rq *request) error {
 			}
 			return set("DeleteObject", false, g.deleteObject)
 		}
+	}
+	return errMethodNotAllowed()
+}
+
+// routeObjectTagging routes ?tagging on an object. Bucket tagging stays
+// NotImplemented (the unsupported list): the local backend keeps no bucket
+// metadata.
+func (g *Gateway) routeObjectTagging(rq *request, set func(string, bool, handlerFunc) error) error {
+	switch rq.r.Method {
+	case http.MethodGet:
+		return set("GetObjectTagging", true, g.getObjectTagging)
+	case http.MethodPut:
+		return set("PutObjectTagging", false, g.putObjectTagging)
+	case http.MethodDelete:
+		return set("DeleteObjectTagging", false, g.deleteObjectTagging)
 	}
 	return errMethodNotAllowed()
 }

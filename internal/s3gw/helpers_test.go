@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,8 +110,9 @@ func (t teeEmitter) Emit(ctx context.Context, e audit.Event) error {
 // role's permission policies (∩ its permissions boundary) ∩ the session
 // policy, with the principal keys set from the claims.
 type roleAuthorizer struct {
-	roles    map[string]*store.Role // by ARN
-	entitled map[string][]string    // role ARN -> user names entitled to act as it
+	roles      map[string]*store.Role // by ARN
+	entitled   map[string][]string    // role ARN -> user names entitled to act as it
+	namesAsked atomic.Int64           // NamesKeyPrefix calls
 }
 
 // AuthorizeAs stands in for (*sts.Service).AuthorizeAs: acting as another
@@ -126,6 +128,41 @@ func (a *roleAuthorizer) AuthorizeAs(ctx context.Context, c *credentials.Claims,
 		c = &mc
 	}
 	return a.Authorize(ctx, c, action, resource, reqCtx)
+}
+
+// NamesKeyPrefix stands in for (*sts.Service).NamesKeyPrefix (KeyNamer):
+// the acted-as role's policies and the session policy, and counts the
+// questions.
+func (a *roleAuthorizer) NamesKeyPrefix(ctx context.Context, c *credentials.Claims, roleARN, prefix string) (bool, error) {
+	a.namesAsked.Add(1)
+	if roleARN == "" {
+		roleARN = c.RoleARN
+	}
+	role, ok := a.roles[roleARN]
+	if !ok {
+		return true, fmt.Errorf("role %s no longer exists", roleARN)
+	}
+	docs := []string{c.SessionPolicy, role.PermissionsBoundary}
+	for _, p := range role.PermissionPolicies {
+		docs = append(docs, p.Document)
+	}
+	for _, d := range docs {
+		if d == "" {
+			continue
+		}
+		pp, err := iam.Parse([]byte(d))
+		if err != nil {
+			return true, err
+		}
+		cp, err := iam.Compile(iam.NamedPolicy{Policy: pp})
+		if err != nil {
+			return true, err
+		}
+		if cp.NamesKeyPrefix(prefix) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (a *roleAuthorizer) Authorize(ctx context.Context, c *credentials.Claims, action, resource string, reqCtx map[string][]string) (iam.Result, error) {
@@ -203,10 +240,22 @@ const hrPolicy = `{"Version":"2012-10-17","Statement":[
  {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/hr/*"},
  {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data","Condition":{"StringLike":{"s3:prefix":"hr/*"}}}]}`
 
-var roleARNs = struct{ analyst, admin, hr string }{
+// abacPolicy governs objects by their tags (issue 13, tagging): objects are
+// readable (and their tags readable) only while tagged
+// classification=public, and a write must tag classification as public or
+// internal, with no tag keys but classification and team.
+const abacPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"ReadPublic","Effect":"Allow","Action":["s3:GetObject","s3:GetObjectTagging"],"Resource":"arn:aws:s3:::data/abac/*",
+  "Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"public"}}},
+ {"Sid":"WriteClassified","Effect":"Allow","Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::data/abac/*",
+  "Condition":{"StringEquals":{"s3:RequestObjectTag/classification":["public","internal"]},
+   "ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["classification","team"]}}}]}`
+
+var roleARNs = struct{ analyst, admin, hr, abac string }{
 	analyst: "arn:aws:iam::" + testAccount + ":role/analyst",
 	admin:   "arn:aws:iam::" + testAccount + ":role/data-admin",
 	hr:      "arn:aws:iam::" + testAccount + ":role/hr-reader",
+	abac:    "arn:aws:iam::" + testAccount + ":role/abac",
 }
 
 type env struct {
@@ -275,6 +324,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		roleARNs.analyst: {ID: "AROAANALYST", Name: "analyst", PermissionPolicies: []store.NamedPolicy{{Name: "home", Document: homePolicy}}},
 		roleARNs.admin:   {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
 		roleARNs.hr:      {ID: "AROAHR", Name: "hr-reader", PermissionPolicies: []store.NamedPolicy{{Name: "hr", Document: hrPolicy}}},
+		roleARNs.abac:    {ID: "AROAABAC", Name: "abac", PermissionPolicies: []store.NamedPolicy{{Name: "abac", Document: abacPolicy}}},
 	}, entitled: o.entitled}
 	var mounts MountResolver
 	if o.mounts != nil {

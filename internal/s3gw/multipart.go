@@ -17,11 +17,15 @@ import (
 
 func (g *Gateway) createMultipartUpload(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
-		return err
-	}
 	meta, err := userMetadata(rq.r.Header)
 	if err != nil {
+		return err
+	}
+	tagCtx, err := g.writeTags(rq, &meta)
+	if err != nil {
+		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), tagCtx); err != nil {
 		return err
 	}
 	if err := g.access(ctx, rq); err != nil {

@@ -1,6 +1,7 @@
 package s3gw
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
@@ -192,6 +193,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		setContentRange(w, rng, info.Size)
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
+	g.tagCountHeader(ctx, w, rq, info.TagCount)
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
 	n, err := copyBody(w, body, length)
@@ -227,6 +229,7 @@ func (g *Gateway) headObject(w *respWriter, rq *request) error {
 		return err
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
+	g.tagCountHeader(ctx, w, rq, info.TagCount)
 	length, status := info.Size, http.StatusOK
 	if rng != nil {
 		length, status = rng.Length, http.StatusPartialContent
@@ -291,19 +294,31 @@ func (g *Gateway) uploadBody(rq *request) (io.Reader, int64, error) {
 	if size > g.o.MaxObjectSize {
 		return nil, 0, errEntityTooLarge()
 	}
-	body, err := withHeaderChecksums(r.Header, rq.res.Body(r.Body))
+	body, err := verifiedBody(rq)
 	if err != nil {
 		return nil, 0, err
+	}
+	return body, size, nil
+}
+
+// verifiedBody returns the request body behind its SigV4 payload check,
+// the x-amz-checksum-* header it carries and Content-MD5: each is checked
+// at EOF, where a mismatch is an error instead of io.EOF.
+func verifiedBody(rq *request) (io.Reader, error) {
+	r := rq.r
+	body, err := withHeaderChecksums(r.Header, rq.res.Body(r.Body))
+	if err != nil {
+		return nil, err
 	}
 	if cms, ok := r.Header["Content-Md5"]; ok { // present, even empty
 		cm := strings.Join(cms, ",")
 		want, err := base64.StdEncoding.DecodeString(cm)
 		if err != nil || len(want) != md5.Size {
-			return nil, 0, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
+			return nil, s3err("InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified was invalid.")
 		}
 		body = &md5Reader{r: body, h: md5.New(), want: want}
 	}
-	return body, size, nil
+	return body, nil
 }
 
 // echoChecksums copies verified checksum trailers to the response, as S3 does.
@@ -334,11 +349,15 @@ func echoChecksums(w http.ResponseWriter, r *http.Request, body io.Reader) {
 
 func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
-		return err
-	}
 	meta, err := userMetadata(rq.r.Header)
 	if err != nil {
+		return err
+	}
+	tagCtx, err := g.writeTags(rq, &meta)
+	if err != nil {
+		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), tagCtx); err != nil {
 		return err
 	}
 	cond, err := writePrecondition(rq.r.Header)
@@ -408,10 +427,14 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 		return err
 	}
 	rq.params = map[string]any{"copySource": sb + "/" + sk}
+	tags, replaceTags, tagCtx, err := g.copyTags(rq)
+	if err != nil {
+		return err
+	}
 	if err := g.check(ctx, rq, "s3:GetObject", objectARN(sb, sk), nil); err != nil {
 		return err
 	}
-	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), tagCtx); err != nil {
 		return err
 	}
 	// The metadata sent is checked even when it is not used (COPY), as S3 does.
@@ -437,6 +460,9 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 	if err := copyPreconditions(rq.r, src); err != nil {
 		return err
 	}
+	if meta, err = g.copyMetadata(ctx, rq, sb, sk, src, meta, tags, replaceTags); err != nil {
+		return err
+	}
 	rq.bytesIn = src.Size
 	if err := g.access(ctx, rq); err != nil {
 		return err
@@ -447,6 +473,34 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 	}
 	writeXML(w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: xmlTime(info.LastModified), ETag: quote(info.ETag)})
 	return nil
+}
+
+// copyMetadata combines the metadata and tagging directives of a
+// CopyObject into what the backend's CopyObject takes: nil (both from the
+// source) when neither replaces; otherwise the metadata (the source's, or
+// meta when it replaces them) with the tags (the source's, or tags when
+// replaceTags).
+func (g *Gateway) copyMetadata(ctx context.Context, rq *request, sb, sk string, src backend.ObjectInfo, meta *backend.Metadata, tags map[string]string, replaceTags bool) (*backend.Metadata, error) {
+	if meta == nil && !replaceTags {
+		return nil, nil
+	}
+	var m backend.Metadata
+	if meta != nil {
+		m = *meta
+	} else {
+		m = src.Metadata
+	}
+	m.Tags = tags
+	if !replaceTags {
+		var err error
+		if m.Tags, err = g.existingTags(ctx, rq, sb, sk); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Tags) == 0 {
+		m.Tags = nil
+	}
+	return &m, nil
 }
 
 // copyPreconditions applies x-amz-copy-source-if-* to the source.

@@ -93,6 +93,12 @@ func TestGatewayOverVersitygw(t *testing.T) {
 		e := newEnv(t, envOptions{backend: be})
 		sdkMultipart(t, e)
 	})
+	empty(t, be, "data")
+	// Issue 13, tagging: the round trip and ABAC with tags kept by the
+	// S3 server (staged uploads publish their tags too).
+	t.Run("tagging", func(t *testing.T) { taggingRoundTrip(t, newEnv(t, envOptions{backend: be})) })
+	empty(t, be, "data")
+	t.Run("tagging ABAC", func(t *testing.T) { taggingABAC(t, newEnv(t, envOptions{backend: be})) })
 	t.Run("tampered chunk", func(t *testing.T) {
 		e := newEnv(t, envOptions{backend: be})
 		c := e.creds("alice", roleARNs.admin, "")

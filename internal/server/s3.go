@@ -17,6 +17,15 @@ import (
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/sts"
+)
+
+// The STS service is the gateway's Authorizer, and tells it which
+// condition keys the policies name (s3:ExistingObjectTag/ is read only
+// when one does).
+var (
+	_ s3gw.Authorizer = (*sts.Service)(nil)
+	_ s3gw.KeyNamer   = (*sts.Service)(nil)
 )
 
 // openBackend opens the configured object backend.

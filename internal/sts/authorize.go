@@ -73,5 +73,22 @@ func (s *Service) AuthorizeAs(ctx context.Context, claims *credentials.Claims, r
 	return a.Result, nil
 }
 
+// NamesKeyPrefix reports whether a policy that could decide a request of
+// the session described by claims, acting as roleARN ("" or its own role:
+// as itself), names a condition key starting with prefix
+// (decision.Point.NamesKeyPrefix). The S3 gateway asks it (s3gw.KeyNamer)
+// before it reads an object's tags for s3:ExistingObjectTag/. On an error
+// the caller must assume the key is named.
+func (s *Service) NamesKeyPrefix(ctx context.Context, claims *credentials.Claims, roleARN, prefix string) (bool, error) {
+	if claims == nil {
+		return true, errors.New("sts: names key: no claims")
+	}
+	named, err := s.dp.NamesKeyPrefix(ctx, decision.Request{Session: sessionOf(claims), ActAs: roleARN}, prefix)
+	if err != nil {
+		return true, fmt.Errorf("sts: %w", err)
+	}
+	return named, nil
+}
+
 // Decision returns the decision point the service asks.
 func (s *Service) Decision() *decision.Point { return s.dp }

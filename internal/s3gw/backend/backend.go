@@ -46,6 +46,9 @@ var (
 	// ErrPreconditionFailed: an UnchangedWriter's condition did not hold
 	// when the object was to be published; nothing changed.
 	ErrPreconditionFailed = errors.New("backend: the object changed since it was checked")
+	// ErrMetadataTooLarge: the object's metadata and tags together do not
+	// fit where the backend keeps them; nothing changed.
+	ErrMetadataTooLarge = errors.New("backend: metadata and tags too large to store")
 )
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
@@ -64,6 +67,11 @@ type Metadata struct {
 	Expires            string `json:"expires,omitempty"`
 	// User holds x-amz-meta-* headers, keys lower-case without the prefix.
 	User map[string]string `json:"user,omitempty"`
+	// Tags is the object's tag set given with a write (PutObject,
+	// CreateMultipartUpload, CopyObject with meta), stored with the object
+	// atomically. Only a Tagger is given tags; reads leave Tags empty and
+	// report ObjectInfo.TagCount (Tagger.GetObjectTagging returns them).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // ObjectInfo describes a stored object.
@@ -73,6 +81,9 @@ type ObjectInfo struct {
 	ETag         string // without quotes: hex MD5, or "<hex>-<parts>" for multipart
 	LastModified time.Time
 	Metadata     Metadata
+	// TagCount is the number of the object's tags, when the read reports
+	// it (GetObject of every Tagger; HeadObject where the store says).
+	TagCount int
 }
 
 // BucketInfo describes a bucket.
@@ -222,6 +233,22 @@ type UnchangedWriter interface {
 	PutObjectIfUnchanged(ctx context.Context, bucket, key string, body io.Reader, size int64, meta Metadata, u Unchanged) (ObjectInfo, error)
 	CompleteMultipartUploadIfUnchanged(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, u Unchanged) (ObjectInfo, error)
 	DeleteObjectIfUnchanged(ctx context.Context, bucket, key string, u Unchanged) error
+}
+
+// Tagger is an optional capability: object tags, kept with the object. A
+// Tagger stores Metadata.Tags with every write that carries them, copies
+// the source's tags in CopyObject with meta nil, and counts them in
+// ObjectInfo.TagCount on GetObject. Callers type-assert for it; a backend
+// without it is never given tags (the gateway refuses them as
+// NotImplemented rather than drop them).
+type Tagger interface {
+	// GetObjectTagging returns the object's tags (empty when it has none);
+	// ErrNoSuchKey when there is no object.
+	GetObjectTagging(ctx context.Context, bucket, key string) (map[string]string, error)
+	// PutObjectTagging replaces the object's tags with tags (empty: none),
+	// atomically, leaving its data, metadata and ETag as they are;
+	// ErrNoSuchKey when there is no object.
+	PutObjectTagging(ctx context.Context, bucket, key string, tags map[string]string) error
 }
 
 // BucketAdmin is an optional capability: creating and removing buckets

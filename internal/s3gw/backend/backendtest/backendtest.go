@@ -60,6 +60,7 @@ func Run(t *testing.T, f Factory) {
 		{"MultipartErrors", testMultipartErrors},
 		{"InvalidKeys", testInvalidKeys},
 		{"Streaming", testStreaming},
+		{"Tagging", testTagging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -529,4 +530,65 @@ func testStreaming(t *testing.T, b backend.Backend, bucket string) {
 	require.NoError(t, err)
 	require.Equal(t, int64(size), n)
 	require.Equal(t, want, hex.EncodeToString(h2.Sum(nil)))
+}
+
+// testTagging checks a Tagger: tags given with a write are stored with the
+// object and counted on GetObject, replaced and removed without touching
+// the data, metadata or ETag, copied by CopyObject with meta nil and
+// replaced with meta, and kept through multipart completion.
+func testTagging(t *testing.T, b backend.Backend, bucket string) {
+	tg, ok := b.(backend.Tagger)
+	if !ok {
+		t.Skip("not a Tagger")
+	}
+	tags := func(key string) map[string]string {
+		t.Helper()
+		m, err := tg.GetObjectTagging(ctx(), bucket, key)
+		require.NoError(t, err)
+		if len(m) == 0 {
+			return nil
+		}
+		return m
+	}
+	data := []byte("tagged")
+	meta := backend.Metadata{ContentType: "text/plain", User: map[string]string{"u": "1"},
+		Tags: map[string]string{"classification": "public", "team": "data eng+ops/x"}}
+	pi, err := b.PutObject(ctx(), bucket, "t/o", bytes.NewReader(data), int64(len(data)), meta)
+	require.NoError(t, err)
+	require.Equal(t, meta.Tags, tags("t/o"))
+	_, gi := get(t, b, bucket, "t/o", nil)
+	require.Equal(t, 2, gi.TagCount)
+	require.Empty(t, gi.Metadata.Tags, "reads count tags, they do not return them")
+
+	require.NoError(t, tg.PutObjectTagging(ctx(), bucket, "t/o", map[string]string{"classification": "secret"}))
+	require.Equal(t, map[string]string{"classification": "secret"}, tags("t/o"))
+	got, gi := get(t, b, bucket, "t/o", nil)
+	require.Equal(t, data, got)
+	require.Equal(t, pi.ETag, gi.ETag)
+	require.Equal(t, map[string]string{"u": "1"}, gi.Metadata.User)
+
+	_, err = b.CopyObject(ctx(), bucket, "t/o", bucket, "t/copy", nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"classification": "secret"}, tags("t/copy"))
+	_, err = b.CopyObject(ctx(), bucket, "t/o", bucket, "t/repl", &backend.Metadata{Tags: map[string]string{"k": "v"}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"k": "v"}, tags("t/repl"))
+	_, err = b.CopyObject(ctx(), bucket, "t/o", bucket, "t/untagged", &backend.Metadata{ContentType: "a/b"})
+	require.NoError(t, err)
+	require.Nil(t, tags("t/untagged"))
+
+	require.NoError(t, tg.PutObjectTagging(ctx(), bucket, "t/o", nil))
+	require.Nil(t, tags("t/o"))
+
+	id, err := b.CreateMultipartUpload(ctx(), bucket, "t/mp", backend.Metadata{Tags: map[string]string{"stage": "raw"}})
+	require.NoError(t, err)
+	p, err := b.UploadPart(ctx(), bucket, "t/mp", id, 1, strings.NewReader("x"), 1)
+	require.NoError(t, err)
+	_, err = b.CompleteMultipartUpload(ctx(), bucket, "t/mp", id, []backend.CompletePart{{PartNumber: 1, ETag: p.ETag}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"stage": "raw"}, tags("t/mp"))
+
+	_, err = tg.GetObjectTagging(ctx(), bucket, "t/missing")
+	require.ErrorIs(t, err, backend.ErrNoSuchKey)
+	require.ErrorIs(t, tg.PutObjectTagging(ctx(), bucket, "t/missing", map[string]string{"a": "b"}), backend.ErrNoSuchKey)
 }

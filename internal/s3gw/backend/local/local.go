@@ -62,6 +62,7 @@ var (
 	_ backend.Backend           = (*Backend)(nil)
 	_ backend.BucketAdmin       = (*Backend)(nil)
 	_ backend.ConditionalWriter = (*Backend)(nil)
+	_ backend.Tagger            = (*Backend)(nil)
 )
 
 // check evaluates cond against the current object at bucket/key. The
@@ -307,7 +308,7 @@ func (b *Backend) writeTemp(body io.Reader, size int64, etag string, meta backen
 		return "", info, err
 	}
 	if err = setMeta(f, raw); err != nil {
-		return "", info, fmt.Errorf("local backend: set metadata: %w", err)
+		return "", info, metaErr(err)
 	}
 	if err = f.Sync(); err != nil {
 		return "", info, fmt.Errorf("local backend: %w", err)
@@ -319,7 +320,9 @@ func (b *Backend) writeTemp(body io.Reader, size int64, etag string, meta backen
 	if err = f.Close(); err != nil {
 		return "", info, fmt.Errorf("local backend: %w", err)
 	}
-	return name, backend.ObjectInfo{Size: size, ETag: etag, LastModified: fi.ModTime().UTC(), Metadata: meta}, nil
+	info = backend.ObjectInfo{Size: size, ETag: etag, LastModified: fi.ModTime().UTC(), Metadata: meta, TagCount: len(meta.Tags)}
+	info.Metadata.Tags = nil
+	return name, info, nil
 }
 
 // publish renames tmp to dst, creating parent directories, and fsyncs the
@@ -421,21 +424,93 @@ func (b *Backend) open(bucket, key string) (*os.File, backend.ObjectInfo, error)
 	return f, info, nil
 }
 
+// fileInfo reads the object's info; its tags are counted, not returned.
 func fileInfo(f *os.File, fi fs.FileInfo, key string) (backend.ObjectInfo, error) {
-	info := backend.ObjectInfo{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC()}
+	st, err := storedOf(f, fi)
+	info := backend.ObjectInfo{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC(), ETag: st.ETag,
+		Metadata: st.Meta, TagCount: len(st.Meta.Tags)}
+	info.Metadata.Tags = nil
+	return info, err
+}
+
+// storedOf reads the file's metadata attribute whole, tags included.
+func storedOf(f *os.File, fi fs.FileInfo) (stored, error) {
 	raw, err := getMeta(f)
 	if err != nil {
-		return info, fmt.Errorf("local backend: read metadata: %w", err)
+		return stored{}, fmt.Errorf("local backend: read metadata: %w", err)
 	}
 	var st stored
-	if raw != nil && json.Unmarshal(raw, &st) == nil && st.ETag != "" {
-		info.ETag, info.Metadata = st.ETag, st.Meta
-	} else {
+	if raw == nil || json.Unmarshal(raw, &st) != nil || st.ETag == "" {
 		// A file placed without the gateway: a stable stand-in ETag.
 		sum := md5.Sum([]byte(strconv.FormatInt(fi.Size(), 10) + ":" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)))
-		info.ETag = hex.EncodeToString(sum[:])
+		st = stored{ETag: hex.EncodeToString(sum[:])}
 	}
-	return info, nil
+	return st, nil
+}
+
+// metaErr classifies a failure to set the metadata attribute: one that
+// does not fit the file system's attribute space is ErrMetadataTooLarge.
+func metaErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.E2BIG) || errors.Is(err, syscall.ERANGE) {
+		return fmt.Errorf("local backend: set metadata: %w (%w)", backend.ErrMetadataTooLarge, err)
+	}
+	return fmt.Errorf("local backend: set metadata: %w", err)
+}
+
+// GetObjectTagging returns the object's tags (Tagger).
+func (b *Backend) GetObjectTagging(ctx context.Context, bucket, key string) (map[string]string, error) {
+	f, _, err := b.open(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	st, err := storedOf(f, fi)
+	return st.Meta.Tags, err
+}
+
+// PutObjectTagging replaces the object's tags (Tagger). The tags live in
+// the metadata attribute, which one setxattr replaces whole (atomically),
+// under the key's lock so that no write publishes a new file meanwhile;
+// the attribute is synced before it returns.
+func (b *Backend) PutObjectTagging(ctx context.Context, bucket, key string, tags map[string]string) error {
+	p, err := objectPath(bucket, key)
+	if err != nil {
+		return err
+	}
+	unlock := b.keys.Lock(p)
+	defer unlock()
+	f, _, err := b.open(bucket, key)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("local backend: %w", err)
+	}
+	st, err := storedOf(f, fi)
+	if err != nil {
+		return err
+	}
+	st.Meta.Tags = nil
+	if len(tags) > 0 {
+		st.Meta.Tags = tags
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := setMeta(f, raw); err != nil {
+		return metaErr(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("local backend: %w", err)
+	}
+	return nil
 }
 
 type rangeReader struct {
@@ -522,9 +597,19 @@ func (b *Backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 		return backend.ObjectInfo{}, err
 	}
 	defer f.Close()
-	m := src.Metadata
+	var m backend.Metadata
 	if meta != nil {
 		m = *meta
+	} else {
+		fi, err := f.Stat()
+		if err != nil {
+			return backend.ObjectInfo{}, fmt.Errorf("local backend: %w", err)
+		}
+		st, err := storedOf(f, fi)
+		if err != nil {
+			return backend.ObjectInfo{}, err
+		}
+		m = st.Meta // with the source's tags
 	}
 	tmp, info, err := b.writeTemp(f, src.Size, src.ETag, m)
 	if err != nil {

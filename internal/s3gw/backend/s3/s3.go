@@ -81,6 +81,7 @@ var (
 	_ backend.UnchangedWriter = (*Backend)(nil)
 	_ backend.Backend         = (*Backend)(nil)
 	_ backend.BucketAdmin     = (*Backend)(nil)
+	_ backend.Tagger          = (*Backend)(nil)
 )
 
 // New validates o and returns a Backend. It does not contact the endpoint.
@@ -343,7 +344,7 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
 		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
 		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
-		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
+		Tagging: encodeTags(meta.Tags), IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
 	}, streaming)
 	if er.err != nil {
 		return backend.ObjectInfo{}, er.err // the body failed: the endpoint saw a truncated request
@@ -357,12 +358,17 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 	if b.stage {
 		// The body is verified: publish it, then drop the staging copy.
 		defer b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
-		if _, err := b.c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &bucket, Key: &key,
-			CopySource: aws.String(copySource(bucket, target))}); err != nil {
+		pub := &awss3.CopyObjectInput{Bucket: &bucket, Key: &key, CopySource: aws.String(copySource(bucket, target))}
+		if len(meta.Tags) > 0 {
+			pub.TaggingDirective, pub.Tagging = types.TaggingDirectiveReplace, encodeTags(meta.Tags)
+		}
+		if _, err := b.c.CopyObject(ctx, pub); err != nil {
 			return backend.ObjectInfo{}, mapErr("publish staged object", err, nil)
 		}
 	}
-	return backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta}, nil
+	info := backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta, TagCount: len(meta.Tags)}
+	info.Metadata.Tags = nil
+	return info, nil
 }
 
 // exactReader passes through exactly left bytes and confirms the source's
@@ -474,6 +480,7 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 	}
 	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
 		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
+	info.TagCount = int(aws.ToInt32(out.TagCount))
 	if rng != nil {
 		// Size is the whole object's: from Content-Range "bytes a-b/size".
 		if cr := str(out.ContentRange); cr != "" {
@@ -535,6 +542,11 @@ func (b *Backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 		in.ContentType, in.ContentEncoding = nonEmpty(meta.ContentType), nonEmpty(meta.ContentEncoding)
 		in.ContentDisposition, in.ContentLanguage = nonEmpty(meta.ContentDisposition), nonEmpty(meta.ContentLanguage)
 		in.CacheControl, in.Expires, in.Metadata = nonEmpty(meta.CacheControl), parseExpires(meta.Expires), meta.User
+		// The tags are the request's too (none when meta has none).
+		in.TaggingDirective, in.Tagging = types.TaggingDirectiveReplace, encodeTags(meta.Tags)
+		if in.Tagging == nil {
+			in.Tagging = aws.String("")
+		}
 	}
 	if _, err := b.c.CopyObject(ctx, in); err != nil {
 		return backend.ObjectInfo{}, mapErr("copy object", err, nil)
@@ -612,6 +624,7 @@ func (b *Backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
 		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
 		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
+		Tagging: encodeTags(meta.Tags),
 	})
 	if err != nil {
 		return "", mapErr("create multipart upload", err, nil)
@@ -714,4 +727,65 @@ func (b *Backend) ListMultipartUploads(ctx context.Context, bucket string, opts 
 		res.CommonPrefixes = append(res.CommonPrefixes, str(cp.Prefix))
 	}
 	return res, nil
+}
+
+// encodeTags writes tags as the x-amz-tagging header: a URL query string,
+// spaces as %20 (nil for none).
+func encodeTags(tags map[string]string) *string {
+	if len(tags) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var sb strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			sb.WriteByte('&')
+		}
+		sb.WriteString(strings.ReplaceAll(url.QueryEscape(k), "+", "%20"))
+		sb.WriteByte('=')
+		sb.WriteString(strings.ReplaceAll(url.QueryEscape(tags[k]), "+", "%20"))
+	}
+	return aws.String(sb.String())
+}
+
+// GetObjectTagging reads the object's tags from the endpoint (Tagger).
+func (b *Backend) GetObjectTagging(ctx context.Context, bucket, key string) (map[string]string, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return nil, err
+	}
+	out, err := b.c.GetObjectTagging(ctx, &awss3.GetObjectTaggingInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return nil, mapErr("get object tagging", err, backend.ErrNoSuchKey)
+	}
+	if len(out.TagSet) == 0 {
+		return nil, nil
+	}
+	tags := make(map[string]string, len(out.TagSet))
+	for _, t := range out.TagSet {
+		tags[str(t.Key)] = str(t.Value)
+	}
+	return tags, nil
+}
+
+// PutObjectTagging replaces the object's tags on the endpoint, or deletes
+// them when tags is empty (Tagger).
+func (b *Backend) PutObjectTagging(ctx context.Context, bucket, key string, tags map[string]string) error {
+	if err := checkObject(bucket, key); err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		_, err := b.c.DeleteObjectTagging(ctx, &awss3.DeleteObjectTaggingInput{Bucket: &bucket, Key: &key})
+		return mapErr("delete object tagging", err, backend.ErrNoSuchKey)
+	}
+	set := make([]types.Tag, 0, len(tags))
+	for k, v := range tags {
+		set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	slices.SortFunc(set, func(a, b types.Tag) int { return strings.Compare(*a.Key, *b.Key) })
+	_, err := b.c.PutObjectTagging(ctx, &awss3.PutObjectTaggingInput{Bucket: &bucket, Key: &key, Tagging: &types.Tagging{TagSet: set}})
+	return mapErr("put object tagging", err, backend.ErrNoSuchKey)
 }
