@@ -260,6 +260,9 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	if err := refuseVersionID(rq); err != nil {
 		return err
 	}
+	if err := refuseUnhonoured(rq); err != nil {
+		return err
+	}
 	return rq.handler(w, rq)
 }
 
