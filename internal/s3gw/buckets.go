@@ -1,7 +1,10 @@
 package s3gw
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/xml"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -247,5 +250,107 @@ func (g *Gateway) listObjectsV1(w *respWriter, rq *request) error {
 		out.NextMarker = encodeIf(encode, res.NextAfter)
 	}
 	writeXML(w, http.StatusOK, out)
+	return nil
+}
+
+// createBucketConfiguration is CreateBucket's optional request body.
+// Location and Bucket (directory buckets) are not served.
+type createBucketConfiguration struct {
+	XMLName            xml.Name  `xml:"CreateBucketConfiguration"`
+	LocationConstraint string    `xml:"LocationConstraint"`
+	Location           *struct{} `xml:"Location"`
+	Bucket             *struct{} `xml:"Bucket"`
+}
+
+// locationConstraint reads CreateBucket's body (empty, or a
+// CreateBucketConfiguration) and returns its LocationConstraint. A
+// constraint other than the gateway's region is refused as S3 refuses one
+// that does not match the endpoint (IllegalLocationConstraintException).
+func (g *Gateway) locationConstraint(rq *request) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(rq.res.Body(rq.r.Body), maxXMLBody+1))
+	if err != nil {
+		return "", err // a failed signature or digest check
+	}
+	if len(data) > maxXMLBody {
+		return "", errMalformedXML()
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "", nil
+	}
+	var cfg createBucketConfiguration
+	if err := parseXML(data, &cfg); err != nil {
+		return "", errMalformedXML()
+	}
+	if cfg.Location != nil || cfg.Bucket != nil {
+		return "", errNotHonoured("element", "CreateBucketConfiguration/Location")
+	}
+	lc := cfg.LocationConstraint
+	if lc != "" && lc != g.o.Region {
+		return "", s3err("IllegalLocationConstraintException", http.StatusBadRequest,
+			"The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+	}
+	return lc, nil
+}
+
+// createBucket answers CreateBucket, authorized as s3:CreateBucket on the
+// bucket (with s3:LocationConstraint and s3:x-amz-acl when sent) and
+// recorded before the bucket is made. The canned ACL "private" and the
+// default object ownership are what the gateway does anyway; every other
+// ACL, grant and object lock is refused by the honoured table before this
+// runs. A backend without backend.BucketAdmin answers NotImplemented.
+// Buckets appear in ListBuckets at once (it reads the backend each time);
+// mounts name buckets and need no change.
+func (g *Gateway) createBucket(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	lc, err := g.locationConstraint(rq)
+	if err != nil {
+		return err
+	}
+	extra := map[string][]string{}
+	if lc != "" {
+		extra["s3:LocationConstraint"] = []string{lc}
+		rq.params = map[string]any{"CreateBucketConfiguration": map[string]string{"LocationConstraint": lc}}
+	}
+	if acl := rq.r.Header.Get("X-Amz-Acl"); acl != "" {
+		extra["s3:x-amz-acl"] = []string{acl}
+	}
+	if err := g.check(ctx, rq, "s3:CreateBucket", bucketARN(rq.bucket), extra); err != nil {
+		return err
+	}
+	admin, ok := g.o.Backend.(backend.BucketAdmin)
+	if !ok {
+		return errNotImplemented()
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := admin.CreateBucket(ctx, rq.bucket); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/"+rq.bucket)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// deleteBucket answers DeleteBucket, authorized as s3:DeleteBucket on the
+// bucket and recorded before the bucket is removed. Only an empty bucket
+// is removed (BucketNotEmpty otherwise).
+func (g *Gateway) deleteBucket(w *respWriter, rq *request) error {
+	ctx := rq.r.Context()
+	if err := g.check(ctx, rq, "s3:DeleteBucket", bucketARN(rq.bucket), nil); err != nil {
+		return err
+	}
+	admin, ok := g.o.Backend.(backend.BucketAdmin)
+	if !ok {
+		return errNotImplemented()
+	}
+	if err := g.access(ctx, rq); err != nil {
+		return err
+	}
+	if err := admin.DeleteBucket(ctx, rq.bucket); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

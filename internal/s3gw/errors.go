@@ -106,6 +106,12 @@ func translate(err error) *Error {
 	switch {
 	case errors.Is(err, backend.ErrNoSuchBucket):
 		return wrap(errNoSuchBucket())
+	case errors.Is(err, backend.ErrBucketExists):
+		return wrap(s3err("BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."))
+	case errors.Is(err, backend.ErrBucketTaken):
+		return wrap(s3err("BucketAlreadyExists", http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."))
+	case errors.Is(err, backend.ErrBucketNotEmpty):
+		return wrap(s3err("BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty"))
 	case errors.Is(err, backend.ErrNoSuchKey):
 		return wrap(errNoSuchKey())
 	case errors.Is(err, backend.ErrNoSuchUpload):

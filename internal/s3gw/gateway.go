@@ -346,7 +346,7 @@ func (g *Gateway) writeError(w *respWriter, rq *request, e *Error) {
 	switch e.Code {
 	case "NoSuchKey":
 		doc.Key = rq.key
-	case "NoSuchBucket":
+	case "NoSuchBucket", "BucketNotEmpty", "BucketAlreadyExists", "BucketAlreadyOwnedByYou":
 		doc.BucketName = rq.bucket
 	}
 	if e.Status == http.StatusServiceUnavailable {
@@ -422,11 +422,9 @@ func (g *Gateway) route(rq *request) error {
 				return set("DeleteObjects", false, g.deleteObjects)
 			}
 		case http.MethodPut:
-			rq.op = "CreateBucket"
-			return errNotImplemented()
+			return set("CreateBucket", false, g.createBucket)
 		case http.MethodDelete:
-			rq.op = "DeleteBucket"
-			return errNotImplemented()
+			return set("DeleteBucket", false, g.deleteBucket)
 		}
 	default:
 		switch r.Method {

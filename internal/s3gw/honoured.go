@@ -191,12 +191,11 @@ func valuesAllowed(allowed, got []string) bool {
 	return true
 }
 
-// errNotHonoured is S3's NotImplemented, naming what was not honoured (S3
-// names the header in its own message: "A header you provided implies
-// functionality that is not implemented").
+// errNotHonoured is S3's NotImplemented ("A header you provided implies
+// functionality that is not implemented"), naming what was not honoured.
 func errNotHonoured(kind, name string) *Error {
 	e := errNotImplemented()
-	e.Message = "A " + kind + " you provided implies functionality that is not implemented: " + name + "."
+	e.Message = "The " + kind + " " + name + " you provided implies functionality that is not implemented."
 	if kind == "header" {
 		e.Extra = [][2]string{{"Header", name}}
 	}

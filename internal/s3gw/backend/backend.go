@@ -46,6 +46,14 @@ var (
 	// ErrPreconditionFailed: an UnchangedWriter's condition did not hold
 	// when the object was to be published; nothing changed.
 	ErrPreconditionFailed = errors.New("backend: the object changed since it was checked")
+	// ErrBucketExists: CreateBucket found the bucket already there, owned
+	// by the backend's own account (S3: BucketAlreadyOwnedByYou).
+	ErrBucketExists = errors.New("backend: bucket already exists")
+	// ErrBucketTaken: CreateBucket found the name taken by another account
+	// of the store (S3: BucketAlreadyExists).
+	ErrBucketTaken = errors.New("backend: bucket name taken by another account")
+	// ErrBucketNotEmpty: DeleteBucket found objects in the bucket.
+	ErrBucketNotEmpty = errors.New("backend: bucket not empty")
 )
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
@@ -225,8 +233,22 @@ type UnchangedWriter interface {
 }
 
 // BucketAdmin is an optional capability: creating and removing buckets
-// (tests, demo, versitygw conformance). Callers type-assert for it.
+// (the gateway's CreateBucket and DeleteBucket, s3.buckets at start, tests).
+// Callers type-assert for it.
 type BucketAdmin interface {
+	// CreateBucket creates an empty bucket. It returns ErrBucketExists when
+	// the bucket is already there (nothing changes) and ErrBucketTaken when
+	// the store gives the name to another account. See EnsureBucket.
 	CreateBucket(ctx context.Context, bucket string) error
+	// DeleteBucket removes an empty bucket: ErrNoSuchBucket when there is
+	// none, ErrBucketNotEmpty when it holds objects (nothing changes).
 	DeleteBucket(ctx context.Context, bucket string) error
+}
+
+// EnsureBucket creates bucket unless it is already there.
+func EnsureBucket(ctx context.Context, a BucketAdmin, bucket string) error {
+	if err := a.CreateBucket(ctx, bucket); err != nil && !errors.Is(err, ErrBucketExists) {
+		return err
+	}
+	return nil
 }

@@ -190,6 +190,12 @@ func mapErr(op string, err error, notFound error) error {
 			return fmt.Errorf("%w: %s", backend.ErrInvalidRange, op)
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return fmt.Errorf("%w: %s", backend.ErrPreconditionFailed, op)
+		case "BucketAlreadyOwnedByYou":
+			return fmt.Errorf("%w: %s", backend.ErrBucketExists, op)
+		case "BucketAlreadyExists":
+			return fmt.Errorf("%w: %s", backend.ErrBucketTaken, op)
+		case "BucketNotEmpty":
+			return fmt.Errorf("%w: %s", backend.ErrBucketNotEmpty, op)
 		}
 	}
 	return fmt.Errorf("s3 backend: %s: %w", op, err)
@@ -252,20 +258,12 @@ func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
 	return mapErr("head bucket", err, backend.ErrNoSuchBucket)
 }
 
-// CreateBucket creates the bucket; an existing bucket owned by us is fine.
+// CreateBucket creates the bucket on the endpoint (backend.BucketAdmin).
 func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
 	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	_, err := b.c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket})
-	var owned *types.BucketAlreadyOwnedByYou
-	if errors.As(err, &owned) {
-		return nil
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "BucketAlreadyOwnedByYou" {
-		return nil
-	}
 	return mapErr("create bucket", err, nil)
 }
 
