@@ -22,6 +22,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -55,6 +56,25 @@ var (
 	// ErrBucketNotEmpty: DeleteBucket found objects in the bucket.
 	ErrBucketNotEmpty = errors.New("backend: bucket not empty")
 )
+
+// ClientError is a request the store refused as the client's fault (an
+// HTTP 4xx) with no sentinel above: the gateway answers with the store's
+// code, status and message, as the store itself would have. Failures of
+// the backend's own credentials are not ClientErrors: the client can do
+// nothing about them (503).
+type ClientError struct {
+	Op      string
+	Code    string
+	Message string
+	Status  int
+	Err     error // the store's answer, for the log
+}
+
+func (e *ClientError) Error() string {
+	return fmt.Sprintf("backend: %s: %s (%d): %s", e.Op, e.Code, e.Status, e.Message)
+}
+
+func (e *ClientError) Unwrap() error { return e.Err }
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
 const MinPartSize = 5 << 20

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -197,8 +198,37 @@ func mapErr(op string, err error, notFound error) error {
 		case "BucketNotEmpty":
 			return fmt.Errorf("%w: %s", backend.ErrBucketNotEmpty, op)
 		}
+		if ce := clientError(op, ae, err); ce != nil {
+			return ce
+		}
 	}
 	return fmt.Errorf("s3 backend: %s: %w", op, err)
+}
+
+// storeCredentialCodes are the 4xx codes with which a store refuses the
+// backend's own credentials or clock: a configuration fault, not the client's.
+var storeCredentialCodes = map[string]bool{
+	"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "ExpiredToken": true, "InvalidToken": true,
+	"TokenRefreshRequired": true, "AuthorizationHeaderMalformed": true, "RequestTimeTooSkewed": true,
+	"InvalidSecurity": true, "MissingSecurityHeader": true,
+}
+
+// clientError returns the store's 4xx answer as a backend.ClientError, or
+// nil when it is not one the client caused.
+func clientError(op string, ae smithy.APIError, err error) *backend.ClientError {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	st := re.HTTPStatusCode()
+	if st < 400 || st >= 500 || st == http.StatusTooManyRequests || storeCredentialCodes[ae.ErrorCode()] {
+		return nil
+	}
+	msg := ae.ErrorMessage()
+	if msg == "" {
+		msg = http.StatusText(st) // HEAD answers carry no body
+	}
+	return &backend.ClientError{Op: op, Code: ae.ErrorCode(), Message: msg, Status: st, Err: err}
 }
 
 func str(p *string) string { return aws.ToString(p) }
