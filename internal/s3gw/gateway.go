@@ -263,6 +263,9 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	if err := refuseUnhonoured(rq); err != nil {
 		return err
 	}
+	if err := g.checkExpectedOwner(rq); err != nil {
+		return err
+	}
 	return rq.handler(w, rq)
 }
 

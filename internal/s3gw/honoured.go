@@ -34,8 +34,10 @@ type honours struct {
 // response-validation switch of the SDKs (x-amz-checksum-mode asks for the
 // stored checksum to be returned when there is one; there never is, and
 // the client then validates nothing, as with S3 for objects stored without
-// a checksum).
+// a checksum). x-amz-expected-bucket-owner is checked by
+// checkExpectedOwner.
 var everyRequest = map[string][]string{
+	"x-amz-expected-bucket-owner":  anyValue,
 	"x-amz-date":                   anyValue,
 	"x-amz-content-sha256":         anyValue,
 	"x-amz-security-token":         anyValue,
@@ -162,6 +164,21 @@ func refuseUnhonoured(rq *request) error {
 		if !ok || !valuesAllowed(allowed, vs) {
 			return errNotHonoured("query parameter", p)
 		}
+	}
+	return nil
+}
+
+// checkExpectedOwner answers x-amz-expected-bucket-owner as S3 does: a
+// request that names another account than the bucket owner's (every bucket
+// the gateway serves is owned by the caller's role account, see owner) is
+// refused AccessDenied before any effect.
+func (g *Gateway) checkExpectedOwner(rq *request) error {
+	want, ok := rq.r.Header["X-Amz-Expected-Bucket-Owner"]
+	if !ok || rq.bucket == "" {
+		return nil
+	}
+	if len(want) != 1 || strings.TrimSpace(want[0]) != g.owner(rq).ID {
+		return errAccessDenied()
 	}
 	return nil
 }

@@ -28,7 +28,6 @@ var unhonouredHeaders = []struct{ name, value string }{
 	{"X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256"},
 	{"X-Amz-Grant-Read", `id="someone"`},
 	{"X-Amz-Acl", "public-read"},
-	{"X-Amz-Expected-Bucket-Owner", "111111111111"},
 	{"X-Amz-Request-Payer", "requester"},
 	{"X-Amz-Checksum-Algorithm", "CRC32"},
 }
@@ -75,6 +74,13 @@ func TestNeverAcceptAndDrop(t *testing.T) {
 	resp := e.signed(t, c, "GET", "/data/src?partNumber=1", nil, nil)
 	require.Equal(t, http.StatusNotImplemented, resp.StatusCode)
 	require.Equal(t, "NotImplemented", errorCode(t, resp))
+	// x-amz-expected-bucket-owner is checked: another account is refused.
+	resp = e.signed(t, c, "PUT", "/data/put", http.Header{"X-Amz-Expected-Bucket-Owner": {"111111111111"}}, []byte("body"))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Equal(t, "AccessDenied", errorCode(t, resp))
+	requireNothingWritten(t, e, "put")
+	resp = e.signed(t, c, "PUT", "/data/put", http.Header{"X-Amz-Expected-Bucket-Owner": {testAccount}}, []byte("body"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	// What the gateway does anyway is accepted: STANDARD, private.
 	resp = e.signed(t, c, "PUT", "/data/put", http.Header{"X-Amz-Storage-Class": {"STANDARD"}, "X-Amz-Acl": {"private"}}, []byte("body"))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
