@@ -65,6 +65,11 @@ var newObject = map[string][]string{
 	"x-amz-acl":           {"private", "bucket-owner-full-control"},
 }
 
+// bypassGovernance only lifts a protection: with no object lock served it
+// lifts nothing, so a delete that sends it (SDK clean-ups do) is the same
+// delete. Object lock authorizes it as s3:BypassGovernanceRetention.
+var bypassGovernance = map[string][]string{"x-amz-bypass-governance-retention": anyValue}
+
 // copySourceConditions are CopyObject's and UploadPartCopy's conditions on
 // the source object.
 var copySourceConditions = map[string][]string{
@@ -89,6 +94,15 @@ var subresources = []string{
 	"torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
 }
 
+// s3Enumerations are the values S3 defines for enumerated headers. A value
+// outside them is the client's error (InvalidArgument, as S3 answers); a
+// defined value the operation does not honour is NotImplemented.
+var s3Enumerations = map[string][]string{
+	"x-amz-acl": {"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+		"bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"},
+	"x-amz-object-ownership": {"BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"},
+}
+
 // honoured is the table, by operation (CloudTrail eventName).
 var honoured = map[string]honours{
 	"ListBuckets":          {},
@@ -103,16 +117,16 @@ var honoured = map[string]honours{
 		"x-amz-object-ownership":           {"BucketOwnerEnforced"},
 	}},
 	"DeleteBucket":  {},
-	"DeleteObjects": {headers: bodyChecksums, params: map[string][]string{"delete": anyValue}},
+	"DeleteObjects": {headers: merged(bodyChecksums, bypassGovernance), params: map[string][]string{"delete": anyValue}},
 	"GetObject":     {params: map[string][]string{"versionId": anyValue}}, // refuseVersionID: only "null"
 	"HeadObject":    {params: map[string][]string{"versionId": anyValue}},
 	"PutObject":     {headers: merged(newObject, bodyChecksums)},
 	"CopyObject": {headers: merged(newObject, copySourceConditions, map[string][]string{
 		"x-amz-metadata-directive": anyValue,
 	})},
-	"DeleteObject": {headers: map[string][]string{
+	"DeleteObject": {headers: merged(bypassGovernance, map[string][]string{
 		"x-amz-if-match-size": anyValue, "x-amz-if-match-last-modified-time": anyValue,
-	}, params: map[string][]string{"versionId": anyValue}},
+	}), params: map[string][]string{"versionId": anyValue}},
 	"CreateMultipartUpload": {headers: newObject, params: map[string][]string{"uploads": anyValue}},
 	"UploadPart":            {headers: bodyChecksums, params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},
 	"UploadPartCopy": {headers: merged(copySourceConditions, map[string][]string{"x-amz-copy-source-range": anyValue}),
@@ -137,7 +151,8 @@ func merged(ms ...map[string][]string) map[string][]string {
 
 // refuseUnhonoured refuses a request that carries an x-amz-* header or an
 // S3 sub-resource parameter its operation does not act on, or one of them
-// with a value the gateway does not act on, with NotImplemented naming it.
+// with a value the gateway does not act on, with NotImplemented naming it
+// (InvalidArgument for a value S3 itself does not define).
 // An operation missing from the table honours nothing beyond everyRequest.
 func refuseUnhonoured(rq *request) error {
 	h := honoured[rq.op]
@@ -149,6 +164,9 @@ func refuseUnhonoured(rq *request) error {
 		allowed, ok := everyRequest[ln]
 		if !ok {
 			allowed, ok = lookupHeader(h.headers, ln)
+		}
+		if enum, isEnum := s3Enumerations[ln]; isEnum && !valuesAllowed(enum, vs) {
+			return errInvalidArgument("Invalid value for header " + ln + ".")
 		}
 		if !ok || !valuesAllowed(allowed, vs) {
 			return errNotHonoured("header", ln)

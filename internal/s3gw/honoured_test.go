@@ -81,6 +81,11 @@ func TestNeverAcceptAndDrop(t *testing.T) {
 	requireNothingWritten(t, e, "put")
 	resp = e.signed(t, c, "PUT", "/data/put", http.Header{"X-Amz-Expected-Bucket-Owner": {testAccount}}, []byte("body"))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// A value S3 does not define is the client's error, as in S3.
+	resp = e.signed(t, c, "PUT", "/data/put2", http.Header{"X-Amz-Acl": {"no-such-acl"}}, []byte("body"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "InvalidArgument", errorCode(t, resp))
+	requireNothingWritten(t, e, "put2")
 	// What the gateway does anyway is accepted: STANDARD, private.
 	resp = e.signed(t, c, "PUT", "/data/put", http.Header{"X-Amz-Storage-Class": {"STANDARD"}, "X-Amz-Acl": {"private"}}, []byte("body"))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
