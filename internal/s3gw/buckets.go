@@ -111,7 +111,7 @@ func (g *Gateway) bucketPage(rq *request) (bucketPage, error) {
 	if v, ok := q["max-buckets"]; ok {
 		n, err := strconv.Atoi(v[0])
 		if err != nil || n < 1 || n > maxBuckets {
-			return p, errInvalidArgument("max-buckets must be an integer from 1 to 10000.")
+			return p, errInvalidArgument("Argument max-buckets must be an integer between 1 and 10000.")
 		}
 		p.max = n
 	}
@@ -420,6 +420,7 @@ func (g *Gateway) createBucket(w *respWriter, rq *request) error {
 		return err
 	}
 	w.Header().Set("Location", "/"+rq.bucket)
+	w.Header().Set("x-amz-bucket-arn", bucketARN(rq.bucket))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -18,7 +18,8 @@ import (
 // and read it in the operation's handler. Nothing else consults this table,
 // so an entry without a reader is exactly the accept-and-drop this prevents.
 
-// anyValue allows every value of a header or parameter.
+// anyValue allows every value of a header or parameter; an empty non-nil
+// list allows none (the header is refused whatever its value).
 var anyValue []string
 
 // honours is what one operation acts on. A nil value list allows any
@@ -48,11 +49,15 @@ var everyRequest = map[string][]string{
 	"x-amz-checksum-mode":          {"ENABLED"},
 }
 
-// bodyChecksums are the flexible checksums verified over a request body
-// (withHeaderChecksums).
+// bodyChecksums are the flexible checksums verified over a request body:
+// withHeaderChecksums verifies every x-amz-checksum-<algorithm> and refuses
+// an algorithm it does not know (InvalidRequest, as S3). Asking the store
+// to keep a checksum of an algorithm or type (x-amz-checksum-algorithm,
+// -type) is not served: no value is allowed.
 var bodyChecksums = map[string][]string{
-	"x-amz-checksum-crc32": anyValue, "x-amz-checksum-crc32c": anyValue, "x-amz-checksum-crc64nvme": anyValue,
-	"x-amz-checksum-sha1": anyValue, "x-amz-checksum-sha256": anyValue,
+	"x-amz-checksum-*":         anyValue,
+	"x-amz-checksum-algorithm": {},
+	"x-amz-checksum-type":      {},
 }
 
 // newObject is what every operation that creates an object or an upload
