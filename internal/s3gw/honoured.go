@@ -51,14 +51,22 @@ var everyRequest = map[string][]string{
 
 // bodyChecksums are the flexible checksums verified over a request body:
 // withHeaderChecksums verifies every x-amz-checksum-<algorithm> and refuses
-// an algorithm it does not know (InvalidRequest, as S3). Asking the store
-// to keep a checksum of an algorithm or type (x-amz-checksum-algorithm,
-// -type) is not served: no value is allowed.
+// an algorithm it does not know (InvalidRequest, as S3). A checksum type
+// (x-amz-checksum-type: FULL_OBJECT or COMPOSITE objects) is not served.
 var bodyChecksums = map[string][]string{
 	"x-amz-checksum-*":         anyValue,
-	"x-amz-checksum-algorithm": {},
+	"x-amz-checksum-algorithm": verifiedAlgorithms,
 	"x-amz-checksum-type":      {},
 }
+
+// verifiedAlgorithms are the values of x-amz-checksum-algorithm accepted
+// where an object or an upload is created: the algorithms whose checksums
+// the gateway verifies on every body and part that carries one (header or
+// trailer). Current AWS SDKs send CRC32 on every multipart upload by
+// default; refusing it would refuse their uploads. The checksum is verified
+// in transit, not stored: GET and HEAD return none, as S3 does for objects
+// stored without one (docs/design/0010-s3-gateway.md).
+var verifiedAlgorithms = []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
 
 // newObject is what every operation that creates an object or an upload
 // acts on: user metadata, and the values of the storage class and canned
@@ -132,7 +140,10 @@ var honoured = map[string]honours{
 	"DeleteObject": {headers: merged(bypassGovernance, map[string][]string{
 		"x-amz-if-match-size": anyValue, "x-amz-if-match-last-modified-time": anyValue,
 	}), params: map[string][]string{"versionId": anyValue}},
-	"CreateMultipartUpload": {headers: newObject, params: map[string][]string{"uploads": anyValue}},
+	"CreateMultipartUpload": {headers: merged(newObject, map[string][]string{
+		"x-amz-checksum-algorithm": verifiedAlgorithms,
+		"x-amz-checksum-type":      {},
+	}), params: map[string][]string{"uploads": anyValue}},
 	"UploadPart":            {headers: bodyChecksums, params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},
 	"UploadPartCopy": {headers: merged(copySourceConditions, map[string][]string{"x-amz-copy-source-range": anyValue}),
 		params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -29,7 +32,8 @@ var unhonouredHeaders = []struct{ name, value string }{
 	{"X-Amz-Grant-Read", `id="someone"`},
 	{"X-Amz-Acl", "public-read"},
 	{"X-Amz-Request-Payer", "requester"},
-	{"X-Amz-Checksum-Algorithm", "CRC32"},
+	{"X-Amz-Checksum-Algorithm", "SHA512"},
+	{"X-Amz-Checksum-Type", "FULL_OBJECT"},
 }
 
 // TestNeverAcceptAndDrop proves issue 13, "never accept and drop": a PUT, a
@@ -191,4 +195,31 @@ func TestNeverAcceptAndDropAWSCLI(t *testing.T) {
 	require.Error(t, err, out)
 	require.Contains(t, out, "NotImplemented", out)
 	requireNothingWritten(t, e, "cli-put", "cli-cp")
+}
+
+// TestMultipartWithDefaultChecksumAlgorithm: current AWS SDKs start every
+// multipart upload with x-amz-checksum-algorithm: CRC32 and send each part
+// with its CRC32. The gateway verifies the parts, so it accepts the header
+// (issue 13: refusing it would refuse every such upload), and a part whose
+// checksum is wrong leaves nothing.
+func TestMultipartWithDefaultChecksumAlgorithm(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(e.creds("alice", roleARNs.admin, ""))
+	up, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String("crc"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	require.NoError(t, err)
+	part, err := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String("crc"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("part one"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	require.NoError(t, err)
+	_, err = c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("data"), Key: aws.String("crc"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(2), Body: strings.NewReader("part two"), ChecksumCRC32: aws.String("AAAAAA==")})
+	require.Error(t, err, "a part whose CRC32 does not match is refused")
+	_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String("crc"),
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32}}}})
+	require.NoError(t, err)
+	got, err := getString(t, c, "data", "crc")
+	require.NoError(t, err)
+	require.Equal(t, "part one", got)
 }
