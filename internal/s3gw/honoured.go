@@ -144,7 +144,7 @@ var honoured = map[string]honours{
 		"x-amz-checksum-algorithm": verifiedAlgorithms,
 		"x-amz-checksum-type":      {},
 	}), params: map[string][]string{"uploads": anyValue}},
-	"UploadPart":            {headers: bodyChecksums, params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},
+	"UploadPart": {headers: bodyChecksums, params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},
 	"UploadPartCopy": {headers: merged(copySourceConditions, map[string][]string{"x-amz-copy-source-range": anyValue}),
 		params: map[string][]string{"uploadId": anyValue, "partNumber": anyValue}},
 	"CompleteMultipartUpload": {headers: map[string][]string{"x-amz-mp-object-size": anyValue},
