@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -21,9 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
-	"github.com/gatehouse-dev/gatehouse/internal/s3name"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/sts/credentials"
@@ -36,20 +31,15 @@ import (
 // and the pass/fail lists (default: the test's temp dir). Results and the
 // reason each failing case does not apply: docs/compat/s3-conformance.md.
 //
-// Two TEST-ONLY adapters make the run possible; neither exists in the server:
-//
-//   - conformanceRootLookup: `versitygw test` signs with a plain access key
-//     and secret and cannot send a session token (its S3Conf.getCreds has
-//     "TODO support token/IAM"), while gatehouse accepts only temporary
-//     credentials. The adapter maps ONE fixed access key to the claims of a
-//     session on a role whose policy allows s3:* on everything; every other
-//     request still goes through the real CredentialLookup.
-//   - conformanceBucketAdmin: every case creates and deletes its own bucket,
-//     and the gateway answers CreateBucket/DeleteBucket NotImplemented by
-//     design (buckets are provisioned by admins). The shim verifies the
-//     request's SigV4 signature with the gateway's verifier and then creates
-//     or deletes the bucket on the backend directly; all other requests go
-//     to the gateway unchanged.
+// One TEST-ONLY adapter makes the run possible; it does not exist in the
+// server. conformanceRootLookup: `versitygw test` signs with a plain access
+// key and secret and cannot send a session token (its S3Conf.getCreds has
+// "TODO support token/IAM"), while gatehouse accepts only temporary
+// credentials. The adapter maps ONE fixed access key to the claims of a
+// session on a role whose policy allows s3:* on everything; every other
+// request still goes through the real CredentialLookup. Every case creates
+// and deletes its own bucket through the gateway's CreateBucket and
+// DeleteBucket, authorized and audited like any request (no bucket shim).
 func TestVersitygwConformance(t *testing.T) {
 	if os.Getenv("GATEHOUSE_S3_CONFORMANCE") != "1" {
 		t.Skip("set GATEHOUSE_S3_CONFORMANCE=1 to run versitygw test full-flow against the gateway (minutes)")
@@ -192,86 +182,8 @@ func (l conformanceRootLookup) LookupCredentials(ctx context.Context, ak, token 
 	return l.next.LookupCredentials(ctx, ak, token)
 }
 
-// conformanceBucketAdmin is the TEST-ONLY bucket administration shim (see
-// TestVersitygwConformance).
-type conformanceBucketAdmin struct {
-	gw    http.Handler
-	v     *sigv4.Verifier
-	admin backend.BucketAdmin
-	be    backend.Backend
-}
-
-func (s conformanceBucketAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	bucket := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if (r.Method != http.MethodPut && r.Method != http.MethodDelete) || bucket == "" || strings.Contains(bucket, "/") || !onlyPresign(r) {
-		s.gw.ServeHTTP(w, r)
-		return
-	}
-	res, err := s.v.Verify(r)
-	if err != nil {
-		var se *sigv4.Error
-		if errors.As(err, &se) {
-			shimError(w, se.Code, se.Status, se.Message)
-			return
-		}
-		shimError(w, "AccessDenied", http.StatusForbidden, err.Error())
-		return
-	}
-	if _, err := io.Copy(io.Discard, res.Body(r.Body)); err != nil {
-		shimError(w, "SignatureDoesNotMatch", http.StatusForbidden, err.Error())
-		return
-	}
-	ctx := r.Context()
-	if err := s3name.Bucket(bucket); err != nil {
-		shimError(w, "InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid.")
-		return
-	}
-	if r.Method == http.MethodPut {
-		if err := s.be.HeadBucket(ctx, bucket); err == nil {
-			shimError(w, "BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it.")
-			return
-		}
-		if err := s.admin.CreateBucket(ctx, bucket); err != nil {
-			shimError(w, "InternalError", http.StatusInternalServerError, err.Error())
-			return
-		}
-		w.Header().Set("Location", "/"+bucket)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if err := s.be.HeadBucket(ctx, bucket); err != nil {
-		shimError(w, "NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist")
-		return
-	}
-	if err := s.admin.DeleteBucket(ctx, bucket); err != nil {
-		shimError(w, "BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty")
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// onlyPresign: the query is empty or holds only presigning parameters.
-func onlyPresign(r *http.Request) bool {
-	for k := range r.URL.Query() {
-		if !strings.HasPrefix(strings.ToLower(k), "x-amz-") {
-			return false
-		}
-	}
-	return true
-}
-
-func shimError(w http.ResponseWriter, code string, status int, msg string) {
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(status)
-	_ = xml.NewEncoder(w).Encode(struct {
-		XMLName xml.Name `xml:"Error"`
-		Code    string
-		Message string
-	}{Code: code, Message: msg})
-}
-
 // startConformanceGateway starts the gateway (local backend in a temp dir,
-// the admin role, the two test-only adapters) and returns its URL and the
+// the admin role, the test-only credential adapter) and returns its URL and the
 // static test key.
 func startConformanceGateway(t *testing.T) (url, ak, secret string) {
 	t.Helper()
@@ -299,7 +211,7 @@ func startConformanceGateway(t *testing.T) (url, ak, secret string) {
 	}}
 	gw, err := New(Options{Backend: lb, Verifier: sv, Authorizer: authz, Audit: &memAudit{}, MaxHeaderBytes: 64 << 10})
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(conformanceBucketAdmin{gw: gw, v: sv, admin: lb, be: lb})
+	srv := httptest.NewUnstartedServer(gw)
 	srv.Config.MaxHeaderBytes = 64 << 10
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -87,8 +87,10 @@ var (
 	}
 )
 
-// translate maps any error to the S3 error the client sees. Unknown errors
-// are the backend (or a dependency) failing: 503, details only in the log.
+// translate maps any error to the S3 error the client sees. A store's own
+// client error (backend.ClientError) passes as the store answered it.
+// Unknown errors are the backend (or a dependency) failing: 503, details
+// only in the log.
 func translate(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -103,9 +105,18 @@ func translate(err error) *Error {
 		return &Error{Code: se.Code, Message: se.Message, Status: status, StringToSign: se.StringToSign, Err: err}
 	}
 	wrap := func(x *Error) *Error { x.Err = err; return x }
+	var ce *backend.ClientError
 	switch {
+	case errors.As(err, &ce):
+		return wrap(s3err(ce.Code, ce.Status, ce.Message))
 	case errors.Is(err, backend.ErrNoSuchBucket):
 		return wrap(errNoSuchBucket())
+	case errors.Is(err, backend.ErrBucketExists):
+		return wrap(s3err("BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."))
+	case errors.Is(err, backend.ErrBucketTaken):
+		return wrap(s3err("BucketAlreadyExists", http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."))
+	case errors.Is(err, backend.ErrBucketNotEmpty):
+		return wrap(s3err("BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty"))
 	case errors.Is(err, backend.ErrNoSuchKey):
 		return wrap(errNoSuchKey())
 	case errors.Is(err, backend.ErrNoSuchUpload):

@@ -266,6 +266,12 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	if err := refuseVersionID(rq); err != nil {
 		return err
 	}
+	if err := refuseUnhonoured(rq); err != nil {
+		return err
+	}
+	if err := g.checkExpectedOwner(rq); err != nil {
+		return err
+	}
 	return rq.handler(w, rq)
 }
 
@@ -294,22 +300,26 @@ func headerBytes(r *http.Request) (all, s3 int) {
 // fail answers with the S3 error document and records the outcome: a
 // refusal before the access event is a denial event (if that cannot be
 // recorded the client gets 503); a failure after it is a failure event.
+// The records are written with a context that outlives the request's: a
+// client that goes away (the usual cause of a transfer ending short)
+// cancels the request's context, and its failure must still be recorded.
 func (g *Gateway) fail(w *respWriter, rq *request, err error) {
+	ctx := context.WithoutCancel(rq.r.Context())
 	e := translate(err)
 	lvl := slog.LevelInfo
 	if e.Status >= 500 {
 		lvl = slog.LevelError
 	}
-	g.log.Log(rq.r.Context(), lvl, "s3 request failed", "request_id", rq.id, "op", rq.op,
+	g.log.Log(ctx, lvl, "s3 request failed", "request_id", rq.id, "op", rq.op,
 		"code", e.Code, "status", e.Status, "err", err)
 	if !rq.audited {
-		if aerr := g.recordRefusal(rq.r.Context(), rq, e); aerr != nil {
+		if aerr := g.recordRefusal(ctx, rq, e); aerr != nil {
 			g.log.Error("s3: audit of a refused request failed", "request_id", rq.id, "err", aerr)
 			e = errServiceUnavailble()
 			rq.auditFailed = true
 		}
 	} else {
-		if aerr := g.record(rq.r.Context(), rq, audit.CodeS3Failed, e); aerr != nil {
+		if aerr := g.record(ctx, rq, audit.CodeS3Failed, e); aerr != nil {
 			g.log.Error("s3: audit of a failed request failed", "request_id", rq.id, "err", aerr)
 		}
 	}
@@ -345,7 +355,7 @@ func (g *Gateway) writeError(w *respWriter, rq *request, e *Error) {
 	switch e.Code {
 	case "NoSuchKey":
 		doc.Key = rq.key
-	case "NoSuchBucket":
+	case "NoSuchBucket", "BucketNotEmpty", "BucketAlreadyExists", "BucketAlreadyOwnedByYou":
 		doc.BucketName = rq.bucket
 	}
 	if e.Status == http.StatusServiceUnavailable {
@@ -424,11 +434,9 @@ func (g *Gateway) route(rq *request) error {
 				return set("DeleteObjects", false, g.deleteObjects)
 			}
 		case http.MethodPut:
-			rq.op = "CreateBucket"
-			return errNotImplemented()
+			return set("CreateBucket", false, g.createBucket)
 		case http.MethodDelete:
-			rq.op = "DeleteBucket"
-			return errNotImplemented()
+			return set("DeleteBucket", false, g.deleteBucket)
 		}
 	default:
 		switch r.Method {

@@ -40,6 +40,8 @@ type memAudit struct {
 	hook   func(audit.Event) // called first by Emit, outside the lock
 }
 
+// Emit records e. Like audit.Log.Emit, it refuses an event whose context is
+// already done: a record emitted with a cancelled context is lost.
 func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
 	m.mu.Lock()
 	hook := m.hook
@@ -55,6 +57,9 @@ func (m *memAudit) Emit(ctx context.Context, e audit.Event) error {
 	}
 	if hook != nil {
 		hook(e)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("audit: emit: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -25,7 +25,6 @@ func TestMounts(t *testing.T) {
 	})
 	admin := e.client(e.creds("root", roleARNs.admin, ""))
 	require.Error(t, put(t, admin, "data", "hr/salaries.csv", "x"), "root is not entitled to the hr mount role either")
-	require.NoError(t, e.backend.CreateBucket(context.Background(), "data"))
 	_, err := e.backend.PutObject(context.Background(), "data", "hr/salaries.csv", stringsReader("name,salary\n"), 12, mdNone)
 	require.NoError(t, err)
 

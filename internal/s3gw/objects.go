@@ -551,7 +551,10 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 
 func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	body := rq.res.Body(rq.r.Body)
+	body, err := withHeaderChecksums(rq.r.Header, rq.res.Body(rq.r.Body))
+	if err != nil {
+		return err
+	}
 	var req deleteRequest
 	if err := decodeXML(body, &req); err != nil {
 		var se *sigv4.Error

@@ -51,7 +51,7 @@ func versitygwBackendStaged(t *testing.T, stage bool) *s3backend.Backend {
 	ctx := context.Background()
 	// The gateway's tests use the bucket names "data" and "other".
 	for _, b := range []string{"data", "other"} {
-		require.NoError(t, be.CreateBucket(ctx, b))
+		require.NoError(t, backend.EnsureBucket(ctx, be, b))
 		empty(t, be, b)
 	}
 	t.Cleanup(func() {

@@ -46,12 +46,6 @@ func openBackend(cfg config.S3) (backend.Backend, error) {
 	}
 }
 
-// bucketCreator is the optional backend capability used to create the
-// configured buckets at start (the local backend has it).
-type bucketCreator interface {
-	CreateBucket(ctx context.Context, bucket string) error
-}
-
 // newS3Gateway builds the S3 front end: SigV4 verified against STS
 // credentials (which also cuts off disabled users), and every
 // authorization, mounts' included, through the decision point (by way of
@@ -63,7 +57,7 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 	}
 	s.Objects = be
 	if cfg.S3.Buckets != "" {
-		bc, ok := be.(bucketCreator)
+		bc, ok := be.(backend.BucketAdmin)
 		if !ok {
 			return nil, errors.New("server: s3.buckets: this backend cannot create buckets")
 		}
@@ -71,7 +65,7 @@ func (s *Server) newS3Gateway(ctx context.Context, cfg config.Config, log *slog.
 			if b = strings.TrimSpace(b); b == "" {
 				continue
 			}
-			if err := bc.CreateBucket(ctx, b); err != nil {
+			if err := backend.EnsureBucket(ctx, bc, b); err != nil {
 				return nil, fmt.Errorf("server: s3.buckets: create %q: %w", b, err)
 			}
 		}

@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/bench/stsstack"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -155,7 +156,7 @@ func Setup(ctx context.Context, o EnvOptions) (_ *Env, err error) {
 		AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey, StageUploads: o.StageUploads}); err != nil {
 		return nil, err
 	}
-	if err = e.be.CreateBucket(ctx, o.Bucket); err != nil {
+	if err = backend.EnsureBucket(ctx, e.be, o.Bucket); err != nil {
 		return nil, fmt.Errorf("s3bench: create bucket: %w", err)
 	}
 

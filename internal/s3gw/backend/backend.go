@@ -22,6 +22,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -49,7 +50,34 @@ var (
 	// ErrMetadataTooLarge: the object's metadata and tags together do not
 	// fit where the backend keeps them; nothing changed.
 	ErrMetadataTooLarge = errors.New("backend: metadata and tags too large to store")
+	// ErrBucketExists: CreateBucket found the bucket already there, owned
+	// by the backend's own account (S3: BucketAlreadyOwnedByYou).
+	ErrBucketExists = errors.New("backend: bucket already exists")
+	// ErrBucketTaken: CreateBucket found the name taken by another account
+	// of the store (S3: BucketAlreadyExists).
+	ErrBucketTaken = errors.New("backend: bucket name taken by another account")
+	// ErrBucketNotEmpty: DeleteBucket found objects in the bucket.
+	ErrBucketNotEmpty = errors.New("backend: bucket not empty")
 )
+
+// ClientError is a request the store refused as the client's fault (an
+// HTTP 4xx) with no sentinel above: the gateway answers with the store's
+// code, status and message, as the store itself would have. Failures of
+// the backend's own credentials are not ClientErrors: the client can do
+// nothing about them (503).
+type ClientError struct {
+	Op      string
+	Code    string
+	Message string
+	Status  int
+	Err     error // the store's answer, for the log
+}
+
+func (e *ClientError) Error() string {
+	return fmt.Sprintf("backend: %s: %s (%d): %s", e.Op, e.Code, e.Status, e.Message)
+}
+
+func (e *ClientError) Unwrap() error { return e.Err }
 
 // MinPartSize is the smallest part other than the last one (AWS: 5 MiB).
 const MinPartSize = 5 << 20
@@ -252,8 +280,22 @@ type Tagger interface {
 }
 
 // BucketAdmin is an optional capability: creating and removing buckets
-// (tests, demo, versitygw conformance). Callers type-assert for it.
+// (the gateway's CreateBucket and DeleteBucket, s3.buckets at start, tests).
+// Callers type-assert for it.
 type BucketAdmin interface {
+	// CreateBucket creates an empty bucket. It returns ErrBucketExists when
+	// the bucket is already there (nothing changes) and ErrBucketTaken when
+	// the store gives the name to another account. See EnsureBucket.
 	CreateBucket(ctx context.Context, bucket string) error
+	// DeleteBucket removes an empty bucket: ErrNoSuchBucket when there is
+	// none, ErrBucketNotEmpty when it holds objects (nothing changes).
 	DeleteBucket(ctx context.Context, bucket string) error
+}
+
+// EnsureBucket creates bucket unless it is already there.
+func EnsureBucket(ctx context.Context, a BucketAdmin, bucket string) error {
+	if err := a.CreateBucket(ctx, bucket); err != nil && !errors.Is(err, ErrBucketExists) {
+		return err
+	}
+	return nil
 }

@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 		{"InvalidKeys", testInvalidKeys},
 		{"Streaming", testStreaming},
 		{"Tagging", testTagging},
+		{"BucketAdmin", testBucketAdmin},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -591,4 +592,31 @@ func testTagging(t *testing.T, b backend.Backend, bucket string) {
 	_, err = tg.GetObjectTagging(ctx(), bucket, "t/missing")
 	require.ErrorIs(t, err, backend.ErrNoSuchKey)
 	require.ErrorIs(t, tg.PutObjectTagging(ctx(), bucket, "t/missing", map[string]string{"a": "b"}), backend.ErrNoSuchKey)
+}
+
+// testBucketAdmin checks backend.BucketAdmin's contract, when the backend
+// has the capability: an existing bucket is ErrBucketExists, a bucket with
+// objects is ErrBucketNotEmpty (and stays), an absent one ErrNoSuchBucket.
+func testBucketAdmin(t *testing.T, b backend.Backend, bucket string) {
+	a, ok := b.(backend.BucketAdmin)
+	if !ok {
+		t.Log("the backend has no BucketAdmin capability")
+		return
+	}
+	require.ErrorIs(t, a.CreateBucket(ctx(), bucket), backend.ErrBucketExists)
+	require.NoError(t, backend.EnsureBucket(ctx(), a, bucket))
+	nb := bucket + "-adm"
+	require.NoError(t, a.CreateBucket(ctx(), nb))
+	t.Cleanup(func() {
+		b.DeleteObject(ctx(), nb, "k")
+		a.DeleteBucket(ctx(), nb)
+	})
+	require.NoError(t, b.HeadBucket(ctx(), nb))
+	put(t, b, nb, "k", []byte("x"))
+	require.ErrorIs(t, a.DeleteBucket(ctx(), nb), backend.ErrBucketNotEmpty)
+	require.NoError(t, b.HeadBucket(ctx(), nb), "a bucket that is not empty stays")
+	require.NoError(t, b.DeleteObject(ctx(), nb, "k"))
+	require.NoError(t, a.DeleteBucket(ctx(), nb))
+	require.ErrorIs(t, b.HeadBucket(ctx(), nb), backend.ErrNoSuchBucket)
+	require.ErrorIs(t, a.DeleteBucket(ctx(), nb), backend.ErrNoSuchBucket)
 }

@@ -205,12 +205,15 @@ func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
 	return err
 }
 
-// CreateBucket creates the bucket directory; it is not an error if it exists.
+// CreateBucket creates the bucket directory (backend.BucketAdmin).
 func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
 	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
-	if err := b.root.Mkdir(bucket, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := b.root.Mkdir(bucket, 0o750); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", backend.ErrBucketExists, bucket)
+		}
 		return fmt.Errorf("local backend: create bucket: %w", err)
 	}
 	return nil
@@ -223,6 +226,9 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 		return err
 	}
 	if err := b.root.Remove(d); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("%w: %s", backend.ErrBucketNotEmpty, bucket)
+		}
 		return fmt.Errorf("local backend: delete bucket: %w", err)
 	}
 	b.root.RemoveAll(uploadsDir + "/" + bucket)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -191,9 +192,44 @@ func mapErr(op string, err error, notFound error) error {
 			return fmt.Errorf("%w: %s", backend.ErrInvalidRange, op)
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return fmt.Errorf("%w: %s", backend.ErrPreconditionFailed, op)
+		case "BucketAlreadyOwnedByYou":
+			return fmt.Errorf("%w: %s", backend.ErrBucketExists, op)
+		case "BucketAlreadyExists":
+			return fmt.Errorf("%w: %s", backend.ErrBucketTaken, op)
+		case "BucketNotEmpty":
+			return fmt.Errorf("%w: %s", backend.ErrBucketNotEmpty, op)
+		}
+		if ce := clientError(op, ae, err); ce != nil {
+			return ce
 		}
 	}
 	return fmt.Errorf("s3 backend: %s: %w", op, err)
+}
+
+// storeCredentialCodes are the 4xx codes with which a store refuses the
+// backend's own credentials or clock: a configuration fault, not the client's.
+var storeCredentialCodes = map[string]bool{
+	"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "ExpiredToken": true, "InvalidToken": true,
+	"TokenRefreshRequired": true, "AuthorizationHeaderMalformed": true, "RequestTimeTooSkewed": true,
+	"InvalidSecurity": true, "MissingSecurityHeader": true,
+}
+
+// clientError returns the store's 4xx answer as a backend.ClientError, or
+// nil when it is not one the client caused.
+func clientError(op string, ae smithy.APIError, err error) *backend.ClientError {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	st := re.HTTPStatusCode()
+	if st < 400 || st >= 500 || st == http.StatusTooManyRequests || storeCredentialCodes[ae.ErrorCode()] {
+		return nil
+	}
+	msg := ae.ErrorMessage()
+	if msg == "" {
+		msg = http.StatusText(st) // HEAD answers carry no body
+	}
+	return &backend.ClientError{Op: op, Code: ae.ErrorCode(), Message: msg, Status: st, Err: err}
 }
 
 func str(p *string) string { return aws.ToString(p) }
@@ -253,20 +289,12 @@ func (b *Backend) HeadBucket(ctx context.Context, bucket string) error {
 	return mapErr("head bucket", err, backend.ErrNoSuchBucket)
 }
 
-// CreateBucket creates the bucket; an existing bucket owned by us is fine.
+// CreateBucket creates the bucket on the endpoint (backend.BucketAdmin).
 func (b *Backend) CreateBucket(ctx context.Context, bucket string) error {
 	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
 	_, err := b.c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket})
-	var owned *types.BucketAlreadyOwnedByYou
-	if errors.As(err, &owned) {
-		return nil
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "BucketAlreadyOwnedByYou" {
-		return nil
-	}
 	return mapErr("create bucket", err, nil)
 }
 
