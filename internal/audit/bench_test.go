@@ -17,7 +17,7 @@ func benchEvent() Event {
 }
 
 func BenchmarkAppendSync(b *testing.B) {
-	l, err := Open(Options{Dir: b.TempDir(), Mode: ModeSync, MasterKey: testMasterKey})
+	l, err := Open(Options{Dir: b.TempDir(), Mode: ModeSync, Durability: DurabilityFsync, MasterKey: testMasterKey})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func BenchmarkAppendSync(b *testing.B) {
 }
 
 func BenchmarkAppendGroup(b *testing.B) {
-	l, err := Open(Options{Dir: b.TempDir(), Mode: ModeGroup, MasterKey: testMasterKey})
+	l, err := Open(Options{Dir: b.TempDir(), Mode: ModeGroup, Durability: DurabilityFsync, MasterKey: testMasterKey})
 	if err != nil {
 		b.Fatal(err)
 	}

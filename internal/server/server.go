@@ -199,9 +199,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, fmt.Errorf("server: open audit log: %w", err)
 	}
-	if cfg.Audit.Durability == audit.DurabilityWrite {
-		log.Warn("audit durability=write: records are acknowledged before fsync; an OS crash can lose the last few ms of records", "sync_interval", cfg.Audit.SyncInterval)
-	}
+	log.Info("audit log open", "durability", cfg.Audit.Durability, "sync_interval", cfg.Audit.SyncInterval)
 	// The audit log closes before the store so its final flush sees a live process.
 	s.closers = append([]func() error{s.Audit.Close}, s.closers...)
 
