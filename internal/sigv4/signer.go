@@ -59,11 +59,12 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	return &Signer{cfg: cfg, s3: s3, scope2: "/" + cfg.Region + "/" + cfg.Service + "/" + terminator}, nil
 }
 
-// unsignedHeaders are never signed: proxies and transports may change or
-// add them on the way (the AWS SDKs leave out the same ones).
+// unsignedHeader reports the headers that are never signed: proxies and
+// transports may change or add them on the way (the AWS SDKs leave out the
+// same ones; some S3-compatible services rewrite Accept-Encoding).
 func unsignedHeader(lower string) bool {
 	switch lower {
-	case "authorization", "user-agent", "x-amzn-trace-id", "expect", "transfer-encoding", "connection":
+	case "authorization", "user-agent", "x-amzn-trace-id", "expect", "transfer-encoding", "connection", "accept-encoding":
 		return true
 	}
 	return false
@@ -93,6 +94,14 @@ func (s *Signer) Sign(r *http.Request, payloadHash string, now time.Time) error 
 		r.Header.Set("X-Amz-Content-Sha256", payloadHash)
 	}
 
+	// Header names in canonical form, so that each is found under it when
+	// its values are read (header names are case-insensitive on the wire).
+	for k, v := range r.Header {
+		if ck := http.CanonicalHeaderKey(k); ck != k {
+			delete(r.Header, k)
+			r.Header[ck] = append(r.Header[ck], v...)
+		}
+	}
 	signed := make([]string, 0, len(r.Header)+1)
 	signed = append(signed, "host")
 	for k := range r.Header {

@@ -132,6 +132,7 @@ func TestSignerS3RoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			r.Header.Set("Content-Type", "text/plain")
 			r.Header.Set("X-Amz-Meta-Owner", "alice")
+			r.Header["x-amz-meta-lower-key"] = []string{"sent as written"} // not in canonical form
 			hash := UnsignedPayload
 			if tc.signBody {
 				sum := sha256.Sum256([]byte(tc.body))
