@@ -1,6 +1,8 @@
 // Package s3 is the storage backend for any S3-compatible endpoint (AWS S3,
-// versitygw, MinIO, Ceph RGW), reached through aws-sdk-go-v2 with the
-// location's storage credential. Bodies stream through: uploads are sent
+// versitygw, MinIO, Ceph RGW), reached with the location's storage
+// credential: GetObject, HeadObject and PutObject as plain requests signed
+// by sigv4.Signer (path style; see leanClient), everything else through
+// aws-sdk-go-v2. Bodies stream through: uploads are sent
 // with UNSIGNED-PAYLOAD and an exact Content-Length (the gateway has already
 // verified the client's signature), so nothing is buffered or re-read.
 package s3
