@@ -100,9 +100,6 @@ func New(o Options) (*Backend, error) {
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: 5 * time.Minute,
-			// Large bodies move in fewer, larger socket writes and reads.
-			WriteBufferSize: 64 << 10,
-			ReadBufferSize:  64 << 10,
 		}}
 	}
 	creds := aws.Credentials{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey, SessionToken: o.SessionToken, Source: "gatehouse"}
