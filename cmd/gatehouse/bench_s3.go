@@ -21,14 +21,16 @@ func newBenchS3Cmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "s3",
 		Short: "S3 gateway latency, throughput, audit cost, CPU and memory vs versitygw and a reverse-proxy floor",
-		Long: `Drives three targets with aws-sdk-go-v2 and real SigV4 signing over loopback, in
+		Long: `Drives these targets with aws-sdk-go-v2 and real SigV4 signing over loopback, in
 interleaved rounds, in one run:
-  versitygw        the S3 server itself (start it with: bash .ci/versitygw.sh)
-  proxy            a plain httputil.ReverseProxy in front of it (the floor)
-  gateway          the gatehouse S3 gateway in front of it: s3 backend, temporary
-                   credentials from a real keyring verified and authorized by
-                   sts.Service, audit log in group mode (as 'gatehouse serve')
-  gateway-noaudit  the same gateway with a discarding audit emitter
+  versitygw           the S3 server itself (start it with: bash .ci/versitygw.sh)
+  proxy               a plain httputil.ReverseProxy in front of it (the floor)
+  gateway             the gatehouse S3 gateway in front of it: s3 backend, temporary
+                      credentials from a real keyring verified and authorized by
+                      sts.Service, audit log at the default durability (write),
+                      as 'gatehouse serve' runs it
+  gateway-auditfsync  the same gateway with its audit log at durability fsync
+  gateway-noaudit     the same gateway with a discarding audit emitter
 and reports 1 KiB GET/PUT latency (p50/p99/p99.5, ratio vs the floor), large
 object GET/PUT throughput (ratio vs the floor), audit on vs off, process CPU-µs
 per request (getrusage delta / requests; the SDK client runs in this process and

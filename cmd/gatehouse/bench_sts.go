@@ -25,7 +25,7 @@ func newBenchSTSCmd() *cobra.Command {
 		Short: "AssumeRoleWithWebIdentity issuance throughput and latency vs a JWT-parse-only floor",
 		Long: `Runs AssumeRoleWithWebIdentity with pre-minted RS256 ID tokens (distinct jti, sub and
 user name) through the aws-sdk-go-v2 STS client over loopback, against:
-  gatehouse  the real STS handler: SQLite store, audit log in group mode, keyring,
+  gatehouse  the real STS handler: SQLite store, audit log at the default durability, keyring,
              OIDC provider with its JWKS served on loopback, role with a trust policy
   floor      a server that only parses the form and the JWT (no signature check)
              and returns a canned response captured from gatehouse

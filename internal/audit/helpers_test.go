@@ -42,8 +42,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// testOptions are the options of a log at durability fsync in mode (the
+// modes apply only there); writeOptions and defaultOptions cover the rest.
 func testOptions(dir, mode string, clk *fakeClock) Options {
-	o := Options{Dir: dir, Mode: mode, MasterKey: testMasterKey, CheckpointEvery: 10}
+	o := Options{Dir: dir, Mode: mode, Durability: DurabilityFsync, MasterKey: testMasterKey, CheckpointEvery: 10}
 	if clk != nil {
 		o.Clock = clk.Now
 	}

@@ -29,10 +29,10 @@ const (
 
 // Durability levels: when Emit acknowledges a record.
 const (
-	// DurabilityFsync (the default) acknowledges a record once it has been
-	// written and fsynced, according to Mode.
+	// DurabilityFsync acknowledges a record once it has been written and
+	// fsynced, according to Mode.
 	DurabilityFsync = "fsync"
-	// DurabilityWrite acknowledges a record once it has been appended to the
+	// DurabilityWrite (the default) acknowledges a record once it has been appended to the
 	// log file with write(2), in chain order: it is in the page cache, so a
 	// crash of the process loses nothing acknowledged, but an OS crash or
 	// power loss can lose the records written since the last completed
@@ -63,7 +63,7 @@ var (
 type Options struct {
 	Dir  string // the audit directory (audit.log, audit.head, audit.key, audit.pub)
 	Mode string // ModeSync or ModeGroup (default); see Durability
-	// Durability is DurabilityFsync (default) or DurabilityWrite. With
+	// Durability is DurabilityWrite (default) or DurabilityFsync. With
 	// DurabilityWrite, Mode and GroupWindow do not apply: each Emit appends
 	// its record under the log mutex on its own goroutine (like ModeSync
 	// without the fsync) and one background syncer fsyncs behind the
@@ -92,6 +92,15 @@ type Options struct {
 	// syncFile fsyncs the log file (default (*os.File).Sync). Tests inject
 	// failures and delays through it.
 	syncFile func(*os.File) error
+	// after paces the background syncer of DurabilityWrite (default
+	// time.After). Tests fire it by hand instead of waiting.
+	after func(time.Duration) <-chan time.Time
+	// onSync, when set, is called after every background fsync of
+	// DurabilityWrite with the last seq it was to cover and its error.
+	// onHead, when set, is called after every head file write with the
+	// head's seq. Both are test hooks: tests wait on them, never on time.
+	onSync func(seq uint64, err error)
+	onHead func(seq uint64)
 }
 
 // Validate checks o and fills defaults. It does no I/O.
@@ -109,7 +118,7 @@ func (o *Options) Validate() error {
 	}
 	switch o.Durability {
 	case "":
-		o.Durability = DurabilityFsync
+		o.Durability = DurabilityWrite
 	case DurabilityFsync, DurabilityWrite:
 	default:
 		errs = append(errs, fmt.Errorf("audit: Durability %q: want %q or %q", o.Durability, DurabilityFsync, DurabilityWrite))
@@ -140,6 +149,9 @@ func (o *Options) Validate() error {
 	}
 	if o.syncFile == nil {
 		o.syncFile = (*os.File).Sync
+	}
+	if o.after == nil {
+		o.after = time.After
 	}
 	return errors.Join(errs...)
 }
@@ -620,12 +632,10 @@ func (l *Log) syncer() {
 			l.syncOnce()
 		}
 		if d := l.opts.SyncInterval; d > 0 {
-			t := time.NewTimer(d)
 			select {
 			case <-l.stopCh:
-				t.Stop()
 				return
-			case <-t.C:
+			case <-l.opts.after(d):
 			}
 		}
 	}
@@ -650,6 +660,9 @@ func (l *Log) syncOnce() {
 
 	t0 := time.Now()
 	err := l.opts.syncFile(l.f)
+	if hook := l.opts.onSync; hook != nil {
+		defer hook(target, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -738,6 +751,8 @@ func (l *Log) headWriter() {
 				l.mu.Lock()
 				l.fail(err)
 				l.mu.Unlock()
+			} else if hook := l.opts.onHead; hook != nil {
+				hook(c.Seq)
 			}
 		}
 		if !open {

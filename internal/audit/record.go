@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -172,12 +173,63 @@ func encodeEvent(dst []byte, e *Event) ([]byte, error) {
 		dst = appendString(dst, e.Reason)
 	}
 	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err != nil {
+		dst = append(dst, `,"details":`...)
+		var err error
+		if dst, err = AppendJSONObject(dst, e.Details); err != nil {
 			return dst, fmt.Errorf("audit: encode event details: %w", err)
 		}
-		dst = append(dst, `,"details":`...)
-		dst = append(dst, b...)
+	}
+	return append(dst, '}'), nil
+}
+
+// JSONAppender is a Details value that appends its own JSON encoding, so
+// that a plane's hot-path record is encoded without reflection. Its output
+// must be what encoding/json writes for the value (its tests compare the
+// two), with strings escaped by AppendJSONString.
+type JSONAppender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
+// AppendJSONString appends s as a JSON string, escaped as the log escapes
+// every string (like encoding/json; invalid UTF-8 becomes \ufffd).
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
+// AppendJSONValue appends v's JSON encoding: through AppendJSON for a
+// JSONAppender, directly for a string, and with encoding/json otherwise.
+func AppendJSONValue(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case JSONAppender:
+		return x.AppendJSON(dst)
+	case string:
+		return appendString(dst, x), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// AppendJSONObject appends m as a JSON object with its keys sorted, as
+// encoding/json writes a map, each value through AppendJSONValue.
+func AppendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
+	var stack [16]string
+	keys := stack[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = AppendJSONValue(dst, m[k]); err != nil {
+			return dst, err
+		}
 	}
 	return append(dst, '}'), nil
 }

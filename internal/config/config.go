@@ -71,8 +71,8 @@ type Store struct {
 
 // Audit configures the hash-chained audit log.
 type Audit struct {
-	Mode               string        `yaml:"mode" doc:"sync (fsync per record) or group (batched fsync; each request waits for its batch)"`
-	Durability         string        `yaml:"durability" doc:"fsync (a request waits for its record's fsync) or write (it waits for write(2) only and fsync follows in the background: faster, but an OS crash or power loss can lose the last few ms of records)"`
+	Mode               string        `yaml:"mode" doc:"with durability fsync: sync (fsync per record) or group (batched fsync; each request waits for its batch)"`
+	Durability         string        `yaml:"durability" doc:"write (default: a request waits for its record's write(2); fsync follows in the background within sync_interval, so a process crash loses nothing and an OS crash or power loss can lose the last sync_interval plus one fsync of records) or fsync (a request waits for its record's fsync)"`
 	SyncInterval       time.Duration `yaml:"sync_interval" doc:"with durability write: at most one background fsync per interval (bounds what an OS crash can lose)"`
 	GroupWindow        time.Duration `yaml:"group_window" doc:"longest a record waits for its batch in group mode"`
 	CheckpointEvery    int           `yaml:"checkpoint_every" doc:"records between signed checkpoints"`
@@ -165,7 +165,7 @@ func Default() Config {
 		Store: Store{Driver: "sqlite"},
 		Audit: Audit{
 			Mode:               "group",
-			Durability:         "fsync",
+			Durability:         "write",
 			SyncInterval:       5 * time.Millisecond,
 			GroupWindow:        2 * time.Millisecond,
 			CheckpointEvery:    1000,

@@ -172,15 +172,15 @@ func TestS3BackendValidation(t *testing.T) {
 func TestAuditDurability(t *testing.T) {
 	cfg, err := Load("", nil, nil)
 	require.NoError(t, err)
-	require.Equal(t, "fsync", cfg.Audit.Durability, "the default waits for fsync")
+	require.Equal(t, "write", cfg.Audit.Durability, "the default waits for write(2), fsync follows (design 0002)")
 
-	cfg, err = Load(writeFile(t, "audit:\n  durability: write\n"), nil, nil)
+	cfg, err = Load(writeFile(t, "audit:\n  durability: fsync\n"), nil, nil)
 	require.NoError(t, err)
-	require.Equal(t, "write", cfg.Audit.Durability)
+	require.Equal(t, "fsync", cfg.Audit.Durability, "fsync is one setting away")
 
-	cfg, err = Load("", envMap(map[string]string{"GATEHOUSE_AUDIT_DURABILITY": "write"}), nil)
+	cfg, err = Load("", envMap(map[string]string{"GATEHOUSE_AUDIT_DURABILITY": "fsync"}), nil)
 	require.NoError(t, err)
-	require.Equal(t, "write", cfg.Audit.Durability)
+	require.Equal(t, "fsync", cfg.Audit.Durability)
 
 	for _, bogus := range []string{"bogus", "", "WRITE", "fsync "} {
 		_, err = Load(writeFile(t, "audit:\n  durability: \""+bogus+"\"\n"), nil, nil)

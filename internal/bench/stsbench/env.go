@@ -3,7 +3,7 @@
 // loopback, against
 //
 //   - gatehouse: the real STS handler (sts.New) with the real SQLite store,
-//     the real audit log in group mode, the real keyring and issuer, and an
+//     the real audit log at the default durability, the real keyring and issuer, and an
 //     OIDC provider whose JWKS is served by an in-process IdP; and
 //   - floor: a server that only parses the JWT (no signature check) and
 //     returns a canned AssumeRoleWithWebIdentity response captured from the

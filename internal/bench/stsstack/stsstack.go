@@ -57,6 +57,7 @@ func New(ctx context.Context, parent, prefix string) (_ *Stack, err error) {
 	if s.Store, err = sqlite.Open(ctx, filepath.Join(s.Dir, "gatehouse.db")); err != nil {
 		return nil, fmt.Errorf("stsstack: store: %w", err)
 	}
+	// The default durability, as 'gatehouse serve' runs (Mode applies at fsync only).
 	if s.Audit, err = audit.Open(audit.Options{Dir: s.AuditDir, Mode: audit.ModeGroup, MasterKey: s.MasterKey}); err != nil {
 		return nil, fmt.Errorf("stsstack: audit: %w", err)
 	}

@@ -1,6 +1,8 @@
 // Package s3 is the storage backend for any S3-compatible endpoint (AWS S3,
-// versitygw, MinIO, Ceph RGW), reached through aws-sdk-go-v2 with the
-// location's storage credential. Bodies stream through: uploads are sent
+// versitygw, MinIO, Ceph RGW), reached with the location's storage
+// credential: GetObject, HeadObject and PutObject as plain requests signed
+// by sigv4.Signer (path style; see leanClient), everything else through
+// aws-sdk-go-v2. Bodies stream through: uploads are sent
 // with UNSIGNED-PAYLOAD and an exact Content-Length (the gateway has already
 // verified the client's signature), so nothing is buffered or re-read.
 package s3
@@ -75,6 +77,7 @@ func (o Options) Validate() error {
 // Backend forwards to an S3-compatible endpoint. Safe for concurrent use.
 type Backend struct {
 	c     *awss3.Client
+	lean  *leanClient // GetObject, HeadObject, PutObject with path style; nil: all through c
 	stage bool
 }
 
@@ -103,12 +106,16 @@ func New(o Options) (*Backend, error) {
 	}
 	creds := aws.Credentials{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey, SessionToken: o.SessionToken, Source: "gatehouse"}
 	var resolver awss3.EndpointResolverV2
+	var lean *leanClient
 	if !o.VirtualHosted {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("s3 backend: endpoint: %w", err)
 		}
 		resolver = &pathStyleEndpoint{base: *u, region: o.Region}
+		if lean, err = newLeanClient(o, o.HTTPClient); err != nil {
+			return nil, fmt.Errorf("s3 backend: %w", err)
+		}
 	}
 	c := awss3.New(awss3.Options{
 		EndpointResolverV2:         resolver,
@@ -121,7 +128,7 @@ func New(o Options) (*Backend, error) {
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		RetryMaxAttempts:           3,
 	})
-	return &Backend{c: c, stage: o.StageUploads}, nil
+	return &Backend{c: c, lean: lean, stage: o.StageUploads}, nil
 }
 
 // pathStyleEndpoint resolves every request to <endpoint>/<bucket> with
@@ -365,15 +372,8 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 	if b.stage {
 		target = StagingPrefix + randomID()
 	}
-	ifMatch, ifNoneMatch := ifUnchanged(u)
 	er := &exactReader{r: body, left: size}
-	out, err := b.c.PutObject(ctx, &awss3.PutObjectInput{
-		Bucket: &bucket, Key: &target, Body: er, ContentLength: aws.Int64(size),
-		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
-		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
-		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
-		Tagging: encodeTags(meta.Tags), IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
-	}, streaming)
+	et, err := b.sendPut(ctx, bucket, target, er, size, meta, u)
 	if er.err != nil {
 		return backend.ObjectInfo{}, er.err // the body failed: the endpoint saw a truncated request
 	}
@@ -394,9 +394,29 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 			return backend.ObjectInfo{}, mapErr("publish staged object", err, nil)
 		}
 	}
-	info := backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta, TagCount: len(meta.Tags)}
+	info := backend.ObjectInfo{Key: key, Size: size, ETag: et, LastModified: time.Now().UTC(), Metadata: meta, TagCount: len(meta.Tags)}
 	info.Metadata.Tags = nil
 	return info, nil
+}
+
+// sendPut sends one PutObject of body (streamed once, unsigned, unretried)
+// and returns the ETag: on the lean path when there is one.
+func (b *Backend) sendPut(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u *backend.Unchanged) (string, error) {
+	if b.lean != nil {
+		return b.lean.putObject(ctx, bucket, key, body, size, meta, u)
+	}
+	ifMatch, ifNoneMatch := ifUnchanged(u)
+	out, err := b.c.PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: &bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
+		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
+		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
+		Tagging: encodeTags(meta.Tags), IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
+	}, streaming)
+	if err != nil {
+		return "", err
+	}
+	return etag(out.ETag), nil
 }
 
 // exactReader passes through exactly left bytes and confirms the source's
@@ -495,11 +515,18 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 	if err := checkObject(bucket, key); err != nil {
 		return nil, backend.ObjectInfo{}, err
 	}
+	if rng != nil && rng.Length <= 0 {
+		return nil, backend.ObjectInfo{}, backend.ErrInvalidRange
+	}
+	if b.lean != nil {
+		body, info, err := b.lean.getObject(ctx, bucket, key, rng)
+		if err != nil {
+			return nil, backend.ObjectInfo{}, mapErr("get object", err, backend.ErrNoSuchKey)
+		}
+		return body, info, nil
+	}
 	in := &awss3.GetObjectInput{Bucket: &bucket, Key: &key}
 	if rng != nil {
-		if rng.Length <= 0 {
-			return nil, backend.ObjectInfo{}, backend.ErrInvalidRange
-		}
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", rng.Start, rng.Start+rng.Length-1))
 	}
 	out, err := b.c.GetObject(ctx, in)
@@ -511,13 +538,7 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 	info.TagCount = int(aws.ToInt32(out.TagCount))
 	if rng != nil {
 		// Size is the whole object's: from Content-Range "bytes a-b/size".
-		if cr := str(out.ContentRange); cr != "" {
-			if i := strings.LastIndexByte(cr, '/'); i >= 0 {
-				if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
-					info.Size = n
-				}
-			}
-		}
+		info.Size = rangeTotal(str(out.ContentRange), info.Size)
 	}
 	return out.Body, info, nil
 }
@@ -526,6 +547,10 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
 	if err := checkObject(bucket, key); err != nil {
 		return backend.ObjectInfo{}, err
+	}
+	if b.lean != nil {
+		info, err := b.lean.headObject(ctx, bucket, key)
+		return info, mapErr("head object", err, backend.ErrNoSuchKey)
 	}
 	out, err := b.c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
