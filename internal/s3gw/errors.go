@@ -103,7 +103,13 @@ func translate(err error) *Error {
 		return &Error{Code: se.Code, Message: se.Message, Status: status, StringToSign: se.StringToSign, Err: err}
 	}
 	wrap := func(x *Error) *Error { x.Err = err; return x }
+	var re *backend.RefusedError
+	if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 {
+		return wrap(s3err(re.Code, re.Status, re.Message))
+	}
 	switch {
+	case errors.Is(err, backend.ErrNoSuchVersion):
+		return wrap(s3err("NoSuchVersion", http.StatusNotFound, "The specified version does not exist."))
 	case errors.Is(err, backend.ErrNoSuchBucket):
 		return wrap(errNoSuchBucket())
 	case errors.Is(err, backend.ErrNoSuchKey):

@@ -174,6 +174,7 @@ type request struct {
 	auditFailed bool // an event could not be recorded: the answer is a bare 503
 	start       time.Time
 	mounts      []Mount // mounts whose role authorized (part of) the request
+	versionID   string  // the version the request names (backends with versions only)
 }
 
 // respWriter tracks what was written.
@@ -257,7 +258,10 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	}
 	rq.res, rq.claims = res, claims
 	rq.condCtx = g.conditionContext(rq.r, res, claims)
-	if err := refuseVersionID(rq); err != nil {
+	if err := g.readVersionID(rq); err != nil {
+		return err
+	}
+	if err := g.refuseUnhonoured(rq); err != nil {
 		return err
 	}
 	return rq.handler(w, rq)
@@ -380,8 +384,11 @@ func (g *Gateway) route(rq *request) error {
 		rq.op, rq.readOnly, rq.handler = op, ro, h
 		return nil
 	}
-	unsupported := []string{"acl", "policy", "cors", "lifecycle", "versioning", "tagging", "encryption", "replication",
-		"website", "logging", "notification", "object-lock", "retention", "legal-hold", "versions", "torrent",
+	if ok, err := g.routeVersioning(rq, q); ok {
+		return err
+	}
+	unsupported := []string{"acl", "policy", "cors", "lifecycle", "tagging", "encryption", "replication",
+		"website", "logging", "notification", "torrent",
 		"restore", "select", "accelerate", "requestPayment", "ownershipControls", "publicAccessBlock", "analytics",
 		"inventory", "metrics", "intelligent-tiering", "policyStatus", "attributes"}
 	for _, k := range unsupported {

@@ -1,6 +1,7 @@
 package s3gw
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
@@ -82,6 +83,9 @@ func setObjectHeaders(w http.ResponseWriter, info backend.ObjectInfo, q url.Valu
 	h.Set("ETag", quote(info.ETag))
 	h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
+	if info.VersionID != "" {
+		h.Set("x-amz-version-id", info.VersionID)
+	}
 	for name, v := range map[string]string{
 		"Content-Encoding": info.Metadata.ContentEncoding, "Content-Disposition": info.Metadata.ContentDisposition,
 		"Content-Language": info.Metadata.ContentLanguage, "Cache-Control": info.Metadata.CacheControl,
@@ -153,14 +157,31 @@ func (g *Gateway) conditional(w *respWriter, rq *request, info backend.ObjectInf
 	return nil
 }
 
+// headVersion is HeadObject of the version the request names (the
+// current object when it names none).
+func (g *Gateway) headVersion(ctx context.Context, rq *request) (backend.ObjectInfo, error) {
+	if v, ok := g.versioner(); ok && rq.versionID != "" {
+		return v.HeadObjectVersion(ctx, rq.bucket, rq.key, rq.versionID)
+	}
+	return g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+}
+
+// getVersion is GetObject of the version the request names.
+func (g *Gateway) getVersion(ctx context.Context, rq *request, rng *backend.Range) (io.ReadCloser, backend.ObjectInfo, error) {
+	if v, ok := g.versioner(); ok && rq.versionID != "" {
+		return v.GetObjectVersion(ctx, rq.bucket, rq.key, rq.versionID, rng)
+	}
+	return g.o.Backend.GetObject(ctx, rq.bucket, rq.key, rng)
+}
+
 func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	if err := g.check(ctx, rq, objectAction(rq, "s3:GetObject", "s3:GetObjectVersion"), objectARN(rq.bucket, rq.key), versionCond(rq)); err != nil {
 		return err
 	}
 	var rng *backend.Range
 	if rangeHdr := rq.r.Header.Get("Range"); rangeHdr != "" {
-		info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+		info, err := g.headVersion(ctx, rq)
 		if err != nil {
 			return err
 		}
@@ -171,7 +192,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 			return err
 		}
 	}
-	body, info, err := g.o.Backend.GetObject(ctx, rq.bucket, rq.key, rng)
+	body, info, err := g.getVersion(ctx, rq, rng)
 	if err != nil {
 		return err
 	}
@@ -207,10 +228,10 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 
 func (g *Gateway) headObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	if err := g.check(ctx, rq, objectAction(rq, "s3:GetObject", "s3:GetObjectVersion"), objectARN(rq.bucket, rq.key), versionCond(rq)); err != nil {
 		return err
 	}
-	info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+	info, err := g.headVersion(ctx, rq)
 	if err != nil {
 		return err
 	}
@@ -334,8 +355,17 @@ func echoChecksums(w http.ResponseWriter, r *http.Request, body io.Reader) {
 
 func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	lock, lockConds, err := g.uploadLock(rq.r.Header)
+	if err != nil {
 		return err
+	}
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), lockConds); err != nil {
+		return err
+	}
+	if lock != nil {
+		if err := g.checkUploadLock(ctx, rq, lock, lockConds); err != nil {
+			return err
+		}
 	}
 	meta, err := userMetadata(rq.r.Header)
 	if err != nil {
@@ -344,6 +374,9 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	cond, err := writePrecondition(rq.r.Header)
 	if err != nil {
 		return err
+	}
+	if cond != nil && lock != nil {
+		return s3err("NotImplemented", http.StatusNotImplemented, "Conditional uploads with object lock headers are not supported by this gateway.")
 	}
 	body, size, err := g.uploadBody(rq)
 	if err != nil {
@@ -360,12 +393,21 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.putObjectIf(ctx, rq, body, size, meta, cond, seen)
+	var info backend.ObjectInfo
+	if lock != nil {
+		l, _ := g.locker() // present: refuseUnhonoured let the headers through
+		info, err = l.PutObjectLocked(ctx, rq.bucket, rq.key, body, size, meta, *lock)
+	} else {
+		info, err = g.putObjectIf(ctx, rq, body, size, meta, cond, seen)
+	}
 	if err != nil {
 		return err
 	}
 	echoChecksums(w, rq.r, body)
 	w.Header().Set("ETag", quote(info.ETag))
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-version-id", info.VersionID)
+	}
 	// x-amz-object-size: the size stored (PutObjectOutput.Size); versitygw's
 	// conformance suite dereferences it.
 	w.Header().Set("x-amz-object-size", strconv.FormatInt(size, 10))
@@ -445,6 +487,9 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-version-id", info.VersionID)
+	}
 	writeXML(w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: xmlTime(info.LastModified), ETag: quote(info.ETag)})
 	return nil
 }
@@ -465,6 +510,13 @@ func copyPreconditions(r *http.Request, src backend.ObjectInfo) error {
 
 func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
+	bypass, err := bypassGovernance(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if _, ok := rq.r.Header[hdrBypassGov]; ok || rq.versionID != "" {
+		return g.deleteVersion(w, rq, bypass)
+	}
 	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}

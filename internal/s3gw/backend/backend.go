@@ -73,6 +73,9 @@ type ObjectInfo struct {
 	ETag         string // without quotes: hex MD5, or "<hex>-<parts>" for multipart
 	LastModified time.Time
 	Metadata     Metadata
+	// VersionID is the object's version id in a store that keeps versions
+	// (see Versioner); empty elsewhere.
+	VersionID string
 }
 
 // BucketInfo describes a bucket.

@@ -280,7 +280,7 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 
 // PutObject streams body to the endpoint.
 func (b *Backend) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata) (backend.ObjectInfo, error) {
-	return b.putObject(ctx, bucket, key, body, size, meta, nil)
+	return b.putObject(ctx, bucket, key, body, size, meta, nil, nil)
 }
 
 // WritesIfUnchanged: the endpoint checks If-Match / If-None-Match itself,
@@ -294,7 +294,7 @@ func (b *Backend) PutObjectIfUnchanged(ctx context.Context, bucket, key string, 
 	if b.stage {
 		return backend.ObjectInfo{}, errors.New("s3 backend: conditional writes with StageUploads are not atomic at the endpoint")
 	}
-	return b.putObject(ctx, bucket, key, body, size, meta, &u)
+	return b.putObject(ctx, bucket, key, body, size, meta, &u, nil)
 }
 
 // CompleteMultipartUploadIfUnchanged is CompleteMultipartUpload with the
@@ -328,7 +328,12 @@ func ifUnchanged(u *backend.Unchanged) (ifMatch, ifNoneMatch *string) {
 	return aws.String(`"` + u.ETag + `"`), nil
 }
 
-func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u *backend.Unchanged) (backend.ObjectInfo, error) {
+// putObject writes key, with lock (nil: none) on the new version; u (nil:
+// none) is checked by the endpoint. With StageUploads the body goes to a
+// staging key, is published by a server-side copy once verified, and the
+// staging version is then removed for good (by its version id, so that a
+// versioned bucket keeps neither it nor a delete marker).
+func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u *backend.Unchanged, lock *backend.ObjectLock) (backend.ObjectInfo, error) {
 	if err := checkObject(bucket, key); err != nil {
 		return backend.ObjectInfo{}, err
 	}
@@ -338,13 +343,17 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 	}
 	ifMatch, ifNoneMatch := ifUnchanged(u)
 	er := &exactReader{r: body, left: size}
-	out, err := b.c.PutObject(ctx, &awss3.PutObjectInput{
+	in := &awss3.PutObjectInput{
 		Bucket: &bucket, Key: &target, Body: er, ContentLength: aws.Int64(size),
 		ContentType: nonEmpty(meta.ContentType), ContentEncoding: nonEmpty(meta.ContentEncoding),
 		ContentDisposition: nonEmpty(meta.ContentDisposition), ContentLanguage: nonEmpty(meta.ContentLanguage),
 		CacheControl: nonEmpty(meta.CacheControl), Expires: parseExpires(meta.Expires), Metadata: meta.User,
 		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
-	}, streaming)
+	}
+	if !b.stage {
+		lockPut(in, lock)
+	}
+	out, err := b.c.PutObject(ctx, in, streaming)
 	if er.err != nil {
 		return backend.ObjectInfo{}, er.err // the body failed: the endpoint saw a truncated request
 	}
@@ -352,17 +361,21 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 		if b.stage {
 			b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
 		}
-		return backend.ObjectInfo{}, mapErr("put object", err, nil)
+		return backend.ObjectInfo{}, mapRefused("put object", err, nil)
 	}
+	info := backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta, VersionID: str(out.VersionId)}
 	if b.stage {
-		// The body is verified: publish it, then drop the staging copy.
-		defer b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
-		if _, err := b.c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &bucket, Key: &key,
-			CopySource: aws.String(copySource(bucket, target))}); err != nil {
-			return backend.ObjectInfo{}, mapErr("publish staged object", err, nil)
+		// The body is verified: publish it, then drop the staging version.
+		defer b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target, VersionId: nonEmpty(str(out.VersionId))})
+		cp := &awss3.CopyObjectInput{Bucket: &bucket, Key: &key, CopySource: aws.String(copySource(bucket, target))}
+		lockCopy(cp, lock)
+		cout, err := b.c.CopyObject(ctx, cp)
+		if err != nil {
+			return backend.ObjectInfo{}, mapRefused("publish staged object", err, nil)
 		}
+		info.VersionID = str(cout.VersionId)
 	}
-	return backend.ObjectInfo{Key: key, Size: size, ETag: etag(out.ETag), LastModified: time.Now().UTC(), Metadata: meta}, nil
+	return info, nil
 }
 
 // exactReader passes through exactly left bytes and confirms the source's
@@ -458,10 +471,15 @@ func lowerKeys(m map[string]string) map[string]string {
 
 // GetObject streams the object (or a range of it) from the endpoint.
 func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backend.Range) (io.ReadCloser, backend.ObjectInfo, error) {
+	return b.getObject(ctx, bucket, key, "", rng)
+}
+
+// getObject is GetObject of version versionID ("": the current one).
+func (b *Backend) getObject(ctx context.Context, bucket, key, versionID string, rng *backend.Range) (io.ReadCloser, backend.ObjectInfo, error) {
 	if err := checkObject(bucket, key); err != nil {
 		return nil, backend.ObjectInfo{}, err
 	}
-	in := &awss3.GetObjectInput{Bucket: &bucket, Key: &key}
+	in := &awss3.GetObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(versionID)}
 	if rng != nil {
 		if rng.Length <= 0 {
 			return nil, backend.ObjectInfo{}, backend.ErrInvalidRange
@@ -470,10 +488,14 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 	}
 	out, err := b.c.GetObject(ctx, in)
 	if err != nil {
+		if versionID != "" {
+			return nil, backend.ObjectInfo{}, mapRefused("get object version", err, backend.ErrNoSuchKey)
+		}
 		return nil, backend.ObjectInfo{}, mapErr("get object", err, backend.ErrNoSuchKey)
 	}
 	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
 		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
+	info.VersionID = str(out.VersionId)
 	if rng != nil {
 		// Size is the whole object's: from Content-Range "bytes a-b/size".
 		if cr := str(out.ContentRange); cr != "" {
@@ -489,15 +511,25 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 
 // HeadObject returns the object's info.
 func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
+	return b.headObject(ctx, bucket, key, "")
+}
+
+// headObject is HeadObject of version versionID ("": the current one).
+func (b *Backend) headObject(ctx context.Context, bucket, key, versionID string) (backend.ObjectInfo, error) {
 	if err := checkObject(bucket, key); err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	out, err := b.c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := b.c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &bucket, Key: &key, VersionId: nonEmpty(versionID)})
 	if err != nil {
+		if versionID != "" {
+			return backend.ObjectInfo{}, mapRefused("head object version", err, backend.ErrNoSuchKey)
+		}
 		return backend.ObjectInfo{}, mapErr("head object", err, backend.ErrNoSuchKey)
 	}
-	return objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
-		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata), nil
+	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
+		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
+	info.VersionID = str(out.VersionId)
+	return info, nil
 }
 
 // DeleteObject deletes the key; a missing key is not an error.
