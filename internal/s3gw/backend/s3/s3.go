@@ -355,11 +355,14 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 	}
 	out, err := b.c.PutObject(ctx, in, streaming)
 	if er.err != nil {
+		if b.stage {
+			b.dropStaged(context.WithoutCancel(ctx), bucket, target)
+		}
 		return backend.ObjectInfo{}, er.err // the body failed: the endpoint saw a truncated request
 	}
 	if err != nil {
 		if b.stage {
-			b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
+			b.dropStaged(context.WithoutCancel(ctx), bucket, target)
 		}
 		return backend.ObjectInfo{}, mapRefused("put object", err, nil)
 	}
@@ -376,6 +379,30 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 		info.VersionID = str(cout.VersionId)
 	}
 	return info, nil
+}
+
+// dropStaged removes, as far as the endpoint has committed it, what a
+// failed staged upload left under its staging key: the object, and in a
+// versioned bucket every version of that key (by id, so that no delete
+// marker is left either). Best effort: an endpoint that commits a truncated
+// body after the failed request has returned (versitygw v1.8.0 may) can
+// still leave a hidden version, which listings never show.
+func (b *Backend) dropStaged(ctx context.Context, bucket, target string) {
+	b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target})
+	out, err := b.c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &target})
+	if err != nil {
+		return
+	}
+	for _, v := range out.Versions {
+		if str(v.Key) == target && str(v.VersionId) != "" {
+			b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target, VersionId: v.VersionId})
+		}
+	}
+	for _, d := range out.DeleteMarkers {
+		if str(d.Key) == target && str(d.VersionId) != "" {
+			b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target, VersionId: d.VersionId})
+		}
+	}
 }
 
 // exactReader passes through exactly left bytes and confirms the source's
