@@ -48,6 +48,7 @@ import (
 //     and the gateway answers CreateBucket/DeleteBucket NotImplemented by
 //     design (buckets are provisioned by admins). The shim verifies the
 //     request's SigV4 signature with the gateway's verifier and then creates
+//     (with object lock when x-amz-bucket-object-lock-enabled asks for it)
 //     or deletes the bucket on the backend directly; all other requests go
 //     to the gateway unchanged.
 func TestVersitygwConformance(t *testing.T) {
@@ -231,7 +232,11 @@ func (s conformanceBucketAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request
 			shimError(w, "BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it.")
 			return
 		}
-		if err := s.admin.CreateBucket(ctx, bucket); err != nil {
+		create := s.admin.CreateBucket
+		if l, ok := s.be.(backend.ObjectLocker); ok && strings.EqualFold(r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
+			create = l.CreateBucketWithObjectLock
+		}
+		if err := create(ctx, bucket); err != nil {
 			shimError(w, "InternalError", http.StatusInternalServerError, err.Error())
 			return
 		}

@@ -549,58 +549,86 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 
 func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	body := rq.res.Body(rq.r.Body)
 	var req deleteRequest
-	if err := decodeXML(body, &req); err != nil {
-		var se *sigv4.Error
-		if errors.As(err, &se) {
-			return err
-		}
-		return errMalformedXML()
+	if err := decodeBody(rq, &req); err != nil {
+		return err
 	}
 	if len(req.Objects) == 0 || len(req.Objects) > 1000 {
 		return errMalformedXML()
 	}
+	v, versioned := g.versioner()
 	for _, o := range req.Objects {
-		if o.VersionID != "" && namesVersion(o.VersionID) {
+		if !versioned && o.VersionID != "" && namesVersion(o.VersionID) {
 			return errVersionsUnsupported() // the whole request, before any delete
 		}
 	}
 	res := deleteResult{NS: s3NS}
-	var allowed, denied []string
-	conds := map[string]backend.Precondition{}
+	var allowed []deleteObjectXML
+	var allowedKeys, denied, versionIDs []string
+	conds := map[int]backend.Precondition{}
 	for _, o := range req.Objects {
+		if !versioned {
+			o.VersionID = "" // "null": the current object
+		}
 		if err := s3name.Key(o.Key); err != nil {
 			e := translate(err)
-			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: e.Code, Message: e.Message})
 			denied = append(denied, o.Key)
 			continue
 		}
-		ok, _, _ := g.decide(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, o.Key), nil)
 		cond := o.condition()
+		if cond != nil && o.VersionID != "" {
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: "NotImplemented",
+				Message: "Conditional deletes of a version are not supported by this gateway."})
+			denied = append(denied, o.Key)
+			continue
+		}
+		action, vc := "s3:DeleteObject", map[string][]string(nil)
+		if o.VersionID != "" {
+			action, vc = "s3:DeleteObjectVersion", map[string][]string{"s3:versionid": {o.VersionID}}
+		}
+		ok, _, _ := g.decide(ctx, rq, action, objectARN(rq.bucket, o.Key), vc)
 		if ok && cond != nil { // conditional deletes also need s3:GetObject, as in S3
 			ok, _, _ = g.decide(ctx, rq, "s3:GetObject", objectARN(rq.bucket, o.Key), nil)
 		}
 		if !ok {
-			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: "AccessDenied", Message: "Access Denied"})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: "AccessDenied", Message: "Access Denied"})
 			denied = append(denied, o.Key)
 			continue
 		}
-		allowed = append(allowed, o.Key)
-		conds[o.Key] = cond
+		conds[len(allowed)] = cond
+		allowed = append(allowed, o)
+		allowedKeys = append(allowedKeys, o.Key)
+		if o.VersionID != "" {
+			versionIDs = append(versionIDs, o.Key+"@"+o.VersionID)
+		}
 	}
-	rq.params = map[string]any{"keys": allowed, "deniedKeys": denied}
+	rq.params = map[string]any{"keys": allowedKeys, "deniedKeys": denied}
+	if len(versionIDs) > 0 {
+		rq.params["versions"] = versionIDs
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	for _, k := range allowed {
-		if err := g.deleteIf(ctx, rq.bucket, k, conds[k]); err != nil {
+	for i, o := range allowed {
+		d := deletedXML{Key: o.Key, VersionID: o.VersionID}
+		var err error
+		if o.VersionID != "" {
+			var dr backend.DeleteResult
+			dr, err = v.DeleteObjectVersion(ctx, rq.bucket, o.Key, o.VersionID, false)
+			if dr.DeleteMarker {
+				d.DeleteMarker, d.DeleteMarkerVersionID = true, dr.VersionID
+			}
+		} else {
+			err = g.deleteIf(ctx, rq.bucket, o.Key, conds[i])
+		}
+		if err != nil {
 			e := translate(err)
-			res.Errors = append(res.Errors, deleteErrorXML{Key: k, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: e.Code, Message: e.Message})
 			continue
 		}
 		if !req.Quiet {
-			res.Deleted = append(res.Deleted, deletedXML{Key: k})
+			res.Deleted = append(res.Deleted, d)
 		}
 	}
 	writeXML(w, http.StatusOK, res)

@@ -335,3 +335,48 @@ func TestObjectLockOverVersitygw(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// TestDeleteObjectsVersionsOverVersitygw proves issue 13, versioning, for
+// DeleteObjects: a key named with a VersionId is deleted as that version,
+// authorized per key as s3:DeleteObjectVersion (a session without it gets
+// AccessDenied for that key and the version is kept), and the answer names
+// the version deleted. Before, the whole request was refused.
+func TestDeleteObjectsVersionsOverVersitygw(t *testing.T) {
+	ctx := context.Background()
+	be := versitygwBackend(t)
+	bucket := scratchBucket(t, be, "versdel", false)
+	e := newEnv(t, envOptions{backend: be})
+	admin := e.client(e.creds("root", roleARNs.admin, ""))
+	noVersions := e.client(e.creds("bob", roleARNs.admin, sessionDeny("s3:DeleteObjectVersion")))
+	b := aws.String(bucket)
+	_, err := admin.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	require.NoError(t, err)
+	p1, err := admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("1")})
+	require.NoError(t, err)
+	_, err = admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("2")})
+	require.NoError(t, err)
+	batch := &awss3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String("k"), VersionId: p1.VersionId}}}}
+
+	out, err := noVersions.DeleteObjects(ctx, batch)
+	require.NoError(t, err)
+	require.Len(t, out.Errors, 1)
+	require.Equal(t, "AccessDenied", aws.ToString(out.Errors[0].Code))
+	_, err = admin.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: b, Key: aws.String("k"), VersionId: p1.VersionId})
+	require.NoError(t, err, "the version is kept")
+
+	out, err = admin.DeleteObjects(ctx, batch)
+	require.NoError(t, err)
+	require.Empty(t, out.Errors)
+	require.Len(t, out.Deleted, 1)
+	require.Equal(t, aws.ToString(p1.VersionId), aws.ToString(out.Deleted[0].VersionId))
+	_, err = admin.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: b, Key: aws.String("k"), VersionId: p1.VersionId})
+	require.Error(t, err, "the version is gone")
+	cur, err := admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("k")})
+	require.NoError(t, err)
+	require.Equal(t, "2", readAll(t, cur))
+	ev := e.audit.find("DeleteObjects")
+	rp := ev[len(ev)-1].Details["cloudTrail"].(map[string]any)["requestParameters"].(map[string]any)
+	require.Equal(t, []any{"k@" + aws.ToString(p1.VersionId)}, rp["versions"])
+}
