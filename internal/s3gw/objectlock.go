@@ -19,7 +19,7 @@ import (
 // x-amz-object-lock-* headers; CreateMultipartUpload and CopyObject refuse
 // them (NotImplemented), as every operation does on a backend without
 // object lock. x-amz-bypass-governance-retention is honoured on
-// DeleteObject and PutObjectRetention only.
+// DeleteObject, DeleteObjects and PutObjectRetention only.
 
 // errLockUnsupported refuses object lock on this backend or operation.
 func errLockUnsupported() *Error {
@@ -55,14 +55,17 @@ func hasLockHeaders(h http.Header) bool {
 // refuseUnhonoured refuses, before any effect, object lock headers that
 // this request would not apply: x-amz-object-lock-* anywhere but a
 // PutObject on a backend with object lock, x-amz-bypass-governance-retention
-// anywhere but a DeleteObject or PutObjectRetention on such a backend.
+// anywhere but DeleteObject, DeleteObjects and PutObjectRetention. The
+// bypass only lifts a protection: on a backend without object lock there
+// is none to lift, so a delete with it does exactly what was asked (it is
+// still authorized as s3:BypassGovernanceRetention).
 func (g *Gateway) refuseUnhonoured(rq *request) error {
 	_, lock := g.locker()
 	h := rq.r.Header
 	if hasLockHeaders(h) && (!lock || rq.op != "PutObject") {
 		return errLockUnsupported()
 	}
-	if _, ok := h[hdrBypassGov]; ok && (!lock || (rq.op != "DeleteObject" && rq.op != "PutObjectRetention")) {
+	if _, ok := h[hdrBypassGov]; ok && rq.op != "DeleteObject" && rq.op != "DeleteObjects" && rq.op != "PutObjectRetention" {
 		return errLockUnsupported()
 	}
 	return nil

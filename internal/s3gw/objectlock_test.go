@@ -17,10 +17,11 @@ import (
 // TestLockHeadersRefusedWithoutLockBackend proves issue 13, "never accept
 // and drop" for object lock: on a backend without object lock (the local
 // one) an upload asking for a legal hold or a retention used to get 200 with
-// nothing applied. Every request carrying x-amz-object-lock-* or
-// x-amz-bypass-governance-retention is now refused with NotImplemented
-// before any effect (no object is written, none deleted), and audited as
-// refused.
+// nothing applied. Every request carrying x-amz-object-lock-* is now
+// refused with NotImplemented before any effect (no object is written), and
+// audited as refused. x-amz-bypass-governance-retention, which only lifts a
+// protection, is authorized as s3:BypassGovernanceRetention (it used to be
+// ignored, so a session denied that action could still send it).
 func TestLockHeadersRefusedWithoutLockBackend(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
@@ -63,10 +64,17 @@ func TestLockHeadersRefusedWithoutLockBackend(t *testing.T) {
 		})
 	}
 	t.Run("DeleteObject bypass governance", func(t *testing.T) {
-		_, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("src"),
+		// The bypass lifts a protection this backend never applies: the
+		// delete does what was asked, authorized as s3:BypassGovernanceRetention.
+		noBypass := e.client(e.creds("bob", roleARNs.admin, sessionDeny("s3:BypassGovernanceRetention")))
+		_, err := noBypass.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("src"),
 			BypassGovernanceRetention: aws.Bool(true)})
-		require.Equal(t, "NotImplemented", apiCode(err))
+		require.Equal(t, "AccessDenied", apiCode(err))
 		require.True(t, e.objectExists(t, "data", "src"), "nothing may be deleted")
+		_, err = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String("src"),
+			BypassGovernanceRetention: aws.Bool(true)})
+		require.NoError(t, err)
+		require.False(t, e.objectExists(t, "data", "src"))
 	})
 	t.Run("subresources", func(t *testing.T) {
 		_, err := c.PutObjectLegalHold(ctx, &awss3.PutObjectLegalHoldInput{Bucket: aws.String("data"), Key: aws.String("src"),

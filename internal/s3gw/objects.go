@@ -514,8 +514,13 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := rq.r.Header[hdrBypassGov]; ok || rq.versionID != "" {
+	if _, versioned := g.versioner(); versioned && (bypass || rq.versionID != "") {
 		return g.deleteVersion(w, rq, bypass)
+	}
+	if bypass { // nothing to bypass on this backend; still the caller's right to ask
+		if err := g.check(ctx, rq, "s3:BypassGovernanceRetention", objectARN(rq.bucket, rq.key), nil); err != nil {
+			return err
+		}
 	}
 	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
@@ -555,6 +560,15 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	}
 	if len(req.Objects) == 0 || len(req.Objects) > 1000 {
 		return errMalformedXML()
+	}
+	bypass, err := bypassGovernance(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if bypass {
+		if err := g.check(ctx, rq, "s3:BypassGovernanceRetention", bucketARN(rq.bucket), nil); err != nil {
+			return err
+		}
 	}
 	v, versioned := g.versioner()
 	for _, o := range req.Objects {
@@ -615,7 +629,7 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 		var err error
 		if o.VersionID != "" {
 			var dr backend.DeleteResult
-			dr, err = v.DeleteObjectVersion(ctx, rq.bucket, o.Key, o.VersionID, false)
+			dr, err = v.DeleteObjectVersion(ctx, rq.bucket, o.Key, o.VersionID, bypass)
 			if dr.DeleteMarker {
 				d.DeleteMarker, d.DeleteMarkerVersionID = true, dr.VersionID
 			}

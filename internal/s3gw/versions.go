@@ -310,16 +310,13 @@ func (g *Gateway) listObjectVersions(w *respWriter, rq *request) error {
 	return nil
 }
 
-// deleteVersion serves a DeleteObject that names a version or bypasses
-// governance retention: s3:DeleteObjectVersion (or s3:DeleteObject), and
+// deleteVersion serves, on a backend with versions, a DeleteObject that
+// names a version or bypasses governance retention: s3:DeleteObjectVersion (or s3:DeleteObject), and
 // s3:BypassGovernanceRetention for the bypass. Conditional deletes of a
 // version are refused (NotImplemented), before any effect.
 func (g *Gateway) deleteVersion(w *respWriter, rq *request, bypass bool) error {
 	ctx := rq.r.Context()
-	v, ok := g.versioner()
-	if !ok {
-		return errLockUnsupported()
-	}
+	v, _ := g.versioner()
 	arn := objectARN(rq.bucket, rq.key)
 	if err := g.check(ctx, rq, objectAction(rq, "s3:DeleteObject", "s3:DeleteObjectVersion"), arn, versionCond(rq)); err != nil {
 		return err
