@@ -63,6 +63,11 @@ func (g *Gateway) refuseUnhonoured(rq *request) error {
 	_, lock := g.locker()
 	h := rq.r.Header
 	if hasLockHeaders(h) && (!lock || rq.op != "PutObject") {
+		// A malformed lock is the client's error whatever the store
+		// (InvalidArgument, as S3 answers); a valid one is not applied here.
+		if _, _, err := g.uploadLock(h); err != nil {
+			return err
+		}
 		return errLockUnsupported()
 	}
 	if _, ok := h[hdrBypassGov]; ok && rq.op != "DeleteObject" && rq.op != "DeleteObjects" && rq.op != "PutObjectRetention" {

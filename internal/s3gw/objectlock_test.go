@@ -2,6 +2,7 @@ package s3gw
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,33 @@ func TestLockHeadersRefusedWithoutLockBackend(t *testing.T) {
 			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
 		require.Equal(t, "NotImplemented", apiCode(err))
 	})
+}
+
+// TestMalformedLockHeadersAreInvalidArgument: a malformed
+// x-amz-object-lock-* header is the client's error on every backend
+// (InvalidArgument, as S3 and versitygw answer), checked before the
+// capability; nothing is written.
+func TestMalformedLockHeadersAreInvalidArgument(t *testing.T) {
+	e := newEnv(t)
+	c := e.creds("root", roleARNs.admin, "")
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for name, h := range map[string]map[string]string{
+		"mode without date": {"X-Amz-Object-Lock-Mode": "GOVERNANCE"},
+		"date without mode": {"X-Amz-Object-Lock-Retain-Until-Date": future},
+		"unknown mode":      {"X-Amz-Object-Lock-Mode": "FOREVER", "X-Amz-Object-Lock-Retain-Until-Date": future},
+		"past date":         {"X-Amz-Object-Lock-Mode": "GOVERNANCE", "X-Amz-Object-Lock-Retain-Until-Date": "2001-01-01T00:00:00Z"},
+		"bad date":          {"X-Amz-Object-Lock-Mode": "GOVERNANCE", "X-Amz-Object-Lock-Retain-Until-Date": "tomorrow"},
+		"bad legal hold":    {"X-Amz-Object-Lock-Legal-Hold": "MAYBE"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hdr := http.Header{}
+			for k, v := range h {
+				hdr.Set(k, v)
+			}
+			resp := e.signed(t, c, http.MethodPut, "/data/bad-lock", hdr, []byte("x"))
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			require.Equal(t, "InvalidArgument", errorCode(t, resp))
+			require.False(t, e.objectExists(t, "data", "bad-lock"))
+		})
+	}
 }
