@@ -514,8 +514,9 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	if _, versioned := g.versioner(); versioned && (bypass || rq.versionID != "") {
-		return g.deleteVersion(w, rq, bypass)
+	cond, condErr := deletePrecondition(rq.r.Header) // reported after authorization
+	if _, versioned := g.versioner(); versioned && (bypass || rq.versionID != "" || (cond == nil && condErr == nil)) {
+		return g.deleteVersion(w, rq, bypass) // answers with the version id or delete marker
 	}
 	if bypass { // nothing to bypass on this backend; still the caller's right to ask
 		if err := g.check(ctx, rq, "s3:BypassGovernanceRetention", objectARN(rq.bucket, rq.key), nil); err != nil {
@@ -525,9 +526,8 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
-	cond, err := deletePrecondition(rq.r.Header)
-	if err != nil {
-		return err
+	if condErr != nil {
+		return condErr
 	}
 	if cond != nil {
 		// The outcome reveals the object's ETag, size or time: S3 requires

@@ -163,6 +163,17 @@ func TestVersioningOverVersitygw(t *testing.T) {
 	cur, err = admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: k})
 	require.NoError(t, err)
 	require.Equal(t, "second", readAll(t, cur), "deleting a version leaves the current object")
+
+	// Deleting the current object leaves a delete marker, named in the answer.
+	dm, err := admin.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: k})
+	require.NoError(t, err)
+	require.True(t, aws.ToBool(dm.DeleteMarker))
+	require.NotEmpty(t, aws.ToString(dm.VersionId))
+	_, err = admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: k})
+	require.Equal(t, "NoSuchKey", apiCode(err))
+	old, err = admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: k, VersionId: &v2})
+	require.NoError(t, err)
+	require.Equal(t, "second", readAll(t, old), "versions survive the delete marker")
 }
 
 // TestListObjectVersionsUnderMounts proves issue 13, "no key names leak"

@@ -92,7 +92,7 @@ type Versioner interface {
 	HeadObjectVersion(ctx context.Context, bucket, key, versionID string) (ObjectInfo, error)
 	// DeleteObjectVersion removes one version for good (versionID set), or
 	// deletes the current object (versionID "": a delete marker in a
-	// versioned bucket). bypassGovernance lets a delete remove a version
+	// versioned bucket; a missing key is not an error). bypassGovernance lets a delete remove a version
 	// under GOVERNANCE retention; a version under a legal hold or
 	// COMPLIANCE retention is never removed (a *RefusedError AccessDenied).
 	DeleteObjectVersion(ctx context.Context, bucket, key, versionID string, bypassGovernance bool) (DeleteResult, error)

@@ -138,7 +138,11 @@ func (b *Backend) DeleteObjectVersion(ctx context.Context, bucket, key, versionI
 	}
 	out, err := b.c.DeleteObject(ctx, in)
 	if err != nil {
-		return backend.DeleteResult{}, mapRefused("delete object version", err, nil)
+		err = mapRefused("delete object version", err, nil)
+		if versionID == "" && errors.Is(err, backend.ErrNoSuchKey) {
+			return backend.DeleteResult{}, nil // deleting a missing key is not an error
+		}
+		return backend.DeleteResult{}, err
 	}
 	return backend.DeleteResult{VersionID: str(out.VersionId), DeleteMarker: aws.ToBool(out.DeleteMarker)}, nil
 }
