@@ -276,6 +276,7 @@ func shimError(w http.ResponseWriter, code string, status int, msg string) {
 }
 
 // startConformanceGateway starts the gateway (local backend in a temp dir,
+// or with GATEHOUSE_S3_CONFORMANCE_BACKEND=s3 the s3 backend on versitygw;
 // the admin role, the two test-only adapters) and returns its URL and the
 // static test key.
 func startConformanceGateway(t *testing.T) (url, ak, secret string) {
@@ -302,9 +303,16 @@ func startConformanceGateway(t *testing.T) (url, ak, secret string) {
 	authz := &roleAuthorizer{roles: map[string]*store.Role{
 		roleARNs.admin: {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
 	}}
-	gw, err := New(Options{Backend: lb, Verifier: sv, Authorizer: authz, Audit: &memAudit{}, MaxHeaderBytes: 64 << 10})
+	var be interface {
+		backend.Backend
+		backend.BucketAdmin
+	} = lb
+	if os.Getenv("GATEHOUSE_S3_CONFORMANCE_BACKEND") == "s3" {
+		be = versitygwBackend(t) // by hand: versioning and object lock are served on it
+	}
+	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: &memAudit{}, MaxHeaderBytes: 64 << 10})
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(conformanceBucketAdmin{gw: gw, v: sv, admin: lb, be: lb})
+	srv := httptest.NewUnstartedServer(conformanceBucketAdmin{gw: gw, v: sv, admin: be, be: be})
 	srv.Config.MaxHeaderBytes = 64 << 10
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -413,3 +413,37 @@ func (g *Gateway) putObjectRetention(w *respWriter, rq *request) error {
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
+
+// lockHeaders returns the x-amz-object-lock-* headers of a GetObject or
+// HeadObject answer for info's lock, as S3 shows them: the retention only
+// to a caller allowed s3:GetObjectRetention, the legal hold only to one
+// allowed s3:GetObjectLegalHold (decided here, before the access record);
+// nil when there is nothing to show.
+func (g *Gateway) lockHeaders(ctx context.Context, rq *request, info backend.ObjectInfo) http.Header {
+	if info.Lock == nil {
+		return nil
+	}
+	h := http.Header{}
+	arn := objectARN(rq.bucket, rq.key)
+	if r := info.Lock.Retention; r.Mode != "" {
+		if ok, _, _ := g.decide(ctx, rq, "s3:GetObjectRetention", arn, versionCond(rq)); ok {
+			h.Set(hdrLockMode, r.Mode)
+			h.Set(hdrLockUntil, r.RetainUntil.UTC().Format(time.RFC3339))
+		}
+	}
+	if ok, _, _ := g.decide(ctx, rq, "s3:GetObjectLegalHold", arn, versionCond(rq)); ok {
+		st := "OFF"
+		if info.Lock.LegalHold {
+			st = "ON"
+		}
+		h.Set(hdrLegalHold, st)
+	}
+	return h
+}
+
+// setHeaders copies h into w's header.
+func setHeaders(w http.ResponseWriter, h http.Header) {
+	for k, v := range h {
+		w.Header()[k] = v
+	}
+}

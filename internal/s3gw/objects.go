@@ -205,6 +205,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		length, status = rng.Length, http.StatusPartialContent
 	}
 	rq.bytesOut = length
+	lockH := g.lockHeaders(ctx, rq, info)
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
@@ -213,6 +214,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		setContentRange(w, rng, info.Size)
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
+	setHeaders(w, lockH)
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
 	n, err := copyBody(w, body, length)
@@ -244,10 +246,12 @@ func (g *Gateway) headObject(w *respWriter, rq *request) error {
 			return err
 		}
 	}
+	lockH := g.lockHeaders(ctx, rq, info)
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
+	setHeaders(w, lockH)
 	length, status := info.Size, http.StatusOK
 	if rng != nil {
 		length, status = rng.Length, http.StatusPartialContent
@@ -627,7 +631,7 @@ func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	for i, o := range allowed {
 		d := deletedXML{Key: o.Key, VersionID: o.VersionID}
 		var err error
-		if o.VersionID != "" {
+		if versioned && (o.VersionID != "" || conds[i] == nil) {
 			var dr backend.DeleteResult
 			dr, err = v.DeleteObjectVersion(ctx, rq.bucket, o.Key, o.VersionID, bypass)
 			if dr.DeleteMarker {

@@ -48,10 +48,10 @@ func (g *Gateway) versioner() (backend.Versioner, bool) {
 // ignores versionId on none of them).
 func (g *Gateway) readVersionID(rq *request) error {
 	vs, ok := rq.r.URL.Query()["versionId"]
-	if rq.key == "" || !ok {
-		return nil
+	if rq.key == "" || !ok || (len(vs) == 1 && vs[0] == "") {
+		return nil // an empty versionId names no version, as S3 reads it
 	}
-	if len(vs) != 1 || vs[0] == "" {
+	if len(vs) != 1 {
 		return errInvalidArgument("Invalid version id specified")
 	}
 	_, versioned := g.versioner()

@@ -76,6 +76,9 @@ type ObjectInfo struct {
 	// VersionID is the object's version id in a store that keeps versions
 	// (see Versioner); empty elsewhere.
 	VersionID string
+	// Lock is the version's object lock as the store reports it (see
+	// ObjectLocker); nil when it has none.
+	Lock *ObjectLock
 }
 
 // BucketInfo describes a bucket.

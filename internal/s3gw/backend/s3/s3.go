@@ -523,6 +523,7 @@ func (b *Backend) getObject(ctx context.Context, bucket, key, versionID string, 
 	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
 		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
 	info.VersionID = str(out.VersionId)
+	info.Lock = lockOf(out.ObjectLockMode, out.ObjectLockRetainUntilDate, out.ObjectLockLegalHoldStatus)
 	if rng != nil {
 		// Size is the whole object's: from Content-Range "bytes a-b/size".
 		if cr := str(out.ContentRange); cr != "" {
@@ -556,6 +557,7 @@ func (b *Backend) headObject(ctx context.Context, bucket, key, versionID string)
 	info := objectInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.ContentEncoding,
 		out.ContentDisposition, out.ContentLanguage, out.CacheControl, out.ExpiresString, out.Metadata)
 	info.VersionID = str(out.VersionId)
+	info.Lock = lockOf(out.ObjectLockMode, out.ObjectLockRetainUntilDate, out.ObjectLockLegalHoldStatus)
 	return info, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -260,6 +261,18 @@ func (b *Backend) PutObjectRetention(ctx context.Context, bucket, key, versionID
 // same request (with StageUploads: by the publishing copy).
 func (b *Backend) PutObjectLocked(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, lock backend.ObjectLock) (backend.ObjectInfo, error) {
 	return b.putObject(ctx, bucket, key, body, size, meta, nil, &lock)
+}
+
+// lockOf is the lock a GetObject or HeadObject answer reports (nil: none).
+func lockOf(mode types.ObjectLockMode, until *time.Time, hold types.ObjectLockLegalHoldStatus) *backend.ObjectLock {
+	if mode == "" && hold == "" {
+		return nil
+	}
+	l := &backend.ObjectLock{LegalHold: hold == types.ObjectLockLegalHoldStatusOn}
+	if mode != "" && until != nil {
+		l.Retention = backend.Retention{Mode: string(mode), RetainUntil: until.UTC()}
+	}
+	return l
 }
 
 // lockPut sets lock (nil: none) on a PutObject input.
