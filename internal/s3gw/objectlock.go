@@ -254,7 +254,10 @@ func (g *Gateway) putObjectLockConfiguration(w *respWriter, rq *request) error {
 	}
 	if in.Rule != nil {
 		d := in.Rule.DefaultRetention
-		if d == nil || (d.Days > 0) == (d.Years > 0) || d.Days < 0 || d.Years < 0 {
+		if d != nil && (d.Days < 0 || d.Years < 0) {
+			return errInvalidArgument("Default retention period must be a positive integer value.")
+		}
+		if d == nil || (d.Days > 0) == (d.Years > 0) {
 			return errMalformedXML()
 		}
 		if err := retentionMode(d.Mode); err != nil {
