@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts versitygw (the real S3 server the s3 backend tests and `gatehouse
 # bench s3` run against) on loopback with a posix backend and fixed root
-# credentials. Installs it first if missing. Idempotent: if one is already
+# credentials, with bucket versioning (and so object lock) enabled. Installs it first if missing. Idempotent: if one is already
 # answering on the port, it is reused (unless GATEHOUSE_CI_NO_REUSE is set). The last line printed is the endpoint.
 #
 #   VERSITYGW_PORT (default 7070), VERSITYGW_DIR (default /tmp/gatehouse-versitygw)
@@ -24,10 +24,10 @@ if up && [ -n "${GATEHOUSE_CI_NO_REUSE:-}" ]; then
   exit 1
 fi
 if ! up; then
-  mkdir -p "$DIR/data" "$DIR/sidecar"
+  mkdir -p "$DIR/data" "$DIR/sidecar" "$DIR/versions"
   ROOT_ACCESS_KEY=gatehouse-test ROOT_SECRET_KEY=gatehouse-test-secret \
     nohup versitygw --port "127.0.0.1:${PORT}" --quiet --keep-alive \
-    posix --sidecar "$DIR/sidecar" "$DIR/data" >"$DIR/versitygw.log" 2>&1 &
+    posix --sidecar "$DIR/sidecar" --versioning-dir "$DIR/versions" "$DIR/data" >"$DIR/versitygw.log" 2>&1 &
   echo $! >"$DIR/versitygw.pid"
   for _ in $(seq 1 100); do
     up && break

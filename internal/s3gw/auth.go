@@ -179,11 +179,11 @@ func (g *Gateway) encodedDenial(rq *request, action, resource, reason string) st
 }
 
 // mountPath is the path whose mount governs action on resource: the key of
-// an object ARN, or for s3:ListBucket the s3:prefix of the listing ("" for
+// an object ARN, or for s3:ListBucket and s3:ListBucketVersions the s3:prefix of the listing ("" for
 // none: no mount).
 func mountPath(action, resource string, extra map[string][]string) string {
 	_, path := splitS3ARN(resource)
-	if action == "s3:ListBucket" {
+	if action == "s3:ListBucket" || action == "s3:ListBucketVersions" {
 		path = ""
 		if p, ok := extra["s3:prefix"]; ok && len(p) == 1 {
 			path = p[0]

@@ -33,6 +33,41 @@ func uniqueBucket(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
+// TestCreateBucketWithObjectLock proves issue 13, "never accept and drop",
+// for CreateBucket: x-amz-bucket-object-lock-enabled: true makes a bucket
+// with object lock on a backend that serves it (s3 on versitygw), and is
+// refused NotImplemented before any effect on one that does not (local).
+func TestCreateBucketWithObjectLock(t *testing.T) {
+	for name, mk := range bucketBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			e := mk(t)
+			be := e.gw.o.Backend
+			admin := e.creds("alice", roleARNs.admin, "")
+			b := uniqueBucket("gh-lock")
+			t.Cleanup(func() {
+				if a, ok := be.(backend.BucketAdmin); ok {
+					a.DeleteBucket(context.Background(), b)
+				}
+			})
+			resp := e.signed(t, admin, "PUT", "/"+b, http.Header{"X-Amz-Bucket-Object-Lock-Enabled": {"true"}}, nil)
+			l, locks := be.(backend.ObjectLocker)
+			if !locks {
+				require.Equal(t, http.StatusNotImplemented, resp.StatusCode)
+				require.Equal(t, "NotImplemented", errorCode(t, resp))
+				require.Error(t, be.HeadBucket(context.Background(), b), "nothing was created")
+				return
+			}
+			require.Equal(t, http.StatusOK, resp.StatusCode, errorCode(t, resp))
+			cfg, err := l.GetObjectLockConfiguration(context.Background(), b)
+			require.NoError(t, err)
+			require.True(t, cfg.Enabled, "the bucket was created with object lock")
+			evs := e.audit.find("CreateBucket")
+			require.Len(t, evs, 1)
+			require.Equal(t, audit.CodeS3Access, evs[0].Code)
+		})
+	}
+}
+
 // TestCreateDeleteBucket proves issue 13, "serve CreateBucket and
 // DeleteBucket": each is authorized as its own IAM action on the bucket
 // ARN through the Authorizer, recorded before it takes effect, refuses what
@@ -70,7 +105,6 @@ func TestCreateDeleteBucket(t *testing.T) {
 				status int
 				code   string
 			}{
-				{http.Header{"X-Amz-Bucket-Object-Lock-Enabled": {"true"}}, "", 501, "NotImplemented"},
 				{http.Header{"X-Amz-Acl": {"public-read"}}, "", 501, "NotImplemented"},
 				{http.Header{"X-Amz-Grant-Read": {`id="x"`}}, "", 501, "NotImplemented"},
 				{nil, `<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>`, 400, "IllegalLocationConstraintException"},

@@ -413,10 +413,29 @@ func (g *Gateway) createBucket(w *respWriter, rq *request) error {
 	if !ok {
 		return errNotImplemented()
 	}
+	create := admin.CreateBucket
+	if strings.EqualFold(strings.TrimSpace(rq.r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled")), "true") {
+		l, ok := g.locker()
+		if !ok {
+			return errLockUnsupported()
+		}
+		// As S3: a bucket with object lock also needs the permissions to
+		// configure its lock and its versioning.
+		for _, action := range []string{"s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"} {
+			if err := g.check(ctx, rq, action, bucketARN(rq.bucket), nil); err != nil {
+				return err
+			}
+		}
+		create = l.CreateBucketWithObjectLock
+		if rq.params == nil {
+			rq.params = map[string]any{}
+		}
+		rq.params["x-amz-bucket-object-lock-enabled"] = true
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	if err := admin.CreateBucket(ctx, rq.bucket); err != nil {
+	if err := create(ctx, rq.bucket); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/"+rq.bucket)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/local"
 	"github.com/gatehouse-dev/gatehouse/internal/sigv4"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -183,6 +184,7 @@ func (l conformanceRootLookup) LookupCredentials(ctx context.Context, ak, token 
 }
 
 // startConformanceGateway starts the gateway (local backend in a temp dir,
+// or with GATEHOUSE_S3_CONFORMANCE_BACKEND=s3 the s3 backend on versitygw;
 // the admin role, the test-only credential adapter) and returns its URL and the
 // static test key.
 func startConformanceGateway(t *testing.T) (url, ak, secret string) {
@@ -209,7 +211,14 @@ func startConformanceGateway(t *testing.T) (url, ak, secret string) {
 	authz := &roleAuthorizer{roles: map[string]*store.Role{
 		roleARNs.admin: {ID: "AROAADMIN", Name: "data-admin", PermissionPolicies: []store.NamedPolicy{{Name: "all", Document: adminPolicy}}},
 	}}
-	gw, err := New(Options{Backend: lb, Verifier: sv, Authorizer: authz, Audit: &memAudit{}, MaxHeaderBytes: 64 << 10})
+	var be interface {
+		backend.Backend
+		backend.BucketAdmin
+	} = lb
+	if os.Getenv("GATEHOUSE_S3_CONFORMANCE_BACKEND") == "s3" {
+		be = versitygwBackend(t) // by hand: versioning and object lock are served on it
+	}
+	gw, err := New(Options{Backend: be, Verifier: sv, Authorizer: authz, Audit: &memAudit{}, MaxHeaderBytes: 64 << 10})
 	require.NoError(t, err)
 	srv := httptest.NewUnstartedServer(gw)
 	srv.Config.MaxHeaderBytes = 64 << 10

@@ -107,6 +107,8 @@ func translate(err error) *Error {
 	wrap := func(x *Error) *Error { x.Err = err; return x }
 	var ce *backend.ClientError
 	switch {
+	case errors.Is(err, backend.ErrNoSuchVersion):
+		return wrap(s3err("NoSuchVersion", http.StatusNotFound, "The specified version does not exist."))
 	case errors.As(err, &ce):
 		return wrap(s3err(ce.Code, ce.Status, ce.Message))
 	case errors.Is(err, backend.ErrNoSuchBucket):

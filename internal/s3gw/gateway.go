@@ -180,6 +180,7 @@ type request struct {
 	// existingTagKeys are the keys of the request's object's tags that its
 	// decisions were given (s3:ExistingObjectTag/), for the audit record.
 	existingTagKeys []string
+	versionID       string // the version the request names (backends with versions only)
 }
 
 // respWriter tracks what was written.
@@ -263,7 +264,10 @@ func (g *Gateway) serve(w *respWriter, rq *request) error {
 	}
 	rq.res, rq.claims = res, claims
 	rq.condCtx = g.conditionContext(rq.r, res, claims)
-	if err := refuseVersionID(rq); err != nil {
+	if err := g.readVersionID(rq); err != nil {
+		return err
+	}
+	if err := g.refuseLockHeaders(rq); err != nil {
 		return err
 	}
 	if err := refuseUnhonoured(rq); err != nil {
@@ -399,8 +403,11 @@ func (g *Gateway) route(rq *request) error {
 	if has("tagging") && rq.key != "" {
 		return g.routeObjectTagging(rq, set)
 	}
-	unsupported := []string{"acl", "policy", "cors", "lifecycle", "versioning", "tagging", "encryption", "replication",
-		"website", "logging", "notification", "object-lock", "retention", "legal-hold", "versions", "torrent",
+	if ok, err := g.routeVersioning(rq, q); ok {
+		return err
+	}
+	unsupported := []string{"acl", "policy", "cors", "lifecycle", "tagging", "encryption", "replication",
+		"website", "logging", "notification", "torrent",
 		"restore", "select", "accelerate", "requestPayment", "ownershipControls", "publicAccessBlock", "analytics",
 		"inventory", "metrics", "intelligent-tiering", "policyStatus", "attributes"}
 	for _, k := range unsupported {

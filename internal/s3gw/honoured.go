@@ -79,10 +79,23 @@ var newObject = map[string][]string{
 	"x-amz-acl":           {"private", "bucket-owner-full-control"},
 }
 
-// bypassGovernance only lifts a protection: with no object lock served it
+// bypassHeader only lifts a protection: with no object lock served it
 // lifts nothing, so a delete that sends it (SDK clean-ups do) is the same
-// delete. Object lock authorizes it as s3:BypassGovernanceRetention.
-var bypassGovernance = map[string][]string{"x-amz-bypass-governance-retention": anyValue}
+// delete. It is authorized as s3:BypassGovernanceRetention wherever it is
+// honoured (objectlock.go, bypassGovernance).
+var bypassHeader = map[string][]string{"x-amz-bypass-governance-retention": anyValue}
+
+// lockHeaders are the object lock headers of an upload. refuseLockHeaders
+// admits them only on a PutObject to a backend with object lock, where
+// uploadLock applies them (s3:PutObjectRetention, s3:PutObjectLegalHold).
+var lockHeaders = map[string][]string{
+	"x-amz-object-lock-mode": anyValue, "x-amz-object-lock-retain-until-date": anyValue,
+	"x-amz-object-lock-legal-hold": anyValue,
+}
+
+// versionParam is versionId, read by readVersionID (only "null" on a
+// backend without versions).
+var versionParam = map[string][]string{"versionId": anyValue}
 
 // copySourceConditions are CopyObject's and UploadPartCopy's conditions on
 // the source object.
@@ -127,21 +140,21 @@ var honoured = map[string]honours{
 	"ListMultipartUploads": {params: map[string][]string{"uploads": anyValue}},
 	"CreateBucket": {headers: map[string][]string{
 		"x-amz-acl":                        {"private"},
-		"x-amz-bucket-object-lock-enabled": {"false"},
+		"x-amz-bucket-object-lock-enabled": {"false", "true"}, // true: createBucket needs object lock
 		"x-amz-object-ownership":           {"BucketOwnerEnforced"},
 	}},
 	"DeleteBucket":  {},
-	"DeleteObjects": {headers: merged(bodyChecksums, bypassGovernance), params: map[string][]string{"delete": anyValue}},
-	"GetObject":     {params: map[string][]string{"versionId": anyValue}}, // refuseVersionID: only "null"
-	"HeadObject":    {params: map[string][]string{"versionId": anyValue}},
-	"PutObject":     {headers: merged(newObject, bodyChecksums)},
+	"DeleteObjects": {headers: merged(bodyChecksums, bypassHeader), params: map[string][]string{"delete": anyValue}},
+	"GetObject":     {params: versionParam},
+	"HeadObject":    {params: versionParam},
+	"PutObject":     {headers: merged(newObject, bodyChecksums, lockHeaders)},
 	"CopyObject": {headers: merged(newObject, copySourceConditions, map[string][]string{
 		"x-amz-metadata-directive": anyValue,
 		"x-amz-tagging-directive":  anyValue, // COPY or REPLACE, checked by copyTags
 	})},
-	"DeleteObject": {headers: merged(bypassGovernance, map[string][]string{
+	"DeleteObject": {headers: merged(bypassHeader, map[string][]string{
 		"x-amz-if-match-size": anyValue, "x-amz-if-match-last-modified-time": anyValue,
-	}), params: map[string][]string{"versionId": anyValue}},
+	}), params: versionParam},
 	"CreateMultipartUpload": {headers: merged(newObject, map[string][]string{
 		"x-amz-checksum-algorithm": verifiedAlgorithms,
 		"x-amz-checksum-type":      {},
@@ -153,10 +166,20 @@ var honoured = map[string]honours{
 		params: map[string][]string{"uploadId": anyValue}},
 	"AbortMultipartUpload": {headers: map[string][]string{"x-amz-if-match-initiated-time": anyValue},
 		params: map[string][]string{"uploadId": anyValue}},
-	"ListParts":           {params: map[string][]string{"uploadId": anyValue}},
-	"GetObjectTagging":    {params: map[string][]string{"tagging": anyValue}},
-	"PutObjectTagging":    {headers: bodyChecksums, params: map[string][]string{"tagging": anyValue}},
-	"DeleteObjectTagging": {params: map[string][]string{"tagging": anyValue}},
+	"ListParts":                  {params: map[string][]string{"uploadId": anyValue}},
+	"GetObjectTagging":           {params: map[string][]string{"tagging": anyValue}},
+	"PutObjectTagging":           {headers: bodyChecksums, params: map[string][]string{"tagging": anyValue}},
+	"DeleteObjectTagging":        {params: map[string][]string{"tagging": anyValue}},
+	"GetBucketVersioning":        {params: map[string][]string{"versioning": anyValue}},
+	"PutBucketVersioning":        {headers: bodyChecksums, params: map[string][]string{"versioning": anyValue}},
+	"ListObjectVersions":         {params: map[string][]string{"versions": anyValue}},
+	"GetObjectLockConfiguration": {params: map[string][]string{"object-lock": anyValue}},
+	"PutObjectLockConfiguration": {headers: bodyChecksums, params: map[string][]string{"object-lock": anyValue}},
+	"GetObjectLegalHold":         {params: merged(versionParam, map[string][]string{"legal-hold": anyValue})},
+	"PutObjectLegalHold":         {headers: bodyChecksums, params: merged(versionParam, map[string][]string{"legal-hold": anyValue})},
+	"GetObjectRetention":         {params: merged(versionParam, map[string][]string{"retention": anyValue})},
+	"PutObjectRetention": {headers: merged(bodyChecksums, bypassHeader),
+		params: merged(versionParam, map[string][]string{"retention": anyValue})},
 }
 
 // merged returns the union of the header lists (later lists win).

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// guardListing keeps a listing (ListObjects v1/v2, ListMultipartUploads)
+// guardListing keeps a listing (ListObjects v1/v2, ListObjectVersions,
+// ListMultipartUploads)
 // from revealing key names under mounts the caller may not list. A listing
 // of prefix reaches into every mount whose Prefix is longer and starts with
 // it; the caller must be allowed action there as that mount's role (with
@@ -31,7 +32,7 @@ func (g *Gateway) guardListing(ctx context.Context, rq *request, action, prefix,
 			continue
 		}
 		extra := map[string][]string{}
-		if action == "s3:ListBucket" {
+		if action == "s3:ListBucket" || action == "s3:ListBucketVersions" {
 			extra["s3:prefix"] = []string{m.Prefix}
 		}
 		if err := g.checkAt(ctx, rq, action, bucketARN(rq.bucket), m.Prefix, extra); err != nil {

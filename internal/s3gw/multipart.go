@@ -177,6 +177,9 @@ func (g *Gateway) completeMultipartUpload(w *respWriter, rq *request) error {
 		return err
 	}
 	rq.bytesIn = info.Size
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-version-id", info.VersionID)
+	}
 	writeXML(w, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: g.objectURL(rq),
 		Bucket: rq.bucket, Key: rq.key, ETag: quote(info.ETag)})
 	return nil

@@ -83,6 +83,9 @@ func setObjectHeaders(w http.ResponseWriter, info backend.ObjectInfo, q url.Valu
 	h.Set("ETag", quote(info.ETag))
 	h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
+	if info.VersionID != "" {
+		h.Set("x-amz-version-id", info.VersionID)
+	}
 	for name, v := range map[string]string{
 		"Content-Encoding": info.Metadata.ContentEncoding, "Content-Disposition": info.Metadata.ContentDisposition,
 		"Content-Language": info.Metadata.ContentLanguage, "Cache-Control": info.Metadata.CacheControl,
@@ -154,14 +157,31 @@ func (g *Gateway) conditional(w *respWriter, rq *request, info backend.ObjectInf
 	return nil
 }
 
+// headVersion is HeadObject of the version the request names (the
+// current object when it names none).
+func (g *Gateway) headVersion(ctx context.Context, rq *request) (backend.ObjectInfo, error) {
+	if v, ok := g.versioner(); ok && rq.versionID != "" {
+		return v.HeadObjectVersion(ctx, rq.bucket, rq.key, rq.versionID)
+	}
+	return g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+}
+
+// getVersion is GetObject of the version the request names.
+func (g *Gateway) getVersion(ctx context.Context, rq *request, rng *backend.Range) (io.ReadCloser, backend.ObjectInfo, error) {
+	if v, ok := g.versioner(); ok && rq.versionID != "" {
+		return v.GetObjectVersion(ctx, rq.bucket, rq.key, rq.versionID, rng)
+	}
+	return g.o.Backend.GetObject(ctx, rq.bucket, rq.key, rng)
+}
+
 func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	if err := g.check(ctx, rq, objectAction(rq, "s3:GetObject", "s3:GetObjectVersion"), objectARN(rq.bucket, rq.key), versionCond(rq)); err != nil {
 		return err
 	}
 	var rng *backend.Range
 	if rangeHdr := rq.r.Header.Get("Range"); rangeHdr != "" {
-		info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+		info, err := g.headVersion(ctx, rq)
 		if err != nil {
 			return err
 		}
@@ -172,7 +192,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 			return err
 		}
 	}
-	body, info, err := g.o.Backend.GetObject(ctx, rq.bucket, rq.key, rng)
+	body, info, err := g.getVersion(ctx, rq, rng)
 	if err != nil {
 		return err
 	}
@@ -185,6 +205,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 		length, status = rng.Length, http.StatusPartialContent
 	}
 	rq.bytesOut = length
+	lockH := g.lockHeaders(ctx, rq, info)
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
@@ -194,6 +215,7 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
 	g.tagCountHeader(ctx, w, rq, info.TagCount)
+	setHeaders(w, lockH)
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
 	n, err := copyBody(w, body, length)
@@ -209,10 +231,10 @@ func (g *Gateway) getObject(w *respWriter, rq *request) error {
 
 func (g *Gateway) headObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	if err := g.check(ctx, rq, "s3:GetObject", objectARN(rq.bucket, rq.key), nil); err != nil {
+	if err := g.check(ctx, rq, objectAction(rq, "s3:GetObject", "s3:GetObjectVersion"), objectARN(rq.bucket, rq.key), versionCond(rq)); err != nil {
 		return err
 	}
-	info, err := g.o.Backend.HeadObject(ctx, rq.bucket, rq.key)
+	info, err := g.headVersion(ctx, rq)
 	if err != nil {
 		return err
 	}
@@ -225,11 +247,13 @@ func (g *Gateway) headObject(w *respWriter, rq *request) error {
 			return err
 		}
 	}
+	lockH := g.lockHeaders(ctx, rq, info)
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
 	setObjectHeaders(w, info, rq.r.URL.Query())
 	g.tagCountHeader(ctx, w, rq, info.TagCount)
+	setHeaders(w, lockH)
 	length, status := info.Size, http.StatusOK
 	if rng != nil {
 		length, status = rng.Length, http.StatusPartialContent
@@ -349,6 +373,10 @@ func echoChecksums(w http.ResponseWriter, r *http.Request, body io.Reader) {
 
 func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
+	lock, lockConds, err := g.uploadLock(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	meta, err := userMetadata(rq.r.Header)
 	if err != nil {
 		return err
@@ -357,12 +385,20 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), tagCtx); err != nil {
+	if err := g.check(ctx, rq, "s3:PutObject", objectARN(rq.bucket, rq.key), withConds(tagCtx, lockConds)); err != nil {
 		return err
+	}
+	if lock != nil {
+		if err := g.checkUploadLock(ctx, rq, lock, lockConds); err != nil {
+			return err
+		}
 	}
 	cond, err := writePrecondition(rq.r.Header)
 	if err != nil {
 		return err
+	}
+	if cond != nil && lock != nil {
+		return s3err("NotImplemented", http.StatusNotImplemented, "Conditional uploads with object lock headers are not supported by this gateway.")
 	}
 	body, size, err := g.uploadBody(rq)
 	if err != nil {
@@ -379,12 +415,21 @@ func (g *Gateway) putObject(w *respWriter, rq *request) error {
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	info, err := g.putObjectIf(ctx, rq, body, size, meta, cond, seen)
+	var info backend.ObjectInfo
+	if lock != nil {
+		l, _ := g.locker() // present: refuseLockHeaders let the headers through
+		info, err = l.PutObjectLocked(ctx, rq.bucket, rq.key, body, size, meta, *lock)
+	} else {
+		info, err = g.putObjectIf(ctx, rq, body, size, meta, cond, seen)
+	}
 	if err != nil {
 		return err
 	}
 	echoChecksums(w, rq.r, body)
 	w.Header().Set("ETag", quote(info.ETag))
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-version-id", info.VersionID)
+	}
 	// x-amz-object-size: the size stored (PutObjectOutput.Size); versitygw's
 	// conformance suite dereferences it.
 	w.Header().Set("x-amz-object-size", strconv.FormatInt(size, 10))
@@ -471,6 +516,9 @@ func (g *Gateway) copyObject(w *respWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-version-id", info.VersionID)
+	}
 	writeXML(w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: xmlTime(info.LastModified), ETag: quote(info.ETag)})
 	return nil
 }
@@ -519,12 +567,24 @@ func copyPreconditions(r *http.Request, src backend.ObjectInfo) error {
 
 func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
+	bypass, err := bypassGovernance(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	cond, condErr := deletePrecondition(rq.r.Header) // reported after authorization
+	if _, versioned := g.versioner(); versioned && (bypass || rq.versionID != "" || (cond == nil && condErr == nil)) {
+		return g.deleteVersion(w, rq, bypass) // answers with the version id or delete marker
+	}
+	if bypass { // nothing to bypass on this backend; still the caller's right to ask
+		if err := g.check(ctx, rq, "s3:BypassGovernanceRetention", objectARN(rq.bucket, rq.key), nil); err != nil {
+			return err
+		}
+	}
 	if err := g.check(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, rq.key), nil); err != nil {
 		return err
 	}
-	cond, err := deletePrecondition(rq.r.Header)
-	if err != nil {
-		return err
+	if condErr != nil {
+		return condErr
 	}
 	if cond != nil {
 		// The outcome reveals the object's ETag, size or time: S3 requires
@@ -551,61 +611,95 @@ func (g *Gateway) deleteObject(w *respWriter, rq *request) error {
 
 func (g *Gateway) deleteObjects(w *respWriter, rq *request) error {
 	ctx := rq.r.Context()
-	body, err := withHeaderChecksums(rq.r.Header, rq.res.Body(rq.r.Body))
-	if err != nil {
-		return err
-	}
 	var req deleteRequest
-	if err := decodeXML(body, &req); err != nil {
-		var se *sigv4.Error
-		if errors.As(err, &se) {
-			return err
-		}
-		return errMalformedXML()
+	if err := decodeBody(rq, &req); err != nil {
+		return err
 	}
 	if len(req.Objects) == 0 || len(req.Objects) > 1000 {
 		return errMalformedXML()
 	}
+	bypass, err := bypassGovernance(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if bypass {
+		if err := g.check(ctx, rq, "s3:BypassGovernanceRetention", bucketARN(rq.bucket), nil); err != nil {
+			return err
+		}
+	}
+	v, versioned := g.versioner()
 	for _, o := range req.Objects {
-		if o.VersionID != "" && namesVersion(o.VersionID) {
+		if !versioned && o.VersionID != "" && namesVersion(o.VersionID) {
 			return errVersionsUnsupported() // the whole request, before any delete
 		}
 	}
 	res := deleteResult{NS: s3NS}
-	var allowed, denied []string
-	conds := map[string]backend.Precondition{}
+	var allowed []deleteObjectXML
+	var allowedKeys, denied, versionIDs []string
+	conds := map[int]backend.Precondition{}
 	for _, o := range req.Objects {
+		if !versioned {
+			o.VersionID = "" // "null": the current object
+		}
 		if err := s3name.Key(o.Key); err != nil {
 			e := translate(err)
-			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: e.Code, Message: e.Message})
 			denied = append(denied, o.Key)
 			continue
 		}
-		ok, _, _ := g.decide(ctx, rq, "s3:DeleteObject", objectARN(rq.bucket, o.Key), nil)
 		cond := o.condition()
+		if cond != nil && o.VersionID != "" {
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: "NotImplemented",
+				Message: "Conditional deletes of a version are not supported by this gateway."})
+			denied = append(denied, o.Key)
+			continue
+		}
+		action, vc := "s3:DeleteObject", map[string][]string(nil)
+		if o.VersionID != "" {
+			action, vc = "s3:DeleteObjectVersion", map[string][]string{"s3:versionid": {o.VersionID}}
+		}
+		ok, _, _ := g.decide(ctx, rq, action, objectARN(rq.bucket, o.Key), vc)
 		if ok && cond != nil { // conditional deletes also need s3:GetObject, as in S3
 			ok, _, _ = g.decide(ctx, rq, "s3:GetObject", objectARN(rq.bucket, o.Key), nil)
 		}
 		if !ok {
-			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: "AccessDenied", Message: "Access Denied"})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: "AccessDenied", Message: "Access Denied"})
 			denied = append(denied, o.Key)
 			continue
 		}
-		allowed = append(allowed, o.Key)
-		conds[o.Key] = cond
+		conds[len(allowed)] = cond
+		allowed = append(allowed, o)
+		allowedKeys = append(allowedKeys, o.Key)
+		if o.VersionID != "" {
+			versionIDs = append(versionIDs, o.Key+"@"+o.VersionID)
+		}
 	}
-	rq.params = map[string]any{"keys": allowed, "deniedKeys": denied}
+	rq.params = map[string]any{"keys": allowedKeys, "deniedKeys": denied}
+	if len(versionIDs) > 0 {
+		rq.params["versions"] = versionIDs
+	}
 	if err := g.access(ctx, rq); err != nil {
 		return err
 	}
-	for _, k := range allowed {
-		if err := g.deleteIf(ctx, rq.bucket, k, conds[k]); err != nil {
+	for i, o := range allowed {
+		d := deletedXML{Key: o.Key, VersionID: o.VersionID}
+		var err error
+		if versioned && (o.VersionID != "" || conds[i] == nil) {
+			var dr backend.DeleteResult
+			dr, err = v.DeleteObjectVersion(ctx, rq.bucket, o.Key, o.VersionID, bypass)
+			if dr.DeleteMarker {
+				d.DeleteMarker, d.DeleteMarkerVersionID = true, dr.VersionID
+			}
+		} else {
+			err = g.deleteIf(ctx, rq.bucket, o.Key, conds[i])
+		}
+		if err != nil {
 			e := translate(err)
-			res.Errors = append(res.Errors, deleteErrorXML{Key: k, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, VersionID: o.VersionID, Code: e.Code, Message: e.Message})
 			continue
 		}
 		if !req.Quiet {
-			res.Deleted = append(res.Deleted, deletedXML{Key: k})
+			res.Deleted = append(res.Deleted, d)
 		}
 	}
 	writeXML(w, http.StatusOK, res)

@@ -112,6 +112,12 @@ type ObjectInfo struct {
 	// TagCount is the number of the object's tags, when the read reports
 	// it (GetObject of every Tagger; HeadObject where the store says).
 	TagCount int
+	// VersionID is the object's version id in a store that keeps versions
+	// (see Versioner); empty elsewhere.
+	VersionID string
+	// Lock is the version's object lock as the store reports it (see
+	// ObjectLocker); nil when it has none.
+	Lock *ObjectLock
 }
 
 // BucketInfo describes a bucket.

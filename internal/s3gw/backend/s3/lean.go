@@ -13,6 +13,7 @@ import (
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -246,8 +247,8 @@ func (c *leanClient) headObject(ctx context.Context, bucket, key string) (backen
 
 // putObject is PutObject on the lean path: body streamed once, unsigned
 // (UNSIGNED-PAYLOAD), with an exact Content-Length, never retried. It
-// returns the ETag.
-func (c *leanClient) putObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u *backend.Unchanged) (string, error) {
+// returns the ETag and version id.
+func (c *leanClient) putObject(ctx context.Context, bucket, key string, body io.Reader, size int64, meta backend.Metadata, u *backend.Unchanged) (putResult, error) {
 	h := make(http.Header, 8)
 	for name, v := range map[string]string{
 		"Content-Type": meta.ContentType, "Content-Encoding": meta.ContentEncoding,
@@ -276,11 +277,11 @@ func (c *leanClient) putObject(ctx context.Context, bucket, key string, body io.
 	}
 	resp, err := c.do(ctx, &request{op: "PutObject", method: http.MethodPut, u: c.objectURL(bucket, key), header: h, body: body, size: size})
 	if err != nil {
-		return "", err
+		return putResult{}, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return strings.Trim(resp.Header.Get("ETag"), `"`), nil
+	return putResult{etag: strings.Trim(resp.Header.Get("ETag"), `"`), versionID: resp.Header.Get("X-Amz-Version-Id")}, nil
 }
 
 // responseInfo reads an object's info from GET or HEAD response headers,
@@ -300,6 +301,9 @@ func responseInfo(key string, h http.Header) backend.ObjectInfo {
 		},
 	}
 	info.TagCount, _ = strconv.Atoi(h.Get("X-Amz-Tagging-Count"))
+	info.VersionID = h.Get("X-Amz-Version-Id")
+	info.Lock = lockOf(types.ObjectLockMode(h.Get("X-Amz-Object-Lock-Mode")), parseLockDate(h.Get("X-Amz-Object-Lock-Retain-Until-Date")),
+		types.ObjectLockLegalHoldStatus(h.Get("X-Amz-Object-Lock-Legal-Hold")))
 	const prefix = "X-Amz-Meta-"
 	for k, v := range h {
 		if len(k) > len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) && len(v) > 0 {
@@ -321,4 +325,17 @@ func rangeTotal(cr string, def int64) int64 {
 		}
 	}
 	return def
+}
+
+// parseLockDate reads x-amz-object-lock-retain-until-date (ISO 8601, as
+// the SDK reads it); nil when absent or malformed.
+func parseLockDate(v string) *time.Time {
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil
+	}
+	return &t
 }

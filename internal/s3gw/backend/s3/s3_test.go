@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
@@ -102,6 +105,37 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) (backend.Backend, string) { return newS3(t) })
 }
 
+// TestVersioningConformance runs the Versioner and ObjectLocker suites on
+// versitygw (started with a versioning directory by .ci/versitygw.sh).
+func TestVersioningConformance(t *testing.T) {
+	t.Run("versioning", func(t *testing.T) {
+		backendtest.RunVersioning(t, func(t *testing.T) (backend.Backend, string) { return newVersioned(t, false) })
+	})
+	t.Run("object lock", func(t *testing.T) {
+		backendtest.RunObjectLock(t, func(t *testing.T) (backend.Backend, string) { return newVersioned(t, true) })
+	})
+}
+
+// newVersioned is newS3 for the versioning suites: a fresh bucket (with
+// object lock when locked), every version of which is removed at the end.
+func newVersioned(t *testing.T, locked bool) (*Backend, string) {
+	t.Helper()
+	b, err := New(versitygw(t))
+	require.NoError(t, err)
+	bucketSeq.Lock()
+	bucketSeq.n++
+	bucket := fmt.Sprintf("ghv-%d-%d", time.Now().UnixNano()%1e9, bucketSeq.n)
+	bucketSeq.Unlock()
+	ctx := context.Background()
+	if locked {
+		require.NoError(t, b.CreateBucketWithObjectLock(ctx, bucket))
+	} else {
+		require.NoError(t, b.CreateBucket(ctx, bucket))
+	}
+	t.Cleanup(func() { dropVersions(b, bucket) })
+	return b, bucket
+}
+
 func TestValidate(t *testing.T) {
 	_, err := New(Options{Endpoint: "ftp://x", AccessKeyID: "a"})
 	require.Error(t, err)
@@ -143,4 +177,26 @@ func TestExactReader(t *testing.T) {
 			require.Error(t, err, "%q/%d", tc.src, tc.size)
 		}
 	}
+}
+
+// dropVersions removes every version and delete marker of bucket, hidden
+// staging keys included, and the bucket; best effort, as emptyAndDelete.
+func dropVersions(b *Backend, bucket string) {
+	ctx := context.Background()
+	out, err := b.c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: &bucket})
+	if err != nil {
+		return
+	}
+	del := func(key, vid *string) {
+		b.c.PutObjectLegalHold(ctx, &awss3.PutObjectLegalHoldInput{Bucket: &bucket, Key: key, VersionId: vid,
+			LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOff}})
+		b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: key, VersionId: vid, BypassGovernanceRetention: aws.Bool(true)})
+	}
+	for _, v := range out.Versions {
+		del(v.Key, v.VersionId)
+	}
+	for _, d := range out.DeleteMarkers {
+		del(d.Key, d.VersionId)
+	}
+	b.DeleteBucket(ctx, bucket)
 }
