@@ -93,14 +93,17 @@ func startTicking(t *testing.T, loop func(context.Context, <-chan time.Time)) ti
 	return ticks
 }
 
-// tick makes the loop run once and returns when that run is done. The loop
-// takes a tick only after its previous run returned, so the second send on
-// the unbuffered channel completes only once the first tick's run (and any
-// run before it) is over; the second tick's run only repeats the work.
+// tick makes the loop run once and returns when that run is done: the
+// loop takes the barrier (a zero tick, which runs nothing) only after the
+// run returned. Nothing else runs until the next tick.
 func (c ticker) tick() {
-	c <- time.Time{}
-	c <- time.Time{}
+	c <- time.Now()
+	c.barrier()
 }
+
+// barrier returns once the loop's work so far is done (for maintainKeys,
+// the pass it makes at start), without making it run.
+func (c ticker) barrier() { c <- time.Time{} }
 
 type failingMounts struct{ store.MountStore }
 

@@ -670,16 +670,19 @@ func ticksEvery(ctx context.Context, every time.Duration) <-chan time.Time {
 
 // runOnTicks calls fn for every tick received until ctx ends (the server's
 // maintenance loops). fn runs on the caller's goroutine, one call at a
-// time, and the next tick is received only once fn returned: a sender on
-// an unbuffered channel therefore knows that the previous tick's work is
-// done when its next send completes.
+// time, and the next tick is received only once fn returned. A zero tick
+// (which a time.Ticker never sends) runs nothing: it is a barrier with
+// which a test, sending on an unbuffered channel, learns that the work of
+// every tick it sent before is done.
 func runOnTicks(ctx context.Context, ticks <-chan time.Time, fn func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticks:
-			fn()
+		case at := <-ticks:
+			if !at.IsZero() {
+				fn()
+			}
 		}
 	}
 }
