@@ -72,14 +72,16 @@ else
 		chown postgres: "$DIR/data/pg_hba.conf" "$DIR/data/postgresql.conf"
 	fi
 	log "starting PostgreSQL on 127.0.0.1:${PORT}"
-	if ! as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >&2; then
+	if ! as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 300 start >&2; then
 		log "server failed to start; last log lines:"
 		tail -n 30 "$DIR/server.log" >&2 || true
 		exit 1
 	fi
 fi
 
-for _ in $(seq 1 60); do
+# Generous bounds (5 minutes here and for pg_ctl above) guard against a
+# hang; a loaded machine that starts the server slowly is not a failure.
+for _ in $(seq 1 600); do
 	ready && break
 	sleep 0.5
 done

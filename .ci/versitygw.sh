@@ -28,9 +28,13 @@ if ! up; then
   ROOT_ACCESS_KEY=gatehouse-test ROOT_SECRET_KEY=gatehouse-test-secret \
     nohup versitygw --port "127.0.0.1:${PORT}" --quiet --keep-alive \
     posix --sidecar "$DIR/sidecar" --versioning-dir "$DIR/versions" "$DIR/data" >"$DIR/versitygw.log" 2>&1 &
-  echo $! >"$DIR/versitygw.pid"
-  for _ in $(seq 1 100); do
+  pid=$!
+  echo "$pid" >"$DIR/versitygw.pid"
+  # However long a loaded machine takes to start it: fail only if it exits,
+  # or after 5 minutes, which guards against a hang, not a slow start.
+  for _ in $(seq 1 3000); do
     up && break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   up || { echo "versitygw did not start; log:" >&2; cat "$DIR/versitygw.log" >&2; exit 1; }

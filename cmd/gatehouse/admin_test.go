@@ -71,13 +71,20 @@ func startAdminAPI(t *testing.T) (string, string) {
 
 func runCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (string, string, error) {
 	t.Helper()
+	return runCmdContext(t, context.Background(), cmd, stdin, args...)
+}
+
+// runCmdContext is runCmd with the command's context: cancelling ctx ends
+// a command that waits (a browser sign-in).
+func runCmdContext(t *testing.T, ctx context.Context, cmd *cobra.Command, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SilenceErrors = true
-	err := cmd.ExecuteContext(context.Background())
+	err := cmd.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
 }
 

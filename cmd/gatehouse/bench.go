@@ -230,7 +230,9 @@ func benchLog(ctx context.Context, dir, mode string, conc int, key []byte, d tim
 	for w := range conc {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
-			for i := 0; !stop.Load(); i++ {
+			// At least one event each, however late this writer is
+			// scheduled: a loaded machine yields fewer samples, never none.
+			for i := 0; i == 0 || !stop.Load(); i++ {
 				e := benchEvent(w, i)
 				t0 := time.Now()
 				if err := l.Emit(ctx, e); err != nil {
@@ -276,7 +278,7 @@ func benchFloor(dir string, d time.Duration) (*benchResult, error) {
 	line[len(line)-1] = '\n'
 	r := &benchResult{name: "floor", conc: 1}
 	start := time.Now()
-	for time.Since(start) < d {
+	for r.events == 0 || time.Since(start) < d { // at least one sample
 		t0 := time.Now()
 		if _, err := f.Write(line); err != nil {
 			return nil, err

@@ -23,10 +23,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 var binPath string
@@ -122,7 +123,8 @@ func (p *demoProc) waitURLs(t *testing.T, stdout io.Reader) {
 		close(lines)
 		p.exitedCh <- cmd.Wait()
 	}()
-	deadline := time.After(60 * time.Second)
+	// However long a loaded machine takes to start it; only a hang fails.
+	hung := testwait.Hung(t)
 	for p.api == "" || p.admin == "" || p.s3 == "" {
 		select {
 		case l, ok := <-lines:
@@ -138,8 +140,8 @@ func (p *demoProc) waitURLs(t *testing.T, stdout io.Reader) {
 			if m := s3Re.FindStringSubmatch(l); m != nil {
 				p.s3 = m[1]
 			}
-		case <-deadline:
-			t.Fatalf("demo did not start in time; stderr:\n%s", stderr.String())
+		case <-hung:
+			t.Fatalf("demo never printed its URLs; stderr:\n%s", stderr.String())
 		}
 	}
 	go func() {
@@ -154,8 +156,8 @@ func (p *demoProc) stop(t *testing.T) {
 	select {
 	case err := <-p.exitedCh:
 		require.NoError(t, err, "demo exit after SIGTERM; stderr:\n%s", p.stderr.String())
-	case <-time.After(40 * time.Second):
-		t.Fatal("demo did not stop after SIGTERM")
+	case <-testwait.Hung(t): // draining may take shutdown_timeout, or longer under load
+		t.Fatalf("demo never stopped after SIGTERM; stderr:\n%s", p.stderr.String())
 	}
 }
 
@@ -392,7 +394,9 @@ func sigkillUnderLoad(t *testing.T, auditSetting string) {
 		writers = 4
 		done    = make(chan struct{}, writers)
 	)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// No client timeout: a slow answer is still an answer, and the kill
+	// below ends every request in flight.
+	client := &http.Client{}
 	for w := 0; w < writers; w++ {
 		go func(w int) {
 			defer func() { done <- struct{}{} }()
@@ -422,13 +426,13 @@ func sigkillUnderLoad(t *testing.T, auditSetting string) {
 	// Let 150 writes be acknowledged (counted as they are, however slow the
 	// machine), then kill without warning.
 	var names []string
-	failAfter := time.After(5 * time.Minute) // a hung server, not a slow one
+	hung := testwait.Hung(t) // a hung server, not a slow one
 	for len(names) < 150 {
 		select {
 		case n := <-acked:
 			names = append(names, n)
-		case <-failAfter:
-			t.Fatalf("only %d writes acknowledged in 5 minutes; stderr:\n%s", len(names), p.stderr.String())
+		case <-hung:
+			t.Fatalf("only %d writes acknowledged before the test binary's deadline; stderr:\n%s", len(names), p.stderr.String())
 		}
 	}
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
@@ -633,7 +637,7 @@ func freshPGSchema(t *testing.T, dsn string) string {
 // TestDemoPassthroughAndSCIMRevocation is the passthrough flow of the demo
 // on the real binary: log in, pick a role, use the credentials with the real
 // aws cli; then deactivate the user through SCIM and require their live
-// credentials to stop working within 5 seconds.
+// credentials to stop working at once on this replica.
 func TestDemoPassthroughAndSCIMRevocation(t *testing.T) {
 	awsCLI := requireAWSCLI(t)
 	p := startDemo(t)
@@ -679,24 +683,14 @@ func TestDemoPassthroughAndSCIMRevocation(t *testing.T) {
 		"-H", "Content-Type: application/scim+json", "-d",
 		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`)
 	require.Contains(t, []int{200, 204}, code, "%s", body)
-	disabledAt := time.Now()
 
-	// The cached credentials (credential_process cache) must stop working within 5 s.
-	// A call counts from the moment it starts: the aws cli itself can take
-	// seconds to start on a loaded machine, which is not gatehouse's delay.
-	var last string
-	for {
-		attempt := time.Now()
-		last, err = callerIdentity()
-		if err != nil {
-			t.Logf("credentials refused for a call started %s after deactivation: %s",
-				attempt.Sub(disabledAt).Round(time.Millisecond), strings.TrimSpace(last))
-			break
-		}
-		require.Less(t, attempt.Sub(disabledAt), 5*time.Second,
-			"credentials still work for a call started 5 s after SCIM deactivation: %s", last)
-		time.Sleep(200 * time.Millisecond)
-	}
+	// The replica that disabled alice revokes her credentials before it
+	// answers the PATCH: the first call made after that, however late a
+	// loaded machine starts it, is refused (issue 12 §5: no time window;
+	// other replicas follow once their caches lapse, which internal/sts and
+	// internal/sts/credentials prove with an injected clock).
+	last, err := callerIdentity()
+	require.Error(t, err, "the cached credentials (credential_process) still work after the SCIM deactivation: %s", last)
 	require.Regexp(t, `InvalidClientTokenId|ExpiredToken|AccessDenied|credential_process|Error`, last)
 	p.stop(t)
 }

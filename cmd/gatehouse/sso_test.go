@@ -6,6 +6,7 @@ package main
 // against a real server (store, identity, STS, websso) on loopback.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -207,21 +208,17 @@ func TestCLIBrowserLoginLoopbackCallback(t *testing.T) {
 	t.Cleanup(func() { openBrowser = orig })
 
 	// A good sign-in: the browser follows the redirect to the CLI.
-	openBrowser = func(u string) error {
-		go func() {
-			cb, err := fakeBrowser(t, u, "alice", "alice-pw-123456")
-			if err != nil {
-				t.Errorf("browser: %v", err)
-				return
-			}
-			res, err := http.Get(cb)
-			if err == nil {
-				res.Body.Close()
-			}
-		}()
-		return nil
-	}
-	out, errOut, err := runCmd(t, newLoginCmd(), "", "--server", w.URL, "--timeout", "30s")
+	out, errOut, err := browserSignIn(t, func(u string) error {
+		cb, err := fakeBrowser(t, u, "alice", "alice-pw-123456")
+		if err != nil {
+			return err
+		}
+		res, err := http.Get(cb)
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	}, "--server", w.URL)
 	require.NoError(t, err, errOut)
 	require.Contains(t, out, "as alice")
 	require.Contains(t, errOut, w.URL+"/login?")
@@ -230,28 +227,25 @@ func TestCLIBrowserLoginLoopbackCallback(t *testing.T) {
 	require.Contains(t, out, "everyone")
 
 	// A callback whose state is not the one the CLI sent is refused.
-	openBrowser = func(u string) error {
-		go func() {
-			cb, err := fakeBrowser(t, u, "alice", "alice-pw-123456")
-			if err != nil {
-				t.Errorf("browser: %v", err)
-				return
-			}
-			pu, _ := url.Parse(cb)
-			q := pu.Query()
-			q.Set("state", "attacker-state-0123456789")
-			pu.RawQuery = q.Encode()
-			res, err := http.Get(pu.String())
-			if err == nil {
-				if res.StatusCode != http.StatusBadRequest {
-					t.Errorf("callback with a wrong state answered %d", res.StatusCode)
-				}
-				res.Body.Close()
-			}
-		}()
+	_, _, err = browserSignIn(t, func(u string) error {
+		cb, err := fakeBrowser(t, u, "alice", "alice-pw-123456")
+		if err != nil {
+			return err
+		}
+		pu, _ := url.Parse(cb)
+		q := pu.Query()
+		q.Set("state", "attacker-state-0123456789")
+		pu.RawQuery = q.Encode()
+		res, err := http.Get(pu.String())
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			return fmt.Errorf("callback with a wrong state answered %d", res.StatusCode)
+		}
 		return nil
-	}
-	_, _, err = runCmd(t, newLoginCmd(), "", "--server", w.URL, "--timeout", "30s")
+	}, "--server", w.URL)
 	require.ErrorContains(t, err, "state mismatch")
 
 	// --no-browser prints the URL and does not open anything.
@@ -324,15 +318,8 @@ func TestCLISAMLLoginThroughDemoIdP(t *testing.T) {
 	t.Setenv("GATEHOUSE_PROFILE", "")
 	orig := openBrowser
 	t.Cleanup(func() { openBrowser = orig })
-	openBrowser = func(u string) error {
-		go func() {
-			if err := samlBrowser(t, u, "alice", "alice-pw-123456"); err != nil {
-				t.Errorf("browser: %v", err)
-			}
-		}()
-		return nil
-	}
-	out, errOut, err := runCmd(t, newLoginCmd(), "", "--server", w.URL, "--idp", "saml", "--timeout", "30s")
+	out, errOut, err := browserSignIn(t, func(u string) error { return samlBrowser(t, u, "alice", "alice-pw-123456") },
+		"--server", w.URL, "--idp", "saml")
 	require.NoError(t, err, errOut)
 	require.Contains(t, out, "as alice")
 	out, _, err = runCmd(t, newRolesCmd(), "")
@@ -345,4 +332,26 @@ func TestCLISAMLLoginThroughDemoIdP(t *testing.T) {
 	} else {
 		t.Logf("STS has no WebIdentityContext hook yet; credential-process for the SAML-granted role: %v", err)
 	}
+}
+
+// browserSignIn runs `gatehouse login` with args while browse plays the
+// browser on the URL the CLI opens (on its own goroutine, as a browser
+// would). The CLI waits as long as the browser takes (issue 12 §5: no
+// window a loaded machine can miss): a browser that fails ends the wait at
+// once, with its error, and only go test -timeout bounds a hang. The
+// caller restores openBrowser.
+func browserSignIn(t *testing.T, browse func(loginURL string) error, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	openBrowser = func(u string) error {
+		go func() {
+			if err := browse(u); err != nil {
+				t.Errorf("browser: %v", err)
+				cancel()
+			}
+		}()
+		return nil
+	}
+	return runCmdContext(t, ctx, newLoginCmd(), "", append(args, "--timeout", "8760h")...)
 }

@@ -219,7 +219,7 @@ func (s *Server) reloadMountsLogged(ctx context.Context) {
 	}
 }
 
-// maintainMounts refreshes the mount table every interval until ctx ends.
-func (s *Server) maintainMounts(ctx context.Context, every time.Duration) {
-	runEvery(ctx, every, func() { s.refreshMounts(ctx) })
+// maintainMounts refreshes the mount table on every tick until ctx ends.
+func (s *Server) maintainMounts(ctx context.Context, ticks <-chan time.Time) {
+	runOnTicks(ctx, ticks, func() { s.refreshMounts(ctx) })
 }

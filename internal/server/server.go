@@ -664,14 +664,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.s3gw != nil {
 		go s.s3gw.RunDenialFlush(maintCtx)
 	}
-	go s.maintainKeys(maintCtx, 30*time.Second)
-	go s.maintainMeta(maintCtx, DefaultMetaSweep)
+	go s.maintainKeys(maintCtx, ticksEvery(maintCtx, 30*time.Second))
+	go s.maintainMeta(maintCtx, ticksEvery(maintCtx, DefaultMetaSweep))
 	if s.Mounts != nil && s.MountStore != nil {
 		every := s.mountRefresh
 		if every <= 0 {
 			every = DefaultMountRefresh
 		}
-		go s.maintainMounts(maintCtx, every)
+		go s.maintainMounts(maintCtx, ticksEvery(maintCtx, every))
 	}
 	s.ready.Store(true)
 	s.emitLifecycle(audit.CodeServerStarted, "server.start")
@@ -723,23 +723,19 @@ func (s *Server) Serve(ctx context.Context) error {
 // maintainKeys keeps the STS keyring current on this replica: it picks up
 // keys rotated by other replicas and rotates the current key once it is
 // older than sts.key_rotation (the store's compare-and-swap lets exactly one
-// replica win). Failures are logged; verification keeps using known keys.
-func (s *Server) maintainKeys(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+// replica win). It does so at once, then on every tick until ctx ends.
+// Failures are logged; verification keeps using known keys.
+func (s *Server) maintainKeys(ctx context.Context, ticks <-chan time.Time) {
+	keys := func() {
 		if err := s.keyring.RotateIfOlder(ctx, time.Now(), s.cfg.STS.KeyRotation); err != nil && ctx.Err() == nil {
 			s.log.Warn("sts: key rotation failed", "err", err)
 		}
 		if err := s.keyring.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("sts: keyring refresh failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	keys()
+	runOnTicks(ctx, ticks, keys)
 }
 
 // DefaultMetaSweep is how often Serve deletes expired meta records.
@@ -759,10 +755,10 @@ func (s *Server) SweepExpired(ctx context.Context, now time.Time) (int64, error)
 	return n, nil
 }
 
-// maintainMeta runs SweepExpired every interval until ctx ends. Failures
+// maintainMeta runs SweepExpired on every tick until ctx ends. Failures
 // are logged; the next sweep catches up.
-func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
-	runEvery(ctx, every, func() {
+func (s *Server) maintainMeta(ctx context.Context, ticks <-chan time.Time) {
+	runOnTicks(ctx, ticks, func() {
 		if n, err := s.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("store: sweep of expired records failed", "err", err)
 		} else if n > 0 {
@@ -771,17 +767,31 @@ func (s *Server) maintainMeta(ctx context.Context, every time.Duration) {
 	})
 }
 
-// runEvery calls fn every interval until ctx ends (the server's
-// maintenance loops); fn runs on the caller's goroutine, one call at a time.
-func runEvery(ctx context.Context, every time.Duration, fn func()) {
+// ticksEvery returns the channel of a ticker that fires every interval
+// and stops once ctx ends: the tick source Serve gives the maintenance
+// loops. Tests give them a channel of their own instead, and decide when
+// each tick happens.
+func ticksEvery(ctx context.Context, every time.Duration) <-chan time.Time {
 	t := time.NewTicker(every)
-	defer t.Stop()
+	context.AfterFunc(ctx, t.Stop)
+	return t.C
+}
+
+// runOnTicks calls fn for every tick received until ctx ends (the server's
+// maintenance loops). fn runs on the caller's goroutine, one call at a
+// time, and the next tick is received only once fn returned. A zero tick
+// (which a time.Ticker never sends) runs nothing: it is a barrier with
+// which a test, sending on an unbuffered channel, learns that the work of
+// every tick it sent before is done.
+func runOnTicks(ctx context.Context, ticks <-chan time.Time, fn func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			fn()
+		case at := <-ticks:
+			if !at.IsZero() {
+				fn()
+			}
 		}
 	}
 }

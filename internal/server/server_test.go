@@ -62,10 +62,35 @@ func TestDisableRevokesCredentialsForGood(t *testing.T) {
 
 	u.Active = true
 	require.NoError(t, srv.Store.UpdateUser(ctx, u))
-	// Past every cache TTL, the old credentials must still be refused.
-	time.Sleep(credentials.MaxRevocationTTL + 200*time.Millisecond)
 	_, err = srv.STS.LookupCredentials(ctx, creds.AccessKeyID, creds.SessionToken)
 	require.Error(t, err, "re-enabling must not resurrect credentials issued before the disable")
+	// Past every cache TTL, the old credentials must still be refused. A
+	// replica that has cached nothing yet sees what every replica sees once
+	// its caches lapse: only the shared store (issue 12 §5: no sleeping
+	// past the TTL).
+	cold := newTestReplica(t, cfg)
+	_, err = cold.STS.LookupCredentials(ctx, creds.AccessKeyID, creds.SessionToken)
+	require.Error(t, err, "re-enabling must not resurrect credentials issued before the disable, once caches lapse")
+}
+
+// newTestReplica starts (without serving) a second server on the store
+// and master key of cfg, with its own data directory and listeners: a
+// replica whose caches are all cold.
+func newTestReplica(t *testing.T, cfg config.Config) *Server {
+	t.Helper()
+	rcfg, err := config.Load("", func(string) (string, bool) { return "", false }, []config.Override{
+		{Path: "data_dir", Value: t.TempDir()},
+		{Path: "store.sqlite_path", Value: cfg.Store.SQLitePath},
+		{Path: "secrets.master_key_file", Value: cfg.Secrets.MasterKeyFile},
+		{Path: "api.listen", Value: "127.0.0.1:0"},
+		{Path: "admin.listen", Value: "127.0.0.1:0"},
+		{Path: "s3.listen", Value: "127.0.0.1:0"},
+	})
+	require.NoError(t, err)
+	srv, err := New(context.Background(), rcfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
 }
 
 // TestLosingGroupMembershipRevokes: a user removed from a group (directly,
@@ -113,22 +138,24 @@ func TestLosingGroupMembershipRevokes(t *testing.T) {
 }
 
 // TestMaintainKeysPicksUpRotation: a key rotated by another replica becomes
-// this replica's current key on the next maintenance tick.
+// this replica's current key on the next maintenance tick. The test drives
+// the ticks (issue 12 §5: no wall-clock window).
 func TestMaintainKeysPicksUpRotation(t *testing.T) {
 	srv, cfg := newTestServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	mk, err := secrets.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"))
 	require.NoError(t, err)
 	other, err := credentials.LoadOrCreateKeyring(ctx, srv.Store, mk, nil)
 	require.NoError(t, err)
+	ticks := startTicking(t, srv.maintainKeys)
+	ticks.barrier() // the pass at start is done
 	before := srv.keyring.CurrentKeyID()
 	require.NoError(t, other.Rotate(ctx, time.Now()))
 	require.NotEqual(t, before, other.CurrentKeyID())
+	require.Equal(t, before, srv.keyring.CurrentKeyID(), "picked up before any tick: this test proves nothing")
 
-	go srv.maintainKeys(ctx, 20*time.Millisecond)
-	require.Eventually(t, func() bool { return srv.keyring.CurrentKeyID() == other.CurrentKeyID() },
-		5*time.Second, 20*time.Millisecond, "this replica never picked up the rotated key")
+	ticks.tick()
+	require.Equal(t, other.CurrentKeyID(), srv.keyring.CurrentKeyID(), "this replica did not pick up the rotated key")
 }
 
 // TestSweepExpiredDeletesOnlyExpiredRecords proves the store half of issue

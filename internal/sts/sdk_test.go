@@ -39,7 +39,10 @@ func TestSDKGoV2FederationAndChaining(t *testing.T) {
 	ctx := context.Background()
 	anon := w.sdkClient(nil)
 
-	// AssumeRoleWithSAML with an xmlsec1-signed assertion.
+	// AssumeRoleWithSAML with an xmlsec1-signed assertion. Expirations are
+	// checked against the world's clock read around each call (issue 12 §5:
+	// no window a slow machine can miss); the wire carries whole seconds.
+	asked := w.clock.Now()
 	out, err := anon.AssumeRoleWithSAML(ctx, &awssts.AssumeRoleWithSAMLInput{
 		RoleArn: aws.String(analystARN), PrincipalArn: aws.String(samlProvARN),
 		SAMLAssertion: aws.String(w.idp.sign(t, assertionParams())),
@@ -55,7 +58,7 @@ func TestSDKGoV2FederationAndChaining(t *testing.T) {
 	require.NotEmpty(t, *out.NameQualifier)
 	require.Equal(t, alice, *out.SourceIdentity, "the end user is the default source identity")
 	// Role max 7200 s caps the IdP's 8 h SessionDuration.
-	require.WithinDuration(t, time.Now().Add(2*time.Hour), *out.Credentials.Expiration, time.Minute)
+	require.WithinRange(t, *out.Credentials.Expiration, asked.Add(2*time.Hour).Truncate(time.Second), w.clock.Now().Add(2*time.Hour))
 
 	me, err := w.sdkClient(out.Credentials).GetCallerIdentity(ctx, &awssts.GetCallerIdentityInput{})
 	require.NoError(t, err)
@@ -76,12 +79,13 @@ func TestSDKGoV2FederationAndChaining(t *testing.T) {
 	})
 	requireAPIError(t, err, CodeAccessDenied, "cannot be changed")
 
+	asked = w.clock.Now()
 	chained, err := analyst.AssumeRole(ctx, &awssts.AssumeRoleInput{
 		RoleArn: aws.String(auditorARN), RoleSessionName: aws.String("audit"), DurationSeconds: aws.Int32(3600),
 	})
 	require.NoError(t, err)
 	require.Equal(t, alice, *chained.SourceIdentity, "source identity survives chaining")
-	require.WithinDuration(t, time.Now().Add(time.Hour), *chained.Credentials.Expiration, time.Minute)
+	require.WithinRange(t, *chained.Credentials.Expiration, asked.Add(time.Hour).Truncate(time.Second), w.clock.Now().Add(time.Hour))
 	me2, err := w.sdkClient(chained.Credentials).GetCallerIdentity(ctx, &awssts.GetCallerIdentityInput{})
 	require.NoError(t, err)
 	require.Equal(t, "arn:aws:sts::"+testAccount+":assumed-role/Auditor/audit", *me2.Arn)

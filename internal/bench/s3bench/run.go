@@ -390,7 +390,9 @@ type slotResult struct {
 	lat     []time.Duration
 }
 
-// closedLoop runs conc callers of f for d and measures each call.
+// closedLoop runs conc callers of f for d and measures each call. Each
+// caller makes at least one call, however late it is scheduled, so that a
+// loaded machine yields fewer samples, never none.
 func closedLoop(ctx context.Context, c *awss3.Client, conc int, d time.Duration, f slotFunc) (*slotResult, error) {
 	var stop atomic.Bool
 	var firstErr atomic.Value
@@ -401,7 +403,7 @@ func closedLoop(ctx context.Context, c *awss3.Client, conc int, d time.Duration,
 	for w := range conc {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1024)
-			for i := 0; !stop.Load(); i++ {
+			for i := 0; i == 0 || !stop.Load(); i++ {
 				t0 := time.Now()
 				if _, err := f(ctx, c, w, i); err != nil {
 					firstErr.CompareAndSwap(nil, err)

@@ -289,7 +289,9 @@ func runSlot(ctx context.Context, call func(context.Context, int) error, conc in
 	for w := range conc {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1024)
-			for !stop.Load() {
+			// At least one call each, however late this caller is
+			// scheduled: a loaded machine yields fewer samples, never none.
+			for first := true; first || !stop.Load(); first = false {
 				i := int(next.Add(1))
 				t0 := time.Now()
 				if sched != nil {

@@ -54,7 +54,11 @@ func TestScenario(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, open.Handler)
 	require.Positive(t, open.Gatehouse.Issuances)
-	require.LessOrEqual(t, open.Floor.Issuances, int64(100), "200/s for 0.2 s offers about 40 calls")
+	// Calls start on the schedule, not as fast as the callers go: at most
+	// one per 5 ms of the time the slot actually ran (it ends later than
+	// planned on a loaded machine), plus the one at its start.
+	require.LessOrEqual(t, float64(open.Floor.Issuances), 200*open.Floor.ElapsedSeconds+1,
+		"200/s for %.2f s", open.Floor.ElapsedSeconds)
 
 	// Audit on: every real issuance (capture, warm-ups, measured slots,
 	// handler scenario) was recorded before its response was sent.

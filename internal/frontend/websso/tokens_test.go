@@ -67,7 +67,7 @@ func assumeDirect(t *testing.T, w *ssotest.World, c *client, role string) error 
 	var tok websso.WebIdentityToken
 	res, raw := c.do("POST", "/api/v1/me/web-identity-token", map[string]any{}, &tok)
 	require.Equal(t, http.StatusOK, res.StatusCode, string(raw))
-	_, err := websso.AssumeRoleWithWebIdentity(context.Background(), &http.Client{Timeout: 10 * time.Second}, w.URL+"/sts",
+	_, err := websso.AssumeRoleWithWebIdentity(context.Background(), http.DefaultClient, w.URL+"/sts",
 		websso.AssumeInput{RoleARN: ssotest.RoleARN(role), SessionName: "alice", Token: tok.Token})
 	return err
 }

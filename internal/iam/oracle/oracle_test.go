@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/iam"
 	"github.com/gatehouse-dev/gatehouse/internal/iam/iamtest"
@@ -136,7 +135,7 @@ func evaluate(t *testing.T, c iamtest.Case) iam.Decision {
 }
 
 // setUp skips the test unless GATEHOUSE_IAM_ORACLE=1, and installs the
-// oracle into this folder when it is missing. The context bounds the run.
+// oracle into this folder when it is missing. The context ends with the test.
 func setUp(t *testing.T) context.Context {
 	t.Helper()
 	if os.Getenv("GATEHOUSE_IAM_ORACLE") != "1" {
@@ -147,8 +146,9 @@ func setUp(t *testing.T) context.Context {
 			t.Fatalf("GATEHOUSE_IAM_ORACLE=1 but %s is not installed: %v", tool, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	t.Cleanup(cancel)
+	// The commands run as long as they need; t.Context ends them with the
+	// test, and go test -timeout bounds a hang.
+	ctx := t.Context()
 	if _, err := os.Stat("node_modules/@cloud-copilot/iam-simulate/package.json"); err != nil {
 		run(t, ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
 	}
