@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/s3gw/backend"
 	s3backend "github.com/gatehouse-dev/gatehouse/internal/s3gw/backend/s3"
 )
 
@@ -406,4 +407,61 @@ func TestDeleteObjectsVersionsOverVersitygw(t *testing.T) {
 	ev := e.audit.find("DeleteObjects")
 	rp := ev[len(ev)-1].Details["cloudTrail"].(map[string]any)["requestParameters"].(map[string]any)
 	require.Equal(t, []any{"k@" + aws.ToString(p1.VersionId)}, rp["versions"])
+}
+
+// TestStagedUploadsLeaveNothingHidden proves issue 13, "stage_uploads must
+// leave no hidden objects or delete markers in versioned backend buckets",
+// where the bucket's versioning is suspended (a plain delete of the staging
+// copy would leave a null delete marker) and unversioned, and that a bucket
+// holding only what a failed staged upload left behind (versitygw may commit
+// a truncated body after the failed request returned; simulated by writing
+// under the staging prefix directly) is empty to its caller and can be
+// deleted through the gateway. Before, each left a hidden key behind and the
+// DeleteBucket answered BucketNotEmpty.
+func TestStagedUploadsLeaveNothingHidden(t *testing.T) {
+	ctx := context.Background()
+	be := versitygwBackend(t)
+	e := newEnv(t, envOptions{backend: be})
+	admin := e.client(e.creds("root", roleARNs.admin, ""))
+	hidden := func(bucket string) []string {
+		raw, err := be.Client().ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: &bucket, Prefix: aws.String(s3backend.StagingPrefix)})
+		require.NoError(t, err)
+		var keys []string
+		for _, v := range raw.Versions {
+			keys = append(keys, "version "+aws.ToString(v.Key))
+		}
+		for _, d := range raw.DeleteMarkers {
+			keys = append(keys, "delete marker "+aws.ToString(d.Key))
+		}
+		return keys
+	}
+	for _, status := range []types.BucketVersioningStatus{types.BucketVersioningStatusSuspended, ""} {
+		t.Run("versioning "+string(status), func(t *testing.T) {
+			bucket := scratchBucket(t, be, "stg", false)
+			if status != "" {
+				for _, st := range []types.BucketVersioningStatus{types.BucketVersioningStatusEnabled, status} {
+					_, err := be.Client().PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: &bucket,
+						VersioningConfiguration: &types.VersioningConfiguration{Status: st}})
+					require.NoError(t, err)
+				}
+			}
+			_, err := admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: aws.String("k"), Body: strings.NewReader("v")})
+			require.NoError(t, err)
+			require.Empty(t, hidden(bucket))
+		})
+	}
+	t.Run("leftover", func(t *testing.T) {
+		bucket := uniqueBucket("stg")
+		require.NoError(t, be.CreateBucket(ctx, bucket))
+		t.Cleanup(func() { be.DeleteBucket(ctx, bucket) })
+		_, err := be.Client().PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket,
+			Key: aws.String(s3backend.StagingPrefix + "late-commit"), Body: strings.NewReader("trunc")})
+		require.NoError(t, err)
+		l, err := admin.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &bucket})
+		require.NoError(t, err)
+		require.Empty(t, l.Contents, "the caller sees an empty bucket")
+		_, err = admin.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket})
+		require.NoError(t, err)
+		require.ErrorIs(t, be.HeadBucket(ctx, bucket), backend.ErrNoSuchBucket)
+	})
 }

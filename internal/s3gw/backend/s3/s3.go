@@ -310,8 +310,51 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 	if err := s3name.Bucket(bucket); err != nil {
 		return err
 	}
+	if b.stage {
+		b.purgeStaging(ctx, bucket)
+	}
 	_, err := b.c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket})
 	return mapErr("delete bucket", err, backend.ErrNoSuchBucket)
+}
+
+// purgeStaging removes what failed staged uploads may have left under
+// StagingPrefix in bucket (objects, versions and delete markers that no
+// listing of the gateway shows), so that a bucket the caller sees empty can
+// be deleted. An upload still in flight to the bucket then fails to publish;
+// the bucket is being deleted. Best effort: DeleteBucket reports what stays.
+func (b *Backend) purgeStaging(ctx context.Context, bucket string) {
+	prefix := StagingPrefix
+	in := &awss3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &prefix}
+	for range 100 { // at most 100,000 leftovers per call
+		out, err := b.c.ListObjectVersions(ctx, in)
+		if err != nil {
+			break
+		}
+		for _, v := range out.Versions {
+			b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: v.Key, VersionId: nonEmpty(str(v.VersionId))})
+		}
+		for _, d := range out.DeleteMarkers {
+			b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: d.Key, VersionId: nonEmpty(str(d.VersionId))})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
+	}
+	lin := &awss3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix}
+	for range 100 {
+		out, err := b.c.ListObjectsV2(ctx, lin)
+		if err != nil {
+			return
+		}
+		for _, o := range out.Contents {
+			b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: o.Key})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return
+		}
+		lin.ContinuationToken = out.NextContinuationToken
+	}
 }
 
 // PutObject streams body to the endpoint.
@@ -398,7 +441,7 @@ func (b *Backend) putObject(ctx context.Context, bucket, key string, body io.Rea
 	info.Metadata.Tags = nil
 	if b.stage {
 		// The body is verified: publish it, then drop the staging version.
-		defer b.c.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target, VersionId: nonEmpty(sent.versionID)})
+		defer b.dropPublished(context.WithoutCancel(ctx), bucket, target, sent.versionID)
 		cp := &awss3.CopyObjectInput{Bucket: &bucket, Key: &key, CopySource: aws.String(copySource(bucket, target))}
 		if len(meta.Tags) > 0 {
 			cp.TaggingDirective, cp.Tagging = types.TaggingDirectiveReplace, encodeTags(meta.Tags)
@@ -438,6 +481,18 @@ func (b *Backend) sendPut(ctx context.Context, bucket, key string, body io.Reade
 		return putResult{}, err
 	}
 	return putResult{etag: etag(out.ETag), versionID: str(out.VersionId)}, nil
+}
+
+// dropPublished removes the staging copy of a published upload: by its
+// version id when the bucket gave one (versioning enabled: no delete marker
+// is left), else as dropStaged does (unversioned or suspended buckets, where
+// a plain delete could leave a null delete marker behind).
+func (b *Backend) dropPublished(ctx context.Context, bucket, target, versionID string) {
+	if versionID != "" && versionID != "null" {
+		b.c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &target, VersionId: &versionID})
+		return
+	}
+	b.dropStaged(ctx, bucket, target)
 }
 
 // dropStaged removes, as far as the endpoint has committed it, what a
