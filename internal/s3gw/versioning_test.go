@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -464,4 +465,34 @@ func TestStagedUploadsLeaveNothingHidden(t *testing.T) {
 		require.NoError(t, err)
 		require.ErrorIs(t, be.HeadBucket(ctx, bucket), backend.ErrNoSuchBucket)
 	})
+}
+
+// TestPutBucketVersioningMFADelete: MfaDelete "Disabled" (what the
+// gateway does; ceph/s3-tests and some tools send it) is accepted, while
+// "Enabled", a protection the gateway never applies, is refused
+// NotImplemented before any effect, and an x-amz-mfa header is refused by
+// the honoured table (issue 13, never accept and drop).
+func TestPutBucketVersioningMFADelete(t *testing.T) {
+	ctx := context.Background()
+	be := versitygwBackend(t)
+	bucket := scratchBucket(t, be, "mfa", false)
+	e := newEnv(t, envOptions{backend: be})
+	admin := e.client(e.creds("root", roleARNs.admin, ""))
+	put := func(mfa types.MFADelete, opt ...func(*awss3.Options)) error {
+		_, err := admin.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: &bucket,
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled, MFADelete: mfa}}, opt...)
+		return err
+	}
+	require.Equal(t, "NotImplemented", apiCode(put(types.MFADeleteEnabled)))
+	gv, err := admin.GetBucketVersioning(ctx, &awss3.GetBucketVersioningInput{Bucket: &bucket})
+	require.NoError(t, err)
+	require.Empty(t, gv.Status, "nothing changed")
+	withMFA := func(o *awss3.Options) {
+		o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("X-Amz-Mfa", "arn:aws:iam::000000000000:mfa/x 123456"))
+	}
+	require.Equal(t, "NotImplemented", apiCode(put(types.MFADeleteDisabled, withMFA)))
+	require.NoError(t, put(types.MFADeleteDisabled))
+	gv, err = admin.GetBucketVersioning(ctx, &awss3.GetBucketVersioningInput{Bucket: &bucket})
+	require.NoError(t, err)
+	require.Equal(t, types.BucketVersioningStatusEnabled, gv.Status)
 }

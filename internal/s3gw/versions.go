@@ -161,8 +161,15 @@ func (g *Gateway) putBucketVersioning(w *respWriter, rq *request) error {
 	if err := decodeBody(rq, &cfg); err != nil {
 		return err
 	}
-	if cfg.MfaDelete != "" || rq.r.Header.Get("X-Amz-Mfa") != "" {
+	// MfaDelete "Disabled" is what the gateway does; "Enabled" would be a
+	// protection it never applies (an x-amz-mfa header is refused by the
+	// honoured table before the handler runs).
+	switch cfg.MfaDelete {
+	case "", "Disabled":
+	case "Enabled":
 		return s3err("NotImplemented", http.StatusNotImplemented, "MFA delete is not supported by this gateway.")
+	default:
+		return errMalformedXML()
 	}
 	if cfg.Status != backend.VersioningEnabled && cfg.Status != backend.VersioningSuspended {
 		return errMalformedXML()
