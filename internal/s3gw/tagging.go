@@ -46,6 +46,16 @@ var existingTagActions = map[string]bool{
 	"s3:GetObject": true, "s3:GetObjectTagging": true, "s3:PutObjectTagging": true, "s3:DeleteObjectTagging": true,
 }
 
+// versionTagActions are the actions AWS governs by the tags of the version
+// they name. The backend's Tagger reads the current object's tags only, so
+// such a request is denied whenever a policy that could decide it names
+// s3:ExistingObjectTag/ (fail closed: deciding without the key would let a
+// Deny conditioned on it pass), and decided as usual otherwise.
+var versionTagActions = map[string]bool{"s3:GetObjectVersion": true}
+
+// errVersionTags is why a version request governed by tags is denied.
+var errVersionTags = errors.New("s3:ExistingObjectTag is not available for object versions yet, and a policy that could decide this request names it")
+
 // KeyNamer is an optional capability of an Authorizer: whether a policy
 // that could decide a request of this session (acting as roleARN when it
 // is set) names a condition key that starts with prefix. The gateway asks
@@ -219,7 +229,7 @@ func (g *Gateway) existingTags(ctx context.Context, rq *request, bucket, key str
 // is added, a new map otherwise.
 func (g *Gateway) withExistingTags(ctx context.Context, rq *request, actAs, action, resource string, reqCtx map[string][]string) (map[string][]string, error) {
 	bucket, key := splitS3ARN(resource)
-	if !existingTagActions[action] || key == "" {
+	if key == "" || !existingTagActions[action] && !versionTagActions[action] {
 		return reqCtx, nil
 	}
 	if kn, ok := g.o.Authorizer.(KeyNamer); ok {
@@ -227,6 +237,9 @@ func (g *Gateway) withExistingTags(ctx context.Context, rq *request, actAs, acti
 		if err == nil && !named {
 			return reqCtx, nil
 		}
+	}
+	if versionTagActions[action] {
+		return nil, errVersionTags
 	}
 	tags, err := g.existingTags(ctx, rq, bucket, key)
 	if err != nil || len(tags) == 0 {

@@ -496,3 +496,42 @@ func TestPutBucketVersioningMFADelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, types.BucketVersioningStatusEnabled, gv.Status)
 }
+
+// TestExistingObjectTagGovernsVersionReads is an attack test (issue 13,
+// tagging on versioned buckets): a session whose policy denies reading
+// objects tagged classification=secret must not read such an object by
+// naming its version. The version read is s3:GetObjectVersion, for which
+// the gateway cannot yet read the version's own tags; it therefore denies
+// whenever a policy that could decide the request names
+// s3:ExistingObjectTag/, rather than deciding without the key (where the
+// Deny's condition would not match and the read would be allowed). Before
+// the fix the version read succeeded.
+func TestExistingObjectTagGovernsVersionReads(t *testing.T) {
+	ctx := context.Background()
+	be := versitygwBackend(t)
+	bucket := scratchBucket(t, be, "tagver", false)
+	e := newEnv(t, envOptions{backend: be})
+	admin := e.client(e.creds("root", roleARNs.admin, ""))
+	_, err := admin.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: &bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	require.NoError(t, err)
+	put, err := admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: aws.String("payroll.csv"),
+		Body: strings.NewReader("salaries"), Tagging: aws.String("classification=secret")})
+	require.NoError(t, err)
+	vid := put.VersionId
+	require.NotEmpty(t, aws.ToString(vid))
+
+	const noSecrets = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},` +
+		`{"Effect":"Deny","Action":"s3:GetObject*","Resource":"*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"secret"}}}]}`
+	eve := e.client(e.creds("eve", roleARNs.admin, noSecrets))
+	_, err = eve.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: aws.String("payroll.csv")})
+	require.Equal(t, "AccessDenied", apiCode(err), "the current object is governed by its tags")
+	_, err = eve.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: aws.String("payroll.csv"), VersionId: vid})
+	require.Equal(t, "AccessDenied", apiCode(err), "naming the version must not escape the tag policy")
+	require.Equal(t, audit.CodeS3Denied, e.lastCode(t, "GetObject"))
+
+	// A session no tag policy governs reads versions as before.
+	o, err := admin.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: aws.String("payroll.csv"), VersionId: vid})
+	require.NoError(t, err)
+	require.Equal(t, "salaries", readObject(t, o))
+}
